@@ -314,7 +314,7 @@ def _emit_read(
                 src.emit(ind + 1, line)
         src.emit(ind, f"else: raise _mismatch({expected!r}, {ty}, p)")
 
-    if isinstance(t, Scalar) and (t in INTEGERS or t is BOOL) or is_enum(t):
+    if (isinstance(t, Scalar) and (t in INTEGERS or t is BOOL)) or is_enum(t):
         wires = _INT_WIRE[INT] if is_enum(t) else _INT_WIRE[t]  # type: ignore[index]
         if t is BOOL:
             branches.append((f"{ty} == 12", [f"{out} = False"]))
@@ -353,9 +353,7 @@ def _emit_read(
                 ],
             )
         )
-        branches.append(
-            (f"{ty} == 7", [f"{out}, p = {src.name('f', _read_string4)}(d, p, n)"])
-        )
+        branches.append((f"{ty} == 7", [f"{out}, p = {src.name('f', _read_string4)}(d, p, n)"]))
         chain("string")
     elif isinstance(t, Vector) and t.elem is BYTE:
         m, e = src.tmp("m"), src.tmp("e")
@@ -465,7 +463,7 @@ def default_factory_expr(t: TarsType, default: Any, bind: Callable[[str, Any], s
         default = zero_value(t)
     if is_enum(t):
         try:
-            return bind("V", t(default))  # type: ignore[operator]
+            return bind("V", t(default))
         except ValueError:
             return repr(default)
     return repr(default)
@@ -486,13 +484,13 @@ def zero_value(t: TarsType) -> Any:
     if isinstance(t, Map):
         return {}
     if is_enum(t):
-        members = list(t)  # type: ignore[call-overload]
+        members = list(t)
         for m in members:
             if m.value == 0:
                 return m
         return members[0] if members else 0
     if is_struct(t):
-        return t()  # type: ignore[operator]
+        return t()
     raise TypeError(f"not a Tars type: {t!r}")
 
 
@@ -527,9 +525,7 @@ def _compile_struct(cls: Any) -> None:
             src.site = Site(name, f.name, f.tag)
             _emit_seek(src, 1, f.tag)
             absent = (
-                ["raise _missing(p)"]
-                if f.required
-                else [f"o.{f.name} = {_default_expr(src, f)}"]
+                ["raise _missing(p)"] if f.required else [f"o.{f.name} = {_default_expr(src, f)}"]
             )
             _emit_read(src, 1, f.type, "ty", f"o.{f.name}", absent)
         src.site = Site(name, None, None)

@@ -97,8 +97,7 @@ class Operation:
             return [result]
         if not isinstance(result, tuple | list) or len(result) != n:
             raise TypeError(
-                f"{self.name}() must return a tuple of {n} values "
-                f"({', '.join(self.result_labels)})"
+                f"{self.name}() must return a tuple of {n} values ({', '.join(self.result_labels)})"
             )
         return list(result)
 
@@ -120,7 +119,6 @@ def _params_struct(name: str, fields: list[Field]) -> type[Struct]:
         (Struct,),
         {"__slots__": tuple(f.name for f in fields), "__module__": __name__},
     )
-    cls._tars_name_ = name  # type: ignore[misc]
-    cls._tars_fields_ = tuple(fields)  # type: ignore[misc]
+    cls._tars_name_ = name
+    cls._tars_fields_ = tuple(fields)
     return cls
-

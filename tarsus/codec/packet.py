@@ -21,15 +21,15 @@ class RequestPacket(Struct):
     """A call. Every field is ``require``: C++ and Node servers drop packets missing one."""
 
     __slots__ = (
-        "iVersion",
         "cPacketType",
+        "context",
         "iMessageType",
         "iRequestId",
-        "sServantName",
-        "sFuncName",
-        "sBuffer",
         "iTimeout",
-        "context",
+        "iVersion",
+        "sBuffer",
+        "sFuncName",
+        "sServantName",
         "status",
     )
     _tars_name_: ClassVar[str] = "tars.RequestPacket"
@@ -77,15 +77,15 @@ class ResponsePacket(Struct):
     """A reply. Tags 1-7 are ``require`` (C++ and Node clients need them); 8-9 optional."""
 
     __slots__ = (
-        "iVersion",
         "cPacketType",
-        "iRequestId",
-        "iMessageType",
-        "iRet",
-        "sBuffer",
-        "status",
-        "sResultDesc",
         "context",
+        "iMessageType",
+        "iRequestId",
+        "iRet",
+        "iVersion",
+        "sBuffer",
+        "sResultDesc",
+        "status",
     )
     _tars_name_: ClassVar[str] = "tars.ResponsePacket"
 

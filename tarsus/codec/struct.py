@@ -22,9 +22,7 @@ class Struct:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(
-            getattr(self, f.name) == getattr(other, f.name) for f in self._tars_fields_
-        )
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in self._tars_fields_)
 
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeGuard
 
 if TYPE_CHECKING:
     from tarsus.codec.struct import Struct
@@ -84,17 +84,17 @@ def vector(elem: TarsType) -> Vector:
     return Vector(elem)
 
 
-def map(key: TarsType, value: TarsType) -> Map:  # noqa: A001 - IDL vocabulary
+def map(key: TarsType, value: TarsType) -> Map:
     return Map(key, value)
 
 
-def is_struct(t: Any) -> bool:
+def is_struct(t: Any) -> TypeGuard[type[Struct]]:
     from tarsus.codec.struct import Struct
 
     return isinstance(t, type) and issubclass(t, Struct)
 
 
-def is_enum(t: Any) -> bool:
+def is_enum(t: Any) -> TypeGuard[type[enum.IntEnum]]:
     return isinstance(t, type) and issubclass(t, enum.IntEnum)
 
 

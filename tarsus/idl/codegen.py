@@ -164,7 +164,11 @@ class _ModuleWriter:
         if enums:
             std.append("import enum")
         typing_names = sorted(
-            {n for n, used in (("Any", ifaces), ("ClassVar", structs or ifaces), ("Final", consts)) if used}
+            {
+                n
+                for n, used in (("Any", ifaces), ("ClassVar", structs or ifaces), ("Final", consts))
+                if used
+            }
         )
         if typing_names:
             std.append(f"from typing import {', '.join(typing_names)}")
@@ -217,7 +221,9 @@ class _ModuleWriter:
 
     def fresh(self, t: model.Type) -> str:
         if isinstance(t, model.VectorType):
-            return 'b""' if isinstance(t.elem, model.BuiltinType) and t.elem.kind == "byte" else "[]"
+            return (
+                'b""' if isinstance(t.elem, model.BuiltinType) and t.elem.kind == "byte" else "[]"
+            )
         if isinstance(t, model.MapType):
             return "{}"
         assert isinstance(t, model.NamedType)

@@ -1,0 +1,88 @@
+"""TUP: named-parameter packing (``UniAttribute``), iVersion 3 and reading iVersion 2.
+
+A TUP request carries, in ``sBuffer``, a ``map<string, vector<byte>>`` at tag 0 (version 3,
+"simple"): each parameter name maps to its value encoded alone at tag 0. The return value's
+name is the empty string. Version 2 ("complex", Node and older Java) nests one more map,
+``name -> type name -> bytes``; we read it, and write version 3 (what C++ and Go speak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tarsus.codec import types as T
+from tarsus.codec.api import decode_value, encode_value
+from tarsus.codec.errors import DecodeError
+from tarsus.codec.types import TarsType
+
+TUP_SIMPLE = 3
+TUP_COMPLEX = 2
+
+_V3 = T.map(T.STRING, T.BYTES)
+_V2 = T.map(T.STRING, T.map(T.STRING, T.BYTES))
+_MISSING: Any = object()
+
+
+class UniAttribute:
+    """Named values, each stored encoded. ``put``/``get`` take the value's Tars type."""
+
+    def __init__(self, version: int = TUP_SIMPLE) -> None:
+        if version not in (TUP_SIMPLE, TUP_COMPLEX):
+            raise ValueError(f"TUP version must be 2 or 3, not {version}")
+        self.version = version
+        self._data: dict[str, bytes] = {}
+
+    def put(self, name: str, value: Any, t: TarsType) -> None:
+        self._data[name] = encode_value(value, t)
+
+    def get(self, name: str, t: TarsType, default: Any = _MISSING) -> Any:
+        try:
+            raw = self._data[name]
+        except KeyError:
+            if default is not _MISSING:
+                return default
+            raise KeyError(f"TUP has no value named {name!r} (has: {sorted(self._data)})") from None
+        try:
+            return decode_value(raw, t)
+        except DecodeError as e:
+            e.locate(field=f"TUP value {name!r}", tag=None, offset=None)
+            raise
+
+    def put_raw(self, name: str, encoded: bytes) -> None:
+        self._data[name] = bytes(encoded)
+
+    def get_raw(self, name: str) -> bytes:
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def encode(self) -> bytes:
+        """The ``sBuffer`` bytes (always version 3 layout)."""
+        return encode_value(self._data, _V3)
+
+    @classmethod
+    def decode(
+        cls, data: bytes | bytearray | memoryview, version: int = TUP_SIMPLE
+    ) -> UniAttribute:
+        ua = cls(version)
+        if version == TUP_SIMPLE:
+            ua._data = dict(decode_value(data, _V3))
+        else:
+            for name, by_type in decode_value(data, _V2).items():
+                if len(by_type) != 1:
+                    raise DecodeError(
+                        f"TUP v2 value {name!r} has {len(by_type)} type entries, expected 1"
+                    )
+                ua._data[name] = next(iter(by_type.values()))
+        return ua
+
+    def __repr__(self) -> str:
+        return f"UniAttribute(version={self.version}, names={sorted(self._data)})"
