@@ -34,7 +34,7 @@ def decode(data: bytes | bytearray | memoryview, cls: type[S]) -> S:
     if data.__class__ is not bytes:
         data = bytes(data)
     try:
-        obj, _ = dec(data, 0, len(data))  # type: ignore[arg-type]
+        obj, _ = dec(data, 0, len(data))
     except DecodeError as e:
         raise _locate_decode(e, e.__traceback__) from None
     except _LOW_LEVEL as e:
@@ -59,7 +59,7 @@ def decode_value(data: bytes | bytearray | memoryview, t: TarsType) -> Any:
     if data.__class__ is not bytes:
         data = bytes(data)
     try:
-        value, _ = compiler.value_decoder(t)(data, 0, len(data))  # type: ignore[arg-type]
+        value, _ = compiler.value_decoder(t)(data, 0, len(data))
     except DecodeError as e:
         raise _locate_decode(e, e.__traceback__) from None
     except _LOW_LEVEL as e:
