@@ -11,6 +11,7 @@ from tarsus.codec.api import decode, decode_value, encode, encode_value
 from tarsus.codec.errors import CodecError, DecodeError, EncodeError
 from tarsus.codec.packet import RequestPacket, ResponsePacket
 from tarsus.codec.struct import Struct
+from tarsus.codec.tup import UniAttribute
 from tarsus.codec.types import Field
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "RequestPacket",
     "ResponsePacket",
     "Struct",
+    "UniAttribute",
     "decode",
     "decode_value",
     "encode",
