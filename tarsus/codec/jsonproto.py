@@ -18,6 +18,7 @@ from tarsus.codec.errors import DecodeError, EncodeError
 from tarsus.codec.operation import Operation
 from tarsus.codec.types import Map, Scalar, TarsType, Vector, idl_name, is_enum, is_struct
 
+JSONVERSION = 5
 RET_KEY = "tars_ret"
 
 

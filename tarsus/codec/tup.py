@@ -13,7 +13,9 @@ from typing import Any
 
 from tarsus.codec import types as T
 from tarsus.codec.api import decode_value, encode_value
+from tarsus.codec.compiler import zero_value
 from tarsus.codec.errors import DecodeError
+from tarsus.codec.operation import Operation
 from tarsus.codec.types import TarsType
 
 TUP_SIMPLE = 3
@@ -86,3 +88,41 @@ class UniAttribute:
 
     def __repr__(self) -> str:
         return f"UniAttribute(version={self.version}, names={sorted(self._data)})"
+
+
+# --------------------------------------------------------------------------- operations
+# How an interface method travels as TUP: in-parameters by name in the request, the return
+# value under "" and out-parameters by name in the reply.
+
+
+def encode_args(op: Operation, args: tuple[Any, ...] | list[Any]) -> bytes:
+    ua = UniAttribute()
+    for p, v in zip(op.inputs, args, strict=True):
+        ua.put(p.name, v, p.type)
+    return ua.encode()
+
+
+def decode_args(op: Operation, data: bytes, version: int = TUP_SIMPLE) -> list[Any]:
+    ua = UniAttribute.decode(data, version)
+    return [ua.get(p.name, p.type) for p in op.inputs]
+
+
+def encode_results(op: Operation, result: Any) -> bytes:
+    values = op._unshape(result)
+    ua = UniAttribute()
+    i = 0
+    if op.return_type is not None:
+        ua.put("", values[0], op.return_type)
+        i = 1
+    for p, v in zip(op.outputs, values[i:], strict=True):
+        ua.put(p.name, v, p.type)
+    return ua.encode()
+
+
+def decode_results(op: Operation, data: bytes, version: int = TUP_SIMPLE) -> Any:
+    ua = UniAttribute.decode(data, version)
+    values = []
+    if op.return_type is not None:
+        values.append(ua.get("", op.return_type, zero_value(op.return_type)))
+    values += [ua.get(p.name, p.type, zero_value(p.type)) for p in op.outputs]
+    return op._shape(values)

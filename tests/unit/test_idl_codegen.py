@@ -115,7 +115,7 @@ def test_generated_servant_and_proxy_shapes(shop_files: Path) -> None:
     assert set(m.OrderServiceProxy._tars_ops_) == {"place", "cancel", "get", "list"}
     calls: list[Any] = []
 
-    async def invoker(op: Any, args: tuple[Any, ...]) -> Any:
+    async def invoker(op: Any, args: tuple[Any, ...], options: Any) -> Any:
         calls.append((op.name, op.decode_args(op.encode_args(args))))
         return op.default_result()
 

@@ -1,0 +1,345 @@
+"""The client side: connections, adapter proxies, object proxies.
+
+Vocabulary as upstream (TarsCpp/TarsGo): an ``ObjectProxy`` stands for one servant name
+(``App.Server.Obj``) and owns an ``AdapterProxy`` per endpoint of it; each adapter proxy keeps
+one multiplexed connection (calls are matched by request id, replies may come in any order)
+and its health (dead-node shielding, ``tarsus.rpc.health``). A selector picks the adapter for
+each call (``tarsus.rpc.balance``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
+from tarsus.codec.operation import Operation
+from tarsus.codec.wire import unpack_i16
+from tarsus.rpc.balance import EndpointSelector
+from tarsus.rpc.endpoint import Endpoint
+from tarsus.rpc.errors import (
+    ClientDecodeError,
+    ConnectError,
+    InvokeTimeout,
+    NoEndpointError,
+    Ret,
+    ServerError,
+    TarsError,
+)
+from tarsus.rpc.framing import FramingError, frame, split_frames
+from tarsus.rpc.health import AdapterHealth, ShieldPolicy
+from tarsus.rpc.proxy import CallOptions
+
+log = logging.getLogger("tarsus.rpc.client")
+
+TARSVERSION = 1
+_MAX_REQUEST_ID = 2**31 - 1
+STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
+STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
+
+
+class ClientConnection(asyncio.Protocol):
+    """One TCP connection to one endpoint, carrying many calls at once."""
+
+    def __init__(self, on_lost: Callable[[ClientConnection, Exception | None], None]) -> None:
+        self._on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._buf = bytearray()
+        self._out: list[bytes] | None = None
+        self._loop = asyncio.get_event_loop()
+        self._paused: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def next_id(self) -> int:
+        rid = next(self._ids)
+        if rid > _MAX_REQUEST_ID:  # wrap, never 0 (0 is a server push)
+            self._ids = itertools.count(2)
+            rid = 1
+        return rid
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        err = ConnectError(message=f"connection lost: {exc}" if exc else "connection closed")
+        pending, self.pending = self.pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._on_lost(self, exc)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        try:
+            frames = split_frames(buf)
+        except FramingError as e:
+            log.warning("bad frame from server: %s", e)
+            self.abort()
+            return
+        pending = self.pending
+        for body in frames:
+            try:
+                version = _peek_version(body)
+                if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
+                    rsp: Any = decode(body, RequestPacket)
+                    rid = rsp.iRequestId
+                else:
+                    rsp = decode(body, ResponsePacket)
+                    rid = rsp.iRequestId
+            except DecodeError as e:
+                log.warning("undecodable response: %s", e)
+                self.abort()
+                return
+            if rid == 0:
+                log.debug("ignoring server push %s", getattr(rsp, "sResultDesc", ""))
+                continue
+            fut = pending.pop(rid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(rsp)
+
+    def send(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            out.append(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        self._out = None
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _peek_version(body: bytes) -> int:
+    """iVersion is tag 1 in both packet layouts; read it without decoding the rest."""
+    if len(body) >= 1 and body[0] == 0x10 and len(body) >= 2:
+        return body[1]
+    if len(body) >= 3 and body[0] == 0x11:
+        return int(unpack_i16(body, 1)[0])
+    return TARSVERSION
+
+
+class AdapterProxy:
+    """One endpoint of a servant: its connection (made on first use) and its health."""
+
+    def __init__(self, endpoint: Endpoint, policy: ShieldPolicy, connect_timeout: float) -> None:
+        self.endpoint = endpoint
+        self.health = AdapterHealth(policy, label=str(endpoint))
+        self.connect_timeout = connect_timeout
+        self._conn: ClientConnection | None = None
+        self._connecting: asyncio.Future[ClientConnection] | None = None
+
+    async def connection(self) -> ClientConnection:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        ep = self.endpoint
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: ClientConnection(self._lost), ep.host, ep.port),
+                self.connect_timeout,
+            )
+        except (TimeoutError, OSError) as e:
+            self.health.connect_failed(time.monotonic())
+            raise ConnectError(message=f"cannot connect to {ep}: {e or 'timeout'}") from None
+        self.health.connect_ok(time.monotonic())
+        self._conn = conn
+        return conn
+
+    def _lost(self, conn: ClientConnection, exc: Exception | None) -> None:
+        if self._conn is conn:
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.abort()
+            self._conn = None
+
+    def __repr__(self) -> str:
+        return f"AdapterProxy({self.endpoint}, {self.health!r})"
+
+
+class ObjectProxy:
+    """Everything calls to one servant name share: endpoints, selection, defaults."""
+
+    def __init__(
+        self,
+        name: str,
+        endpoints: Sequence[Endpoint],
+        *,
+        timeout_ms: int = 3000,
+        connect_timeout_ms: int = 1500,
+        version: int = TARSVERSION,
+        policy: ShieldPolicy | None = None,
+        resolver: Callable[[], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.timeout_ms = timeout_ms
+        self.connect_timeout = connect_timeout_ms / 1000.0
+        self.version = version
+        self.policy = policy or ShieldPolicy()
+        self.resolver = resolver
+        self.adapters: dict[Endpoint, AdapterProxy] = {}
+        self.selector: EndpointSelector[AdapterProxy] = EndpointSelector([])
+        self.set_endpoints(endpoints)
+
+    def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
+        """Replace the endpoint list (from the registry); connections to kept ones survive."""
+        old = self.adapters
+        new: dict[Endpoint, AdapterProxy] = {}
+        for ep in endpoints:
+            new[ep] = old.get(ep) or AdapterProxy(ep, self.policy, self.connect_timeout)
+        for ep, adapter in old.items():
+            if ep not in new:
+                adapter.close()
+        self.adapters = new
+        self.selector = EndpointSelector(list(new.values()))
+
+    async def __call__(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
+        return await self.invoke(op, args, options)
+
+    async def invoke(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
+        version = self.version
+        if version == tup.TUP_SIMPLE:
+            body = tup.encode_args(op, args)
+        elif version == jsonproto.JSONVERSION:
+            body = jsonproto.encode_args(op, args)
+        else:
+            body = op.encode_args(args)
+        rsp = await self.invoke_raw(op.name, body, options)
+        if rsp is None:
+            return None
+        try:
+            if version == tup.TUP_SIMPLE:
+                return tup.decode_results(op, rsp.sBuffer, version)
+            if version == jsonproto.JSONVERSION:
+                return jsonproto.decode_results(op, rsp.sBuffer)
+            return op.decode_results(rsp.sBuffer)
+        except DecodeError as e:
+            raise ClientDecodeError(message=f"{self.name}.{op.name}: {e}") from None
+
+    async def invoke_raw(
+        self,
+        func: str,
+        body: bytes,
+        options: CallOptions,
+    ) -> Any:
+        """Send one request; return the reply packet (None for one-way); raise TarsError."""
+        loop = asyncio.get_running_loop()
+        timeout_ms = options.timeout_ms or self.timeout_ms
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        tried: set[int] = set()
+        while True:
+            adapter = self._pick(options, tried)
+            try:
+                conn = await adapter.connection()
+                break
+            except ConnectError:
+                # Nothing was sent: another endpoint may take the call.
+                tried.add(id(adapter))
+                if len(tried) >= len(self.adapters) or time.monotonic() >= deadline:
+                    raise
+        rid = conn.next_id()
+        status = options.status or {}
+        packet = RequestPacket(
+            self.version,
+            1 if options.oneway else 0,
+            0,
+            rid,
+            self.name,
+            func,
+            body,
+            timeout_ms,
+            options.context or {},
+            status,
+        )
+        data = frame(encode(packet))
+        if options.oneway:
+            conn.send(data)
+            return None
+        fut: asyncio.Future[Any] = loop.create_future()
+        conn.pending[rid] = fut
+        conn.send(data)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, conn, rid, fut)
+        try:
+            rsp = await fut
+        except TarsError as e:
+            adapter.health.finish_invoke(True, time.monotonic())
+            if isinstance(e, InvokeTimeout):
+                raise InvokeTimeout(
+                    message=f"{self.name}.{func} got no answer from {adapter.endpoint} "
+                    f"within {timeout_ms} ms"
+                ) from None
+            raise
+        finally:
+            timer.cancel()
+        code, desc = _result_code(rsp)
+        adapter.health.finish_invoke(code != 0, time.monotonic())
+        if code != 0:
+            raise ServerError(code, desc)
+        return rsp
+
+    def _pick(self, options: CallOptions, tried: set[int]) -> AdapterProxy:
+        now = time.monotonic()
+        adapter = self.selector.select(
+            now, hash_code=options.hash_code, consistent_key=options.consistent_key
+        )
+        if adapter is None:
+            raise NoEndpointError(message=f"no endpoint for {self.name}")
+        if id(adapter) not in tried:
+            return adapter
+        # The selector's choice refused the connection already: any other, healthy first.
+        others = [a for a in self.adapters.values() if id(a) not in tried]
+        for a in others:
+            if a.health.available(now):
+                return a
+        if others:
+            return others[0]
+        raise NoEndpointError(message=f"every endpoint of {self.name} refused the connection")
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+
+
+def _expire(conn: ClientConnection, rid: int, fut: asyncio.Future[Any]) -> None:
+    conn.pending.pop(rid, None)
+    if not fut.done():
+        fut.set_exception(InvokeTimeout())
+
+
+def _result_code(rsp: Any) -> tuple[int, str]:
+    if isinstance(rsp, ResponsePacket):
+        return rsp.iRet, rsp.sResultDesc
+    status = rsp.status  # TUP reply: a RequestPacket with the result in status
+    try:
+        code = int(status.get(STATUS_RESULT_CODE, "0"))
+    except ValueError:
+        code = Ret.SERVER_UNKNOWN_ERR
+    return code, status.get(STATUS_RESULT_DESC, "")

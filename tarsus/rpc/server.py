@@ -1,0 +1,389 @@
+"""The server side: adapters listening on endpoints, dispatching calls to servants.
+
+One ``Adapter`` serves one servant on one endpoint (as upstream: ``<App.Server.ObjAdapter>``
+with ``endpoint``, ``servant``, ``maxconns``, ``queuecap``, ``queuetimeout``). Each connection
+splits the byte stream into packets, decodes them, and runs each call in its own task so slow
+calls never hold up fast ones. Replies produced in the same turn of the event loop leave in
+one write. Bad input closes that connection (a packet that is not Tars) or is answered with a
+Tars return code (an argument that does not decode), and never reaches other connections.
+
+Dispatch follows upstream's pipeline (protocol.md §5.2): overload (-9) and queue timeout (-6)
+checks, servant name (-4), ``tars_ping``, unknown function (-3), argument decoding by iVersion
+(1 Tars, 3 TUP, 5 JSON; -1 on failure), the call, result encoding (-2 on failure); a servant
+exception is answered with -99 and its text; one-way calls get no reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
+from tarsus.codec.operation import Operation
+from tarsus.idl.codegen import py_name
+from tarsus.rpc.current import Current, _current
+from tarsus.rpc.endpoint import Endpoint
+from tarsus.rpc.errors import Ret, TarsError
+from tarsus.rpc.framing import FramingError, frame, split_frames
+from tarsus.rpc.servant import Servant
+
+log = logging.getLogger("tarsus.rpc.server")
+
+TARS_PING = "tars_ping"
+STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
+STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
+#: Our default packet cap: Go's 10 MiB (C++ allows 100 MiB). Bounds what one connection buffers.
+DEFAULT_MAX_PACKET = 10 * 1024 * 1024
+
+
+class _Method:
+    __slots__ = ("call", "is_coroutine", "op")
+
+    def __init__(self, op: Operation, call: Callable[..., Any]) -> None:
+        self.op = op
+        self.call = call
+        self.is_coroutine = inspect.iscoroutinefunction(call)
+
+
+def bind_methods(servant: Servant) -> dict[str, _Method]:
+    """The servant's methods by IDL function name (the generated ``_tars_ops_`` table)."""
+    ops = type(servant)._tars_ops_
+    if not ops:
+        raise TypeError(
+            f"{type(servant).__name__} is not a generated servant (subclass a generated "
+            "<Interface>Servant and override its methods)"
+        )
+    return {name: _Method(op, getattr(servant, py_name(name))) for name, op in ops.items()}
+
+
+class Adapter:
+    """One servant served on one endpoint."""
+
+    def __init__(
+        self,
+        servant: Servant,
+        servant_name: str,
+        endpoint: str | Endpoint,
+        *,
+        name: str | None = None,
+        max_conns: int = 10240,
+        queue_cap: int = 100000,
+        queue_timeout_ms: int = 60000,
+        max_packet: int = DEFAULT_MAX_PACKET,
+    ) -> None:
+        self.servant = servant
+        self.servant_name = servant_name
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint)
+        self.name = name or f"{servant_name}Adapter"
+        self.max_conns = max_conns
+        self.queue_cap = queue_cap
+        self.queue_timeout = queue_timeout_ms / 1000.0
+        self.max_packet = max_packet
+        self.methods = bind_methods(servant)
+        self.connections: set[ServerConnection] = set()
+        self.inflight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.accepting = False
+        self._server: asyncio.Server | None = None
+        self._idle_task: asyncio.Task[None] | None = None
+        self.stats_hook: Callable[[Current, int, float], None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.endpoint.port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def bound_endpoint(self) -> Endpoint:
+        return dataclasses.replace(self.endpoint, port=self.port)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host = self.endpoint.host
+        self._server = await loop.create_server(
+            lambda: ServerConnection(self), host, self.endpoint.port, reuse_address=True
+        )
+        self.accepting = True
+        if self.endpoint.timeout > 0:
+            self._idle_task = loop.create_task(self._close_idle())
+        log.info("adapter %s serving %s on %s", self.name, self.servant_name, self.bound_endpoint)
+
+    async def stop_accepting(self) -> None:
+        self.accepting = False
+        if self._server is not None:
+            self._server.close()
+
+    async def drain(self, deadline: float) -> bool:
+        """Wait for in-flight calls to finish until ``deadline`` (monotonic); True if all did."""
+        while self.tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - time.monotonic()))
+        return not self.tasks
+
+    async def close(self) -> None:
+        """Close connections and cancel whatever is still running."""
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _close_idle(self) -> None:
+        idle = self.endpoint.timeout / 1000.0
+        while True:
+            await asyncio.sleep(min(idle, 1.0))
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if now - conn.last_active > idle and not conn.pending:
+                    log.debug("closing idle connection from %s", conn.peer)
+                    conn.close()
+
+
+class ServerConnection(asyncio.Protocol):
+    __slots__ = (
+        "_buf",
+        "_loop",
+        "_out",
+        "adapter",
+        "last_active",
+        "peer",
+        "pending",
+        "transport",
+    )
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self._buf = bytearray()
+        self._out: list[bytes] | None = None
+        self._loop = asyncio.get_event_loop()
+        self.pending = 0
+        self.last_active = time.monotonic()
+
+    # ------------------------------------------------------------------ transport events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else None
+        adapter = self.adapter
+        if not adapter.accepting or len(adapter.connections) >= adapter.max_conns:
+            log.warning("%s: refusing connection from %s (limit or stopping)", adapter.name, peer)
+            transport.abort()
+            return
+        adapter.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.adapter.connections.discard(self)
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        # The peer reads slower than we answer: stop reading its requests until it catches up.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        buf = self._buf
+        buf += data
+        try:
+            frames = split_frames(buf, self.adapter.max_packet)
+        except FramingError as e:
+            log.warning("%s: closing connection from %s: %s", self.adapter.name, self.peer, e)
+            self.close()
+            return
+        for body in frames:
+            self._handle(body)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        self.adapter.connections.discard(self)
+
+    # ------------------------------------------------------------------ dispatch
+    def _handle(self, body: bytes) -> None:
+        adapter = self.adapter
+        try:
+            req = decode(body, RequestPacket)
+        except DecodeError as e:
+            # As C++: a packet that is not a RequestPacket means the stream cannot be trusted.
+            log.warning("%s: undecodable request from %s: %s", adapter.name, self.peer, e)
+            self.close()
+            return
+        method = adapter.methods.get(req.sFuncName)
+        current = Current(
+            self,
+            version=req.iVersion,
+            packet_type=req.cPacketType,
+            message_type=req.iMessageType,
+            request_id=req.iRequestId,
+            servant_name=req.sServantName,
+            func_name=req.sFuncName,
+            timeout=req.iTimeout,
+            context=req.context,
+            status=req.status,
+            operation=method.op if method is not None else None,
+        )
+        if adapter.inflight >= adapter.queue_cap:
+            log.warning("%s: queue full (%d), dropping a request", adapter.name, adapter.inflight)
+            return
+        if adapter.inflight > adapter.queue_cap * 4 // 5:
+            self.send_error(current, Ret.SERVER_OVERLOAD, "server overloaded")
+            return
+        if req.sServantName != adapter.servant_name:
+            self.send_error(current, Ret.SERVER_NO_SERVANT, f"no servant {req.sServantName!r} here")
+            return
+        if method is None:
+            if req.sFuncName == TARS_PING:
+                self.send_raw_result(current, b"")
+            else:
+                self.send_error(current, Ret.SERVER_NO_FUNC, f"no function {req.sFuncName!r}")
+            return
+        try:
+            args = _decode_args(method.op, req.iVersion, req.sBuffer)
+        except (DecodeError, TypeError, ValueError) as e:
+            self.send_error(current, Ret.SERVER_DECODE_ERR, str(e))
+            return
+        adapter.inflight += 1
+        self.pending += 1
+        task = self._loop.create_task(self._run(current, method, args))
+        adapter.tasks.add(task)
+        task.add_done_callback(adapter.tasks.discard)
+
+    async def _run(self, current: Current, method: _Method, args: list[Any]) -> None:
+        adapter = self.adapter
+        _current.set(current)
+        try:
+            waited = time.monotonic() - current.received_at
+            if waited > adapter.queue_timeout or 0 < current.timeout < waited * 1000:
+                self.send_error(current, Ret.SERVER_QUEUE_TIMEOUT, f"waited {waited:.3f}s")
+                return
+            if method.is_coroutine:
+                result = await method.call(*args)
+            else:
+                # A plain def may block: run it in a thread, with current() still available.
+                ctx = contextvars.copy_context()
+                call = functools.partial(ctx.run, method.call, *args)
+                result = await asyncio.get_running_loop().run_in_executor(None, call)
+        except TarsError as e:
+            self.send_error(current, e.code, e.message)
+        except asyncio.CancelledError:
+            self.send_error(current, Ret.SERVER_UNKNOWN_ERR, "call cancelled: server stopping")
+            raise
+        except Exception as e:
+            log.exception("%s.%s raised", current.servant_name, current.func_name)
+            self.send_error(current, Ret.SERVER_UNKNOWN_ERR, f"{type(e).__name__}: {e}")
+        else:
+            if not current._deferred:
+                self.send_result(current, result)
+        finally:
+            adapter.inflight -= 1
+            self.pending -= 1
+
+    # ------------------------------------------------------------------ replies
+    def send_result(self, current: Current, result: Any) -> None:
+        op = current.operation
+        assert op is not None
+        try:
+            body = _encode_results(op, current.version, result)
+        except Exception as e:  # wrong shape or a value that does not fit its type
+            log.error("%s.%s: cannot encode result: %s", current.servant_name, op.name, e)
+            self.send_error(current, Ret.SERVER_ENCODE_ERR, str(e))
+            return
+        self.send_raw_result(current, body)
+
+    def send_raw_result(self, current: Current, body: bytes) -> None:
+        self._reply(current, Ret.SUCCESS, body, "")
+
+    def send_error(self, current: Current, code: int, message: str) -> None:
+        # C++ clients treat iRet below -99 as a broken stream: never send one.
+        self._reply(current, max(int(code), Ret.SERVER_UNKNOWN_ERR), b"", message)
+
+    def _reply(self, current: Current, code: int, body: bytes, desc: str) -> None:
+        if current._responded:
+            raise RuntimeError(f"{current!r} was already answered")
+        current._responded = True
+        hook = self.adapter.stats_hook
+        if hook is not None:
+            hook(current, code, time.monotonic() - current.received_at)
+        if current.packet_type == 1:  # one-way: never answered
+            return
+        if current.version == tup.TUP_SIMPLE or current.version == tup.TUP_COMPLEX:
+            status = {STATUS_RESULT_CODE: str(code)}
+            if desc:
+                status[STATUS_RESULT_DESC] = desc
+            if code != 0 and not body:
+                body = tup.UniAttribute().encode()
+            packet: Any = RequestPacket(
+                current.version,
+                0,
+                current.message_type,
+                current.request_id,
+                current.servant_name,
+                current.func_name,
+                body,
+                current.timeout,
+                current.response_context,
+                status,
+            )
+        else:
+            packet = ResponsePacket(
+                current.version,
+                0,
+                current.request_id,
+                current.message_type,
+                code,
+                body,
+                {},
+                desc,
+                current.response_context,
+            )
+        self._write(frame(encode(packet)))
+
+    def _write(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            out.append(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        self._out = None
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+
+
+def _decode_args(op: Operation, version: int, body: bytes) -> list[Any]:
+    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
+        return tup.decode_args(op, body, version)
+    if version == jsonproto.JSONVERSION:
+        return jsonproto.decode_args(op, body)
+    return op.decode_args(body)
+
+
+def _encode_results(op: Operation, version: int, result: Any) -> bytes:
+    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
+        return tup.encode_results(op, result)
+    if version == jsonproto.JSONVERSION:
+        return jsonproto.encode_results(op, result)
+    return op.encode_results(result)
