@@ -14,6 +14,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
@@ -40,6 +41,18 @@ TARSVERSION = 1
 _MAX_REQUEST_ID = 2**31 - 1
 STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
 STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What an observer learns about one finished call. ``code`` is the Tars return code
+    (0 success, -7 timeout, ...); ``elapsed`` is seconds from send to answer."""
+
+    obj_name: str
+    func: str
+    endpoint: Endpoint
+    code: int
+    elapsed: float
 
 
 class ClientConnection(asyncio.Protocol):
@@ -198,6 +211,7 @@ class ObjectProxy:
         version: int = TARSVERSION,
         policy: ShieldPolicy | None = None,
         resolver: Callable[[], Any] | None = None,
+        observers: list[Callable[[CallRecord], None]] | None = None,
     ) -> None:
         self.name = name
         self.timeout_ms = timeout_ms
@@ -205,6 +219,8 @@ class ObjectProxy:
         self.version = version
         self.policy = policy or ShieldPolicy()
         self.resolver = resolver
+        #: called after every answered or failed two-way call (stats, tracing); shared list
+        self.observers = observers if observers is not None else []
         self.adapters: dict[Endpoint, AdapterProxy] = {}
         self.selector: EndpointSelector[AdapterProxy] = EndpointSelector([])
         self.set_endpoints(endpoints)
@@ -286,11 +302,15 @@ class ObjectProxy:
         fut: asyncio.Future[Any] = loop.create_future()
         conn.pending[rid] = fut
         conn.send(data)
-        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, conn, rid, fut)
+        started = time.monotonic()
+        timer = loop.call_later(max(0.0, deadline - started), _expire, conn, rid, fut)
         try:
             rsp = await fut
         except TarsError as e:
-            adapter.health.finish_invoke(True, time.monotonic())
+            now = time.monotonic()
+            adapter.health.finish_invoke(True, now)
+            if self.observers:
+                self._observe(func, adapter, e.code, now - started)
             if isinstance(e, InvokeTimeout):
                 raise InvokeTimeout(
                     message=f"{self.name}.{func} got no answer from {adapter.endpoint} "
@@ -300,10 +320,21 @@ class ObjectProxy:
         finally:
             timer.cancel()
         code, desc = _result_code(rsp)
-        adapter.health.finish_invoke(code != 0, time.monotonic())
+        now = time.monotonic()
+        adapter.health.finish_invoke(code != 0, now)
+        if self.observers:
+            self._observe(func, adapter, code, now - started)
         if code != 0:
             raise ServerError(code, desc)
         return rsp
+
+    def _observe(self, func: str, adapter: AdapterProxy, code: int, elapsed: float) -> None:
+        record = CallRecord(self.name, func, adapter.endpoint, code, elapsed)
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:
+                log.exception("call observer %r failed", observer)
 
     def _pick(self, options: CallOptions, tried: set[int]) -> AdapterProxy:
         now = time.monotonic()

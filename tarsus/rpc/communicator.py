@@ -10,9 +10,10 @@ A communicator holds the client settings (locator, timeouts, shielding policy) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tarsus.rpc.client import TARSVERSION, ObjectProxy
+from tarsus.rpc.client import TARSVERSION, CallRecord, ObjectProxy
 from tarsus.rpc.endpoint import parse_proxy
 from tarsus.rpc.errors import NoEndpointError
 from tarsus.rpc.health import ShieldPolicy
@@ -35,6 +36,8 @@ class Communicator:
         self.connect_timeout_ms = connect_timeout_ms
         self.shield_policy = shield_policy or ShieldPolicy()
         self._objects: dict[tuple[str, int], ObjectProxy] = {}
+        #: called with a CallRecord after every two-way call through this communicator
+        self.observers: list[Callable[[CallRecord], None]] = []
 
     def string_to_proxy(self, proxy_cls: type[P], name: str, *, version: int = TARSVERSION) -> P:
         """A proxy for ``Obj@endpoints`` (direct) or a bare ``Obj`` (through the locator)."""
@@ -56,6 +59,7 @@ class Communicator:
                 connect_timeout_ms=self.connect_timeout_ms,
                 version=version,
                 policy=self.shield_policy,
+                observers=self.observers,
             )
             self._objects[key] = obj
         return obj
