@@ -199,13 +199,21 @@ class AdapterProxy:
 
 
 class ObjectProxy:
-    """Everything calls to one servant name share: endpoints, selection, defaults."""
+    """Everything calls to one servant name share: endpoints, selection, defaults.
+
+    *endpoints* are the adapters calls go to; *inactive* (registry answers only) are endpoints
+    the registry lists as inactive: never called, but they keep their place in modulo hashing.
+    ``direct=False`` marks a list that came from the registry (the selector then drops
+    zero-weight endpoints under static weighting, as C++ does).
+    """
 
     def __init__(
         self,
         name: str,
         endpoints: Sequence[Endpoint],
         *,
+        inactive: Sequence[Endpoint] = (),
+        direct: bool = True,
         timeout_ms: int = 3000,
         connect_timeout_ms: int = 1500,
         version: int = TARSVERSION,
@@ -219,23 +227,46 @@ class ObjectProxy:
         self.version = version
         self.policy = policy or ShieldPolicy()
         self.resolver = resolver
+        self.direct = direct
         #: called after every answered or failed two-way call (stats, tracing); shared list
         self.observers = observers if observers is not None else []
         self.adapters: dict[Endpoint, AdapterProxy] = {}
-        self.selector: EndpointSelector[AdapterProxy] = EndpointSelector([])
-        self.set_endpoints(endpoints)
+        #: registry-inactive endpoints: hashing placeholders, never connected
+        self.inactive_adapters: dict[Endpoint, AdapterProxy] = {}
+        self.selector: EndpointSelector[AdapterProxy] = EndpointSelector([], direct=direct)
+        self.set_endpoints(endpoints, inactive)
 
-    def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
-        """Replace the endpoint list (from the registry); connections to kept ones survive."""
+    def set_endpoints(
+        self, endpoints: Sequence[Endpoint], inactive: Sequence[Endpoint] = ()
+    ) -> None:
+        """Replace the endpoint lists (from the registry).
+
+        Connections to endpoints that stay survive. An endpoint that leaves the active list
+        takes no new calls; its connection closes once the calls in flight on it are over
+        (after at most the default call timeout), so a registry refresh never aborts calls.
+        """
         old = self.adapters
         new: dict[Endpoint, AdapterProxy] = {}
         for ep in endpoints:
-            new[ep] = old.get(ep) or AdapterProxy(ep, self.policy, self.connect_timeout)
+            if ep not in new:
+                new[ep] = (
+                    old.get(ep)
+                    or self.inactive_adapters.get(ep)
+                    or AdapterProxy(ep, self.policy, self.connect_timeout)
+                )
+        old_inactive = self.inactive_adapters
+        new_inactive: dict[Endpoint, AdapterProxy] = {}
+        for ep in inactive:
+            if ep not in new and ep not in new_inactive:
+                new_inactive[ep] = old_inactive.get(ep) or AdapterProxy(
+                    ep, self.policy, self.connect_timeout
+                )
         for ep, adapter in old.items():
             if ep not in new:
-                adapter.close()
+                _retire(adapter, self.timeout_ms / 1000.0)
         self.adapters = new
-        self.selector = EndpointSelector(list(new.values()))
+        self.inactive_adapters = new_inactive
+        self.selector.update(list(new.values()), list(new_inactive.values()))
 
     async def __call__(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
         return await self.invoke(op, args, options)
@@ -357,6 +388,20 @@ class ObjectProxy:
     def close(self) -> None:
         for adapter in self.adapters.values():
             adapter.close()
+
+
+def _retire(adapter: AdapterProxy, grace: float) -> None:
+    """Close a dropped adapter now if it is idle, else once its calls in flight had their time."""
+    conn = adapter._conn
+    if conn is None or not conn.pending:
+        adapter.close()
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        adapter.close()
+        return
+    loop.call_later(grace, adapter.close)
 
 
 def _expire(conn: ClientConnection, rid: int, fut: asyncio.Future[Any]) -> None:
