@@ -175,7 +175,7 @@ class _Source:
             return self._names[key]
         except (KeyError, TypeError):
             pass
-        nm = f"_{kind}{len(self._names)}"
+        nm = f"_{kind}_{len(self._names)}"
         self._names[key] = nm
         self.ns[nm] = value
         return nm
