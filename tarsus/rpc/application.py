@@ -52,6 +52,8 @@ from tarsus.rpc.admin import (
     admin_servant,
 )
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.errors import TarsError
+from tarsus.rpc.stats import StatReporter
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.keepalive import KeepAlive
 from tarsus.rpc.servant import Servant
@@ -366,6 +368,7 @@ class Application:
         self.communicator = communicator or Communicator()
         self.admin = AdminCommands(self)
         self.keepalive: KeepAlive | None = None
+        self.stats: StatReporter | None = None
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
@@ -545,6 +548,8 @@ class Application:
             raise
         if self.keepalive is not None:
             self.keepalive.start(version=tarsus.__version__)
+        if config is not None and config.client.stat:
+            await self._start_stats(config)
         self.started = True
         if config is not None:
             log.info(
@@ -553,6 +558,25 @@ class Application:
                 os.getpid(),
                 ", ".join(f"{a.name} on {a.bound_endpoint}" for a in self.all_adapters()),
             )
+
+    async def _start_stats(self, config: ServerConfig) -> None:
+        """Call statistics to tarsstat, as every upstream server sends them. A stat object
+        that cannot be resolved (no locator) turns reporting off instead of failing start."""
+        try:
+            stats = StatReporter(
+                self.communicator,
+                config.client.stat,
+                config.client.modulename or config.full_name,
+                report_interval_ms=config.client.report_interval,
+            )
+        except TarsError as e:
+            log.warning("call statistics off: %s", e)
+            return
+        stats.attach_client(self.communicator)
+        for adapter in self.all_adapters():
+            stats.attach_server(adapter)
+        await stats.start()
+        self.stats = stats
 
     async def _run_hooks(self, hooks: Sequence[Hook]) -> None:
         for hook in hooks:
@@ -593,6 +617,7 @@ class Application:
         if self.keepalive is not None:
             await self.keepalive.stop()
         adapters = self.all_adapters()
+        stats, self.stats = self.stats, None
         for adapter in adapters:
             await adapter.stop_accepting()
         closing: set[Any] = set()
@@ -627,6 +652,8 @@ class Application:
             await self._run_hooks(self._destroyers)
         except Exception:
             log.exception("an on_destroy hook failed")
+        if stats is not None:
+            await stats.stop()  # one last report
         await self.communicator.close()
         self.started = False
         self._stopped.set()

@@ -623,3 +623,38 @@ async def test_a_port_in_use_stops_the_process_with_a_reason(tmp_path: Path) -> 
         code, err = await wait_exit(proc)
     assert code == 1
     assert "cannot start" in err and "address already in use" in err
+
+
+StatF = tarsus.idl.load(tarsus.protocol.path("StatF.tars")).tars
+
+
+async def test_a_configured_stat_service_gets_the_call_statistics(tmp_path: Path) -> None:
+    received: list[tuple[dict[Any, Any], bool]] = []
+
+    class StatImpl(StatF.StatFServant):  # type: ignore[misc,name-defined]
+        async def reportMicMsg(self, msg: dict[Any, Any], bFromClient: bool) -> int:
+            received.append((msg, bFromClient))
+            return 0
+
+    async with serve(StatImpl(), "tars.tarsstat.StatObj") as stat:
+        path = node_config(tmp_path)
+        text = re.sub(r"\n\s*node=.*", "", path.read_text())
+        path.write_text(text.replace("stat=tars.tarsstat.StatObj", f"stat={stat.proxy_string}"))
+        app = Application.from_config(path, {SERVANT: DemoImpl()})
+        await app.start()
+        assert app.stats is not None
+        config = app.config
+        assert config is not None
+        async with Communicator() as comm:
+            (adapter,) = config.adapters
+            demo = comm.string_to_proxy(Demo.DemoProxy, f"{SERVANT}@{adapter.endpoint}")
+            for name in ("a", "b", "c"):
+                assert await demo.sayHello(name) == (0, f"hello {name}")
+        await app.stop()  # stopping sends the last report
+    server_side = [msg for msg, from_client in received if not from_client]
+    counts = {
+        (head.interfaceName, head.masterName): body.count
+        for msg in server_side
+        for head, body in msg.items()
+    }
+    assert counts[("sayHello", "stat_from_server")] == 3
