@@ -52,12 +52,12 @@ from tarsus.rpc.admin import (
     admin_servant,
 )
 from tarsus.rpc.communicator import Communicator
-from tarsus.rpc.errors import TarsError
-from tarsus.rpc.stats import StatReporter
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
+from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
+from tarsus.rpc.stats import StatReporter
 
 __all__ = [
     "AdapterConfig",
