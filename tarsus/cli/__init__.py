@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tarsus import __version__
+from tarsus.cli.call import call
 from tarsus.cli.idl import app as idl_app
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(idl_app, name="idl")
+app.command(name="call", no_args_is_help=True)(call)
 
 
 @app.command()

@@ -30,6 +30,7 @@ from tarsus.codec.types import Map, Scalar, TarsType, Vector, idl_name, is_enum,
 
 __all__ = ["JsonValueError", "from_jsonable", "to_jsonable"]
 
+_FLOAT_MAX = 3.4028234663852886e38  # the largest finite IEEE-754 single
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -158,7 +159,15 @@ def _scalar(obj: Any, t: Scalar, where: str) -> Any:
             return obj
     elif t is T.FLOAT or t is T.DOUBLE:
         if isinstance(obj, int | float) and not isinstance(obj, bool):
-            return float(obj)
+            try:
+                f = float(obj)
+            except OverflowError:
+                f = math.inf
+            if t is T.FLOAT and math.isfinite(f) and abs(f) > _FLOAT_MAX:
+                f = math.inf
+            if math.isinf(f):
+                raise JsonValueError(where, f"{obj} is out of range for {t.name}")
+            return f
         if isinstance(obj, str) and obj in _NON_FINITE:
             return _NON_FINITE[obj]
     elif isinstance(obj, int | float) and not isinstance(obj, bool):
