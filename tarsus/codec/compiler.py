@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import math
 import struct
 import threading
 from collections.abc import Callable
@@ -461,6 +462,8 @@ def default_factory_expr(t: TarsType, default: Any, bind: Callable[[str, Any], s
         return f"{bind('C', t)}()"
     if default is None:
         default = zero_value(t)
+    if isinstance(default, float) and not math.isfinite(default):
+        return bind("V", default)  # repr(inf) is not Python source
     if is_enum(t):
         try:
             return bind("V", t(default))
