@@ -16,7 +16,7 @@ from tarsus.codec.api import decode_value, encode_value
 from tarsus.codec.compiler import zero_value
 from tarsus.codec.errors import DecodeError
 from tarsus.codec.operation import Operation
-from tarsus.codec.types import TarsType
+from tarsus.codec.types import Map, Scalar, TarsType, Vector, idl_name, is_enum
 
 TUP_SIMPLE = 3
 TUP_COMPLEX = 2
@@ -34,9 +34,11 @@ class UniAttribute:
             raise ValueError(f"TUP version must be 2 or 3, not {version}")
         self.version = version
         self._data: dict[str, bytes] = {}
+        self._types: dict[str, str] = {}  # v2 only: each value's type name
 
     def put(self, name: str, value: Any, t: TarsType) -> None:
         self._data[name] = encode_value(value, t)
+        self._types[name] = v2_type_name(t)
 
     def get(self, name: str, t: TarsType, default: Any = _MISSING) -> Any:
         try:
@@ -67,7 +69,10 @@ class UniAttribute:
         return len(self._data)
 
     def encode(self) -> bytes:
-        """The ``sBuffer`` bytes (always version 3 layout)."""
+        """The ``sBuffer`` bytes, in this attribute's version's layout."""
+        if self.version == TUP_COMPLEX:
+            nested = {n: {self._types.get(n, ""): raw} for n, raw in self._data.items()}
+            return encode_value(nested, _V2)
         return encode_value(self._data, _V3)
 
     @classmethod
@@ -90,13 +95,43 @@ class UniAttribute:
         return f"UniAttribute(version={self.version}, names={sorted(self._data)})"
 
 
+_V2_SCALAR_NAMES = {
+    T.BOOL: "bool",
+    T.BYTE: "char",
+    T.SHORT: "short",
+    T.INT: "int32",
+    T.LONG: "int64",
+    T.FLOAT: "float",
+    T.DOUBLE: "double",
+    T.STRING: "string",
+    T.UNSIGNED_BYTE: "short",  # unsigned kinds travel as the next wider signed type
+    T.UNSIGNED_SHORT: "int32",
+    T.UNSIGNED_INT: "int64",
+}
+
+
+def v2_type_name(t: TarsType) -> str:
+    """The type name TUP v2 stores next to each value (the Node SDK's spelling)."""
+    if isinstance(t, Vector):
+        return "list<char>" if t.elem is T.BYTE else f"List<{v2_type_name(t.elem)}>"
+    if isinstance(t, Map):
+        return f"map<{v2_type_name(t.key)},{v2_type_name(t.value)}>"
+    if isinstance(t, Scalar):
+        return _V2_SCALAR_NAMES[t]
+    if is_enum(t):
+        return "int32"
+    return str(getattr(t, "_tars_name_", "") or idl_name(t))
+
+
 # --------------------------------------------------------------------------- operations
 # How an interface method travels as TUP: in-parameters by name in the request, the return
 # value under "" and out-parameters by name in the reply.
 
 
-def encode_args(op: Operation, args: tuple[Any, ...] | list[Any]) -> bytes:
-    ua = UniAttribute()
+def encode_args(
+    op: Operation, args: tuple[Any, ...] | list[Any], version: int = TUP_SIMPLE
+) -> bytes:
+    ua = UniAttribute(version)
     for p, v in zip(op.inputs, args, strict=True):
         ua.put(p.name, v, p.type)
     return ua.encode()
@@ -107,9 +142,9 @@ def decode_args(op: Operation, data: bytes, version: int = TUP_SIMPLE) -> list[A
     return [ua.get(p.name, p.type) for p in op.inputs]
 
 
-def encode_results(op: Operation, result: Any) -> bytes:
+def encode_results(op: Operation, result: Any, version: int = TUP_SIMPLE) -> bytes:
     values = op._unshape(result)
-    ua = UniAttribute()
+    ua = UniAttribute(version)
     i = 0
     if op.return_type is not None:
         ua.put("", values[0], op.return_type)

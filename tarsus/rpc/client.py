@@ -273,8 +273,8 @@ class ObjectProxy:
 
     async def invoke(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
         version = self.version
-        if version == tup.TUP_SIMPLE:
-            body = tup.encode_args(op, args)
+        if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
+            body = tup.encode_args(op, args, version)
         elif version == jsonproto.JSONVERSION:
             body = jsonproto.encode_args(op, args)
         else:
@@ -283,7 +283,7 @@ class ObjectProxy:
         if rsp is None:
             return None
         try:
-            if version == tup.TUP_SIMPLE:
+            if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
                 return tup.decode_results(op, rsp.sBuffer, version)
             if version == jsonproto.JSONVERSION:
                 return jsonproto.decode_results(op, rsp.sBuffer)

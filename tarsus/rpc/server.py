@@ -330,8 +330,8 @@ class ServerConnection(asyncio.Protocol):
             status = {STATUS_RESULT_CODE: str(code)}
             if desc:
                 status[STATUS_RESULT_DESC] = desc
-            if code != 0 and not body:
-                body = tup.UniAttribute().encode()
+            if not body:  # a TUP reply always carries a UniAttribute, even an empty one
+                body = tup.UniAttribute(current.version).encode()
             packet: Any = RequestPacket(
                 current.version,
                 0,
@@ -383,7 +383,7 @@ def _decode_args(op: Operation, version: int, body: bytes) -> list[Any]:
 
 def _encode_results(op: Operation, version: int, result: Any) -> bytes:
     if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-        return tup.encode_results(op, result)
+        return tup.encode_results(op, result, version)
     if version == jsonproto.JSONVERSION:
         return jsonproto.encode_results(op, result)
     return op.encode_results(result)
