@@ -14,13 +14,13 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
 from tarsus.codec.operation import Operation
 from tarsus.codec.wire import unpack_i16
-from tarsus.rpc.balance import EndpointSelector
+from tarsus.rpc.balance import EndpointSelector, tars_string_hash
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import (
     ClientDecodeError,
@@ -40,6 +40,7 @@ log = logging.getLogger("tarsus.rpc.client")
 TARSVERSION = 1
 _MAX_REQUEST_ID = 2**31 - 1
 STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
+STATUS_GRID_KEY = "STATUS_GRID_KEY"
 STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
 
 
@@ -279,6 +280,8 @@ class ObjectProxy:
             body = jsonproto.encode_args(op, args)
         else:
             body = op.encode_args(args)
+        if op.routekey is not None and options.hash_code is None and options.consistent_key is None:
+            options = _route_by_key(op, args, options)
         rsp = await self.invoke_raw(op.name, body, options)
         if rsp is None:
             return None
@@ -402,6 +405,15 @@ def _retire(adapter: AdapterProxy, grace: float) -> None:
         adapter.close()
         return
     loop.call_later(grace, adapter.close)
+
+
+def _route_by_key(op: Operation, args: tuple[Any, ...], options: CallOptions) -> CallOptions:
+    """A ``routekey`` parameter picks the endpoint by hash, and travels as the grid key."""
+    assert op.routekey is not None
+    value = args[[p.name for p in op.inputs].index(op.routekey.name)]
+    code = value if isinstance(value, int) else tars_string_hash(str(value))
+    status = {**(options.status or {}), STATUS_GRID_KEY: str(value)}
+    return replace(options, hash_code=code, status=status)
 
 
 def _expire(conn: ClientConnection, rid: int, fut: asyncio.Future[Any]) -> None:

@@ -225,3 +225,37 @@ async def test_bad_input_closes_only_that_connection(demo: Any, calc_impl: Any) 
         got = await loop.run_in_executor(None, dribble)
         rsp = decode(got[4:], ResponsePacket)
         assert rsp.iRequestId == 9 and rsp.iRet == 0
+
+
+ROUTE_IDL = """
+module Route {
+    interface Shard { string where(routekey long user, string note); };
+};
+"""
+
+
+async def test_a_routekey_parameter_pins_calls_to_one_endpoint(tmp_path: Path) -> None:
+    path = tmp_path / "Route.tars"
+    path.write_text(ROUTE_IDL)
+    route = tarsus.idl.load(path).Route
+
+    def shard(label: str) -> Any:
+        class ShardImpl(route.ShardServant):  # type: ignore[misc,name-defined]
+            async def where(self, user: int, note: str) -> str:
+                assert current().status.get("STATUS_GRID_KEY") == str(user)
+                return label
+
+        return ShardImpl()
+
+    async with (
+        serve(shard("a"), "Route.S.ShardObj") as a,
+        serve(shard("b"), "Route.S.ShardObj") as b,
+    ):
+        proxy = a.communicator.string_to_proxy(
+            route.ShardProxy, f"Route.S.ShardObj@{a.endpoint}:{b.endpoint}"
+        )
+        for user in range(20):
+            answers = {await proxy.where(user, "x") for _ in range(5)}
+            assert len(answers) == 1, f"user {user} went to {answers}"
+        spread = {await proxy.where(user, "x") for user in range(20)}
+        assert spread == {"a", "b"}
