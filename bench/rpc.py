@@ -1014,6 +1014,10 @@ def section(
             "",
             "- **bare** saturates the load generator, not the server (see its loadgen CPU "
             "below): ÷ bare compares against a client-bound ceiling.",
+            "- Saturation throughput of one server varies by up to about 30% between clean "
+            "runs on this machine (how requests bunch into reads settles differently each "
+            "time, and the host's other tenants change the CPU's speed): read the ratios with "
+            "that margin.",
             "- **grpc.aio** carries less framing (raw bytes, no servant or function name, no "
             "context) and is measured through grpc.aio's own client.",
             "- This machine is shared. A run during which other work took more than "
