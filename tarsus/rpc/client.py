@@ -31,7 +31,7 @@ from tarsus.rpc.errors import (
     ServerError,
     TarsError,
 )
-from tarsus.rpc.framing import FramingError, frame, split_frames
+from tarsus.rpc.framing import BatchingProtocol, FramingError, frame, split_frames
 from tarsus.rpc.health import AdapterHealth, ShieldPolicy
 from tarsus.rpc.proxy import CallOptions
 
@@ -56,17 +56,15 @@ class CallRecord:
     elapsed: float
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(BatchingProtocol):
     """One TCP connection to one endpoint, carrying many calls at once."""
 
     def __init__(self, on_lost: Callable[[ClientConnection, Exception | None], None]) -> None:
+        super().__init__()
         self._on_lost = on_lost
-        self.transport: asyncio.Transport | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._buf = bytearray()
-        self._out: list[bytes] | None = None
-        self._loop = asyncio.get_event_loop()
         self._paused: asyncio.Future[None] | None = None
         self.closed = False
 
@@ -120,20 +118,6 @@ class ClientConnection(asyncio.Protocol):
             fut = pending.pop(rid, None)
             if fut is not None and not fut.done():
                 fut.set_result(rsp)
-
-    def send(self, data: bytes) -> None:
-        out = self._out
-        if out is None:
-            self._out = [data]
-            self._loop.call_soon(self._flush)
-        else:
-            out.append(data)
-
-    def _flush(self) -> None:
-        out = self._out
-        self._out = None
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
 
     def abort(self) -> None:
         if self.transport is not None:

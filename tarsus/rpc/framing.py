@@ -7,6 +7,7 @@ is closed (as C++ does) rather than buffering up to the claimed size.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Final
 
@@ -45,3 +46,32 @@ def split_frames(buf: bytearray, max_packet: int = DEFAULT_MAX_PACKET) -> list[b
 
 def frame(body: bytes) -> bytes:
     return pack_len(len(body) + 4) + body
+
+
+class BatchingProtocol(asyncio.Protocol):
+    """A connection whose writes made in one turn of the event loop leave in one write.
+
+    Batching replies (server) and requests (client) per turn is worth about 1.7x in throughput
+    under load (anchors-measured.md), and costs nothing at depth 1.
+    """
+
+    __slots__ = ("_loop", "_out", "transport")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._out: list[bytes] | None = None
+        self._loop = asyncio.get_event_loop()
+
+    def send(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            out.append(data)
+
+    def _flush(self) -> None:
+        out = self._out
+        self._out = None
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out) if len(out) > 1 else out[0])

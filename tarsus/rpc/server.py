@@ -31,7 +31,7 @@ from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
-from tarsus.rpc.framing import FramingError, frame, split_frames
+from tarsus.rpc.framing import BatchingProtocol, FramingError, frame, split_frames
 from tarsus.rpc.servant import Servant
 
 log = logging.getLogger("tarsus.rpc.server")
@@ -151,25 +151,20 @@ class Adapter:
                     conn.close()
 
 
-class ServerConnection(asyncio.Protocol):
+class ServerConnection(BatchingProtocol):
     __slots__ = (
         "_buf",
-        "_loop",
-        "_out",
         "adapter",
         "last_active",
         "peer",
         "pending",
-        "transport",
     )
 
     def __init__(self, adapter: Adapter) -> None:
+        super().__init__()
         self.adapter = adapter
-        self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
         self._buf = bytearray()
-        self._out: list[bytes] | None = None
-        self._loop = asyncio.get_event_loop()
         self.pending = 0
         self.last_active = time.monotonic()
 
@@ -356,21 +351,7 @@ class ServerConnection(asyncio.Protocol):
                 desc,
                 current.response_context,
             )
-        self._write(frame(encode(packet)))
-
-    def _write(self, data: bytes) -> None:
-        out = self._out
-        if out is None:
-            self._out = [data]
-            self._loop.call_soon(self._flush)
-        else:
-            out.append(data)
-
-    def _flush(self) -> None:
-        out = self._out
-        self._out = None
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        self.send(frame(encode(packet)))
 
 
 def _decode_args(op: Operation, version: int, body: bytes) -> list[Any]:
