@@ -59,9 +59,14 @@ class CallRecord:
 class ClientConnection(BatchingProtocol):
     """One TCP connection to one endpoint, carrying many calls at once."""
 
-    def __init__(self, on_lost: Callable[[ClientConnection, Exception | None], None]) -> None:
+    def __init__(
+        self,
+        on_lost: Callable[[ClientConnection, Exception | None], None],
+        on_push: Callable[[ResponsePacket], None] | None = None,
+    ) -> None:
         super().__init__()
         self._on_lost = on_lost
+        self._on_push = on_push
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._buf = bytearray()
@@ -113,11 +118,21 @@ class ClientConnection(BatchingProtocol):
                 self.abort()
                 return
             if rid == 0:
-                log.debug("ignoring server push %s", getattr(rsp, "sResultDesc", ""))
+                self._push(rsp)
                 continue
             fut = pending.pop(rid, None)
             if fut is not None and not fut.done():
                 fut.set_result(rsp)
+
+    def _push(self, rsp: Any) -> None:
+        """A server push (request id 0): to the push handler, if the proxy set one."""
+        if self._on_push is None or not isinstance(rsp, ResponsePacket):
+            log.debug("ignoring server push %s", getattr(rsp, "sResultDesc", ""))
+            return
+        try:
+            self._on_push(rsp)
+        except Exception:
+            log.exception("push handler failed")
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -136,8 +151,15 @@ def _peek_version(body: bytes) -> int:
 class AdapterProxy:
     """One endpoint of a servant: its connection (made on first use) and its health."""
 
-    def __init__(self, endpoint: Endpoint, policy: ShieldPolicy, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        policy: ShieldPolicy,
+        connect_timeout: float,
+        on_push: Callable[[ResponsePacket], None] | None = None,
+    ) -> None:
         self.endpoint = endpoint
+        self.on_push = on_push
         self.health = AdapterHealth(policy, label=str(endpoint))
         self.connect_timeout = connect_timeout
         self._conn: ClientConnection | None = None
@@ -160,7 +182,9 @@ class AdapterProxy:
         ep = self.endpoint
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: ClientConnection(self._lost), ep.host, ep.port),
+                loop.create_connection(
+                    lambda: ClientConnection(self._lost, self.on_push), ep.host, ep.port
+                ),
                 self.connect_timeout,
             )
         except (TimeoutError, OSError) as e:
@@ -213,6 +237,8 @@ class ObjectProxy:
         self.policy = policy or ShieldPolicy()
         self.resolver = resolver
         self.direct = direct
+        #: receives server pushes (request id 0) arriving on this proxy's connections
+        self.push_handler: Callable[[ResponsePacket], None] | None = None
         #: called after every answered or failed two-way call (stats, tracing); shared list
         self.observers = observers if observers is not None else []
         self.adapters: dict[Endpoint, AdapterProxy] = {}
@@ -237,14 +263,14 @@ class ObjectProxy:
                 new[ep] = (
                     old.get(ep)
                     or self.inactive_adapters.get(ep)
-                    or AdapterProxy(ep, self.policy, self.connect_timeout)
+                    or AdapterProxy(ep, self.policy, self.connect_timeout, self._on_push)
                 )
         old_inactive = self.inactive_adapters
         new_inactive: dict[Endpoint, AdapterProxy] = {}
         for ep in inactive:
             if ep not in new and ep not in new_inactive:
                 new_inactive[ep] = old_inactive.get(ep) or AdapterProxy(
-                    ep, self.policy, self.connect_timeout
+                    ep, self.policy, self.connect_timeout, self._on_push
                 )
         for ep, adapter in old.items():
             if ep not in new:
@@ -252,6 +278,13 @@ class ObjectProxy:
         self.adapters = new
         self.inactive_adapters = new_inactive
         self.selector.update(list(new.values()), list(new_inactive.values()))
+
+    def _on_push(self, rsp: ResponsePacket) -> None:
+        handler = self.push_handler
+        if handler is None:
+            log.debug("%s: no push handler, ignoring a push", self.name)
+        else:
+            handler(rsp)
 
     async def __call__(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
         return await self.invoke(op, args, options)

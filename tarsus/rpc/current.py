@@ -83,6 +83,11 @@ class Current:
         return self._conn.peer
 
     @property
+    def connection(self) -> ServerConnection:
+        """The connection the call came on; ``send_push`` on it sends server pushes later."""
+        return self._conn
+
+    @property
     def adapter_name(self) -> str:
         return self._conn.adapter.name
 

@@ -60,6 +60,14 @@ class ServantProxy:
         """Calls through the returned proxy are one-way: sent, never answered, return None."""
         return self.with_options(oneway=True)
 
+    def tars_set_push_callback(self, callback: Callable[[Any], None] | None) -> None:
+        """Receive server pushes (responses with request id 0, ``status["TARS_FUNC"]`` naming
+        the function) arriving on this servant's connections; as TarsCpp's
+        ``tars_set_push_callback``. The callback gets the ``ResponsePacket``."""
+        if not hasattr(self._tars_invoker_, "push_handler"):
+            raise TypeError("this proxy's invoker does not receive pushes")
+        self._tars_invoker_.push_handler = callback
+
     @property
     def tars_name(self) -> str:
         name: str = getattr(self._tars_invoker_, "name", "")

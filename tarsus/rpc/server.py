@@ -41,6 +41,9 @@ STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
 STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
 #: Our default packet cap: Go's 10 MiB (C++ allows 100 MiB). Bounds what one connection buffers.
 DEFAULT_MAX_PACKET = 10 * 1024 * 1024
+#: The status key naming the function of a server push (TarsCpp ``sendPushResponse``).
+PUSH_FUNC = "TARS_FUNC"
+TARSVERSION = 1
 
 
 class _Method:
@@ -154,7 +157,9 @@ class Adapter:
 class ServerConnection(BatchingProtocol):
     __slots__ = (
         "_buf",
+        "_close_callbacks",
         "adapter",
+        "closed",
         "last_active",
         "peer",
         "pending",
@@ -167,6 +172,8 @@ class ServerConnection(BatchingProtocol):
         self._buf = bytearray()
         self.pending = 0
         self.last_active = time.monotonic()
+        self.closed = False
+        self._close_callbacks: list[Callable[[ServerConnection], None]] = []
 
     # ------------------------------------------------------------------ transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -184,6 +191,37 @@ class ServerConnection(BatchingProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.adapter.connections.discard(self)
         self.transport = None
+        self._closed()
+
+    def add_close_callback(self, callback: Callable[[ServerConnection], None]) -> None:
+        """Call ``callback(conn)`` once, when this connection closes (at once if it has)."""
+        if self.closed:
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    def _closed(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("close callback %r failed", callback)
+
+    def send_push(self, func: str, body: bytes, context: dict[str, str] | None = None) -> bool:
+        """Send a server push: a response with request id 0 naming ``func`` (TarsCpp
+        ``Current::sendPushResponse``: iVersion 1, ``status["TARS_FUNC"]``, the function's
+        out-parameters in ``sBuffer``). False if the connection is gone."""
+        if self.closed or self.transport is None:
+            return False
+        packet = ResponsePacket(
+            TARSVERSION, 0, 0, 0, Ret.SUCCESS, body, {PUSH_FUNC: func}, "", context or {}
+        )
+        self.send(frame(encode(packet)))
+        return True
 
     def pause_writing(self) -> None:
         # The peer reads slower than we answer: stop reading its requests until it catches up.
@@ -212,6 +250,7 @@ class ServerConnection(BatchingProtocol):
             self.transport.abort()
             self.transport = None
         self.adapter.connections.discard(self)
+        self._closed()
 
     # ------------------------------------------------------------------ dispatch
     def _handle(self, body: bytes) -> None:

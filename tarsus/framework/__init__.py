@@ -1,0 +1,1 @@
+"""The framework services: registry, admin registry, node agent (one subpackage each)."""

@@ -1,0 +1,194 @@
+"""The node's end of the push channel to the admin registries (framework.md §5.1).
+
+Every ``interval`` (10 s, as upstream) the node finds the admin registries
+(``tars.tarsAdminRegistry.AdminRegObj``) and calls ``reportNode`` on each over a connection
+of its own; that connection is where the admin registry pushes commands (``NodePush``
+functions). Each push is run by the node's command handler and answered with
+``AdminReg.reportResult(requestId, funcName, ret, result)`` on the same admin registry.
+Admin registries that vanish from the registry's answer are dropped; an unreachable one is
+retried at the next round. Nothing here ever stops the node: with every admin registry down,
+the node keeps supervising its services and simply takes no commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import tarsus.idl
+import tarsus.protocol
+from tarsus.codec import ResponsePacket
+from tarsus.framework.admin.channel import push_operations
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.errors import TarsError
+from tarsus.rpc.server import PUSH_FUNC
+
+__all__ = ["ADMIN_OBJ", "AdminChannel", "CommandHandler"]
+
+log = logging.getLogger("tarsus.framework.node.channel")
+
+ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
+#: Seconds between reportNode rounds (upstream ServerManager: 10 s).
+REPORT_INTERVAL = 10.0
+CALL_TIMEOUT_MS = 3000
+
+
+class CommandHandler(Protocol):
+    """Runs pushed commands: one ``async`` method per ``NodePush`` function (``startServer``,
+    ``stopServer``, ...), taking the function's arguments after (requestId, nodeName) and
+    returning ``(ret, result)``; ``result`` is text, or bytes for the Tars-encoded answers."""
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[tuple[int, str | bytes]]]: ...
+
+
+def _adminreg() -> Any:
+    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
+
+
+class AdminChannel:
+    """Keeps one push connection per admin registry and answers what they push."""
+
+    def __init__(
+        self,
+        communicator: Communicator,
+        node_name: str,
+        handler: Any,
+        *,
+        resolve: Callable[[], Awaitable[list[str]]],
+        interval: float = REPORT_INTERVAL,
+        call_timeout_ms: int = CALL_TIMEOUT_MS,
+        admin_obj: str = ADMIN_OBJ,
+    ) -> None:
+        self.communicator = communicator
+        self.node_name = node_name
+        self.handler = handler
+        self.resolve = resolve
+        self.interval = interval
+        self.call_timeout_ms = call_timeout_ms
+        self.admin_obj = admin_obj
+        self.sid = uuid.uuid4().hex
+        #: admin registry endpoint string -> proxy whose connection carries the pushes
+        self.proxies: dict[str, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, *, say_goodbye: bool = False) -> None:
+        """Stop reporting; ``say_goodbye`` calls ``deleteNode`` on each admin registry."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if say_goodbye:
+            rn = _adminreg().ReportNode(self.node_name, self.sid)
+            for proxy in list(self.proxies.values()):
+                with contextlib.suppress(TarsError, OSError):
+                    await proxy.with_options(timeout_ms=1000).deleteNode(rn)
+        for running in list(self._running):
+            running.cancel()
+        self.proxies.clear()
+
+    def report_now(self) -> None:
+        """Run a round now (after a config change, or in tests) instead of waiting."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.report_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reporting to the admin registries failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def report_once(self) -> int:
+        """One round: refresh the admin registry list, ``reportNode`` to each. Returns how
+        many admin registries took the report."""
+        try:
+            endpoints = await self.resolve()
+        except (TarsError, OSError) as e:
+            log.debug("cannot find the admin registries: %s", e)
+            endpoints = list(self.proxies)  # keep talking to the ones we know
+        for gone in set(self.proxies) - set(endpoints):
+            log.info("admin registry %s is gone", gone)
+            del self.proxies[gone]
+        module = _adminreg()
+        for ep in endpoints:
+            if ep not in self.proxies:
+                proxy = self.communicator.string_to_proxy(
+                    module.AdminRegProxy, f"{self.admin_obj}@{ep}"
+                )
+                proxy.tars_set_push_callback(lambda rsp, p=proxy: self._on_push(p, rsp))
+                self.proxies[ep] = proxy
+        rn = module.ReportNode(self.node_name, self.sid)
+        results = await asyncio.gather(
+            *(
+                p.with_options(timeout_ms=self.call_timeout_ms).reportNode(rn)
+                for p in self.proxies.values()
+            ),
+            return_exceptions=True,
+        )
+        ok = 0
+        for ep, result in zip(list(self.proxies), results, strict=True):
+            if isinstance(result, BaseException):
+                log.debug("reportNode to %s failed: %s", ep, result)
+            else:
+                ok += 1
+        return ok
+
+    # ------------------------------------------------------------------ pushes
+    def _on_push(self, proxy: Any, rsp: ResponsePacket) -> None:
+        func = rsp.status.get(PUSH_FUNC, "")
+        op = push_operations().get(func)
+        if op is None:
+            log.warning("ignoring a push of unknown function %r", func)
+            return
+        try:
+            outs = op.decode_results(rsp.sBuffer)
+        except Exception as e:
+            log.warning("ignoring an undecodable %s push: %s", func, e)
+            return
+        if not isinstance(outs, tuple):
+            outs = (outs,)
+        request_id, _admin_ip, *args = outs
+        task = asyncio.get_running_loop().create_task(
+            self._run_command(proxy, func, request_id, args)
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run_command(self, proxy: Any, func: str, request_id: int, args: list[Any]) -> None:
+        method = getattr(self.handler, func, None)
+        if method is None:
+            ret, result = -1, f"{func} is not supported by this node"
+        else:
+            try:
+                ret, answer = await method(*args)
+                result = (
+                    answer.decode("utf-8", "surrogateescape")
+                    if isinstance(answer, bytes)
+                    else str(answer)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("pushed command %s%r failed", func, tuple(args))
+                ret, result = -1, f"{func} failed: {type(e).__name__}: {e}"
+        try:
+            await proxy.with_options(timeout_ms=self.call_timeout_ms).reportResult(
+                request_id, func, ret, result
+            )
+        except (TarsError, OSError) as e:
+            log.warning("cannot report the result of %s to the admin registry: %s", func, e)
