@@ -7,6 +7,9 @@ import typer
 from tarsus import __version__
 from tarsus.cli.call import call
 from tarsus.cli.idl import app as idl_app
+from tarsus.cli.node import app as node_app
+from tarsus.cli.server import app as server_app
+from tarsus.cli.template import app as template_app
 
 app = typer.Typer(
     name="tarsus",
@@ -15,6 +18,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(idl_app, name="idl")
+app.add_typer(server_app, name="server")
+app.add_typer(node_app, name="node")
+app.add_typer(template_app, name="template")
 app.command(name="call", no_args_is_help=True)(call)
 
 

@@ -1,0 +1,362 @@
+"""The admin registry as the operator commands (``tarsus server|node|template``) see it.
+
+Those commands talk to one servant only, ``tars.tarsAdminRegistry.AdminRegObj`` (the same API
+the web console uses), over Tars RPC. This module holds what they share: where the admin
+registry is (``--admin`` / ``--locator``), the blocking client, how its answers are judged
+(``tarsErrCode`` in words), and how results are printed (rich for people, ``--json`` for
+scripts).
+
+Exit status of every command: 0 done, 1 the admin registry (or the node behind it) refused or
+failed, or could not be reached, 2 the command line was wrong. Expected failures print one
+``error: ...`` line on stderr (with ``--json`` also ``{"error": {...}}`` on stdout), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+import tarsus.idl
+import tarsus.protocol
+from tarsus.cli.call import describe_failure
+from tarsus.rpc.endpoint import EndpointError, parse_proxy
+from tarsus.rpc.errors import (
+    ConnectError,
+    InvokeTimeout,
+    NoEndpointError,
+    Ret,
+    ServerError,
+    TarsError,
+)
+from tarsus.rpc.sync import SyncCommunicator
+
+__all__ = [
+    "ADMIN_OBJ",
+    "DEFAULT_ADMIN",
+    "AdminAddress",
+    "AdminClient",
+    "CommandFailed",
+    "Connection",
+    "Output",
+    "UsageError",
+    "admin_session",
+    "adminreg",
+    "explain_code",
+    "refused",
+    "split_server_id",
+]
+
+ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
+DEFAULT_ADMIN = f"{ADMIN_OBJ}@tcp -h 127.0.0.1 -p 12000"
+#: Lifecycle calls wait for the node behind the admin registry (upstream: up to 5 s per push;
+#: restart is a stop and a start), so the default is well above that.
+DEFAULT_TIMEOUT_MS = 15000
+ADMIN_ENV = "TARSUS_ADMIN"
+LOCATOR_ENV = "TARSUS_LOCATOR"
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+#: ``tarsErrCode`` (AdminReg.tars) in words.
+ERROR_MEANINGS: dict[int, str] = {
+    1001: "the node is not registered, or its heartbeat timed out",
+    1002: "the node did not answer in time",
+    1003: "the server's descriptor could not be loaded (is it deployed on that node?)",
+    1004: "the server is in the wrong state for this (stopped, or being patched)",
+    1005: "the same request is already in progress",
+    1006: "invalid IP address",
+    1007: "bad parameter",
+    1008: "other error",
+    1009: "the patch package could not be found",
+    1010: "the patch service could not stage the package",
+    1011: "the command cannot be executed",
+    1012: "the node is not connected to any admin registry",
+    -1: "unknown error",
+}
+
+
+@functools.cache
+def adminreg() -> Any:
+    """The ``tars`` module of AdminReg.tars: ``AdminRegProxy``, ``ServerConf``, ..."""
+    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
+
+
+def explain_code(code: int) -> tuple[str, str]:
+    """``(EM_TARS_... name, meaning)`` of a tarsErrCode; names are empty for other codes."""
+    try:
+        name = adminreg().tarsErrCode(code).name
+    except ValueError:
+        name = ""
+    return name, ERROR_MEANINGS.get(code, f"error code {code}")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit status 2); nothing was sent."""
+
+
+@dataclass(eq=False)
+class CommandFailed(Exception):
+    """The admin registry refused or failed, or could not be reached (exit status 1)."""
+
+    message: str
+    code: int | None = None
+    name: str = ""
+    result: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"message": self.message, "code": self.code, "name": self.name}
+        doc["result"] = self.result
+        doc.update(self.extra)
+        return doc
+
+
+def refused(doing: str, code: int, result: str = "", **extra: Any) -> CommandFailed:
+    """A non-zero tarsErrCode from the admin registry as a ``CommandFailed``."""
+    name, meaning = explain_code(code)
+    label = f"{code} {name}".rstrip()
+    message = f"{doing} failed: {meaning} ({label})"
+    if result.strip():
+        message += f": {result.strip()}"
+    return CommandFailed(message, code, name, result, extra)
+
+
+def split_server_id(text: str) -> tuple[str, str]:
+    """``"Test.HelloServer"`` → ``("Test", "HelloServer")``."""
+    app, dot, server = text.partition(".")
+    if not dot or not app or not server or "." in server or any(c.isspace() for c in text):
+        raise UsageError(f"give the server as APP.SERVER (e.g. Test.HelloServer), not {text!r}")
+    return app, server
+
+
+# --------------------------------------------------------------------------- where it is
+
+
+@dataclass(frozen=True)
+class AdminAddress:
+    """The admin registry's proxy string, direct or resolved through a registry locator."""
+
+    proxy: str
+    locator: str | None = None
+
+    def describe(self) -> str:
+        if self.locator is None:
+            return self.proxy
+        return f"{self.proxy} (resolved through {self.locator})"
+
+
+def resolve_address(admin: str | None, locator: str | None) -> AdminAddress:
+    """Where to call, from the options, then ``$TARSUS_ADMIN`` / ``$TARSUS_LOCATOR``.
+
+    An admin proxy with endpoints is called directly; a bare object name (``ADMIN_OBJ`` when
+    nothing is given) is resolved through the locator. A flag beats an environment variable;
+    with neither, the admin registry is expected on 127.0.0.1:12000.
+    """
+    if admin is None and locator is None:
+        admin = os.environ.get(ADMIN_ENV) or None
+        if admin is None:
+            locator = os.environ.get(LOCATOR_ENV) or None
+    if admin is None:
+        admin = ADMIN_OBJ if locator is not None else DEFAULT_ADMIN
+    admin = admin.strip()
+    if admin.split(" ", 1)[0] in ("tcp", "udp", "ssl"):  # just the endpoints
+        admin = f"{ADMIN_OBJ}@{admin}"
+    try:
+        target = parse_proxy(admin)
+    except EndpointError as e:
+        raise UsageError(f"bad --admin {admin!r}: {e}") from None
+    if target.endpoints:
+        return AdminAddress(admin)
+    locator = locator or os.environ.get(LOCATOR_ENV) or None
+    if locator is None:
+        raise UsageError(
+            f"--admin {admin!r} names no endpoint: write '{ADMIN_OBJ}@tcp -h HOST -p 12000', "
+            "or give --locator (or $TARSUS_LOCATOR) to ask the registry"
+        )
+    try:
+        if not parse_proxy(locator).endpoints:
+            raise EndpointError("it names no endpoint")
+    except EndpointError as e:
+        raise UsageError(
+            f"bad --locator {locator!r} ({e}); write "
+            "'tars.tarsregistry.QueryObj@tcp -h HOST -p 17890'"
+        ) from None
+    return AdminAddress(admin, locator)
+
+
+# --------------------------------------------------------------------------- calling it
+
+
+class AdminClient:
+    """Blocking calls to AdminRegObj; transport failures become one clear ``CommandFailed``."""
+
+    def __init__(self, address: AdminAddress, timeout_ms: int) -> None:
+        self.address = address
+        self.timeout_ms = timeout_ms
+        self._comm: SyncCommunicator | None = None
+        self._proxy: Any = None
+
+    def call(self, method: str, *args: Any) -> Any:
+        """``AdminReg.<method>(*args)`` in the proxy's result shape (``(ret, out1, ...)``)."""
+        if self._proxy is None:
+            self._comm = SyncCommunicator(
+                self.address.locator,
+                timeout_ms=self.timeout_ms,
+                connect_timeout_ms=min(self.timeout_ms, 1500),
+            )
+            self._proxy = self._comm.string_to_proxy(adminreg().AdminRegProxy, self.address.proxy)
+        try:
+            return getattr(self._proxy, method)(*args)
+        except TarsError as e:
+            raise self._transport_failure(method, e) from None
+
+    def check(self, ret: int, result: str, doing: str, **extra: Any) -> None:
+        """Raise ``CommandFailed`` (the code in words) unless ``ret`` is 0."""
+        if ret != 0:
+            raise refused(doing, ret, result, **extra)
+
+    def close(self) -> None:
+        if self._comm is not None:
+            self._comm.close()
+            self._comm = self._proxy = None
+
+    def _transport_failure(self, method: str, e: TarsError) -> CommandFailed:
+        where = self.address.describe()
+        name = Ret(e.code).name if e.code in Ret._value2member_map_ else ""
+        if isinstance(e, ConnectError):
+            message = f"cannot reach the admin registry {where}: {e.message or 'connect failed'}"
+        elif isinstance(e, NoEndpointError) and self.address.locator is not None:
+            message = f"cannot find the admin registry: {e.message}"
+        elif isinstance(e, NoEndpointError):
+            message = f"cannot reach the admin registry {where}: {e.message}"
+        elif isinstance(e, InvokeTimeout):
+            message = (
+                f"the admin registry {where} did not answer {method} within "
+                f"{self.timeout_ms} ms (raise --timeout-ms if the node is slow)"
+            )
+        elif isinstance(e, ServerError) and e.code == Ret.SERVER_NO_FUNC:
+            message = f"the admin registry {where} does not implement {method}"
+        else:
+            message = f"the admin registry {where} failed on {method}: {describe_failure(e)}"
+        return CommandFailed(message, e.code, name)
+
+
+# --------------------------------------------------------------------------- printing
+
+
+class Output:
+    """Human output (rich, stdout) or one JSON document (stdout); progress goes to stderr."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.err_console = Console(stderr=True, highlight=False)
+
+    def emit(self, doc: dict[str, Any], human: Callable[[Console], None]) -> None:
+        if self.as_json:
+            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            human(self.console)
+
+    def note(self, text: str) -> None:
+        """A remark for people (stderr), silent with ``--json``."""
+        if not self.as_json:
+            self.err_console.print(text, markup=False)
+
+
+# --------------------------------------------------------------------------- the options
+
+AdminOption = Annotated[
+    str | None,
+    typer.Option(
+        "--admin",
+        metavar="PROXY",
+        help=(
+            f"the admin registry, '{ADMIN_OBJ}@tcp -h HOST -p 12000' "
+            f"(default ${ADMIN_ENV}, else 127.0.0.1:12000)"
+        ),
+        show_default=False,
+    ),
+]
+LocatorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--locator",
+        metavar="PROXY",
+        help=(
+            "find the admin registry through the registry: "
+            f"'tars.tarsregistry.QueryObj@tcp -h HOST -p 17890' (default ${LOCATOR_ENV})"
+        ),
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[
+    int,
+    typer.Option("--timeout-ms", metavar="MS", min=1, help="timeout of each admin registry call"),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="print one JSON document on stdout instead of text")
+]
+NodeOption = Annotated[
+    str,
+    typer.Option("--node", metavar="NODE", help="the node (machine) name", show_default=False),
+]
+ServerArgument = Annotated[
+    str,
+    typer.Argument(metavar="APP.SERVER", help="e.g. Test.HelloServer", show_default=False),
+]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The common options of every operator command."""
+
+    admin: str | None
+    locator: str | None
+    timeout_ms: int
+    as_json: bool
+
+
+@contextmanager
+def admin_session(conn: Connection) -> Iterator[tuple[AdminClient, Output]]:
+    """The client and the output of one command; turns expected failures into exit codes."""
+    out = Output(conn.as_json)
+    # The runtime's own warnings (a shielded endpoint...) repeat what the error line says.
+    runtime_log = logging.getLogger("tarsus")
+    saved_level = runtime_log.level
+    runtime_log.setLevel(logging.CRITICAL)
+    client: AdminClient | None = None
+    try:
+        client = AdminClient(resolve_address(conn.admin, conn.locator), conn.timeout_ms)
+        yield client, out
+    except UsageError as e:
+        _fail(str(e), EXIT_USAGE)
+    except CommandFailed as e:
+        if conn.as_json:
+            typer.echo(json.dumps({"error": e.as_json()}, indent=2, ensure_ascii=False))
+        _fail(str(e), EXIT_FAILED)
+    finally:
+        if client is not None:
+            client.close()
+        runtime_log.setLevel(saved_level)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)

@@ -1,0 +1,852 @@
+"""``tarsus server``: deploy, publish, start, stop and inspect servers through the admin registry.
+
+    tarsus server deploy Test.HelloServer --node 10.0.0.7 --package ./hello --start
+    tarsus server status Test.HelloServer --node 10.0.0.7
+    tarsus server list --app Test
+
+Deploy registers the server and one adapter per servant (``insertServerConf`` and
+``insertAdapterConf``, what the web console writes), publishes a package with ``batchPatch``
+and follows ``getPatchPercent`` to the end, then starts the server if asked. Everything the
+command line gets wrong is found before the first call, so a refused deploy changes nothing.
+
+A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is:
+
+    [package]
+    name = "Test.HelloServer"          # must be the APP.SERVER being deployed
+
+    [servants]
+    HelloObj = { port = 18601 }        # default ports; --servant NAME=PORT overrides
+"""
+
+from __future__ import annotations
+
+import getpass
+import gzip
+import hashlib
+import os
+import re
+import tarfile
+import tempfile
+import time
+import tomllib
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tarsus.cli.admin_client import (
+    DEFAULT_TIMEOUT_MS,
+    AdminClient,
+    AdminOption,
+    CommandFailed,
+    Connection,
+    JsonOption,
+    LocatorOption,
+    NodeOption,
+    Output,
+    ServerArgument,
+    TimeoutOption,
+    UsageError,
+    admin_session,
+    adminreg,
+    refused,
+    split_server_id,
+)
+from tarsus.rpc.locator import default_cache_dir
+
+app = typer.Typer(
+    name="server",
+    help="Deploy, publish, start, stop and inspect servers (through the admin registry).",
+    no_args_is_help=True,
+)
+
+DEFAULT_TEMPLATE = "tars.tarspython.default"
+DEFAULT_SERVER_TYPE = "tars_python"
+#: Upstream's ``patch_wait_timeout`` (s) and its 1 s polling of ``getPatchPercent``.
+DEFAULT_PATCH_TIMEOUT_S = 300
+PATCH_POLL_INTERVAL_S = 1.0
+#: Idle timeout on the adapter endpoints deploy writes (the web console's ``-t 60000``).
+ADAPTER_IDLE_TIMEOUT_MS = 60000
+MANIFEST = "tarsus.toml"
+#: Left out when a directory is packed: caches that the interpreter rebuilds, and VCS data.
+PACK_EXCLUDED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+_SERVANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# --------------------------------------------------------------------------- packages
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a package's ``tarsus.toml`` says about it."""
+
+    name: str | None
+    servants: dict[str, int]
+    source: str  # where it was read, for messages
+
+
+@dataclass(frozen=True)
+class Package:
+    """A ``.tgz`` ready to publish."""
+
+    archive: Path
+    md5: str
+    manifest: Manifest | None
+    packed_from: Path | None = None
+
+
+def open_package(spec: str, cache_dir: Path | None = None) -> Package:
+    """The package at a path or ``file://`` URL; a directory is packed into a ``.tgz`` first
+    (under ``<cache>/packages``, named by content, so packing the same tree twice is free)."""
+    try:
+        return _open_package(_local_path(spec), spec, cache_dir)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the package {spec!r}: {e}") from None
+
+
+def _open_package(path: Path, spec: str, cache_dir: Path | None) -> Package:
+    if path.is_dir():
+        manifest_file = path / MANIFEST
+        manifest = None
+        if manifest_file.is_file():
+            manifest = read_manifest(manifest_file.read_text("utf-8"), str(manifest_file))
+        stem = manifest.name if manifest and manifest.name else path.resolve().name
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "package"
+        archive = pack_directory(path, (cache_dir or default_cache_dir()) / "packages", stem)
+        return Package(archive, _md5(archive), manifest, packed_from=path.resolve())
+    if not path.is_file():
+        raise UsageError(f"no package at {spec!r} (give a directory or a .tgz)")
+    found = _manifest_in_archive(path)
+    manifest = read_manifest(found[1], f"{path}:{found[0]}") if found else None
+    return Package(path.resolve(), _md5(path), manifest)
+
+
+def read_manifest(text: str, source: str) -> Manifest:
+    """Parse ``tarsus.toml``; any mistake is a ``UsageError`` naming the file and the key."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{source}: not valid TOML: {e}") from None
+    package = doc.get("package", {})
+    if not isinstance(package, dict):
+        raise UsageError(f"{source}: [package] must be a table")
+    name = package.get("name")
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f'{source}: [package] name must be a string like "Test.HelloServer"')
+    servants_table = doc.get("servants", {})
+    if not isinstance(servants_table, dict):
+        raise UsageError(f"{source}: [servants] must be a table")
+    servants: dict[str, int] = {}
+    for key, value in servants_table.items():
+        where = f"{source}: [servants] {key}"
+        if not _SERVANT_NAME.match(key):
+            raise UsageError(f"{where}: a servant name is letters, digits and '_' (HelloObj)")
+        port = value.get("port") if isinstance(value, dict) else None
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise UsageError(f"{where}: write {key} = {{ port = 1..65535 }}")
+        servants[key] = port
+    return Manifest(name, servants, source)
+
+
+def pack_directory(src: Path, dest_dir: Path, stem: str) -> Path:
+    """``src``'s files (paths relative to ``src``) as ``<dest_dir>/<stem>-<md5>.tgz``.
+
+    The archive is reproducible (sorted entries, no owners, zero gzip time), so the same tree
+    gives the same md5 and the node can tell a republish of identical files.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tgz", dir=dest_dir)
+    tmp = Path(tmp_name)
+    try:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for path in _walk(src):
+                info = tar.gettarinfo(str(path), arcname=path.relative_to(src).as_posix())
+                if info is None:  # a socket: nothing a package can carry
+                    continue
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if info.isfile():
+                    with path.open("rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+        digest = _md5(tmp)
+        final = dest_dir / f"{stem}-{digest[:12]}.tgz"
+        os.replace(tmp, final)
+        return final
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot pack {src} into {dest_dir}: {e}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _walk(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in PACK_EXCLUDED)
+        base = Path(dirpath)
+        found.extend(base / d for d in dirnames)
+        found.extend(base / f for f in sorted(filenames) if not f.endswith((".pyc", ".pyo")))
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _manifest_in_archive(path: Path) -> tuple[str, str] | None:
+    """``(member name, text)`` of ``tarsus.toml`` at the top of the archive (or in its only
+    top-level folder)."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            members = [m for m in tar.getmembers() if m.isfile()]
+            by_name = {m.name.removeprefix("./"): m for m in members}
+            member = by_name.get(MANIFEST)
+            if member is None:
+                tops = {n.split("/", 1)[0] for n in by_name}
+                if len(tops) == 1:
+                    member = by_name.get(f"{tops.pop()}/{MANIFEST}")
+            if member is None:
+                return None
+            f = tar.extractfile(member)
+            if f is None:
+                return None
+            return member.name, f.read().decode("utf-8")
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not a readable .tgz package: {e}") from None
+
+
+def _local_path(spec: str) -> Path:
+    if "://" in spec:
+        url = urllib.parse.urlparse(spec)
+        if url.scheme != "file" or url.netloc not in ("", "localhost"):
+            raise UsageError(f"--package {spec!r}: give a local path or a file:// URL")
+        return Path(urllib.request.url2pathname(url.path))
+    return Path(spec).expanduser()
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- servants
+
+
+@dataclass(frozen=True)
+class ServantPlan:
+    """One adapter deploy writes: ``App.Server.NameAdapter`` serving ``App.Server.Name``."""
+
+    name: str
+    port: int
+    app: str
+    server: str
+    node: str
+
+    @property
+    def servant(self) -> str:
+        return f"{self.app}.{self.server}.{self.name}"
+
+    @property
+    def adapter(self) -> str:
+        return f"{self.servant}Adapter"
+
+    @property
+    def endpoint(self) -> str:
+        return f"tcp -h {self.node} -p {self.port} -t {ADAPTER_IDLE_TIMEOUT_MS}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "servant": self.servant,
+            "adapter": self.adapter,
+            "endpoint": self.endpoint,
+            "port": self.port,
+        }
+
+
+def parse_servants(items: list[str], defaults: dict[str, int]) -> dict[str, int]:
+    """``NAME=PORT`` options over the package's defaults."""
+    servants = dict(defaults)
+    given: set[str] = set()
+    for item in items:
+        name, eq, port_text = item.partition("=")
+        name = name.strip()
+        if not eq or not _SERVANT_NAME.match(name):
+            raise UsageError(f"--servant takes NAME=PORT (e.g. HelloObj=18601), not {item!r}")
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            raise UsageError(f"--servant {item!r}: the port must be 1..65535")
+        if name in given:
+            raise UsageError(f"--servant {name} is given twice")
+        given.add(name)
+        servants[name] = port
+    return servants
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def publish_package(
+    client: AdminClient,
+    out: Output,
+    app_name: str,
+    server: str,
+    node: str,
+    package: Package,
+    *,
+    user: str,
+    server_type: str,
+    timeout_s: int,
+) -> dict[str, Any]:
+    """``batchPatch`` the package to the node, then follow ``getPatchPercent`` to the end."""
+    A = adminreg()
+    doing = f"publishing {package.archive.name} to {app_name}.{server} on node {node}"
+    request = A.PatchRequest(
+        appname=app_name,
+        servername=server,
+        nodename=node,
+        groupname="",
+        binname="",
+        version="",
+        user=user,
+        servertype=server_type,
+        patchobj="",
+        md5=package.md5,
+        ostype="",
+        filepath=str(package.archive),
+    )
+    ret, result = client.call("batchPatch", request)
+    client.check(ret, result, doing)
+    info = _follow_patch(client, out, app_name, server, node, doing, timeout_s)
+    return {
+        "archive": str(package.archive),
+        "md5": package.md5,
+        "packed_from": str(package.packed_from) if package.packed_from else None,
+        "manifest": package.manifest.source if package.manifest else None,
+        "result": result,
+        "version": info.sVersion,
+        "percent": info.iPercent,
+        "node_result": info.sResult,
+    }
+
+
+def _follow_patch(
+    client: AdminClient,
+    out: Output,
+    app_name: str,
+    server: str,
+    node: str,
+    doing: str,
+    timeout_s: int,
+) -> Any:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=out.err_console,
+        disable=out.as_json,
+    )
+    deadline = time.monotonic() + timeout_s
+    with progress:
+        task = progress.add_task(f"patching {app_name}.{server} on {node}", total=100)
+        while True:
+            ret, info = client.call("getPatchPercent", app_name, server, node)
+            progress.update(task, completed=max(0, min(100, info.iPercent)))
+            if ret != 0:
+                raise refused(doing, ret, info.sResult, percent=info.iPercent)
+            if info.iPercent >= 100 and info.bSucc:
+                return info
+            if not info.bPatching and not info.bSucc and (info.iPercent >= 100 or info.sResult):
+                reason = info.sResult.strip() or "the node gave no reason"
+                raise CommandFailed(
+                    f"{doing} failed on the node at {info.iPercent}%: {reason}",
+                    result=info.sResult,
+                    extra={"percent": info.iPercent},
+                )
+            if time.monotonic() >= deadline:
+                raise CommandFailed(
+                    f"{doing}: not finished after {timeout_s} s "
+                    f"(at {info.iPercent}%{': ' + info.sResult if info.sResult else ''}); "
+                    "the node may still finish it, see `tarsus server status`",
+                    result=info.sResult,
+                    extra={"percent": info.iPercent},
+                )
+            time.sleep(PATCH_POLL_INTERVAL_S)
+
+
+# --------------------------------------------------------------------------- commands
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="who publishes, as recorded with the patch (default: you)"),
+]
+PatchTimeoutOption = Annotated[
+    int,
+    typer.Option(
+        "--patch-timeout", metavar="S", min=1, help="how long to wait for the node to install"
+    ),
+]
+PackageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--package",
+        metavar="PATH",
+        help="a directory or .tgz (path or file:// URL) to publish; its tarsus.toml is read",
+        show_default=False,
+    ),
+]
+
+
+@app.command(no_args_is_help=True)
+def deploy(
+    server_id: ServerArgument,
+    node: NodeOption,
+    servant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--servant",
+            metavar="NAME=PORT",
+            help="a servant and its port (repeatable); defaults from the package's tarsus.toml",
+            show_default=False,
+        ),
+    ] = None,
+    package: PackageOption = None,
+    template: Annotated[
+        str, typer.Option("--template", metavar="NAME", help="configuration template")
+    ] = DEFAULT_TEMPLATE,
+    server_type: Annotated[
+        str, typer.Option("--server-type", metavar="TYPE", help="how the node runs it")
+    ] = DEFAULT_SERVER_TYPE,
+    start: Annotated[bool, typer.Option("--start", help="start the server when deployed")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="overwrite an existing deployment on that node")
+    ] = False,
+    user: UserOption = None,
+    patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy APP.SERVER on NODE: register it and its servants, publish --package, --start it."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        app_name, server = split_server_id(server_id)
+        pkg = _package_for(server_id, package) if package else None
+        manifest = pkg.manifest if pkg else None
+        servants = parse_servants(servant or [], manifest.servants if manifest else {})
+        if not servants:
+            raise UsageError(
+                "no servants to deploy: give --servant NAME=PORT, or a --package whose "
+                f"{MANIFEST} lists them under [servants]"
+            )
+        plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
+        who = user or _current_user()
+        where = f"{server_id} on node {node}"
+        A = adminreg()
+
+        conf = A.ServerConf(
+            application=app_name,
+            serverName=server,
+            nodeName=node,
+            settingState="inactive",  # as the web console: running it is `start`'s job
+            profile=template,  # upstream stores ServerConf.profile as the template name
+            serverType=server_type,
+        )
+        ret = client.call("insertServerConf", conf, replace)
+        if ret != 0:
+            failure = refused(f"registering {where}", ret)
+            if not replace:
+                failure.message += "; is it deployed there already? (--replace overwrites it)"
+            raise failure
+        for plan in plans:
+            adapter = A.AdapterConf(
+                adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
+            )
+            ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)
+            if ret != 0:
+                failure = refused(f"adding servant {plan.servant} to {where}", ret)
+                if not replace:  # it did not exist before: take the half-made one away
+                    undo_ret, _ = client.call("undeploy", app_name, server, node, who)
+                    failure.message += (
+                        "; the deployment was rolled back"
+                        if undo_ret == 0
+                        else f"; rolling it back failed too (code {undo_ret}): "
+                        f"run `tarsus server undeploy {server_id} --node {node}`"
+                    )
+                raise failure
+
+        published = None
+        if pkg is not None:
+            try:
+                published = publish_package(
+                    client,
+                    out,
+                    app_name,
+                    server,
+                    node,
+                    pkg,
+                    user=who,
+                    server_type=server_type,
+                    timeout_s=patch_timeout,
+                )
+            except CommandFailed as e:
+                e.message += (
+                    f"; {server_id} stays deployed on node {node} "
+                    "(`tarsus server publish` retries the package)"
+                )
+                raise
+        start_result = None
+        if start:
+            ret, start_result = client.call("startServer", app_name, server, node)
+            client.check(ret, start_result, f"starting {where} (deployed, not started)")
+
+        doc = {
+            "server": server_id,
+            "application": app_name,
+            "server_name": server,
+            "node": node,
+            "template": template,
+            "server_type": server_type,
+            "replaced": replace,
+            "servants": [p.as_json() for p in plans],
+            "package": published,
+            "started": start,
+            "start_result": start_result,
+        }
+
+        def human(console: Console) -> None:
+            console.print(
+                f"deployed {where} (template {template}, type {server_type})", markup=False
+            )
+            table = Table("servant", "adapter", "endpoint", box=None, pad_edge=False)
+            for p in plans:
+                table.add_row(p.servant, p.adapter, p.endpoint)
+            console.print(table)
+            if published is not None:
+                _print_published(console, published)
+            if start:
+                _print_done(console, f"started {where}", start_result or "")
+
+        out.emit(doc, human)
+
+
+@app.command(no_args_is_help=True)
+def publish(
+    server_id: ServerArgument,
+    node: NodeOption,
+    package: Annotated[
+        str,
+        typer.Option(
+            "--package",
+            metavar="PATH",
+            help="a directory or .tgz (path or file:// URL); its tarsus.toml is read",
+            show_default=False,
+        ),
+    ],
+    restart: Annotated[
+        bool, typer.Option("--restart/--no-restart", help="restart the server once installed")
+    ] = True,
+    server_type: Annotated[
+        str, typer.Option("--server-type", metavar="TYPE", help="how the node runs it")
+    ] = DEFAULT_SERVER_TYPE,
+    user: UserOption = None,
+    patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish a new package to APP.SERVER (already deployed) on NODE, then restart it."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        app_name, server = split_server_id(server_id)
+        pkg = _package_for(server_id, package)
+        where = f"{server_id} on node {node}"
+        published = publish_package(
+            client,
+            out,
+            app_name,
+            server,
+            node,
+            pkg,
+            user=user or _current_user(),
+            server_type=server_type,
+            timeout_s=patch_timeout,
+        )
+        restart_result = None
+        if restart:
+            ret, restart_result = client.call("restartServer", app_name, server, node)
+            client.check(ret, restart_result, f"restarting {where} (published, not restarted)")
+        doc = {
+            "server": server_id,
+            "node": node,
+            "package": published,
+            "restarted": restart,
+            "restart_result": restart_result,
+        }
+
+        def human(console: Console) -> None:
+            _print_published(console, published)
+            if restart:
+                _print_done(console, f"restarted {where}", restart_result or "")
+
+        out.emit(doc, human)
+
+
+def _lifecycle(
+    conn: Connection, server_id: str, node: str, method: str, verb: str, past: str
+) -> None:
+    with admin_session(conn) as (client, out):
+        app_name, server = split_server_id(server_id)
+        where = f"{server_id} on node {node}"
+        ret, result = client.call(method, app_name, server, node)
+        client.check(ret, result, f"{verb} {where}")
+        doc = {"server": server_id, "node": node, "action": method, "result": result}
+        out.emit(doc, lambda console: _print_done(console, f"{past} {where}", result))
+
+
+@app.command(no_args_is_help=True)
+def start(
+    server_id: ServerArgument,
+    node: NodeOption,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Start APP.SERVER on NODE (and keep it started: its setting state becomes active)."""
+    conn = Connection(admin, locator, timeout_ms, as_json)
+    _lifecycle(conn, server_id, node, "startServer", "starting", "started")
+
+
+@app.command(no_args_is_help=True)
+def stop(
+    server_id: ServerArgument,
+    node: NodeOption,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop APP.SERVER on NODE (the node will not restart it: setting state inactive)."""
+    conn = Connection(admin, locator, timeout_ms, as_json)
+    _lifecycle(conn, server_id, node, "stopServer", "stopping", "stopped")
+
+
+@app.command(no_args_is_help=True)
+def restart(
+    server_id: ServerArgument,
+    node: NodeOption,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop, then start APP.SERVER on NODE."""
+    conn = Connection(admin, locator, timeout_ms, as_json)
+    _lifecycle(conn, server_id, node, "restartServer", "restarting", "restarted")
+
+
+@app.command(no_args_is_help=True)
+def undeploy(
+    server_id: ServerArgument,
+    node: NodeOption,
+    user: UserOption = None,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop APP.SERVER on NODE and remove it (its servants and config files) from the registry."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        app_name, server = split_server_id(server_id)
+        where = f"{server_id} from node {node}"
+        ret, log = client.call("undeploy", app_name, server, node, user or _current_user())
+        client.check(ret, log, f"undeploying {where}")
+        doc = {"server": server_id, "node": node, "action": "undeploy", "result": log}
+        out.emit(doc, lambda console: _print_done(console, f"undeployed {where}", log))
+
+
+@app.command(no_args_is_help=True)
+def notify(
+    server_id: ServerArgument,
+    node: NodeOption,
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="COMMAND...",
+            help="e.g. tars.viewstatus, tars.setloglevel DEBUG, tars.loadconfig app.conf",
+            show_default=False,
+        ),
+    ],
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a command to APP.SERVER on NODE (its AdminObj.notify) and print its answer."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        app_name, server = split_server_id(server_id)
+        text = " ".join(command)
+        ret, result = client.call("notifyServer", app_name, server, node, text)
+        client.check(ret, result, f"notifying {server_id} on node {node} of {text!r}")
+        doc = {"server": server_id, "node": node, "command": text, "result": result}
+        out.emit(doc, lambda console: console.print(result, markup=False))
+
+
+@app.command(no_args_is_help=True)
+def status(
+    server_id: ServerArgument,
+    node: NodeOption,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """The state of APP.SERVER on NODE: in the registry, on the node, and its last patch."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        app_name, server = split_server_id(server_id)
+        ret, state, result = client.call("getServerState", app_name, server, node)
+        client.check(ret, result, f"getting the state of {server_id} on node {node}")
+        doc = {
+            "server": server_id,
+            "node": node,
+            "setting_state": state.settingStateInReg,
+            "present_state": state.presentStateInReg,
+            "present_state_in_node": state.presentStateInNode,
+            "pid": state.processId,
+            "patch_version": state.patchVersion,
+            "patch_time": state.patchTime,
+            "patch_user": state.patchUser,
+        }
+
+        def human(console: Console) -> None:
+            console.print(f"{server_id} on node {node}", markup=False)
+            table = Table(show_header=False, box=None, pad_edge=False)
+            table.add_row("setting state", state.settingStateInReg or "-")
+            table.add_row("present state", state.presentStateInReg or "-")
+            table.add_row("present on node", state.presentStateInNode or "-")
+            table.add_row("pid", str(state.processId) if state.processId > 0 else "-")
+            patch = state.patchVersion or "-"
+            if state.patchVersion:
+                patch += f"  ({state.patchTime or '?'} by {state.patchUser or '?'})"
+            table.add_row("patch", patch)
+            console.print(table)
+
+        out.emit(doc, human)
+
+
+@app.command(name="list")
+def list_(
+    node: Annotated[
+        str | None, typer.Option("--node", metavar="NODE", help="only servers on this node")
+    ] = None,
+    app_filter: Annotated[
+        str | None, typer.Option("--app", metavar="APP", help="only servers of this application")
+    ] = None,
+    admin: AdminOption = None,
+    locator: LocatorOption = None,
+    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
+    as_json: JsonOption = False,
+) -> None:
+    """Every deployed server instance, with its states and type."""
+    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+        rows, result = client.call("getAllServerIds")
+        servers = []
+        for row in rows:
+            parsed = _server_row(row)
+            if parsed is None:
+                out.note(f"note: skipping a server row the admin registry sent: {row!r}")
+                continue
+            if (node is None or parsed["node"] == node) and (
+                app_filter is None or parsed["application"] == app_filter
+            ):
+                servers.append(parsed)
+        servers.sort(key=lambda s: (s["server"], s["node"]))
+        if not rows and result.strip():
+            out.note(f"note: the admin registry says: {result.strip()}")
+
+        def human(console: Console) -> None:
+            if not servers:
+                console.print("no servers" + (" match" if node or app_filter else " deployed"))
+                return
+            table = Table("server", "node", "setting", "present", "type", box=None, pad_edge=False)
+            table.columns[0].no_wrap = True
+            for s in servers:
+                table.add_row(
+                    s["server"], s["node"], s["setting_state"], s["present_state"], s["server_type"]
+                )
+            console.print(table)
+
+        out.emit({"servers": servers}, human)
+
+
+def _server_row(row: list[str]) -> dict[str, str] | None:
+    """``["App.Server_node", setting, present, type]`` (upstream ``getAllServerIds``)."""
+    if len(row) < 3:
+        return None
+    full, _, node = row[0].rpartition("_")
+    app_name, dot, server = full.partition(".")
+    if not (full and node and dot and app_name and server):
+        return None
+    return {
+        "server": full,
+        "application": app_name,
+        "server_name": server,
+        "node": node,
+        "setting_state": row[1],
+        "present_state": row[2],
+        "server_type": row[3] if len(row) > 3 else "",
+    }
+
+
+def _package_for(server_id: str, spec: str) -> Package:
+    pkg = open_package(spec)
+    manifest = pkg.manifest
+    if manifest and manifest.name is not None and manifest.name != server_id:
+        raise UsageError(
+            f"the package is {manifest.name!r} ({manifest.source}), not {server_id!r}: "
+            "deploy it under its own name, or fix [package] name"
+        )
+    return pkg
+
+
+def _print_published(console: Console, published: dict[str, Any]) -> None:
+    source = published["packed_from"] or published["archive"]
+    console.print(
+        f"published {source} (md5 {published['md5']}"
+        + (f", version {published['version']}" if published["version"] else "")
+        + ")",
+        markup=False,
+    )
+    if published["packed_from"]:
+        console.print(f"  packed as {published['archive']}", markup=False)
+
+
+def _print_done(console: Console, what: str, result: str) -> None:
+    console.print(what, markup=False)
+    if result.strip():
+        console.print(f"  {result.strip()}", markup=False)
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "tarsus"
