@@ -1,0 +1,361 @@
+"""Opening the Tarsus database: URLs, drivers, connection settings, migration on open.
+
+``await open_store()`` gives a :class:`Store` on ``./.tarsus/tarsus.db`` (SQLite);
+``await open_store("mysql://user:pw@host:3306/db_tars")`` one on MySQL or MariaDB, creating the
+database if it is missing. Either way the schema is migrated to head and the built-in templates
+are installed before the store is returned.
+
+Transactions: :meth:`Store.begin` is a write transaction (on SQLite it takes the write lock up
+front, ``BEGIN IMMEDIATE``, so a transaction that reads then writes cannot fail half-way on a
+lock upgrade, and writers of this process queue on an ``asyncio.Lock`` instead of polling);
+:meth:`Store.connect` is a read transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from tarsus.store import migrate
+from tarsus.store.errors import InvalidInput, StoreError, StoreUnavailable
+from tarsus.store.nodes import Nodes
+from tarsus.store.servers import Servers
+from tarsus.store.templates import Templates
+
+__all__ = ["DB_FILENAME", "DEFAULT_DATA_DIR", "Store", "normalize_url", "open_store"]
+
+log = logging.getLogger("tarsus.store")
+
+#: Where the SQLite database goes when no URL and no ``data_dir`` are given.
+DEFAULT_DATA_DIR = Path(".tarsus")
+DB_FILENAME = "tarsus.db"
+
+_SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+_MYSQL_DRIVERS = {
+    "mysql",
+    "mysql+asyncmy",
+    "mysql+pymysql",
+    "mysql+mysqldb",
+    "mysql+aiomysql",
+    "mariadb",
+    "mariadb+asyncmy",
+    "mariadb+pymysql",
+    "mariadb+mysqldb",
+    "mariadb+aiomysql",
+}
+_DB_NAME = re.compile(r"[A-Za-z0-9_$]{1,64}")
+#: Execution option read by the SQLite ``begin`` hook: ``DEFERRED`` (read) or ``IMMEDIATE``.
+_SQLITE_BEGIN = "tarsus_sqlite_begin"
+#: MySQL server error: unknown database.
+_ER_BAD_DB = 1049
+#: Stores this task is inside a write transaction of (nesting is refused, not deadlocked).
+_WRITING: ContextVar[tuple[Store, ...]] = ContextVar("tarsus_store_writing", default=())
+#: Seconds another process may hold the migration lock before we give up.
+_MIGRATE_LOCK_S = 120
+
+
+def normalize_url(url: str | URL | None, data_dir: Path | None = None) -> URL:
+    """The async SQLAlchemy URL for a Tarsus database URL (see the module docstring).
+
+    ``None`` is ``sqlite+aiosqlite:///<data_dir or ./.tarsus>/tarsus.db``; ``sqlite:``,
+    ``mysql:`` and ``mariadb:`` URLs (with or without a driver) map to aiosqlite and asyncmy.
+    """
+    if url is None:
+        path = (data_dir if data_dir is not None else DEFAULT_DATA_DIR) / DB_FILENAME
+        return URL.create("sqlite+aiosqlite", database=str(path))
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise InvalidInput(f"database URL {_hide(url)!r} cannot be parsed: {err}") from None
+    driver = parsed.drivername
+    if driver in _SQLITE_DRIVERS:
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if driver in _MYSQL_DRIVERS:
+        if not parsed.database:
+            raise InvalidInput(
+                f"database URL {_hide(parsed)!r} names no database; add one, e.g. "
+                f"mysql://user:password@host:3306/db_tars"
+            )
+        if not _DB_NAME.fullmatch(parsed.database):
+            raise InvalidInput(
+                f"database name {parsed.database!r} in {_hide(parsed)!r} may only use "
+                f"letters, digits, '_' and '$' (at most 64)"
+            )
+        query = dict(parsed.query)
+        query.setdefault("charset", "utf8mb4")
+        return parsed.set(drivername="mysql+asyncmy", query=query)
+    raise InvalidInput(
+        f"database URL {_hide(parsed)!r}: unsupported scheme {driver!r}; use sqlite:///path, "
+        f"mysql://user:password@host:port/db or mariadb://..."
+    )
+
+
+def _hide(url: str | URL) -> str:
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _reason(err: BaseException) -> str:
+    """The driver's own words for ``err``, without SQLAlchemy's wrapping."""
+    orig = getattr(err, "orig", None) or err
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int):  # MySQL drivers: (code, message)
+        return f"{args[1]} (error {args[0]})"
+    return str(orig) or type(orig).__name__
+
+
+def _mysql_code(err: BaseException) -> int | None:
+    args = getattr(getattr(err, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+class Store:
+    """An open Tarsus database: the engine, a clock and the repositories.
+
+    Use as ``async with await open_store(url) as store:`` or call :meth:`close` yourself.
+    """
+
+    engine: AsyncEngine
+    #: The URL, password hidden.
+    url: str
+    dialect: Literal["sqlite", "mysql"]
+    templates: Templates
+    nodes: Nodes
+    servers: Servers
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.url = _hide(engine.url)
+        self.dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+        self._clock = clock or datetime.now
+        # Writers of this process queue here rather than in SQLite's sleeping busy handler.
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.templates = Templates(self)
+        self.nodes = Nodes(self)
+        self.servers = Servers(self)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def clock(self) -> datetime:
+        """Now, as stored: naive local time with whole seconds (what MySQL DATETIME keeps)."""
+        return self._clock().replace(microsecond=0, tzinfo=None)
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction, committed when the block ends without error.
+
+        Do not call repository methods (which open their own) inside it: a nested write
+        transaction raises :class:`StoreError` rather than deadlock.
+        """
+        return self._transaction(write=True)
+
+    def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read transaction (rolled back at the end; a consistent snapshot on both engines)."""
+        return self._transaction(write=False)
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        if write and self in _WRITING.get():
+            # On SQLite the inner one would wait forever for the outer one's lock.
+            raise StoreError(
+                "a write transaction was opened inside another one (a repository method "
+                "called inside `async with store.begin()`?); finish the first, or use its "
+                "connection"
+            )
+        lock = self._write_lock if write else None
+        if lock is not None:
+            await lock.acquire()
+        token = _WRITING.set((*_WRITING.get(), self)) if write else None
+        try:
+            try:
+                conn = await self.engine.connect()
+            except DBAPIError as err:
+                raise StoreUnavailable(
+                    f"cannot connect to database {self.url}: {_reason(err)}"
+                ) from err
+            try:
+                if self.dialect == "sqlite":
+                    await conn.execution_options(
+                        **{_SQLITE_BEGIN: "IMMEDIATE" if write else "DEFERRED"}
+                    )
+                if write:
+                    async with conn.begin():
+                        yield conn
+                else:
+                    yield conn  # begins on first use; close() rolls back
+            except DBAPIError as err:
+                if err.connection_invalidated:
+                    raise StoreUnavailable(
+                        f"lost the connection to database {self.url}: {_reason(err)}"
+                    ) from err
+                raise
+            finally:
+                await conn.close()
+        finally:
+            if token is not None:
+                _WRITING.reset(token)
+            if lock is not None:
+                lock.release()
+
+    async def revision(self) -> str | None:
+        """The migration revision the database is at."""
+        async with self.connect() as conn:
+            return await conn.run_sync(migrate.current_revision)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def open_store(
+    url: str | None = None,
+    *,
+    data_dir: Path | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Store:
+    """Open (and create, and migrate to head) the Tarsus database at ``url``.
+
+    ``url``: ``None`` for SQLite in ``<data_dir or ./.tarsus>/tarsus.db``; ``sqlite:///path``;
+    ``mysql://user:password@host:port/db`` (``mariadb://`` alike; the database is created with
+    ``utf8mb4`` if missing). ``clock`` replaces ``datetime.now`` for every time the store writes.
+
+    Raises :class:`StoreUnavailable` if the database cannot be reached, :class:`InvalidInput`
+    for a URL it does not understand.
+    """
+    target = normalize_url(url, data_dir)
+    if target.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(target)
+    else:
+        engine = await _mysql_engine(target)
+    store = Store(engine, clock=clock)
+    try:
+        await _migrate(store)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return store
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    database = url.database or ""
+    kwargs: dict[str, Any] = {}
+    if database in ("", ":memory:"):
+        kwargs["poolclass"] = StaticPool  # one connection, or each would see its own database
+    elif not database.startswith("file:"):
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreUnavailable(f"cannot create the directory of {database}: {err}") from err
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below), so pysqlite must not: then DDL is transactional too.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+async def _mysql_engine(url: URL) -> AsyncEngine:
+    """An asyncmy engine on ``url``, its database created first if the server lacks it."""
+    engine = create_async_engine(url, pool_pre_ping=True, pool_recycle=3600)
+    try:
+        async with engine.connect():
+            return engine
+    except DBAPIError as err:
+        await engine.dispose()
+        if _mysql_code(err) != _ER_BAD_DB:
+            raise StoreUnavailable(
+                f"cannot connect to database {_hide(url)}: {_reason(err)}"
+            ) from err
+    except OSError as err:
+        await engine.dispose()
+        raise StoreUnavailable(f"cannot connect to database {_hide(url)}: {err}") from err
+    await _create_mysql_database(url)
+    return create_async_engine(url, pool_pre_ping=True, pool_recycle=3600)
+
+
+async def _create_mysql_database(url: URL) -> None:
+    name = url.database or ""
+    server = create_async_engine(url._replace(database=None), poolclass=StaticPool)
+    try:
+        async with server.connect() as conn:
+            await conn.execute(
+                text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+            )
+            await conn.commit()
+        log.info("created database %s", name)
+    except DBAPIError as err:
+        raise StoreUnavailable(
+            f"database {name!r} does not exist on {_hide(url)} and could not be created: "
+            f"{_reason(err)}"
+        ) from err
+    finally:
+        await server.dispose()
+
+
+async def _migrate(store: Store) -> None:
+    """Upgrade to head and seed the built-in templates, once across processes."""
+    now = store.clock()
+    if store.dialect == "sqlite":
+        # BEGIN IMMEDIATE (see Store.begin) serialises processes; SQLite DDL is transactional.
+        async with store.begin() as conn:
+            await conn.run_sync(_upgrade_and_seed, now)
+        return
+    # MySQL DDL commits on its own: a named lock keeps two starting processes apart.
+    lock = f"tarsus_migrate.{(store.engine.url.database or '')[:48]}"
+    async with store.begin() as conn:
+        got = await conn.scalar(text("SELECT GET_LOCK(:n, :t)"), {"n": lock, "t": _MIGRATE_LOCK_S})
+        if got != 1:
+            raise StoreError(
+                f"another process has been migrating {store.url} for over {_MIGRATE_LOCK_S} s"
+            )
+        try:
+            await conn.run_sync(_upgrade_and_seed, now)
+        finally:
+            await conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
+
+
+def _upgrade_and_seed(connection: Connection, now: datetime) -> None:
+    migrate.upgrade(connection)
+    migrate.seed_templates(connection, now)

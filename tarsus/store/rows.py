@@ -1,0 +1,193 @@
+"""Plain, frozen records of the rows the repositories return.
+
+Field names are exactly the column names, so code written against upstream's SQL reads the same
+here. A ``NULL`` in a text or number column reads as ``""`` / ``0``, as upstream's C++ reads it
+(``TC_Mysql`` gives empty strings); only date columns keep ``None``. State columns are read
+lower-case, since upstream writers send ``Active`` and rely on MySQL comparing case-insensitively.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Float, Table
+from sqlalchemy.types import DateTime, Integer, String, Text
+
+from tarsus.store.schema import t_adapter_conf, t_node_info, t_profile_template, t_server_conf
+
+__all__ = ["AdapterRow", "NodeRow", "ServerRow", "TemplateRow", "row_reader"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRow:
+    """One ``t_server_conf`` row: a deployed server instance on one node."""
+
+    id: int
+    application: str
+    server_name: str
+    node_group: str
+    node_name: str
+    registry_timestamp: datetime | None
+    base_path: str
+    exe_path: str
+    template_name: str
+    bak_flag: int
+    setting_state: str
+    present_state: str
+    process_id: int
+    patch_version: str
+    patch_time: datetime | None
+    patch_user: str
+    tars_version: str
+    posttime: datetime | None
+    lastuser: str
+    server_type: str
+    start_script_path: str
+    stop_script_path: str
+    monitor_script_path: str
+    enable_group: str
+    enable_set: str
+    set_name: str
+    set_area: str
+    set_group: str
+    ip_group_name: str
+    profile: str
+    source: str
+    config_center_port: int
+    async_thread_num: int
+    server_important_type: str
+    grid_flag: str
+    flow_state: str
+    run_type: str
+    base_image_id: int
+
+    @property
+    def server_id(self) -> str:
+        """``App.Server_node``, upstream's id of an instance in logs and notifications."""
+        return f"{self.application}.{self.server_name}_{self.node_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterRow:
+    """One ``t_adapter_conf`` row: a servant (object) of an instance and its endpoint."""
+
+    id: int
+    application: str
+    server_name: str
+    node_name: str
+    adapter_name: str
+    registry_timestamp: datetime | None
+    thread_num: int
+    endpoint: str
+    max_connections: int
+    allow_ip: str
+    servant: str
+    queuecap: int
+    queuetimeout: int
+    posttime: datetime | None
+    lastuser: str
+    protocol: str
+    handlegroup: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One ``t_node_info`` row: a registered tarsnode and its last heartbeat."""
+
+    id: int
+    node_name: str
+    node_obj: str
+    endpoint_ip: str
+    endpoint_port: int
+    data_dir: str
+    load_avg1: float
+    load_avg5: float
+    load_avg15: float
+    last_reg_time: datetime | None
+    last_heartbeat: datetime | None
+    setting_state: str
+    present_state: str
+    tars_version: str
+    template_name: str
+    modify_time: datetime | None
+    group_id: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRow:
+    """One ``t_profile_template`` row: a config template and the name of its parent."""
+
+    id: int
+    template_name: str
+    parents_name: str
+    profile: str
+    posttime: datetime | None
+    lastuser: str
+
+
+R = TypeVar("R")
+
+_LOWER_CASE = frozenset({"setting_state", "present_state", "flow_state"})
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _lower(value: Any) -> str:
+    return "" if value is None else str(value).lower()
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _float(value: Any) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
+def row_reader(table: Table, cls: Callable[..., R]) -> Callable[[Sequence[Any]], R]:
+    """A function turning a result row of ``select(table)`` (columns in table order) into ``cls``.
+
+    Checks once, at import, that ``cls`` has exactly the table's columns as fields.
+    """
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    columns = [c.name for c in table.columns]
+    if fields != columns:
+        raise TypeError(f"{cls!r} fields {fields} do not match {table.name} columns {columns}")
+    readers: list[Callable[[Any], Any]] = []
+    for column in table.columns:
+        kind = column.type
+        if column.name in _LOWER_CASE:
+            readers.append(_lower)
+        elif isinstance(kind, DateTime):
+            readers.append(_keep)
+        elif isinstance(kind, Float):
+            readers.append(_float)
+        elif isinstance(kind, Integer):
+            readers.append(_int)
+        elif isinstance(kind, String | Text):
+            readers.append(_text)
+        else:  # pragma: no cover - a new column type needs a reader
+            raise TypeError(f"no reader for {table.name}.{column.name} of type {kind!r}")
+    pairs = tuple(readers)
+
+    def read(row: Sequence[Any]) -> R:
+        return cls(*[f(v) for f, v in zip(pairs, row, strict=True)])
+
+    return read
+
+
+read_server = row_reader(t_server_conf, ServerRow)
+read_adapter = row_reader(t_adapter_conf, AdapterRow)
+read_node = row_reader(t_node_info, NodeRow)
+read_template = row_reader(t_profile_template, TemplateRow)

@@ -1,0 +1,149 @@
+"""Fixtures shared by every test directory: real databases for :mod:`tarsus.store`.
+
+* ``store_url`` — a fresh database URL, once per engine (``sqlite``: a file in ``tmp_path``;
+  ``mariadb``: a new ``tarsus_test_<hex>`` database on ``127.0.0.1:3306``, dropped afterwards
+  even when the test fails). Hand it to a subprocess, or to ``open_store`` yourself.
+* ``store`` — ``open_store(store_url, clock=clock)``, migrated, closed afterwards.
+* ``clock`` — the store's clock: starts at the current second and moves only when a test calls
+  ``clock.advance(seconds)``, so timestamps are predictable.
+* ``make_store_url(kind, tmp_path)`` — the URL alone, for a test that manages the database.
+
+MariaDB must be running; a test needing it fails with the command that starts it, unless
+``TARSUS_SKIP_MARIADB=1`` is set, which skips those tests instead. ``TARSUS_TEST_MARIADB`` may
+point at another server (``mysql+asyncmy://user:pw@host:port``). Only databases these fixtures
+create are ever dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tarsus.store import Store
+
+STORE_KINDS = ("sqlite", "mariadb")
+MARIADB_SERVER = os.environ.get("TARSUS_TEST_MARIADB", "mysql+asyncmy://root@127.0.0.1:3306")
+MARIADB_START = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+TEST_DB_PREFIX = "tarsus_test_"
+
+_mariadb_problem: str | None = None
+_mariadb_checked = False
+
+
+class ManualClock:
+    """A clock for ``open_store(clock=...)`` that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = (start or datetime.now()).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+def make_store_url(kind: str, tmp_path: Path) -> str:
+    """A URL for a new, not yet created, database of ``kind`` (``sqlite`` or ``mariadb``).
+
+    The MariaDB database is named ``tarsus_test_<random hex>``; whoever creates it (``open_store``
+    does) must drop it: :func:`drop_test_database`.
+    """
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'tarsus.db'}"
+    if kind == "mariadb":
+        return f"{MARIADB_SERVER}/{TEST_DB_PREFIX}{secrets.token_hex(6)}"
+    raise ValueError(f"unknown store kind {kind!r}; use one of {STORE_KINDS}")
+
+
+async def drop_test_database(url: str) -> None:
+    """Drop the MariaDB database of ``url``, which must be one :func:`make_store_url` named."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if not name.startswith(TEST_DB_PREFIX) or not name[len(TEST_DB_PREFIX) :].isalnum():
+        raise ValueError(f"refusing to drop {name!r}: not a database the test fixtures created")
+    engine = create_async_engine(
+        parsed._replace(database=None).set(drivername="mysql+asyncmy"), poolclass=NullPool
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    finally:
+        await engine.dispose()
+
+
+async def _check_mariadb() -> str | None:
+    """None if the test MariaDB answers, else what is wrong."""
+    from sqlalchemy.engine import make_url
+
+    server = make_url(MARIADB_SERVER)
+    host, port = server.host or "127.0.0.1", server.port or 3306
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=3)
+    except (OSError, TimeoutError) as err:
+        return f"MariaDB is not reachable at {host}:{port} ({err})"
+    writer.close()
+    return None
+
+
+async def require_mariadb() -> None:
+    """Fail (or, with ``TARSUS_SKIP_MARIADB=1``, skip) the test when MariaDB is not running."""
+    global _mariadb_checked, _mariadb_problem
+    if not _mariadb_checked:
+        _mariadb_problem = await _check_mariadb()
+        _mariadb_checked = True
+    if _mariadb_problem is None:
+        return
+    if os.environ.get("TARSUS_SKIP_MARIADB") == "1":
+        pytest.skip(f"{_mariadb_problem}; skipped because TARSUS_SKIP_MARIADB=1")
+    pytest.fail(
+        f"{_mariadb_problem}. Start it with `{MARIADB_START}`, "
+        f"or set TARSUS_SKIP_MARIADB=1 to skip the MariaDB variants.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database URL, once for SQLite and once for MariaDB (dropped afterwards)."""
+    kind: str = request.param
+    if kind == "mariadb":
+        await require_mariadb()
+    url = make_store_url(kind, tmp_path)
+    try:
+        yield url
+    finally:
+        if kind == "mariadb":
+            await drop_test_database(url)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The clock of the ``store`` fixture; ``clock.advance(seconds)`` moves it."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def store(store_url: str, clock: ManualClock) -> AsyncIterator[Store]:
+    """An open, migrated store on a fresh database, on both engines."""
+    from tarsus.store import open_store
+
+    opened = await open_store(store_url, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
