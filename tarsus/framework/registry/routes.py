@@ -1,0 +1,727 @@
+"""The registry's route cache: what ``QueryObj`` answers, built from ``db_tars`` rows, no I/O.
+
+Input (records of :mod:`tarsus.store.routes`, re-exported here): one :class:`RouteRow` per
+(server instance, adapter) — ``t_server_conf LEFT JOIN t_adapter_conf``, plus the registries'
+own rows from ``t_registry_info`` — and the IDC group tables (:class:`GroupRule` from
+``t_server_group_rule``, :class:`GroupPriority` from ``t_group_priority``).
+
+Output: an immutable :class:`RouteSnapshot` that answers every lookup of framework.md §3.3
+from precomputed lists. A reader holds one snapshot for the whole lookup, and a new snapshot
+replaces the old one in one assignment, so nobody sees a half-built cache (upstream's
+reader/writer double buffers).
+
+Per row (upstream ``CDbHandle::loadObjectIdCache``):
+
+* a row without adapter (no servant, no endpoint) only sets the instance's status;
+* an endpoint that does not parse skips the row (logged); ``bak_flag = 1`` (standby) skips it;
+* the ``EndpointF``: host, port, timeout, ``istcp`` 0/1/2 for udp/tcp/ssl, weight, weightType,
+  authType from the endpoint string (``-g``/``-q`` are not copied, as upstream), ``nodeName``,
+  ``grouprealid`` = group of ``ip_group_name`` if set, else of the host; ``groupworkid`` =
+  ``grouprealid`` when ``enable_group`` is Y, else -1; ``setId`` = ``name.area.group`` when
+  ``enable_set`` is Y; ``bakFlag``;
+* **active** iff setting_state and present_state are ``active`` and flow_state is not
+  ``inactive``; otherwise the endpoint is listed as inactive;
+* a set row whose name, area or group is empty, or whose name or area is ``*``, is logged and
+  left out of set routing (its ``setId`` is still sent, as upstream does).
+
+Dynamic weights (weightType 2) need the stat database; like upstream with its switch off, an
+active type-2 endpoint is answered as round-robin (type 0).
+
+Lookups never scan other servants: each servant keeps its lists, its lists per work group and
+per set, and memoises group-priority and station answers (both bounded by the configured groups).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from tarsus.rpc.endpoint import Endpoint, EndpointError
+from tarsus.store.routes import GroupPriority, GroupRule, RouteRow
+
+__all__ = [
+    "ACTIVE",
+    "INACTIVE",
+    "REGISTRY_KEY",
+    "CompiledServers",
+    "GroupIndex",
+    "GroupPriority",
+    "GroupRule",
+    "Lookup",
+    "RouteCache",
+    "RouteRow",
+    "RouteSnapshot",
+    "ServantRoutes",
+    "ServerKey",
+    "StatusKey",
+    "caller_ip",
+    "compile_rows",
+    "cxx_atoi",
+    "is_active",
+    "server_key",
+    "status_key",
+]
+
+log = logging.getLogger("tarsus.registry.routes")
+
+#: ``(application, server_name)``: the unit a load replaces.
+ServerKey = tuple[str, str]
+#: ``(application, server_name, node_name)``: one instance.
+StatusKey = tuple[str, str, str]
+#: A QueryF answer: (return code, active EndpointF list, inactive EndpointF list).
+Lookup = tuple[int, list[Any], list[Any]]
+
+#: Where the ``t_registry_info`` rows live in a snapshot (no deployable server has this key).
+REGISTRY_KEY: Final[ServerKey] = ("", "t_registry_info")
+#: Status map values: ``tars.ServerState`` numbers, as upstream's ``_mapServantStatus``.
+ACTIVE: Final = 2
+INACTIVE: Final = 0
+#: ``EndpointF.weightType`` of dynamic weights (answered as round-robin, see the module doc).
+_DYNAMIC_WEIGHT: Final = 2
+
+_EMPTY: Final[tuple[list[Any], list[Any]]] = ([], [])
+
+
+@functools.cache
+def _endpointf() -> Any:
+    import tarsus.idl
+    import tarsus.protocol
+
+    return tarsus.idl.load(tarsus.protocol.path("EndpointF.tars")).tars.EndpointF
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def server_key(row: RouteRow) -> ServerKey:
+    """The server a row belongs to (``t_registry_info`` rows: :data:`REGISTRY_KEY`)."""
+    return REGISTRY_KEY if row.from_registry else (row.application, row.server_name)
+
+
+def status_key(row: RouteRow) -> StatusKey:
+    return (row.application, row.server_name, row.node_name)
+
+
+def is_active(row: RouteRow) -> bool:
+    """setting and present state active, flow state not inactive (compared lower-case)."""
+    return (
+        row.setting_state.lower() == "active"
+        and row.present_state.lower() == "active"
+        and row.flow_state.lower() != "inactive"
+    )
+
+
+def cxx_atoi(text: str) -> int:
+    """TarsCpp ``TC_Common::strto<int>``: ``0x`` hex, else C ``atoi`` (garbage reads as 0)."""
+    if text.startswith("0x"):
+        m = re.match(r"[0-9a-fA-F]+", text[2:])
+        return int(m.group(0), 16) if m else 0
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def _star(ip: str) -> str | None:
+    """``a.b.c.*`` for a dotted IPv4 address (each part as an unsigned byte, as upstream)."""
+    parts = ip.split(".")
+    if len(parts) != 4:
+        return None
+    try:
+        a, b, c = (int(p) & 0xFF for p in parts[:3])
+    except ValueError:
+        return None
+    return f"{a}.{b}.{c}.*"
+
+
+def caller_ip(peer: tuple[str, int] | None) -> str:
+    """The caller's IP as upstream's ``current->getHostName()`` (IPv4-mapped IPv6 unwrapped)."""
+    if not peer:
+        return ""
+    host = peer[0]
+    if host.startswith("::ffff:") and "." in host:
+        return host[7:]
+    return host
+
+
+class GroupIndex:
+    """The IDC group rules and priorities, ready for lookups (immutable, comparable)."""
+
+    __slots__ = ("_key", "by_ip", "by_name", "priorities", "stations")
+
+    def __init__(
+        self, rules: Iterable[GroupRule] = (), priorities: Iterable[GroupPriority] = ()
+    ) -> None:
+        by_ip: dict[str, int] = {}
+        by_name: dict[str, int] = {}
+        # Upstream loads the rules ordered by group_id; a later rule wins an address or name.
+        for rule in sorted(rules, key=lambda r: r.group_id):
+            for address in (rule.allow_ip_rule or "").split("|"):
+                if address:
+                    by_ip[address] = rule.group_id
+            by_name[rule.group_name or ""] = rule.group_id
+        ordered: list[tuple[frozenset[int], str]] = []
+        stations: dict[str, frozenset[int]] = {}
+        for prio in sorted(priorities, key=lambda p: (p.list_order, p.id)):
+            groups = frozenset(
+                cxx_atoi(part) for part in re.split(r"[|,;]", prio.group_list or "") if part
+            )
+            ordered.append((groups, prio.station))
+            stations.setdefault(prio.station, groups)
+        self.by_ip: Mapping[str, int] = by_ip
+        self.by_name: Mapping[str, int] = by_name
+        #: (group set, station), by ``list_order``
+        self.priorities: tuple[tuple[frozenset[int], str], ...] = tuple(ordered)
+        #: station -> group set of its first priority row
+        self.stations: Mapping[str, frozenset[int]] = stations
+        self._key = (tuple(sorted(by_ip.items())), tuple(sorted(by_name.items())), self.priorities)
+
+    def group_of(self, ip: str) -> int:
+        """Upstream ``getGroupId``: exact address, else ``a.b.c.*``, else -1."""
+        by_ip = self.by_ip
+        if not by_ip:
+            return -1
+        gid = by_ip.get(ip)
+        if gid is not None:
+            return gid
+        star = _star(ip)
+        if star is not None:
+            gid = by_ip.get(star)
+            if gid is not None:
+                return gid
+        return -1
+
+    def group_of_name(self, name: str) -> int:
+        """Upstream ``getGroupIdByName`` (-1 for an unknown or empty name)."""
+        if not name:
+            return -1
+        return self.by_name.get(name, -1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GroupIndex) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+
+# -- compiling rows ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Instance:
+    """One routable row: its EndpointF and what lookups filter on."""
+
+    servant: str
+    epf: Any
+    active: bool
+    work_group: int
+    real_group: int
+    #: (set name, "name.area", "name.area.group") for valid set rows, else None
+    set_keys: tuple[str, str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Server:
+    """The compiled rows of one (application, server_name)."""
+
+    rows: tuple[RouteRow, ...]
+    instances: tuple[_Instance, ...]
+    servants: frozenset[str]
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _parse_endpoint(text: str) -> Endpoint | str:
+    """Endpoint.parse, memoised across loads; the error text when it does not parse."""
+    try:
+        return Endpoint.parse(text)
+    except (EndpointError, TypeError) as e:
+        return str(e)
+
+
+def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
+    endpointf = _endpointf()
+    instances: list[_Instance] = []
+    for row in rows:
+        if not row.servant and not row.endpoint:
+            continue  # no adapter: status only
+        parsed = _parse_endpoint(row.endpoint)
+        if isinstance(parsed, str):
+            log.error(
+                "route of %s on %s skipped: %s",
+                row.servant or "?",
+                row.node_name,
+                parsed,
+                extra={"servant": row.servant, "node": row.node_name},
+            )
+            continue
+        if row.bak_flag == 1:
+            continue  # a standby instance is never given to clients
+        ep = parsed
+        ip_group_name = (row.ip_group_name or "").strip()
+        real = groups.group_of_name(ip_group_name) if ip_group_name else groups.group_of(ep.host)
+        work = real if (row.enable_group or "").lower() == "y" else -1
+        enable_set = (row.enable_set or "").lower() == "y"
+        name, area, group = row.set_name or "", row.set_area or "", row.set_group or ""
+        set_id = f"{name}.{area}.{group}" if enable_set else ""
+        set_keys: tuple[str, str, str] | None = None
+        if enable_set:
+            if not name or not area or not group or name == "*" or area == "*":
+                log.error(
+                    "%s on %s: set division %r is invalid (empty part, or '*' name or area); "
+                    "routed as a server without set",
+                    row.servant,
+                    row.node_name,
+                    set_id,
+                    extra={"servant": row.servant, "node": row.node_name},
+                )
+            else:
+                set_keys = (name, f"{name}.{area}", set_id)
+        active = is_active(row)
+        weight_type = ep.weight_type
+        if active and weight_type == _DYNAMIC_WEIGHT:
+            weight_type = 0
+        epf = endpointf(
+            host=ep.host,
+            port=ep.port,
+            timeout=ep.timeout,
+            istcp=ep.istcp,
+            grid=0,
+            groupworkid=work,
+            grouprealid=real,
+            setId=set_id,
+            qos=0,
+            bakFlag=row.bak_flag,
+            weight=ep.weight,
+            weightType=weight_type,
+            authType=ep.auth_type,
+            nodeName=(row.node_name or "").strip(),
+        )
+        instances.append(_Instance(row.servant, epf, active, work, real, set_keys))
+    return _Server(rows, tuple(instances), frozenset(i.servant for i in instances))
+
+
+def _status_of(rows: Iterable[RouteRow]) -> dict[StatusKey, int]:
+    """The status map entries of ``rows`` (registry rows have none)."""
+    status: dict[StatusKey, int] = {}
+    for row in rows:
+        if row.from_registry:
+            continue
+        if not row.servant and not row.endpoint:
+            ok = row.setting_state.lower() == "active" and row.present_state.lower() == "active"
+        elif row.bak_flag == 1 or isinstance(_parse_endpoint(row.endpoint), str):
+            continue  # upstream skips these rows before recording a status
+        else:
+            ok = is_active(row)
+        status[status_key(row)] = ACTIVE if ok else INACTIVE
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledServers:
+    """Rows compiled per server (the expensive part of a load; safe to run in a thread)."""
+
+    servers: Mapping[ServerKey, _Server]
+    status: Mapping[StatusKey, int]
+    groups: GroupIndex
+
+
+def compile_rows(
+    rows: Iterable[RouteRow],
+    groups: GroupIndex,
+    previous: RouteSnapshot | None = None,
+) -> CompiledServers:
+    """Group ``rows`` by server and compile each; a server whose rows (and the groups) equal
+    those in ``previous`` reuses its compiled entry."""
+    by_server: dict[ServerKey, list[RouteRow]] = {}
+    for row in rows:
+        by_server.setdefault(server_key(row), []).append(row)
+    reuse = previous.servers if previous is not None and previous.groups == groups else {}
+    servers: dict[ServerKey, _Server] = {}
+    status: dict[StatusKey, int] = {}
+    for key, server_rows in by_server.items():
+        frozen = tuple(server_rows)
+        old = reuse.get(key)
+        servers[key] = (
+            old if old is not None and old.rows == frozen else _compile_server(frozen, groups)
+        )
+        status.update(_status_of(frozen))
+    return CompiledServers(servers, status, groups)
+
+
+# -- one servant's routes ---------------------------------------------------------------------
+
+
+class _SetName:
+    """The set rows of one servant with one set name."""
+
+    __slots__ = ("by_area", "by_id")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, tuple[list[Any], list[Any]]] = {}
+        self.by_area: dict[str, tuple[list[Any], list[Any]]] = {}
+
+
+def _add(table: dict[Any, tuple[list[Any], list[Any]]], key: Any, inst: _Instance) -> None:
+    lists = table.get(key)
+    if lists is None:
+        lists = table[key] = ([], [])
+    lists[0 if inst.active else 1].append(inst.epf)
+
+
+class ServantRoutes:
+    """Everything lookups need about one servant, precomputed. The lists are shared between
+    answers: never mutate them."""
+
+    __slots__ = ("_by_work", "_memo_group", "_memo_station", "_sets", "active", "inactive", "name")
+
+    def __init__(self, name: str, instances: Iterable[_Instance]) -> None:
+        self.name = name
+        insts = tuple(instances)
+        self.active: list[Any] = [i.epf for i in insts if i.active]
+        self.inactive: list[Any] = [i.epf for i in insts if not i.active]
+        by_work: dict[int, tuple[list[Any], list[Any]]] = {}
+        sets: dict[str, _SetName] = {}
+        for inst in insts:
+            _add(by_work, inst.work_group, inst)
+            if inst.set_keys is not None:
+                set_name, set_area, set_id = inst.set_keys
+                entry = sets.get(set_name)
+                if entry is None:
+                    entry = sets[set_name] = _SetName()
+                _add(entry.by_id, set_id, inst)
+                _add(entry.by_area, set_area, inst)
+        self._by_work = by_work
+        self._sets: dict[str, _SetName] | None = sets or None
+        self._memo_group: dict[int, tuple[list[Any], list[Any]]] = {}
+        self._memo_station: dict[str, tuple[list[Any], list[Any]]] = {}
+
+    @property
+    def has_sets(self) -> bool:
+        return self._sets is not None
+
+    def _where(self, attr: str, groups: frozenset[int]) -> tuple[list[Any], list[Any]]:
+        active = [e for e in self.active if getattr(e, attr) in groups]
+        inactive = [e for e in self.inactive if getattr(e, attr) in groups]
+        return active, inactive
+
+    def in_group(self, group: int, index: GroupIndex) -> tuple[list[Any], list[Any]]:
+        """Upstream ``findObjectByIdInGroupPriority`` for a caller in ``group``."""
+        if group == -1:
+            return self.active, self.inactive
+        memo = self._memo_group.get(group)
+        if memo is not None:
+            return memo
+        result = self._by_work.get(group, _EMPTY)
+        if not result[0]:
+            for members, _station in index.priorities:
+                if group not in members:
+                    continue
+                result = self._where("groupworkid", members)
+                if result[0]:
+                    break
+        if not result[0]:
+            result = self._by_work.get(-1, _EMPTY)
+        if not result[0]:
+            result = (self.active, self.inactive)
+        self._memo_group[group] = result
+        return result
+
+    def in_station(self, station: str, members: frozenset[int]) -> tuple[list[Any], list[Any]]:
+        memo = self._memo_station.get(station)
+        if memo is None:
+            memo = self._memo_station[station] = self._where("grouprealid", members)
+        return memo
+
+    def in_set(self, name: str, area: str, group: str) -> tuple[list[Any], list[Any]] | None:
+        """Set routing; None when the servant has no set rows named ``name`` (the caller falls
+        back to IDC groups), empty lists when it has but none match."""
+        sets = self._sets
+        entry: _SetName | None = sets.get(name) if sets is not None else None
+        if entry is None:
+            return None
+        found: tuple[list[Any], list[Any]] | None
+        if group == "*":
+            found = entry.by_area.get(f"{name}.{area}")
+        else:
+            found = entry.by_id.get(f"{name}.{area}.{group}")
+            if found is None:
+                found = entry.by_id.get(f"{name}.{area}.*")
+        return _EMPTY if found is None else found
+
+
+# -- the snapshot -----------------------------------------------------------------------------
+
+
+def _split_set_id(set_id: str) -> list[str]:
+    """TarsCpp ``sepstr(setId, ".")``: empty parts dropped."""
+    return [part for part in set_id.split(".") if part]
+
+
+class RouteSnapshot:
+    """An immutable route cache. Build with :meth:`build`; derive updated copies with
+    :meth:`merged` (incremental load) and :meth:`with_present_states` (a node's report)."""
+
+    __slots__ = ("groups", "servant_sources", "servants", "servers")
+
+    def __init__(
+        self,
+        groups: GroupIndex,
+        servers: Mapping[ServerKey, _Server],
+        servants: Mapping[str, ServantRoutes],
+        servant_sources: Mapping[str, tuple[ServerKey, ...]],
+    ) -> None:
+        self.groups = groups
+        self.servers = servers
+        self.servants = servants
+        #: servant -> the servers whose rows route it (usually one; plus t_registry_info)
+        self.servant_sources = servant_sources
+
+    # -- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls) -> RouteSnapshot:
+        return cls(GroupIndex(), {}, {}, {})
+
+    @classmethod
+    def build(
+        cls,
+        rows: Iterable[RouteRow],
+        rules: Iterable[GroupRule] = (),
+        priorities: Iterable[GroupPriority] = (),
+        *,
+        previous: RouteSnapshot | None = None,
+    ) -> RouteSnapshot:
+        """A full load (status entries: :func:`compile_rows`)."""
+        groups = GroupIndex(rules, priorities)
+        return cls.from_compiled(compile_rows(rows, groups, previous), previous=previous)
+
+    @classmethod
+    def from_compiled(
+        cls, compiled: CompiledServers, *, previous: RouteSnapshot | None = None
+    ) -> RouteSnapshot:
+        """Everything replaced by ``compiled``; servants whose servers were reused unchanged
+        from ``previous`` keep their routes (and memos)."""
+        servers = dict(compiled.servers)
+        sources: dict[str, list[ServerKey]] = {}
+        for key, server in servers.items():
+            for servant in server.servants:
+                sources.setdefault(servant, []).append(key)
+        frozen_sources = {name: tuple(keys) for name, keys in sources.items()}
+        old = previous if previous is not None and previous.groups == compiled.groups else None
+        servants: dict[str, ServantRoutes] = {}
+        for name, keys in frozen_sources.items():
+            if (
+                old is not None
+                and old.servant_sources.get(name) == keys
+                and all(old.servers.get(k) is servers[k] for k in keys)
+            ):
+                servants[name] = old.servants[name]
+            else:
+                servants[name] = _servant_routes(name, keys, servers)
+        return cls(compiled.groups, servers, servants, frozen_sources)
+
+    def merged(
+        self, compiled: CompiledServers, replaced: Collection[ServerKey] = ()
+    ) -> RouteSnapshot:
+        """An incremental load: the servers in ``compiled`` and in ``replaced`` get exactly
+        the rows in ``compiled`` (a server in ``replaced`` without rows disappears). Group
+        rules are kept (they change with full loads only)."""
+        touched = set(replaced) | set(compiled.servers)
+        if not touched:
+            return self
+        servers = dict(self.servers)
+        affected: set[str] = set()
+        new_sources: dict[str, list[ServerKey]] = {}
+        for key in touched:
+            old = servers.pop(key, None)
+            if old is not None:
+                affected |= old.servants
+            new = compiled.servers.get(key)
+            if new is not None:
+                servers[key] = new
+                affected |= new.servants
+                for servant in new.servants:
+                    new_sources.setdefault(servant, []).append(key)
+        sources = dict(self.servant_sources)
+        servants = dict(self.servants)
+        for name in affected:
+            keys = tuple(k for k in self.servant_sources.get(name, ()) if k not in touched) + tuple(
+                new_sources.get(name, ())
+            )
+            if keys:
+                sources[name] = keys
+                servants[name] = _servant_routes(name, keys, servers)
+            else:
+                sources.pop(name, None)
+                servants.pop(name, None)
+        return RouteSnapshot(self.groups, servers, servants, sources)
+
+    def with_present_states(self, changes: Mapping[StatusKey, str]) -> RouteSnapshot:
+        """A copy where the given instances have a new ``present_state`` (unknown ones are
+        ignored). Used for what the registry itself writes: node reports, sweeps."""
+        per_server: dict[ServerKey, dict[str, str]] = {}
+        for (app, server, node), state in changes.items():
+            per_server.setdefault((app, server), {})[node] = state
+        replaced: dict[ServerKey, _Server] = {}
+        for key, nodes in per_server.items():
+            current = self.servers.get(key)
+            if current is None:
+                continue
+            rows = tuple(
+                replace(row, present_state=nodes[row.node_name])
+                if row.node_name in nodes and row.present_state != nodes[row.node_name]
+                else row
+                for row in current.rows
+            )
+            if rows != current.rows:
+                replaced[key] = _compile_server(rows, self.groups)
+        if not replaced:
+            return self
+        return self.merged(CompiledServers(replaced, {}, self.groups))
+
+    def nodes_instances(self, node_names: Collection[str]) -> list[StatusKey]:
+        """Every instance (with or without adapters) on the given nodes."""
+        names = set(node_names)
+        found: dict[StatusKey, None] = {}
+        for key, server in self.servers.items():
+            if key == REGISTRY_KEY:
+                continue
+            for row in server.rows:
+                if row.node_name in names:
+                    found[status_key(row)] = None
+        return list(found)
+
+    # -- facts -----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.servants)
+
+    def __contains__(self, servant: object) -> bool:
+        return servant in self.servants
+
+    @property
+    def instance_count(self) -> int:
+        return sum(len(s.instances) for s in self.servers.values())
+
+    # -- lookups (framework.md §3.3) -----------------------------------------------------------
+
+    def find_by_id(self, obj: str) -> list[Any]:
+        """``findObjectById``: the active endpoints."""
+        routes = self.servants.get(obj)
+        return routes.active if routes is not None else []
+
+    def find_4any(self, obj: str) -> Lookup:
+        """``findObjectById4Any``: every active and inactive endpoint, no grouping."""
+        routes = self.servants.get(obj)
+        if routes is None:
+            return 0, [], []
+        return 0, routes.active, routes.inactive
+
+    def find_in_same_group(self, obj: str, ip: str) -> Lookup:
+        """``findObjectByIdInSameGroup`` (and ``findObjectById4All``): the caller's IDC group,
+        then the priority rows holding it, then servers without grouping, then everything."""
+        routes = self.servants.get(obj)
+        if routes is None:
+            return 0, [], []
+        active, inactive = routes.in_group(self.groups.group_of(ip), self.groups)
+        return 0, active, inactive
+
+    find_4all = find_in_same_group
+
+    def find_in_same_station(self, obj: str, station: str) -> Lookup:
+        """``findObjectByIdInSameStation``: endpoints whose real group is in the first priority
+        row of ``station`` (-1 when no row names the station)."""
+        members = self.groups.stations.get(station)
+        if members is None:
+            return -1, [], []
+        routes = self.servants.get(obj)
+        if routes is None:
+            return 0, [], []
+        active, inactive = routes.in_station(station, members)
+        return 0, active, inactive
+
+    def find_in_same_set(self, obj: str, set_id: str, ip: str) -> Lookup:
+        """``findObjectByIdInSameSet``: ``set_id`` is ``name.area.group`` (group may be
+        ``*``). A servant without set rows of that name falls back to IDC groups; otherwise
+        the exact group, else the wildcard group ``name.area.*``, else -1 (no other set)."""
+        parts = _split_set_id(set_id)
+        if len(parts) != 3 or parts[0] == "*" or parts[1] == "*":
+            return -1, [], []
+        routes = self.servants.get(obj)
+        found = routes.in_set(*parts) if routes is not None else None
+        if found is None:
+            return self.find_in_same_group(obj, ip)
+        active, inactive = found
+        if not active and not inactive:
+            return -1, [], []
+        return 0, active, inactive
+
+
+def _servant_routes(
+    name: str, keys: tuple[ServerKey, ...], servers: Mapping[ServerKey, _Server]
+) -> ServantRoutes:
+    return ServantRoutes(
+        name, (inst for key in keys for inst in servers[key].instances if inst.servant == name)
+    )
+
+
+# -- the holder --------------------------------------------------------------------------------
+
+
+class RouteCache:
+    """The current snapshot and the instance status map (upstream ``_mapServantStatus``).
+
+    ``snapshot`` is replaced, never modified. The status map (``tars.ServerState`` numbers)
+    is what ``updateServerBatch`` compares reports against.
+    """
+
+    def __init__(self) -> None:
+        self.snapshot: RouteSnapshot = RouteSnapshot.empty()
+        self.status: dict[StatusKey, int] = {}
+        #: set by the first full load
+        self.loaded = False
+
+    def load_full(
+        self,
+        rows: Iterable[RouteRow],
+        rules: Iterable[GroupRule] = (),
+        priorities: Iterable[GroupPriority] = (),
+    ) -> RouteSnapshot:
+        compiled = compile_rows(rows, GroupIndex(rules, priorities), self.snapshot)
+        return self.install_full(compiled)
+
+    def load_servers(
+        self, rows: Iterable[RouteRow], replaced: Collection[ServerKey] = ()
+    ) -> RouteSnapshot:
+        compiled = compile_rows(rows, self.snapshot.groups, self.snapshot)
+        return self.install_servers(compiled, replaced)
+
+    def install_full(
+        self, compiled: CompiledServers, snapshot: RouteSnapshot | None = None
+    ) -> RouteSnapshot:
+        """Replace everything; ``snapshot``, if given, is ``compiled`` already built (say,
+        in a worker thread, by :meth:`RouteSnapshot.from_compiled`)."""
+        if snapshot is None:
+            snapshot = RouteSnapshot.from_compiled(compiled, previous=self.snapshot)
+        self.snapshot = snapshot
+        self.status = dict(compiled.status)
+        self.loaded = True
+        return self.snapshot
+
+    def install_servers(
+        self, compiled: CompiledServers, replaced: Collection[ServerKey] = ()
+    ) -> RouteSnapshot:
+        if compiled.groups != self.snapshot.groups:
+            # compiled against rules a full load has since replaced: compile again
+            rows = [row for server in compiled.servers.values() for row in server.rows]
+            compiled = compile_rows(rows, self.snapshot.groups, self.snapshot)
+        self.snapshot = self.snapshot.merged(compiled, replaced)
+        self.status.update(compiled.status)
+        return self.snapshot
+
+    def set_present_states(self, changes: Mapping[StatusKey, str]) -> RouteSnapshot:
+        """Apply present_state changes the registry wrote itself, without waiting for a load."""
+        self.snapshot = self.snapshot.with_present_states(changes)
+        return self.snapshot
