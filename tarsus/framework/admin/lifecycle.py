@@ -1,0 +1,440 @@
+"""Operations on server instances that involve their node (framework.md §5.3, §5.4).
+
+Each writes the desired state to ``t_server_conf`` where upstream does, then pushes the command
+to the node over the push channel and returns the node's ``(ret, result)``. They are shared by
+the RPC methods and the task engine (upstream's ``*_inner`` twins), and raise nothing for an
+expected failure: every outcome is a return code and a text a person can act on.
+
+Return codes: the node's own ``ret`` when it answered; 1001 when the node is not connected,
+1002 when it did not answer within the channel's timeout, 1003 when the instance is not
+deployed, 1004 when it is in the wrong state, 1011 for what we refuse on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
+from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
+from tarsus.framework.admin.inventory import (
+    delete_server_config_files,
+    patch_package,
+    record_publish,
+)
+from tarsus.framework.admin.replies import adminreg, decode_patch_info, decode_state_info
+from tarsus.framework.admin.settings import AdminSettings
+from tarsus.store.errors import NotFound
+
+if TYPE_CHECKING:
+    from tarsus.framework.admin.channel import NodeChannels
+    from tarsus.store.engine import Store
+    from tarsus.store.rows import ServerRow
+
+__all__ = ["SELF", "Lifecycle", "server_id"]
+
+log = logging.getLogger("tarsus.framework.admin.lifecycle")
+
+#: The admin registry's own server id: it does not stop or restart itself through itself.
+SELF = ("tars", "tarsAdminRegistry")
+TARS_DNS = "tars_dns"
+_NOT_RUNNING = ("Inactive", "Destroyed")
+
+
+def server_id(app: str, server: str, node: str) -> str:
+    """``App.Server_node``, upstream's name of an instance in logs."""
+    return f"{app}.{server}_{node}"
+
+
+class Lifecycle:
+    """Start, stop, patch... server instances on their nodes."""
+
+    def __init__(self, store: Store, channels: NodeChannels, settings: AdminSettings) -> None:
+        self.store = store
+        self.channels = channels
+        self.settings = settings
+
+    # ------------------------------------------------------------------ the channel
+    async def push(self, node: str, func: str, *args: Any) -> tuple[int, str]:
+        """Push ``func(*args)`` to ``node``; channel failures become :class:`AdminError`."""
+        try:
+            return await self.channels.request(node, func, *args)
+        except NodeNotConnected as e:
+            code = getattr(e, "code", ErrCode.EM_TARS_NODE_NOT_REGISTRY_ERR)
+            raise AdminError(
+                code,
+                f"{func}: node {node!r} is not connected to this admin registry "
+                "(not registered, down, or its keepalive timed out)",
+            ) from None
+        except NodeCallTimeout as e:
+            raise AdminError(ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR, f"{func}: {e}") from None
+
+    async def _node(self, node: str, func: str, *args: Any) -> Outcome:
+        code, text = await self.push(node, func, *args)
+        if code != 0:
+            log.warning("%s on node %s failed (%d): %s", func, node, code, text)
+        return Outcome(code, text)
+
+    # ------------------------------------------------------------------ the database
+    async def row(self, app: str, server: str, node: str) -> ServerRow:
+        row = await self.store.servers.get(app, server, node)
+        if row is None:
+            raise AdminError(
+                ErrCode.EM_TARS_LOAD_SERVICE_DESC_ERR,
+                f"'{server_id(app, server, node)}' no config: {app}.{server} is not deployed "
+                f"on node {node!r}",
+            )
+        return row
+
+    async def _set_setting(self, app: str, server: str, node: str, state: str) -> None:
+        try:
+            await self.store.servers.set_setting_state(app, server, node, state)
+        except NotFound:
+            raise AdminError(
+                ErrCode.EM_TARS_LOAD_SERVICE_DESC_ERR,
+                f"'{server_id(app, server, node)}' no config: {app}.{server} is not deployed "
+                f"on node {node!r}",
+            ) from None
+
+    async def _set_present(self, app: str, server: str, node: str, state: str) -> None:
+        await self.store.servers.update_present(node, app, server, state, 0)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, app: str, server: str, node: str) -> Outcome:
+        """``setting_state='active'``, then the node starts it."""
+        await self._set_setting(app, server, node, "active")
+        row = await self.row(app, server, node)
+        if row.server_type == TARS_DNS:
+            await self._set_present(app, server, node, "active")
+            return Outcome(0, "")
+        return await self._node(node, "startServer", app, server)
+
+    async def stop(self, app: str, server: str, node: str) -> Outcome:
+        """``setting_state='inactive'`` (the node will not restart it), then the node stops it."""
+        if (app, server) == SELF:
+            raise AdminError(
+                ErrCode.EM_TARS_CAN_NOT_EXECUTE,
+                f"can not stop {app}.{server}: it is the admin registry serving this request",
+            )
+        await self._set_setting(app, server, node, "inactive")
+        row = await self.row(app, server, node)
+        if row.server_type == TARS_DNS:
+            await self._set_present(app, server, node, "inactive")
+            return Outcome(0, "")
+        return await self._node(node, "stopServer", app, server)
+
+    async def restart(
+        self, app: str, server: str, node: str, *, reset_flow: bool = False
+    ) -> Outcome:
+        """Stop, then (if that worked) ``setting_state='active'`` and start. ``reset_flow``
+        (tasks) also opens the instance's traffic again."""
+        if (app, server) == SELF:
+            raise AdminError(
+                ErrCode.EM_TARS_CAN_NOT_EXECUTE,
+                f"can not restart {app}.{server} through itself; restart it with its node "
+                "agent or the command that runs it",
+            )
+        row = await self.row(app, server, node)
+        dns = row.server_type == TARS_DNS
+        if not dns:
+            stopped = await self._node(node, "stopServer", app, server)
+            if not stopped.ok:
+                return Outcome(stopped.code, f"restart: stop failed: {stopped.result}")
+        await self._set_setting(app, server, node, "active")
+        if reset_flow:
+            await self.store.servers.set_flow_state(app, server, [node], True)
+        if dns:
+            await self._set_present(app, server, node, "active")
+            return Outcome(0, "")
+        return await self._node(node, "startServer", app, server)
+
+    async def grace_restart(self, app: str, server: str, node: str) -> Outcome:
+        """``tars.gracerestart`` through ``notifyServer`` (publish with ``grace_patch_tars``)."""
+        await self.row(app, server, node)
+        return await self._node(node, "notifyServer", app, server, "tars.gracerestart")
+
+    async def notify(self, app: str, server: str, node: str, command: str) -> Outcome:
+        """Send an admin command (``tars.loadconfig x``, ``tars.setloglevel``...) to the server
+        through its node; the server's reply is the result."""
+        return await self._node(node, "notifyServer", app, server, command)
+
+    async def load(self, app: str, server: str, node: str) -> Outcome:
+        """The node reloads the instance's description and rewrites its config file."""
+        return await self._node(node, "loadServer", app, server)
+
+    async def destroy(self, app: str, server: str, node: str) -> Outcome:
+        """``setting_state='inactive'``; the node deletes the instance's files (it must be
+        stopped). Pushed even when the instance is no longer deployed, as upstream does, so
+        an undeployed instance's files can still be cleaned up."""
+        row = await self.store.servers.get(app, server, node)
+        if row is not None:
+            await self._set_setting(app, server, node, "inactive")
+            if row.server_type == TARS_DNS:
+                await self._set_present(app, server, node, "inactive")
+                return Outcome(0, "")
+        return await self._node(node, "destroyServer", app, server)
+
+    async def state(self, app: str, server: str, node: str) -> tuple[int, Any, str]:
+        """``getServerState``: ``(code, ServerStateDesc, result)``; the registry's view from
+        the database, the node's from ``getStateInfo``. On a node error the database part is
+        still filled in."""
+        row = await self.row(app, server, node)
+        desc = adminreg().ServerStateDesc(
+            settingStateInReg=row.setting_state,
+            presentStateInReg=row.present_state,
+            presentStateInNode="",
+            processId=row.process_id,
+            patchVersion=row.patch_version,
+            patchTime=_time_text(row.patch_time),
+            patchUser=row.patch_user,
+        )
+        if row.server_type == TARS_DNS:
+            desc.presentStateInNode = row.present_state
+            return 0, desc, ""
+        try:
+            code, raw = await self.push(node, "getStateInfo", app, server)
+        except AdminError as e:
+            return e.code, desc, e.message
+        try:
+            info, text = decode_state_info(raw)
+        except AdminError as e:
+            # a node that failed may answer plain text instead of the encoded pair
+            return (code or e.code), desc, raw if code and raw.isprintable() else e.message
+        desc.processId = int(info.processId)
+        desc.presentStateInNode = _state_name(info.serverState)
+        return code, desc, text
+
+    async def undeploy(self, app: str, server: str, node: str, user: str = "") -> Outcome:
+        """Delete the instance's rows (``t_server_conf``, ``t_adapter_conf``, its node's
+        config files). Refused with 1004 while it runs: upstream stops it first (quirk 11);
+        we leave that decision to the operator. Whether it runs is asked of the node; a node
+        that cannot be reached is judged by the registry's last report."""
+        row = await self.row(app, server, node)
+        where = server_id(app, server, node)
+        running_text = ""
+        try:
+            code, raw = await self.push(node, "getStateInfo", app, server)
+        except AdminError:
+            code, raw = -1, ""
+        if code == 0:
+            info, _ = decode_state_info(raw)
+            state = _state_name(info.serverState)
+            if state not in _NOT_RUNNING:
+                running_text = f"its node reports it {state} (pid {info.processId})"
+        elif row.present_state not in ("inactive", "destroyed"):
+            running_text = (
+                f"its node cannot be asked and the registry last saw it {row.present_state}"
+            )
+        if running_text:
+            raise AdminError(
+                ErrCode.EM_TARS_SERVICE_STATE_ERR,
+                f"can not undeploy '{where}': {running_text}; stop it first",
+            )
+        try:
+            await self.store.servers.undeploy(app, server, node, force=True)
+        except NotFound:
+            return Outcome(0, f"'{where}' was not deployed")
+        log.info("undeployed %s (by %r)", where, user)
+        return Outcome(0, f"'{where}' undeployed")
+
+    async def uninstall(self, app: str, server: str, node: str) -> Outcome:
+        """``uninstallServer``: the node must report the instance Inactive (else 1004, or the
+        node's error); then ``setting_state='inactive'``, the node deletes its files, and its
+        rows go (its level-2 config files too when it was the last instance)."""
+        where = server_id(app, server, node)
+        await self.row(app, server, node)
+        code, raw = await self.push(node, "getStateInfo", app, server)
+        if code != 0:
+            return Outcome(code, f"can not uninstall '{where}': getStateInfo failed: {raw}")
+        info, _ = decode_state_info(raw)
+        state = _state_name(info.serverState)
+        if state != "Inactive":
+            raise AdminError(
+                ErrCode.EM_TARS_SERVICE_STATE_ERR,
+                f"can not uninstall '{where}': its node reports it {state}; stop it first",
+            )
+        await self._set_setting(app, server, node, "inactive")
+        destroyed = await self._node(node, "destroyServer", app, server)
+        if not destroyed.ok:
+            log.warning("uninstall %s: destroyServer: %s", where, destroyed.result)
+        with contextlib.suppress(NotFound):
+            await self.store.servers.undeploy(app, server, node, force=True)
+        if not await self.store.servers.list(app, server):
+            await delete_server_config_files(self.store, f"{app}.{server}")
+        return Outcome(0, f"'{where}' uninstalled")
+
+    async def set_flow(self, app: str, server: str, nodes: list[str], active: bool) -> int:
+        """Open or close traffic to instances (``flow_state``); returns rows changed."""
+        return await self.store.servers.set_flow_state(app, server, nodes, active)
+
+    # ------------------------------------------------------------------ publishing
+    async def prepare_patch(self, item: Any) -> Outcome:
+        """Before a task's patch items run: find each item's package. ``filepath`` (ours: a
+        local path or ``file:`` URL) is used as it is, its md5 computed if missing; else
+        ``patch_id`` names a ``t_server_patchs`` row (missing: 1009)."""
+        params = item.parameters
+        if params.get("filepath"):
+            if not params.get("md5"):
+                params["md5"] = await _md5_of(params["filepath"])
+            return Outcome(0, "")
+        patch_id = params.get("patch_id", "")
+        if not patch_id:
+            return Outcome(
+                ErrCode.EM_TARS_PARAMETER_ERR,
+                "patch item has neither a patch_id nor a filepath parameter",
+            )
+        package = await patch_package(self.store, patch_id)
+        if package is None:
+            return Outcome(
+                ErrCode.EM_TARS_GET_PATCH_FILE_ERR,
+                f"load patch info from database error, patchId:{patch_id}",
+            )
+        params["md5"] = package.md5
+        return Outcome(0, "")
+
+    async def patch_request(self, req: Any) -> Any:
+        """The ``PatchRequest`` the node gets: ours filled in as upstream's ``batchPatch``
+        fills it (``patchobj``, ``servertype`` from the instance, ``md5`` from the package)."""
+        out = req.replace(patchobj=self.settings.patch_obj)
+        row = await self.store.servers.get(req.appname, req.servername, req.nodename)
+        out.servertype = row.server_type if row is not None else ""
+        if out.filepath:
+            if not out.md5:
+                out.md5 = await _md5_of(out.filepath)
+            return out
+        if not out.version:
+            raise AdminError(
+                ErrCode.EM_TARS_PARAMETER_ERR,
+                "PatchRequest has neither a version (patch id) nor a filepath",
+            )
+        package = await patch_package(self.store, out.version)
+        if package is None:
+            raise AdminError(
+                ErrCode.EM_TARS_GET_PATCH_FILE_ERR, f"get patch tgz error:{out.version}"
+            )
+        out.md5 = package.md5
+        return out
+
+    async def batch_patch(self, req: Any) -> Outcome:
+        """``batchPatch``: hand the package to the node (``patchPro``), which installs it in
+        the background; progress comes from :meth:`patch_percent`."""
+        ready = await self.patch_request(req)
+        return await self._node(ready.nodename, "patchPro", ready)
+
+    async def patch_percent(self, app: str, server: str, node: str) -> tuple[int, Any]:
+        """``getPatchPercent``: the node's ``PatchInfo`` (on failure, the reason in
+        ``sResult``)."""
+        try:
+            code, raw = await self.push(node, "getPatchPercent", app, server)
+        except AdminError as e:
+            return e.code, adminreg().PatchInfo(sResult=e.message)
+        if code != 0:
+            info = adminreg().PatchInfo(sResult=f"getPatchPercent {node} error, iRet:{code}")
+            return code, info
+        return 0, decode_patch_info(raw)
+
+    async def patch(self, item: Any, on_percent: Callable[[int], None]) -> Outcome:
+        """A task's patch step: push ``patchPro``, then poll ``getPatchPercent`` every
+        ``patch_poll_interval`` s until the node reports success or failure, for at most
+        ``patch_wait_timeout`` s; the outcome is written to ``t_server_patchs``."""
+        params = item.parameters
+        patch_id = params.get("patch_id", "")
+        req = adminreg().PatchRequest(
+            appname=item.application,
+            servername=item.serverName,
+            nodename=item.nodeName,
+            groupname=params.get("group_name", ""),
+            version=patch_id,
+            user=item.userName,
+            md5=params.get("md5", ""),
+            filepath=params.get("filepath", ""),
+        )
+        where = server_id(item.application, item.serverName, item.nodeName)
+        pushed = await self.batch_patch(req)
+        if not pushed.ok:
+            return Outcome(
+                pushed.code,
+                f"tarsAdminRegistry batchPatch error, ret:{pushed.code}, info:{pushed.result}",
+            )
+        deadline = time.monotonic() + self.settings.patch_wait_timeout
+        while True:
+            code, info = await self.patch_percent(item.application, item.serverName, item.nodeName)
+            on_percent(int(info.iPercent))
+            if code != 0:
+                await self._publish_log(patch_id, item.userName, False)
+                return Outcome(code, info.sResult or f"getPatchPercent failed: {code}")
+            if info.iPercent == 100 and info.bSucc:
+                await self._publish_log(patch_id, item.userName, True)
+                return Outcome(0, info.sResult or f"'{where}' patched")
+            if info.iPercent == 100 and not info.bPatching:
+                # the node marks 100 on failure too (framework.md §11.14): bSucc tells
+                await self._publish_log(patch_id, item.userName, False)
+                return Outcome(
+                    ErrCode.EM_TARS_UNKNOWN_ERR, info.sResult or f"patching '{where}' failed"
+                )
+            if time.monotonic() >= deadline:
+                await self._publish_log(patch_id, item.userName, False)
+                return Outcome(
+                    ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR,
+                    f"patching '{where}' did not finish within "
+                    f"{self.settings.patch_wait_timeout:g} s (at {info.iPercent}%)",
+                )
+            await asyncio.sleep(self.settings.patch_poll_interval)
+
+    async def _publish_log(self, patch_id: str, user: str, succ: bool) -> None:
+        if not patch_id:
+            return
+        try:
+            await record_publish(self.store, patch_id, user)
+        except Exception as e:  # the publish itself worked: a missing log line is no failure
+            log.warning("could not record the publish of patch %s: %s", patch_id, e)
+
+    # ------------------------------------------------------------------ node tooling
+    async def ping(self, node: str) -> Outcome:
+        return await self._node(node, "ping")
+
+    async def shutdown(self, node: str) -> Outcome:
+        return await self._node(node, "shutdown")
+
+
+def _state_name(state: Any) -> str:
+    """``etos(ServerState)``: ``Inactive``, ``Active``...; unknown numbers as digits."""
+    names = ("Inactive", "Activating", "Active", "Deactivating", "Destroying", "Destroyed")
+    n = int(state)
+    return names[n] if 0 <= n < len(names) else str(n)
+
+
+def _time_text(value: Any) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _md5_of(location: str) -> str:
+    """md5 of a local package (path or ``file:`` URL); "" when it is not a readable file
+    here (the node then checks what it can)."""
+    parsed = urlparse(location)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme == "":
+        path = Path(location)
+    else:
+        return ""
+
+    def digest() -> str:
+        h = hashlib.md5()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    try:
+        return await asyncio.to_thread(digest)
+    except OSError as e:
+        log.info("no md5 for package %s: %s", location, e)
+        return ""
