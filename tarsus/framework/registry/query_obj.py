@@ -31,10 +31,14 @@ def queryf() -> Any:
 
 
 def _peer_ip() -> str:
+    """The caller's address for IDC grouping: as TarsCpp's ``Current::getHostName``, the
+    ``node_name`` the caller puts in its context (TarsCpp servers and @tars/rpc always do),
+    else the connection's peer."""
     try:
-        return caller_ip(current().peer)
+        call = current()
     except LookupError:  # called directly, not through RPC
         return ""
+    return call.context.get("node_name") or caller_ip(call.peer)
 
 
 _Base: Any = queryf().QueryFServant
