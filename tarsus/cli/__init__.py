@@ -10,6 +10,7 @@ from tarsus.cli.idl import app as idl_app
 from tarsus.cli.node import app as node_app
 from tarsus.cli.server import app as server_app
 from tarsus.cli.template import app as template_app
+from tarsus.cli.up import up
 
 app = typer.Typer(
     name="tarsus",
@@ -22,6 +23,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(node_app, name="node")
 app.add_typer(template_app, name="template")
 app.command(name="call", no_args_is_help=True)(call)
+app.command(name="up")(up)
 
 
 @app.command()

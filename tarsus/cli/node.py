@@ -10,6 +10,7 @@ is registered but not connected here. ``--ping`` pushes a ``ping`` to each (``pi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,9 +30,61 @@ from tarsus.cli.admin_client import (
 
 app = typer.Typer(
     name="node",
-    help="The nodes (machines running a node agent) the admin registry knows.",
+    help=(
+        "Run this machine's node agent (tarsus node --locator ...), or list and ping the "
+        "nodes the admin registry knows."
+    ),
     no_args_is_help=True,
+    invoke_without_command=True,
 )
+
+
+@app.callback()
+def run(
+    ctx: typer.Context,
+    locator: Annotated[
+        str | None,
+        typer.Option(
+            "--locator",
+            help="Run the node agent against this registry "
+            "(tars.tarsregistry.QueryObj@tcp -h HOST -p 17890).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Node data: server dirs, cache, logs.")
+    ] = Path(".tarsus/node"),
+    node_name: Annotated[
+        str, typer.Option("--node-name", help="Default: our address as the registry sees it.")
+    ] = "",
+    host: Annotated[
+        str, typer.Option("--host", help="Address ServerObj listens on (default: node name).")
+    ] = "",
+    port: Annotated[int, typer.Option("--port", help="ServerObj port.")] = 19386,
+    stop_services: Annotated[
+        bool, typer.Option("--stop-services", help="Stop the services when the node exits.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        if locator is not None:
+            raise typer.BadParameter("--locator runs the node agent; give it without a command")
+        return
+    if locator is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
+    from tarsus.cli.node_agent import run_agent
+
+    raise typer.Exit(
+        run_agent(
+            locator,
+            data_dir=data_dir,
+            node_name=node_name,
+            host=host,
+            port=port,
+            stop_services=stop_services,
+            verbose=verbose,
+        )
+    )
 
 
 @app.command(name="list")

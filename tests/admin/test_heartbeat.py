@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import Harness, Tars, wait_for
+from admin_support import Harness, Tars, wait_for
 from sqlalchemy import insert, select
 
 from tarsus.conf import parse

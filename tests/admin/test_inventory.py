@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import NODE, Harness, Tars
+from admin_support import NODE, Harness, Tars
 from sqlalchemy import insert
 
 from tarsus.framework.admin import ADMIN_SERVANT, AdminError, ErrCode

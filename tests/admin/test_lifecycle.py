@@ -3,7 +3,7 @@ node, and the return codes of every failure (framework.md §5.3)."""
 
 from __future__ import annotations
 
-from conftest import NODE, Harness, wait_for
+from admin_support import NODE, Harness, wait_for
 from sqlalchemy import update
 
 from tarsus.framework.admin import ErrCode

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NODE, Harness, ScriptedNode, Tars, wait_for
+from admin_support import NODE, Harness, ScriptedNode, Tars, wait_for
 from sqlalchemy import insert, select
 
 from tarsus.framework.admin import AdminRegistry

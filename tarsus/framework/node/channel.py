@@ -111,7 +111,8 @@ class AdminChannel:
                 log.exception("reporting to the admin registries failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
     async def report_once(self) -> int:
         """One round: refresh the admin registry list, ``reportNode`` to each. Returns how

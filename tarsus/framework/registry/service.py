@@ -146,6 +146,8 @@ class Registry:
         self._tasks: list[asyncio.Task[None]] = []
         self._load_lock = asyncio.Lock()
         self._started = False
+        self._reload_pending = False
+        self._background: set[asyncio.Task[None]] = set()
         self._last_full = -float("inf")
         self._last_expiry = -float("inf")
         self._last_ok_load: datetime | None = None
@@ -458,8 +460,33 @@ class Registry:
             self._outage.failed("updateServer", e)
             return -1
         self._outage.ok()
-        self._apply_states({(app, server, node): (present, int(state))})
+        key = (app, server, node)
+        was = self.cache.status.get(key)
+        self._apply_states({key: (present, int(state))})
+        if present == "active" and was != int(state):
+            # A server coming up was usually just started by the admin registry, which set
+            # its setting_state in the database: reread its rows now rather than at the next
+            # load tick, so it takes calls the moment it is up.
+            self._reload_soon()
         return 0
+
+    def _reload_soon(self) -> None:
+        """One incremental load in the background (at most one waiting at a time)."""
+        if self._reload_pending or not self._started:
+            return
+        self._reload_pending = True
+
+        async def reload() -> None:
+            try:
+                await self.load(full=False)
+            except _DB_ERRORS as e:
+                self._outage.failed("route reload", e)
+            finally:
+                self._reload_pending = False
+
+        task = asyncio.get_running_loop().create_task(reload(), name="tarsus-registry-reload")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def update_server_batch(self, reports: Iterable[tuple[str, str, str, int, int]]) -> int:
         """``updateServerBatch`` of ``(node, app, server, state, pid)``: reports equal to the

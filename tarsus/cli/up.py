@@ -1,0 +1,259 @@
+"""``tarsus up``: the whole framework on this machine with one command.
+
+    tarsus up                         # SQLite under ./.tarsus, node agent, examples/hello
+    tarsus up --db mysql://root@127.0.0.1:3306/db_tars --host 198.18.0.10 --no-example
+
+Starts the registry (QueryObj 17890, RegistryObj 17891), the admin registry (AdminRegObj
+12000) and a node agent (ServerObj 19386) in one process, then deploys, installs and starts
+``examples/hello`` so that a call by name answers at once::
+
+    tarsus call --locator 'tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890' \\
+        --idl examples/hello/Hello.tars Test.HelloServer.HelloObj sayHello '{"name":"x"}'
+
+Ctrl-C (or SIGTERM) stops everything it started, the services included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import tarsus
+from tarsus.cli.server import open_package
+from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.registry import RegistrySettings
+from tarsus.store import StoreError
+from tarsus.store.servers import AdapterSpec, ServerSpec
+
+EXAMPLE_SERVER = ("Test", "HelloServer")
+EXAMPLE_TEMPLATE = "tars.tarspython.default"
+
+log = logging.getLogger("tarsus.cli.up")
+
+
+def find_example() -> Path | None:
+    """``examples/hello`` in the current directory, else beside the installed package."""
+    for base in (Path.cwd(), Path(tarsus.__file__).resolve().parents[1]):
+        candidate = base / "examples" / "hello"
+        if (candidate / "tarsus.toml").is_file():
+            return candidate
+    return None
+
+
+def up(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the store, node data and logs live.")
+    ] = Path(".tarsus"),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Store URL (mysql://user:pw@host:3306/db_tars); default SQLite in --data-dir.",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on and advertise (node name too).")
+    ] = "127.0.0.1",
+    node: Annotated[bool, typer.Option("--node/--no-node", help="Run a node agent.")] = True,
+    example: Annotated[
+        bool, typer.Option("--example/--no-example", help="Deploy and start examples/hello.")
+    ] = True,
+    node_timeout: Annotated[
+        float,
+        typer.Option(
+            "--node-timeout",
+            help="Seconds without a node heartbeat before its services are routed around "
+            "(upstream 250).",
+        ),
+    ] = 30.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
+) -> None:
+    """Start the framework on this machine (registry, admin registry, node agent) and run
+    examples/hello; Ctrl-C stops everything."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    console = Console(stderr=True)
+    settings = AllInOneSettings(
+        data_dir=data_dir,
+        db_url=db,
+        host=host,
+        run_node=node,
+        registry=RegistrySettings(
+            node_timeout=node_timeout, node_sweep_interval=min(15.0, max(1.0, node_timeout / 2))
+        ),
+    )
+    try:
+        code = asyncio.run(_run(settings, example and node, console))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+async def _run(settings: AllInOneSettings, example: bool, console: Console) -> int:
+    started = time.monotonic()
+    platform = AllInOne(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            with console.status("starting the framework") as status:
+                await platform.start(progress=lambda msg: status.update(msg))
+                if example:
+                    status.update("deploying examples/hello")
+                    await _deploy_example(platform, settings, console)
+        except (StoreError, OSError, RuntimeError) as e:
+            console.print(f"[red]tarsus up failed:[/red] {e}")
+            return 1
+        elapsed = time.monotonic() - started
+        _print_ready(console, settings, elapsed, example)
+        await stop.wait()
+        console.print("stopping: services first, then the framework")
+        return 0
+    finally:
+        await platform.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, console: Console) -> None:
+    """Deploy ``examples/hello`` on this node (once), install its package when it changed,
+    start it, and wait until the registry routes calls to it."""
+    example_dir = find_example()
+    if example_dir is None:
+        console.print("[yellow]examples/hello not found: nothing deployed[/yellow]")
+        return
+    admin, store, registry = platform.admin, platform.store, platform.registry
+    assert admin is not None and store is not None and registry is not None
+    app, server = EXAMPLE_SERVER
+    node = settings.host
+    package = open_package(str(example_dir), cache_dir=settings.data_dir / "packages")
+    servants = package.manifest.servants if package.manifest else {"HelloObj": 18601}
+    row = await store.servers.get(app, server, node)
+    if row is None:
+        await admin.deploy(
+            ServerSpec(
+                application=app,
+                server_name=server,
+                node_name=node,
+                server_type="tars_python",
+                template_name=EXAMPLE_TEMPLATE,
+            ),
+            [
+                AdapterSpec(
+                    servant=f"{app}.{server}.{name}",
+                    endpoint=f"tcp -h {node} -p {port} -t 60000",
+                )
+                for name, port in servants.items()
+            ],
+            user="tarsus-up",
+        )
+        row = await store.servers.get(app, server, node)
+    assert row is not None
+    await _wait_node(platform, node)
+    if row.patch_version != package.md5:  # new, or the example changed since last time
+        await _install(platform, app, server, node, str(package.archive), package.md5)
+        outcome = await admin.lifecycle.restart(app, server, node)
+    else:
+        outcome = await admin.lifecycle.start(app, server, node)
+    if not outcome.ok:
+        raise RuntimeError(f"starting {app}.{server}: {outcome.result}")
+    servant = f"{app}.{server}.{next(iter(servants))}"
+    deadline = time.monotonic() + 30
+    # Ready = the node saw the server come up (its first keepAlive) and the registry routes
+    # to it. The database's present_state alone may still be what the last run left.
+    while time.monotonic() < deadline:
+        code, desc, _ = await admin.lifecycle.state(app, server, node)
+        if code == 0 and desc.presentStateInNode.lower() == "active":
+            break
+        await asyncio.sleep(0.02)
+    while time.monotonic() < deadline:
+        if registry.snapshot.find_by_id(servant):
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"{servant} did not become active within 30 s (see the node's logs)")
+
+
+async def _wait_node(platform: AllInOne, node: str) -> None:
+    channels = platform.channels
+    assert channels is not None
+    if platform.node is not None and platform.node.channel is not None:
+        platform.node.channel.report_now()
+    deadline = time.monotonic() + 10
+    while not channels.connected(node):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the node agent {node} did not connect to the admin registry")
+        await asyncio.sleep(0.01)
+
+
+async def _install(
+    platform: AllInOne, app: str, server: str, node: str, archive: str, md5: str
+) -> None:
+    admin = platform.admin
+    assert admin is not None
+    from tarsus.framework.admin.replies import adminreg
+
+    req = adminreg().PatchRequest(
+        appname=app,
+        servername=server,
+        nodename=node,
+        version=md5,
+        user="tarsus-up",
+        md5=md5,
+        filepath=archive,
+    )
+    pushed = await admin.lifecycle.batch_patch(req)
+    if not pushed.ok:
+        raise RuntimeError(f"installing {app}.{server}: {pushed.result}")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        code, info = await admin.lifecycle.patch_percent(app, server, node)
+        if code != 0:
+            raise RuntimeError(f"installing {app}.{server}: {info.sResult}")
+        if info.iPercent == 100 and not info.bPatching:
+            if not info.bSucc:
+                raise RuntimeError(f"installing {app}.{server}: {info.sResult}")
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"installing {app}.{server} did not finish within 300 s")
+
+
+def _print_ready(
+    console: Console, settings: AllInOneSettings, elapsed: float, example: bool
+) -> None:
+    p: Ports = settings.ports
+    h = settings.host
+    where = settings.db_url or str(settings.data_dir / "tarsus.db")
+    console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s")
+    console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
+    console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
+    if settings.run_node:
+        console.print(f"  node agent      {h} (ServerObj {p.node})")
+    console.print(f"  store           {_hide_password(where)}")
+    if example:
+        console.print(
+            "  try:  tarsus call --locator "
+            f"'tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}' "
+            "--idl examples/hello/Hello.tars Test.HelloServer.HelloObj sayHello "
+            '\'{"name":"x"}\''
+        )
+    console.print("Ctrl-C stops everything.")
+
+
+def _hide_password(url: str) -> str:
+    with contextlib.suppress(Exception):
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    return url

@@ -1,0 +1,396 @@
+"""``NodeAgent``: the node process (upstream ``tarsnode``) — the supervisor wired to the framework.
+
+What it adds to the :class:`~tarsus.framework.node.supervisor.Supervisor`:
+
+- ``tars.tarsnode.ServerObj`` (19386), where the servers it runs send their heartbeats;
+- registration with the registry (``RegistryObj.registerNode``, retried until it succeeds)
+  and ``keepAlive`` with the machine's load every 10 s;
+- the servers of this node from ``RegistryObj.getServers`` — or, with the registry out of
+  reach, from the local cache, so services keep running and crashed ones are restarted
+  whatever the framework's state; the full load is retried until the registry answers;
+- every state change reported with ``updateServer`` as it happens, and every server's state
+  resent with ``updateServerBatch`` every 60 s (so the registry converges after an outage);
+- the push channel to the admin registries (``tarsus.framework.node.channel``), whose
+  commands :class:`~tarsus.framework.node.commands.NodeCommands` carries out.
+
+Every call to the framework is short and its failure is only logged: a framework outage
+never stops a business process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tarsus
+import tarsus.idl
+import tarsus.protocol
+from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
+from tarsus.framework.node.commands import NodeCommands
+from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
+from tarsus.framework.node.settings import NodeSettings
+from tarsus.framework.node.supervisor import Supervisor
+from tarsus.rpc.application import Application
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
+from tarsus.rpc.errors import TarsError
+
+__all__ = ["NodeAgent", "NodeAgentSettings"]
+
+log = logging.getLogger("tarsus.framework.node.agent")
+
+REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
+QUERY_OBJ = "tars.tarsregistry.QueryObj"
+
+
+@dataclass
+class NodeAgentSettings:
+    """How a node agent finds the framework and where it keeps things."""
+
+    #: ``tars.tarsregistry.QueryObj@tcp -h HOST -p 17890`` (several endpoints joined by ``:``)
+    locator: str
+    data_dir: Path
+    #: the node's name in the registry; "" asks the registry for the address it sees us at
+    node_name: str = ""
+    #: the address ``ServerObj`` listens on and servers are told is theirs ("" = node_name)
+    host: str = ""
+    port: int = SERVER_OBJ_PORT
+    #: ``<log_dir>/<app>/<server>/`` per server (default ``<data_dir>/app_log``)
+    log_dir: Path | None = None
+    #: stop the services on exit (``tarsus up``); upstream's tarsnode leaves them running
+    stop_services_on_exit: bool = False
+    keepalive_interval: float = 10.0
+    sync_interval: float = 60.0
+    admin_report_interval: float = 10.0
+    #: how long one call to the registry may take (upstream 1000 ms for registerNode and
+    #: updateServer)
+    registry_timeout_ms: int = 1000
+    #: how often the client side re-asks the registry for endpoints (ms)
+    refresh_endpoint_interval_ms: int = 10000
+    #: extra :class:`NodeSettings` fields (monitor interval, heart timeout, limits, ...)
+    supervision: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _registry_module() -> Any:
+    return tarsus.idl.load(tarsus.protocol.path("Registry.tars")).tars
+
+
+def _queryf_module() -> Any:
+    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
+
+
+class _Load:
+    """``avg1`` = the OS 1-minute load; ``avg5``/``avg15`` = means of the last 5/15 samples
+    (upstream tarsnode's definition, framework.md §4.2)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def sample(self) -> Any:
+        try:
+            avg1 = os.getloadavg()[0]
+        except OSError:
+            avg1 = 0.0
+        self.samples = [*self.samples[-14:], avg1]
+        avg5 = sum(self.samples[-5:]) / len(self.samples[-5:])
+        avg15 = sum(self.samples) / len(self.samples)
+        return _registry_module().LoadInfo(avg1, avg5, avg15, 0)
+
+
+class NodeAgent:
+    """Start with :meth:`start`; stop with :meth:`stop` (or ``run_forever`` until a signal)."""
+
+    def __init__(self, settings: NodeAgentSettings) -> None:
+        self.settings = settings
+        self.node_name = settings.node_name
+        self.communicator: Communicator | None = None
+        self.app: Application | None = None
+        self.supervisor: Supervisor | None = None
+        self.commands: NodeCommands | None = None
+        self.channel: AdminChannel | None = None
+        self.registered = False
+        self.loaded = False
+        self._registry_lost = False
+        self._registry: Any = None
+        self._query: Any = None
+        self._load = _Load()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._locator_cache: tuple[float, str | None] = (0.0, None)
+        self._stop_requested = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        s = self.settings
+        parse_proxy(s.locator)  # a bad locator is an error now, not a silent retry loop
+        data_dir = Path(s.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        comm = Communicator(
+            s.locator,
+            cache_dir=data_dir / "cache",
+            refresh_endpoint_interval_ms=s.refresh_endpoint_interval_ms,
+        )
+        self.communicator = comm
+        self._registry = comm.string_to_proxy(_registry_module().RegistryProxy, REGISTRY_OBJ)
+        self._query = comm.string_to_proxy(_queryf_module().QueryFProxy, s.locator)
+        if not self.node_name:
+            self.node_name = await self._ask_node_name()
+        host = s.host or self.node_name
+        app = Application(comm)
+        self.app = app
+        # The supervisor is made before ServerObj listens, so no heartbeat is lost.
+        node_settings = NodeSettings(
+            node_name=self.node_name,
+            data_dir=data_dir / "data",
+            log_dir=Path(s.log_dir) if s.log_dir else data_dir / "app_log",
+            locator=s.locator,
+            node_endpoint=f"tcp -h {host} -p {s.port} -t 60000",
+            local_ip=host,
+            **dict(s.supervision),
+        )
+        sup = Supervisor(
+            node_settings,
+            on_state=self._report_state,
+            on_version=self._report_version,
+            on_patched=self._report_patched,
+            communicator=comm,
+        )
+        self.supervisor = sup
+        adapter = app.add_servant(
+            server_obj_servant(sup), SERVER_OBJ, f"tcp -h {host} -p {s.port} -t 60000"
+        )
+        await app.start()
+        if s.port == 0:  # tests: tell servers the port actually bound
+            sup.settings = node_settings.replace(node_endpoint=str(adapter.bound_endpoint))
+        await sup.start()
+        self.commands = NodeCommands(
+            sup,
+            self._load_descriptor,
+            registry_locator=self._registry_locator,
+            on_shutdown=self.request_stop,
+        )
+        await self._initial_load()
+        self.channel = AdminChannel(
+            comm,
+            self.node_name,
+            self.commands,
+            resolve=self._admin_endpoints,
+            interval=s.admin_report_interval,
+        )
+        self.channel.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._keepalive_loop(), name="tarsus-node-keepalive"),
+            loop.create_task(self._sync_loop(), name="tarsus-node-sync"),
+        ]
+        log.info(
+            "node %s up: ServerObj on %s, %d server(s), registry %s",
+            self.node_name,
+            adapter.bound_endpoint,
+            len(sup.servers()),
+            "reachable" if self.loaded else "unreachable (running from the local cache)",
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.channel is not None:
+            await self.channel.stop()
+            self.channel = None
+        if self.supervisor is not None:
+            await self.supervisor.shutdown(stop_services=self.settings.stop_services_on_exit)
+            self.supervisor = None
+        if self.app is not None:
+            await self.app.stop(drain_timeout=1.0)
+            self.app = None
+        if self.communicator is not None:
+            await self.communicator.close()
+            self.communicator = None
+
+    def request_stop(self) -> None:
+        """Ask ``run_forever`` to return (the admin registry's ``shutdown`` push)."""
+        self._stop_requested.set()
+
+    async def run_forever(self) -> None:
+        """Run until :meth:`request_stop`, SIGTERM or SIGINT, then stop."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self._stop_requested.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            await self.stop()
+
+    # ------------------------------------------------------------------ the registry
+    def _timed(self, proxy: Any, timeout_ms: int | None = None) -> Any:
+        return proxy.with_options(timeout_ms=timeout_ms or self.settings.registry_timeout_ms)
+
+    async def _ask_node_name(self) -> str:
+        """No name given: the address the registry sees us at (upstream ``getClientIp``)."""
+        try:
+            ret, ip = await self._timed(self._registry, 3000).getClientIp()
+        except TarsError as e:
+            raise RuntimeError(
+                f"no node name given and the registry ({self.settings.locator}) cannot tell "
+                f"our address: {e}; pass --node-name"
+            ) from e
+        if ret != 0 or not ip:
+            raise RuntimeError("the registry did not tell our address; pass --node-name")
+        return str(ip)
+
+    async def _register(self) -> bool:
+        reg = _registry_module()
+        info = reg.NodeInfo(
+            self.node_name,
+            "",  # no NodeObj: commands arrive over the push channel (3.x nodes)
+            "",
+            0,
+            0,
+            str(self.settings.data_dir),
+            tarsus.__version__,
+            "",
+            0,
+        )
+        try:
+            ret = await self._timed(self._registry).registerNode(
+                self.node_name, info, self._load.sample()
+            )
+        except TarsError as e:
+            log.debug("registerNode failed: %s", e)
+            return False
+        if ret != 0:
+            log.error(
+                "the registry refused node %s (another node of that name is active)",
+                self.node_name,
+            )
+            return False
+        log.info("registered node %s", self.node_name)
+        return True
+
+    async def _initial_load(self) -> None:
+        assert self.supervisor is not None
+        try:
+            descriptors = await self._timed(self._registry, 3000).getServers("", "", self.node_name)
+        except TarsError as e:
+            log.warning(
+                "cannot load this node's servers from the registry (%s): "
+                "running what the local cache has",
+                e,
+            )
+            await self.supervisor.restore()
+            return
+        await self.supervisor.load_all(descriptors, locator=await self._registry_locator())
+        self.loaded = True
+
+    async def _load_descriptor(self, app: str, server: str) -> Any:
+        try:
+            found = await self._timed(self._registry, 3000).getServers(app, server, self.node_name)
+        except TarsError as e:
+            log.warning("getServers(%s.%s) failed: %s", app, server, e)
+            return None
+        return found[0] if found else None
+
+    async def _registry_locator(self) -> str | None:
+        """``${locator}`` for generated configs: QueryObj at every active registry
+        (upstream ``findObjectById4All``), else None (the node's own); cached 60 s."""
+        at, cached = self._locator_cache
+        if time.monotonic() - at < 60.0 and cached is not None:
+            return cached
+        try:
+            ret, active, _inactive = await self._timed(self._query).findObjectById4All(QUERY_OBJ)
+        except TarsError:
+            return cached
+        endpoints = _endpoint_strings(active)
+        locator = f"{QUERY_OBJ}@{':'.join(endpoints)}" if ret == 0 and endpoints else None
+        self._locator_cache = (time.monotonic(), locator)
+        return locator
+
+    async def _admin_endpoints(self) -> list[str]:
+        active = await self._timed(self._query, 3000).findObjectById(ADMIN_OBJ)
+        return _endpoint_strings(active)
+
+    async def _report_state(self, info: Any) -> None:
+        # Wire order as tarsnode sends it: node name first (framework.md §11.1).
+        await self._timed(self._registry).updateServer(
+            self.node_name, info.application, info.serverName, info
+        )
+
+    async def _report_patched(self, app: str, server: str, version: str, user: str) -> None:
+        result = _registry_module().PatchResult(app, server, self.node_name, version, user)
+        await self._timed(self._registry, 3000).updatePatchResult(result)
+
+    async def _report_version(self, app: str, server: str, version: str) -> None:
+        await self._timed(self._registry).reportVersion(app, server, self.node_name, version)
+
+    # ------------------------------------------------------------------ loops
+    async def _keepalive_loop(self) -> None:
+        while True:
+            try:
+                if not self.registered:
+                    self.registered = await self._register()
+                if self.registered:
+                    await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
+                    if self._registry_lost:
+                        # Back after an outage: what changed meanwhile reaches the registry
+                        # now, not at the next 60 s batch.
+                        self._registry_lost = False
+                        log.info("the registry answers again: sending every server's state")
+                        await self._sync_all()
+                if not self.loaded and self.registered:
+                    await self._initial_load()
+                    if self.loaded:
+                        await self._sync_all()
+            except TarsError as e:
+                if not self._registry_lost:
+                    log.warning("the registry does not answer (%s); services keep running", e)
+                self._registry_lost = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("node keepAlive round failed")
+            await asyncio.sleep(self.settings.keepalive_interval)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sync_interval)
+            try:
+                await self._sync_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.debug("updateServerBatch failed: %s", e)
+
+    async def _sync_all(self) -> None:
+        """Every server's state in one ``updateServerBatch`` (upstream every 60 s)."""
+        sup = self.supervisor
+        if sup is None:
+            return
+        states = sup.state_infos()
+        if states:
+            await self._timed(self._registry, 3000).updateServerBatch(states)
+
+
+def _endpoint_strings(endpointfs: Any) -> list[str]:
+    out: list[str] = []
+    for ef in endpointfs or ():
+        try:
+            out.append(str(Endpoint.from_endpointf(ef)))
+        except EndpointError as e:
+            log.warning("the registry sent an unusable endpoint: %s", e)
+    return out

@@ -1,0 +1,465 @@
+"""The config file the node writes for each server it runs (upstream ``CommandLoad``, §4.4).
+
+From a ``ServerDescriptor`` and the node's settings:
+
+1. ``/tars/application/server<node>`` = ``tars.tarsnode.ServerObj@<node endpoint>``;
+2. one domain ``/tars/application/server/<adapterName>`` per adapter, with ``allow``,
+   ``endpoint``, ``maxconns``, ``protocol`` (default ``tars``), ``queuecap``,
+   ``queuetimeout``, ``servant``, ``threads`` (upstream's key and domain order);
+3. the server's profile with the node macros filled in, joined on top with overwrite.
+
+The admin port (``${local}``) is the one already in the server's config file, else a random
+free port in 30000-44999 that no other server on this node uses. The file is written only
+when its content changes, atomically (temporary file, then rename), the old one kept as
+``.bak``; nothing is written if anything fails.
+
+The node reads some keys back from the result (:class:`RuntimeConfig`). ``hearttimeout`` is
+taken as **milliseconds**, as its default (45000) says; upstream compares it with seconds
+(framework.md §11.3), which turns its 45 s hung detection into 12.5 h.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import random
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tarsus.conf import ConfigError, TCConfig, expand, node_macros, parse
+from tarsus.framework.node.settings import NodeSettings
+from tarsus.rpc.endpoint import Endpoint, EndpointError
+
+__all__ = [
+    "ADMIN_PORT_RANGE",
+    "NODE_OBJ",
+    "NOT_TARS",
+    "TARS_PYTHON",
+    "ConfigGenError",
+    "GeneratedConfig",
+    "RuntimeConfig",
+    "ServerLayout",
+    "adapter_ports",
+    "generate_config",
+    "render_config",
+    "server_layout",
+    "write_config",
+]
+
+log = logging.getLogger("tarsus.framework.node.config")
+
+NODE_OBJ = "tars.tarsnode.ServerObj"
+#: ``[low, high)`` of the random admin ports (upstream ``30000 + rand() % 15000``).
+ADMIN_PORT_RANGE = (30000, 45000)
+#: Server types the node treats specially.
+NOT_TARS = "not_tars"
+TARS_PYTHON = "tars_python"
+_INTERPRETED = {"tars_java": "java", "tars_nodejs": "nodejs", "tars_php": "php"}
+_INTERPRETER_DEFAULT = {"java": "java", "nodejs": "node", "php": "php"}
+_SERVER = "/tars/application/server"
+
+
+class ConfigGenError(Exception):
+    """The config of a server cannot be generated; says which server and what was wrong."""
+
+
+# ------------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class ServerLayout:
+    """Where one server's files are on this node."""
+
+    app: str
+    server: str
+    server_type: str
+    #: ``basePath`` when absolute, else ``<data_dir>/<app>.<server>``
+    server_dir: Path
+    conf_file: Path
+    #: the executable's directory (``${basepath}``), normally ``<server_dir>/bin``
+    exe_path: Path
+    #: the executable: a path, or a bare command (``java``) for interpreted types
+    exe_file: str
+    #: ``<server_dir>/data`` (``${datapath}``)
+    data_dir: Path
+    #: ``<node log_dir>/<app>/<server>``: the process's cwd and log files
+    log_dir: Path
+    #: stdout and stderr of the process: ``<log_dir>/<app>.<server>.log``
+    log_file: Path
+    lib_dir: Path
+    #: where packages are installed and the one venv per Python server
+    bin_dir: Path
+    venv_dir: Path
+    #: previous ``bin`` dirs, ``bin_bak1`` (newest) .. ``bin_bak5``
+    backup_dir: Path
+    start_script: str = ""
+    stop_script: str = ""
+    monitor_script: str = ""
+
+    @property
+    def server_id(self) -> str:
+        return f"{self.app}.{self.server}"
+
+    @property
+    def is_tars(self) -> bool:
+        """Upstream: everything but ``not_tars`` speaks Tars (AdminObj, keepAlive)."""
+        return self.server_type != NOT_TARS
+
+
+def _simplify(path: str) -> str:
+    simple = posixpath.normpath(path) if path else ""
+    if simple.startswith("//"):
+        simple = "/" + simple.lstrip("/")
+    return simple
+
+
+def server_layout(desc: Any, settings: NodeSettings) -> ServerLayout:
+    """The paths of ``desc`` on this node, by upstream's rules (§4.4)."""
+    app, server = desc.application, desc.serverName
+    _check_name(app, "application")
+    _check_name(server, "server name")
+    data_root = Path(settings.data_dir)
+    base = (desc.basePath or "").strip()
+    server_dir = Path(_simplify(base)) if base.startswith("/") else data_root / f"{app}.{server}"
+    server_type = (desc.serverType or "").strip().lower()
+    bin_dir = server_dir / "bin"
+    exe_given = (desc.exePath or "").strip()
+    if not exe_given:
+        exe_path = bin_dir
+        if server_type in _INTERPRETED:
+            key = _INTERPRETED[server_type]
+            exe_file = (
+                _profile_value(desc.profile, f"{_SERVER}<{key}>") or _INTERPRETER_DEFAULT[key]
+            )
+        else:
+            exe_file = str(bin_dir / server)
+    elif not exe_given.startswith("/"):
+        exe_file = _simplify(str(bin_dir / exe_given))
+        exe_path = Path(posixpath.dirname(exe_file))
+    else:
+        exe_file = _simplify(exe_given)
+        exe_path = bin_dir if server_type == "tars_java" else Path(posixpath.dirname(exe_file))
+
+    def script(name: str | None) -> str:
+        name = (name or "").strip()
+        if not name:
+            return ""
+        return _simplify(name if name.startswith("/") else str(exe_path / name))
+
+    log_dir = Path(settings.log_dir) / app / server
+    return ServerLayout(
+        app=app,
+        server=server,
+        server_type=server_type,
+        server_dir=server_dir,
+        conf_file=server_dir / "conf" / f"{app}.{server}.config.conf",
+        exe_path=exe_path,
+        exe_file=exe_file,
+        data_dir=server_dir / "data",
+        log_dir=log_dir,
+        log_file=log_dir / f"{app}.{server}.log",
+        lib_dir=data_root / "lib",
+        bin_dir=bin_dir,
+        venv_dir=server_dir / "venv",
+        backup_dir=data_root / "tmp" / f"{app}.{server}",
+        start_script=script(desc.startScript),
+        stop_script=script(desc.stopScript),
+        monitor_script=script(desc.monitorScript),
+    )
+
+
+def _check_name(name: str, what: str) -> None:
+    """App and server names become path components: keep them to one harmless component."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name or name != name.strip():
+        raise ConfigGenError(f"{what} {name!r} cannot name a directory")
+
+
+def _profile_value(profile: str, path: str) -> str:
+    try:
+        return parse(profile or "").get(path).strip()
+    except ConfigError:
+        return ""
+
+
+# ------------------------------------------------------------------------- the content
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """What the node itself reads back from a server's generated config."""
+
+    #: the admin endpoint (``AdminObj@<local>``), "" when the server has none
+    local: str = ""
+    #: seconds; None = the node's default. From ``hearttimeout``, in ms (see the module doc).
+    heart_timeout: float | None = None
+    #: seconds; None = the node's default. From ``activating-timeout`` (ms).
+    activating_timeout: float | None = None
+    #: seconds, not yet clamped; None = the node's default. From ``deactivating-timeout`` (ms).
+    deactivating_timeout: float | None = None
+    #: ``env``: ``K=V`` pairs separated by ``;`` or ``|``
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: ``enableworking``: "n" makes the node always report the server Inactive
+    enable_working: bool = True
+
+    @classmethod
+    def from_config(cls, tc: TCConfig) -> RuntimeConfig:
+        return cls(
+            local=tc.get(f"{_SERVER}<local>").strip(),
+            heart_timeout=_ms(tc.get(f"{_SERVER}<hearttimeout>")),
+            activating_timeout=_ms(tc.get(f"{_SERVER}<activating-timeout>")),
+            deactivating_timeout=_ms(tc.get(f"{_SERVER}<deactivating-timeout>")),
+            env=parse_env(tc.get(f"{_SERVER}<env>")),
+            enable_working=tc.get(f"{_SERVER}<enableworking>", "y").strip().lower() == "y",
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> RuntimeConfig:
+        try:
+            return cls.from_config(parse(path.read_text("utf-8", "surrogateescape")))
+        except (OSError, ConfigError):
+            return cls()
+
+
+def _ms(text: str) -> float | None:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return None
+    return value / 1000.0 if value > 0 else None
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """``A=1;B=2|C=3`` → ``{"A": "1", "B": "2", "C": "3"}`` (upstream ``sepstr(env, ";|")``)."""
+    env: dict[str, str] = {}
+    for part in text.replace("|", ";").split(";"):
+        key, eq, value = part.strip().partition("=")
+        if eq and key.strip():
+            env[key.strip()] = value.strip()
+    return env
+
+
+@dataclass(frozen=True)
+class GeneratedConfig:
+    layout: ServerLayout
+    text: str
+    admin_port: int
+    #: the ports this server uses on this node (adapters and admin)
+    ports: frozenset[int]
+    runtime: RuntimeConfig
+    #: whether the file on disk changed (only :func:`generate_config` sets it)
+    written: bool = False
+
+
+def adapter_ports(desc: Any) -> set[int]:
+    """The ports of ``desc``'s adapters (those that parse)."""
+    ports = set()
+    for adapter in (desc.adapters or {}).values():
+        with contextlib.suppress(EndpointError):
+            ports.add(Endpoint.parse(adapter.endpoint).port)
+    return ports
+
+
+def render_config(
+    desc: Any,
+    settings: NodeSettings,
+    *,
+    used_ports: Iterable[int] = (),
+    locator: str | None = None,
+    layout: ServerLayout | None = None,
+    admin_port: int | None = None,
+) -> GeneratedConfig:
+    """The config text for ``desc`` (nothing is written).
+
+    ``used_ports``: ports of the node's other servers, kept clear of a new admin port;
+    ``locator``: the registry list to give the server (upstream asks the registry for the
+    active QueryObj endpoints), else the node's own ``settings.locator``; ``admin_port``:
+    this admin port instead of the file's or a random one (framework servers keep their
+    well-known ones, as upstream keeps them by copying their install-time config).
+    """
+    layout = layout or server_layout(desc, settings)
+    sid = layout.server_id
+    tc = TCConfig()
+    try:
+        node_ep = Endpoint.parse(settings.node_endpoint)
+    except EndpointError as e:
+        raise ConfigGenError(f"the node's endpoint {settings.node_endpoint!r}: {e}") from e
+    tc.set(f"{_SERVER}<node>", f"{NODE_OBJ}@{node_ep}")
+    ports: set[int] = set()
+    adapters: Mapping[str, Any] = desc.adapters or {}
+    for name in sorted(adapters, reverse=True):  # upstream walks its std::map backwards
+        if not name:
+            continue
+        adapter = adapters[name]
+        try:
+            endpoint = Endpoint.parse(adapter.endpoint)
+        except EndpointError as e:
+            raise ConfigGenError(
+                f"{sid}: adapter {name}: endpoint {adapter.endpoint!r}: {e}"
+            ) from e
+        ports.add(endpoint.port)
+        tc.insert_params(
+            f"{_SERVER}/{name}",
+            {  # a std::map on upstream's side: keys in sorted order
+                "allow": adapter.allowIp,
+                "endpoint": str(endpoint),
+                "maxconns": str(adapter.maxConnections),
+                "protocol": adapter.protocol or "tars",
+                "queuecap": str(adapter.queuecap),
+                "queuetimeout": str(adapter.queuetimeout),
+                "servant": adapter.servant,
+                "threads": str(adapter.threadNum),
+            },
+        )
+    if admin_port is None:
+        admin_port = _existing_admin_port(layout.conf_file)
+    if admin_port is None:
+        admin_port = pick_admin_port(set(used_ports) | ports)
+    local = str(Endpoint("tcp", "127.0.0.1", admin_port, timeout=10000))
+    macros = node_macros(
+        app=layout.app,
+        server=layout.server,
+        node_name=settings.node_name,
+        local_ip=settings.local_ip,
+        local=local,
+        exe_file=layout.exe_file,
+        exe_path=str(layout.exe_path),
+        server_dir=str(layout.server_dir),
+        log_path=str(settings.log_dir),
+        locator=locator or settings.locator or None,
+        set_id=desc.setId or "",
+        async_thread_num=desc.asyncThreadNum,
+        config_center_port=desc.configCenterPort,
+        base_image=desc.baseImage or "",
+        sha=desc.sha or "",
+    )
+    try:
+        profile = parse(expand(desc.profile or "", macros), source=f"profile of {sid}")
+        tc.join(profile, overwrite=True)
+        text = tc.tostr()
+    except ConfigError as e:
+        raise ConfigGenError(f"{sid}: {e}") from e
+    runtime = RuntimeConfig.from_config(tc)
+    return GeneratedConfig(
+        layout=layout,
+        text=text,
+        admin_port=admin_port,
+        ports=frozenset(ports | {admin_port}),
+        runtime=runtime,
+    )
+
+
+def generate_config(
+    desc: Any,
+    settings: NodeSettings,
+    *,
+    used_ports: Iterable[int] = (),
+    locator: str | None = None,
+    admin_port: int | None = None,
+) -> GeneratedConfig:
+    """:func:`render_config`, create the server's directories, write the file if it changed."""
+    generated = render_config(
+        desc, settings, used_ports=used_ports, locator=locator, admin_port=admin_port
+    )
+    layout = generated.layout
+    try:
+        for path in (
+            layout.exe_path,
+            layout.lib_dir,
+            layout.conf_file.parent,
+            layout.data_dir,
+            layout.log_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        written = write_config(layout.conf_file, generated.text)
+    except OSError as e:
+        raise ConfigGenError(f"{layout.server_id}: cannot write {layout.conf_file}: {e}") from e
+    if written:
+        log.info("%s: config written to %s", layout.server_id, layout.conf_file)
+    return GeneratedConfig(
+        layout=generated.layout,
+        text=generated.text,
+        admin_port=generated.admin_port,
+        ports=generated.ports,
+        runtime=generated.runtime,
+        written=written,
+    )
+
+
+def write_config(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds exactly that; the previous content
+    goes to ``<path>.bak``. Atomic: readers see the old file or the new one, never a part.
+    Returns whether the file changed."""
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        old: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old == data:
+        return False
+    parse(text, source=str(path))  # never replace a file with one that does not read back
+    if old is not None:
+        atomic_write(path.with_name(path.name + ".bak"), old)
+    atomic_write(path, data)
+    return True
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` via a temporary file in the same directory, fsynced, renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _existing_admin_port(conf_file: Path) -> int | None:
+    try:
+        text = conf_file.read_text("utf-8", "surrogateescape")
+        local = parse(text).get(f"{_SERVER}<local>").strip()
+        port = Endpoint.parse(local).port if local else 0
+    except (OSError, ConfigError, EndpointError):
+        return None
+    return port or None
+
+
+def pick_admin_port(avoid: set[int], *, rng: random.Random | None = None) -> int:
+    """A random port in :data:`ADMIN_PORT_RANGE` not in ``avoid`` and not in use on
+    127.0.0.1 (nothing answers a connect there and it can be bound)."""
+    rng = rng or random.SystemRandom()
+    low, high = ADMIN_PORT_RANGE
+    candidates = [port for port in range(low, high) if port not in avoid]
+    rng.shuffle(candidates)
+    for port in candidates:
+        if _port_free(port):
+            return port
+    raise ConfigGenError(f"no free admin port found in {low}-{high - 1}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

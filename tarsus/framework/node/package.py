@@ -1,0 +1,612 @@
+"""Installing a Python service from its package (the node's half of a publish, §4.8).
+
+A package is a directory, or a ``.tgz`` of one, holding ``tarsus.toml``, the service's code,
+and optionally ``requirements.txt`` and ``wheels/*.whl``::
+
+    # tarsus.toml
+    [package]
+    name = "Test.HelloServer"       # App.Server: must be the server it is installed for
+    entry = "server.py"             # run as: <venv>/bin/python server.py --config=<conf>
+    requires-python = ">=3.11"      # optional; checked against the node's interpreter
+
+    [servants]                      # optional defaults for deploy tooling
+    HelloObj = { port = 18601 }
+
+Installation (``install_package``):
+
+1. fetch through a :class:`PackageSource` (local path or ``file://`` URL for now); check the
+   md5 of a file when one is given;
+2. unpack a tarball into a scratch dir inside the server dir, refusing members that are
+   absolute, contain ``..``, are devices, or are links leading outside the package; descend
+   while the top holds a single directory; read and check ``tarsus.toml``;
+3. build a fresh virtual environment, fast: ``python -m venv --without-pip``, then the
+   bundled wheels with the node's own pip (``pip --python <venv python> install --no-index
+   --find-links wheels -r requirements.txt``), so nodes need no internet; a ``.pth`` file
+   makes the node's own packages (``tarsus`` and its dependencies) importable *after* the
+   service's own, so a service's wheel always wins;
+4. swap: the old ``bin/`` goes to ``<data>/tmp/<App>.<Server>/bin_bak1`` (``bin_bak1..5``
+   kept, as upstream) and the new one takes its place; ``venv`` is a symlink to
+   ``venvs/<stamp>``, switched atomically; the two previous venvs are kept so that a process
+   still running on one is not pulled from under itself.
+
+Any failure before the swap leaves the installed ``bin/`` and ``venv`` exactly as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import posixpath
+import re
+import shutil
+import sys
+import sysconfig
+import tarfile
+import time
+import tomllib
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import tarsus
+from tarsus.framework.node.config import ServerLayout
+
+__all__ = [
+    "BACKUPS_KEPT",
+    "MANIFEST",
+    "InstalledPackage",
+    "LocalPackageSource",
+    "PackageError",
+    "PackageManifest",
+    "PackageSource",
+    "install_package",
+    "md5_of",
+    "read_manifest",
+    "venv_python",
+]
+
+log = logging.getLogger("tarsus.framework.node.package")
+
+MANIFEST = "tarsus.toml"
+#: ``bin_bak1`` .. ``bin_bak5``, as upstream.
+BACKUPS_KEPT = 5
+#: venvs kept besides the current one (a process may still run on the previous ones).
+VENVS_KEPT = 2
+#: The ``.pth`` file that lets a service's venv import the node's own packages.
+NODE_PTH = "tarsus-node.pth"
+#: Where pip's output is cut in an error message.
+_PIP_OUTPUT_TAIL = 4000
+
+Progress = Callable[[int], None]
+
+
+class PackageError(Exception):
+    """A package that cannot be installed; the message says what and where."""
+
+
+# ------------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class PackageManifest:
+    """The contents of ``tarsus.toml``."""
+
+    name: str
+    entry: str
+    requires_python: str = ""
+    #: servant name (``HelloObj``) -> its defaults (``{"port": 18601}``)
+    servants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = MANIFEST
+
+    @property
+    def app(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def server(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = MANIFEST) -> PackageManifest:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise PackageError(f"{source}: not valid TOML: {e}") from None
+        package = data.get("package")
+        if not isinstance(package, dict):
+            raise PackageError(f"{source}: a [package] table with name and entry is required")
+        for key in package:
+            if key not in ("name", "entry", "requires-python"):
+                log.warning("%s: unknown key [package] %s ignored", source, key)
+        name = package.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name):
+            raise PackageError(
+                f"{source}: [package] name must be 'App.Server' (letters, digits, _ and -), "
+                f"got {name!r}"
+            )
+        entry = package.get("entry")
+        if not isinstance(entry, str) or not entry.strip():
+            raise PackageError(f"{source}: [package] entry must name the script to run")
+        entry = entry.strip()
+        normalized = posixpath.normpath(entry)
+        if entry.startswith("/") or normalized.startswith("..") or "\\" in entry:
+            raise PackageError(
+                f"{source}: [package] entry {entry!r} must be a path inside the package"
+            )
+        requires = package.get("requires-python", "")
+        if not isinstance(requires, str):
+            raise PackageError(f"{source}: [package] requires-python must be a string")
+        if requires:
+            _parse_specifier(requires, source)
+        servants_raw = data.get("servants", {})
+        if not isinstance(servants_raw, dict):
+            raise PackageError(f"{source}: [servants] must be a table of servant tables")
+        servants: dict[str, Mapping[str, Any]] = {}
+        for servant, spec in servants_raw.items():
+            if not isinstance(spec, dict):
+                raise PackageError(
+                    f"{source}: [servants] {servant} must be a table, e.g. {{ port = 18601 }}"
+                )
+            port = spec.get("port")
+            if port is not None and (
+                not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536
+            ):
+                raise PackageError(f"{source}: [servants] {servant}.port must be 1-65535")
+            servants[servant] = dict(spec)
+        return cls(name, normalized, requires, servants, source)
+
+    @classmethod
+    def load(cls, path: Path) -> PackageManifest:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PackageError(
+                f"{MANIFEST} is missing: a package must have {MANIFEST} at its top "
+                f"(looked for {path})"
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise PackageError(f"cannot read {path}: {e}") from None
+        return cls.parse(text, source=str(path))
+
+
+def read_manifest(root: Path) -> PackageManifest:
+    """The manifest of the package (or installed ``bin/``) at ``root``, entry checked."""
+    manifest = PackageManifest.load(root / MANIFEST)
+    entry = root / manifest.entry
+    if not entry.is_file():
+        raise PackageError(
+            f"{manifest.source}: entry {manifest.entry!r} is not a file in the package"
+        )
+    if not _inside(root, entry):
+        raise PackageError(f"{manifest.source}: entry {manifest.entry!r} leads outside the package")
+    return manifest
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+_SPEC = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?\s*$")
+
+
+def _parse_specifier(text: str, source: str) -> list[tuple[str, tuple[int, ...], bool]]:
+    """``>=3.11,<4`` -> [(op, release, wildcard)]; only release numbers, as Python versions
+    need."""
+    clauses = []
+    for part in text.split(","):
+        match = _SPEC.match(part)
+        if not match:
+            raise PackageError(f"{source}: requires-python {text!r}: cannot read {part.strip()!r}")
+        op, version, star = match.groups()
+        clauses.append((op, tuple(int(n) for n in version.split(".")), bool(star)))
+    return clauses
+
+
+def python_satisfies(spec: str, version: tuple[int, ...], *, source: str = MANIFEST) -> bool:
+    """Whether Python ``version`` (``(3, 11, 7)``) meets ``requires-python`` ``spec``."""
+    for op, want, star in _parse_specifier(spec, source):
+        if star:  # ==3.11.* / !=3.11.*
+            same = version[: len(want)] == want
+            if (op == "==" and not same) or (op == "!=" and same):
+                return False
+            continue
+        n = max(len(version), len(want))
+        have, need = version + (0,) * (n - len(version)), want + (0,) * (n - len(want))
+        ok = {
+            "==": have == need,
+            "===": have == need,
+            "!=": have != need,
+            "<=": have <= need,
+            ">=": have >= need,
+            "<": have < need,
+            ">": have > need,
+            "~=": have >= need and version[: len(want) - 1] == want[:-1],
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------- source
+
+
+class PackageSource(Protocol):
+    """Where packages come from. ``fetch`` returns a local path (a ``.tgz`` or a directory);
+    a downloading source stores the file under ``workdir`` and reports ``progress`` (0-100)."""
+
+    async def fetch(
+        self, location: str, workdir: Path, progress: Progress | None = None
+    ) -> Path: ...
+
+
+class LocalPackageSource:
+    """Packages on this machine: a path, or a ``file://`` URL."""
+
+    async def fetch(self, location: str, workdir: Path, progress: Progress | None = None) -> Path:
+        path = local_path(location)
+        if not path.exists():
+            raise PackageError(f"package {location!r} does not exist")
+        return path
+
+
+def local_path(location: str) -> Path:
+    if location.startswith("file:"):
+        parsed = urllib.parse.urlparse(location)
+        if parsed.netloc not in ("", "localhost"):
+            raise PackageError(f"package URL {location!r} names another host")
+        return Path(urllib.parse.unquote(parsed.path))
+    if "://" in location:
+        scheme = location.split("://", 1)[0]
+        raise PackageError(f"package location {location!r}: {scheme}:// is not supported yet")
+    return Path(location)
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------- unpacking
+
+
+def extract_tarball(archive: Path, dest: Path) -> None:
+    """Unpack ``archive`` into ``dest``, refusing any member that would land outside it."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member)
+            dest.mkdir(parents=True, exist_ok=True)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(dest, members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.11.4
+                tar.extractall(dest, members=members)
+    except tarfile.TarError as e:
+        raise PackageError(f"{archive.name} is not a readable tar archive: {e}") from None
+    except OSError as e:
+        raise PackageError(f"cannot unpack {archive.name}: {e}") from None
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise PackageError(f"refusing the package: member {name!r} has an absolute path")
+    if ".." in name.split("/"):
+        raise PackageError(f"refusing the package: member {name!r} contains '..'")
+    if member.isdev() or member.isfifo():
+        raise PackageError(f"refusing the package: member {name!r} is a device or a fifo")
+    if member.issym() or member.islnk():
+        target = member.linkname
+        if target.startswith("/"):
+            raise PackageError(
+                f"refusing the package: link {name!r} points to the absolute path {target!r}"
+            )
+        base = posixpath.dirname(name) if member.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, target))
+        if resolved == ".." or resolved.startswith("../"):
+            raise PackageError(
+                f"refusing the package: link {name!r} -> {target!r} leads outside the package"
+            )
+
+
+def _package_root(top: Path) -> Path:
+    """Descend while the directory holds nothing but one sub-directory (upstream), stopping
+    at a directory that has ``tarsus.toml``."""
+    current = top
+    for _ in range(32):
+        if (current / MANIFEST).exists():
+            return current
+        entries = list(current.iterdir())
+        if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+            current = entries[0]
+            continue
+        break
+    if not any(top.iterdir()):
+        raise PackageError("the package is empty")
+    return current
+
+
+# ----------------------------------------------------------------------------------- venv
+
+
+def venv_python(venv_dir: Path) -> Path:
+    return venv_dir / "bin" / "python"
+
+
+def node_import_paths() -> list[str]:
+    """What a service venv needs from the node: the directory holding ``tarsus`` and the
+    node's site-packages (for tarsus's dependencies)."""
+    tarsus_root = str(Path(tarsus.__file__).resolve().parent.parent)
+    paths = [tarsus_root]
+    for key in ("purelib", "platlib"):
+        path = sysconfig.get_paths()[key]
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _site_packages(venv_dir: Path) -> Path:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found = sorted(venv_dir.glob("lib/python*/site-packages"))
+    return found[0] if found else venv_dir / "lib" / version / "site-packages"
+
+
+def _pth_text(paths: list[str]) -> str:
+    lines = [
+        "# Written by the tarsus node: its own packages (tarsus and its dependencies),",
+        "# after this venv's own, so a package's bundled wheels win.",
+    ]
+    for path in paths:
+        # addsitedir also runs the .pth files there (editable installs need that)
+        lines.append(f"import site; site.addsitedir({path!r})")
+    return "\n".join(lines) + "\n"
+
+
+async def _run(argv: list[str], *, cwd: Path, timeout: float) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise PackageError(f"{' '.join(argv[:4])} ... took longer than {timeout:g}s") from None
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+async def _python_version(python: str) -> tuple[int, ...]:
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return tuple(sys.version_info[:3])
+    code, out = await _run(
+        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        cwd=Path.cwd(),
+        timeout=30,
+    )
+    if code != 0:
+        raise PackageError(f"cannot run the node's python {python!r}: {out.strip()}")
+    return tuple(int(n) for n in out.strip().split("."))
+
+
+# -------------------------------------------------------------------------------- install
+
+
+@dataclass(frozen=True)
+class InstalledPackage:
+    manifest: PackageManifest
+    bin_dir: Path
+    #: the venv this install created (``<server_dir>/venvs/<stamp>``)
+    venv_dir: Path
+    #: the md5 of the package file ("" for a directory)
+    md5: str
+    #: what pip said, when wheels were installed
+    pip_output: str = ""
+
+
+async def install_package(
+    location: str,
+    layout: ServerLayout,
+    *,
+    md5: str = "",
+    source: PackageSource | None = None,
+    python: str = sys.executable,
+    pip_timeout: float = 600.0,
+    progress: Progress | None = None,
+) -> InstalledPackage:
+    """Install the package at ``location`` as ``layout``'s server (see the module doc).
+
+    Raises :class:`PackageError`; the previous installation is then untouched.
+    """
+    report = progress or (lambda percent: None)
+    source = source or LocalPackageSource()
+    server_dir = layout.server_dir
+    stamp = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    workdir = server_dir / f".install-{stamp}"
+    venv_real = server_dir / "venvs" / stamp
+    swapped = False
+    try:
+        workdir.mkdir(parents=True)
+        fetched = await source.fetch(location, workdir / "download", report)
+        report(20)
+        digest = ""
+        if fetched.is_file():
+            digest = await asyncio.to_thread(md5_of, fetched)
+            if md5 and digest.lower() != md5.strip().lower():
+                raise PackageError(
+                    f"md5 mismatch for {fetched.name}: expected {md5.strip()}, got {digest}"
+                )
+            await asyncio.to_thread(extract_tarball, fetched, workdir / "unpacked")
+            root = _package_root(workdir / "unpacked")
+            copy_from_source = False
+        elif fetched.is_dir():
+            if md5:
+                log.info("%s: md5 ignored for a directory package", layout.server_id)
+            root = fetched
+            copy_from_source = True
+        else:
+            raise PackageError(f"package {location!r} is neither a file nor a directory")
+        report(30)
+        manifest = read_manifest(root)
+        if manifest.name != layout.server_id:
+            raise PackageError(
+                f"{manifest.source}: the package is {manifest.name!r}, not {layout.server_id!r}"
+            )
+        version = await _python_version(python)
+        if manifest.requires_python and not python_satisfies(
+            manifest.requires_python, version, source=manifest.source
+        ):
+            raise PackageError(
+                f"{manifest.source}: requires-python {manifest.requires_python!r}, but the "
+                f"node runs Python {'.'.join(map(str, version))}"
+            )
+        new_bin = workdir / "bin"
+        if copy_from_source:
+            await asyncio.to_thread(
+                shutil.copytree,
+                root,
+                new_bin,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__", ".git", ".venv", "venv", "*.pyc"),
+            )
+        else:
+            root.rename(new_bin)
+        report(40)
+        venv_real.parent.mkdir(parents=True, exist_ok=True)
+        code, out = await _run(
+            [python, "-m", "venv", "--without-pip", str(venv_real)], cwd=workdir, timeout=120
+        )
+        if code != 0:
+            raise PackageError(f"cannot create the virtual environment: {out.strip()}")
+        site_dir = _site_packages(venv_real)
+        site_dir.mkdir(parents=True, exist_ok=True)
+        (site_dir / NODE_PTH).write_text(_pth_text(node_import_paths()), encoding="utf-8")
+        report(50)
+        pip_output = await _install_wheels(new_bin, venv_real, python, pip_timeout)
+        report(90)
+        await asyncio.to_thread(_swap_in, layout, new_bin, venv_real, stamp)
+        swapped = True
+        report(99)
+        log.info("%s: package installed (venv %s)", layout.server_id, venv_real.name)
+        return InstalledPackage(manifest, layout.bin_dir, venv_real, digest, pip_output)
+    except OSError as e:
+        raise PackageError(f"installing into {server_dir} failed: {e}") from e
+    finally:
+        if not swapped:
+            shutil.rmtree(venv_real, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _install_wheels(bin_dir: Path, venv_dir: Path, python: str, timeout: float) -> str:
+    wheels = bin_dir / "wheels"
+    requirements = bin_dir / "requirements.txt"
+    wheel_files = sorted(wheels.glob("*.whl")) if wheels.is_dir() else []
+    has_requirements = requirements.is_file() and any(
+        line.strip() and not line.lstrip().startswith("#")
+        for line in requirements.read_text("utf-8", "replace").splitlines()
+    )
+    if not has_requirements and not wheel_files:
+        return ""
+    argv = [
+        python,
+        "-m",
+        "pip",
+        "--python",
+        str(venv_python(venv_dir)),
+        "install",
+        "--no-index",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-warn-script-location",
+    ]
+    if wheels.is_dir():
+        argv += ["--find-links", str(wheels)]
+    if has_requirements:
+        argv += ["-r", str(requirements)]
+    else:
+        argv += [str(w) for w in wheel_files]
+    code, out = await _run(argv, cwd=bin_dir, timeout=timeout)
+    if code != 0:
+        tail = out.strip()[-_PIP_OUTPUT_TAIL:]
+        raise PackageError(f"installing the bundled wheels failed (pip exit {code}):\n{tail}")
+    return out
+
+
+def _swap_in(layout: ServerLayout, new_bin: Path, venv_real: Path, stamp: str) -> None:
+    server_dir = layout.server_dir
+    bin_dir = layout.bin_dir
+    old_bin: Path | None = None
+    if bin_dir.exists() or bin_dir.is_symlink():
+        old_bin = server_dir / f".bin-old-{stamp}"
+        os.rename(bin_dir, old_bin)
+    try:
+        os.rename(new_bin, bin_dir)
+    except OSError:
+        if old_bin is not None:
+            os.rename(old_bin, bin_dir)
+        raise
+    link = layout.venv_dir
+    if link.exists() and not link.is_symlink():  # a venv made by hand: keep it aside
+        link.rename(server_dir / "venvs" / f"previous-{stamp}")
+    tmp_link = server_dir / f".venv-{stamp}"
+    os.symlink(os.path.relpath(venv_real, server_dir), tmp_link)
+    os.replace(tmp_link, link)
+    if old_bin is not None:
+        try:
+            _rotate_backups(layout.backup_dir, old_bin)
+        except OSError as e:
+            log.warning("%s: could not keep the previous bin as a backup: %s", layout.server_id, e)
+            shutil.rmtree(old_bin, ignore_errors=True)
+    _prune_venvs(server_dir / "venvs", keep=venv_real)
+
+
+def _rotate_backups(backup_dir: Path, old_bin: Path) -> None:
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    oldest = backup_dir / f"bin_bak{BACKUPS_KEPT}"
+    if oldest.exists():
+        shutil.rmtree(oldest)
+    for n in range(BACKUPS_KEPT - 1, 0, -1):
+        older = backup_dir / f"bin_bak{n}"
+        if older.exists():
+            older.rename(backup_dir / f"bin_bak{n + 1}")
+    shutil.move(str(old_bin), str(backup_dir / "bin_bak1"))
+
+
+def _prune_venvs(venvs: Path, *, keep: Path) -> None:
+    others = sorted(
+        (p for p in venvs.iterdir() if p != keep and p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in others[VENVS_KEPT:]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def installed_manifest(layout: ServerLayout) -> PackageManifest | None:
+    """The manifest of the package installed in ``layout.bin_dir``; None when no package is
+    installed there; :class:`PackageError` when one is, but broken."""
+    if not (layout.bin_dir / MANIFEST).exists():
+        return None
+    return read_manifest(layout.bin_dir)

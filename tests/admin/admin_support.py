@@ -1,0 +1,253 @@
+"""Fixtures of the admin registry tests.
+
+``admin`` serves a real :class:`AdminRegistry` (``AdminRegObj`` on an ephemeral port, over the
+``store`` fixture, so every test runs on SQLite and on MariaDB), with one node connected over
+the real push channel (:class:`tarsus.framework.node.channel.AdminChannel` on its own
+communicator, real sockets both ways), and a generated ``AdminRegProxy`` to call it.
+
+What the node *does* with a pushed command is played by :class:`ScriptedNode`: it keeps each
+server's state in a dict instead of starting processes (process supervision is the node
+agent's, tested with it; the lead's end-to-end tests drive the real node). That stand-in is the
+only fake here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tarsus.codec import encode, encode_value
+from tarsus.codec import types as T
+from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, AdminSettings, add_admin
+from tarsus.framework.admin.channel import NodeChannels
+from tarsus.framework.admin.replies import _state_reply, adminreg
+from tarsus.framework.node.channel import AdminChannel
+from tarsus.rpc.application import Application
+from tarsus.rpc.communicator import Communicator
+from tarsus.store import AdapterSpec, ServerSpec, Store
+
+NODE = "10.0.0.7"
+Tars = adminreg()
+Inactive, Active = Tars.ServerState.Inactive, Tars.ServerState.Active
+
+
+@dataclass
+class ScriptedNode:
+    """Answers pushed NodePush commands like a node, without processes (see module doc)."""
+
+    states: dict[tuple[str, str], tuple[Any, int]] = field(default_factory=dict)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    #: func -> (ret, text) to answer instead of doing the command
+    fail: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: funcs that never answer (the admin registry's timeout)
+    hang: set[str] = field(default_factory=set)
+    #: seconds each command takes
+    delay: float = 0.0
+    #: patch progress: how many polls until done, and whether it then succeeds
+    patch_polls: int = 2
+    patch_succeeds: bool = True
+    patches: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    running_now: int = 0
+    running_max: int = 0
+    #: called with (func, args) before each command runs (tests look at the DB there)
+    on_command: Any = None
+    _pid: int = 4000
+
+    async def _enter(self, func: str, *args: Any) -> None:
+        self.calls.append((func, args))
+        if self.on_command is not None:
+            await self.on_command(func, args)
+        if func in self.hang:
+            await asyncio.sleep(3600)
+        self.running_now += 1
+        self.running_max = max(self.running_max, self.running_now)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running_now -= 1
+
+    def called(self, func: str) -> list[tuple[Any, ...]]:
+        return [args for f, args in self.calls if f == func]
+
+    async def startServer(self, app: str, server: str) -> tuple[int, str]:
+        await self._enter("startServer", app, server)
+        if "startServer" in self.fail:
+            return self.fail["startServer"]
+        self._pid += 1
+        self.states[(app, server)] = (Active, self._pid)
+        return 0, f"{app}.{server} started"
+
+    async def stopServer(self, app: str, server: str) -> tuple[int, str]:
+        await self._enter("stopServer", app, server)
+        if "stopServer" in self.fail:
+            return self.fail["stopServer"]
+        self.states[(app, server)] = (Inactive, 0)
+        return 0, f"{app}.{server} stopped"
+
+    async def notifyServer(self, app: str, server: str, command: str) -> tuple[int, str]:
+        await self._enter("notifyServer", app, server, command)
+        return self.fail.get("notifyServer", (0, f"[notify ok] {command}"))
+
+    async def loadServer(self, app: str, server: str) -> tuple[int, str]:
+        await self._enter("loadServer", app, server)
+        return self.fail.get("loadServer", (0, "loaded"))
+
+    async def destroyServer(self, app: str, server: str) -> tuple[int, str]:
+        await self._enter("destroyServer", app, server)
+        self.states.pop((app, server), None)
+        return self.fail.get("destroyServer", (0, "destroyed"))
+
+    async def getStateInfo(self, app: str, server: str) -> tuple[int, bytes]:
+        await self._enter("getStateInfo", app, server)
+        state, pid = self.states.get((app, server), (Inactive, 0))
+        info = Tars.ServerStateInfo(
+            serverState=state, processId=pid, nodeName=NODE, application=app, serverName=server
+        )
+        return 0, _state_reply().encode_results((info, "state ok"))
+
+    async def patchPro(self, req: Any) -> tuple[int, str]:
+        await self._enter("patchPro", req)
+        if "patchPro" in self.fail:
+            return self.fail["patchPro"]
+        self.patches[(req.appname, req.servername)] = [0]
+        return 0, "patch queued"
+
+    async def getPatchPercent(self, app: str, server: str) -> tuple[int, bytes]:
+        await self._enter("getPatchPercent", app, server)
+        polls = self.patches.setdefault((app, server), [self.patch_polls])
+        polls[0] += 1
+        done = polls[0] >= self.patch_polls
+        percent = 100 if done else 50
+        info = Tars.PatchInfo(
+            bPatching=not done,
+            iPercent=percent,
+            sVersion="",
+            sResult=("patched" if self.patch_succeeds else "md5 mismatch") if done else "",
+            bSucc=done and self.patch_succeeds,
+        )
+        return 0, encode(info)
+
+    async def ping(self) -> tuple[int, str]:
+        await self._enter("ping")
+        return 0, "ping succ"
+
+    async def shutdown(self) -> tuple[int, str]:
+        await self._enter("shutdown")
+        return 0, "shutting down"
+
+    async def getLogFileList(self, app: str, server: str) -> tuple[int, bytes]:
+        await self._enter("getLogFileList", app, server)
+        return 0, encode_value([f"{app}.{server}.log", "stdout.log"], T.vector(T.STRING))
+
+    async def getLogData(self, app: str, server: str, file: str, cmd: str) -> tuple[int, str]:
+        await self._enter("getLogData", app, server, file, cmd)
+        return 0, f"{file}: {cmd}\nline 1\n"
+
+    async def getNodeLoad(self, app: str, server: str, pid: int) -> tuple[int, str]:
+        await self._enter("getNodeLoad", app, server, pid)
+        return 0, f"load of {pid}"
+
+
+@dataclass
+class Harness:
+    store: Store
+    registry: AdminRegistry
+    app: Application
+    channels: NodeChannels
+    node: ScriptedNode
+    node_channel: AdminChannel
+    endpoint: str
+    proxy: Any
+    comm: Communicator
+    _port: int = 20000
+    extra: list[tuple[AdminChannel, Communicator]] = field(default_factory=list)
+
+    async def deploy(
+        self, app: str = "Demo", server: str = "Hello", node: str = NODE, port: int = 0
+    ) -> Any:
+        """Deploy ``app.server`` on ``node`` with one servant (port 0: a fresh one)."""
+        self._port += 1
+        return await self.registry.deploy(
+            ServerSpec(app, server, node, server_type="tars_python"),
+            [
+                AdapterSpec(
+                    f"{app}.{server}.HelloObj", f"tcp -h {node} -p {port or self._port} -t 60000"
+                )
+            ],
+        )
+
+    async def connect_node(self, name: str, handler: Any) -> AdminChannel:
+        """Another node on the same admin registry (its own communicator, so its own
+        connection: a node's pushes arrive on the connection it reported on)."""
+        endpoint = self.endpoint
+
+        async def resolve() -> list[str]:
+            return [endpoint]
+
+        comm = Communicator()
+        channel = AdminChannel(comm, name, handler, resolve=resolve, interval=60)
+        self.extra.append((channel, comm))
+        assert await channel.report_once() == 1
+        return channel
+
+
+@pytest.fixture
+def admin_settings() -> AdminSettings:
+    """Settings of the ``admin`` fixture (override in a test module for other timings)."""
+    return AdminSettings(
+        elegant_wait_second=0,
+        patch_poll_interval=0.01,
+        patch_wait_timeout=5,
+        task_sweep_interval=0.05,
+        update_heart_interval=0.1,
+    )
+
+
+@pytest.fixture
+async def admin(store: Store, admin_settings: AdminSettings) -> AsyncIterator[Harness]:
+    channels = NodeChannels(timeout=1.0, self_ip="127.0.0.1")
+    app = Application()
+    registry = add_admin(
+        app, store, channels, endpoint="tcp -h 127.0.0.1 -p 0 -t 60000", settings=admin_settings
+    )
+    await app.start()
+    assert registry.adapter is not None
+    endpoint = str(registry.adapter.bound_endpoint)
+    comm = Communicator()
+    node = ScriptedNode()
+
+    async def resolve() -> list[str]:
+        return [endpoint]
+
+    node_channel = AdminChannel(comm, NODE, node, resolve=resolve, interval=60)
+    assert await node_channel.report_once() == 1
+    proxy = comm.string_to_proxy(Tars.AdminRegProxy, f"{ADMIN_SERVANT}@{endpoint}")
+    harness = Harness(store, registry, app, channels, node, node_channel, endpoint, proxy, comm)
+    try:
+        yield harness
+    finally:
+        for channel, own in harness.extra:
+            await channel.stop()
+            await own.close()
+        await node_channel.stop()
+        await comm.close()
+        await app.stop(drain_timeout=1.0)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` (sync or async) until it is true; fail after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)

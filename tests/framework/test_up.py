@@ -1,0 +1,116 @@
+"""``tarsus up`` as a user runs it: one command, then a call by name answers; Ctrl-C leaves no
+process behind; a second ``up`` on the same data directory comes back the same way.
+
+Uses upstream's fixed ports (17890, 17891, 12000, 19386, 18601): it fails clearly if another
+Tars framework already listens on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARSUS = [sys.executable, "-m", "tarsus"]
+LOCATOR = "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890"
+PORTS = (17890, 17891, 12000, 19386, 18601)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _call() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *TARSUS,
+            "call",
+            "--locator",
+            LOCATOR,
+            "--idl",
+            str(ROOT / "examples/hello/Hello.tars"),
+            "Test.HelloServer.HelloObj",
+            "sayHello",
+            '{"name":"x"}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def _start_up(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    runs_before = log.read_text(errors="replace").count("is up") if log.exists() else 0
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [*TARSUS, "up", "--data-dir", str(data_dir)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    out.close()
+    deadline = time.monotonic() + 60
+    while log.read_text(errors="replace").count("is up") <= runs_before:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"tarsus up did not come up:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+    return proc
+
+
+def _services_of(data_dir: Path) -> list[psutil.Process]:
+    """Processes running from the data directory (the services tarsus up started)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        is_service = any(part.startswith("--config=") for part in cmdline)
+        if is_service and any(str(data_dir) in part for part in cmdline):
+            found.append(proc)
+    return found
+
+
+def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"tarsus up did not stop on Ctrl-C:\n{log.read_text(errors='replace')}")
+
+
+def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    busy = [p for p in PORTS if not _port_free(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
+    data_dir = tmp_path / "data"
+    log = tmp_path / "up.log"
+    proc = _start_up(data_dir, log)
+    try:
+        done = _call()
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}
+        assert _services_of(data_dir), "the Hello service should run as its own process"
+    finally:
+        _stop(proc, log)
+    assert _services_of(data_dir) == []
+    assert all(_port_free(p) for p in PORTS)
+
+    # Again on the same data directory: the deployment is kept and comes back.
+    proc = _start_up(data_dir, log)
+    try:
+        done = _call()
+        assert done.returncode == 0, done.stderr + log.read_text(errors="replace")
+        assert len(_services_of(data_dir)) == 1, "no duplicate service after a restart"
+    finally:
+        _stop(proc, log)
+    assert _services_of(data_dir) == []

@@ -1,0 +1,233 @@
+"""The platform across real hosts (network namespaces) with MariaDB as the store.
+
+fw runs the framework (``tarsus up --db mysql://... --no-node``); n1 and n2 each run a node
+agent (``tarsus node --locator ...``) with Hello deployed on it; client calls
+``Test.HelloServer.HelloObj`` by name in a loop (caller.py), logging which node answered.
+
+1. calls are balanced over both nodes;
+2. n2 dies (every process on it killed) -> within 5 s no call fails any more, all go to n1;
+3. fw is cut off the network -> Hello on n1 keeps running and the client keeps calling it
+   from its cached routes; a Hello that crashes meanwhile is restarted by its node;
+4. fw comes back -> the registry converges: n1's Hello present and active with its current
+   pid, n2's routed around (inactive), no duplicate process anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from netns import Host, Network, unavailable_reason
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+HELLO = "Test.HelloServer"
+NODE_TIMEOUT = 6  # seconds without heartbeats before the registry routes around a node
+
+pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
+
+
+async def _wait(what: str, check: Any, timeout: float = 60.0, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check() if asyncio.iscoroutinefunction(check) else check()
+        except Exception as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        await asyncio.sleep(step)
+    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
+
+
+def _calls(log: Path) -> list[dict[str, Any]]:
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
+    return out
+
+
+def _hello_pids(host: Host) -> list[int]:
+    found = []
+    for pid in host.pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.endswith(b"server.py") for part in cmdline):
+            found.append(pid)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def _database() -> AsyncIterator[str]:
+    name = f"tarsus_mh_{secrets.token_hex(4)}"
+    admin = create_async_engine("mysql+asyncmy://root@127.0.0.1:3306/")
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    except Exception as e:
+        await admin.dispose()
+        if os.environ.get("TARSUS_SKIP_MARIADB") == "1":
+            pytest.skip(f"MariaDB unavailable: {e}")
+        pytest.fail(
+            f"MariaDB at 127.0.0.1:3306 is needed ({e}); start it with "
+            "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+        )
+    try:
+        yield name
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        await admin.dispose()
+
+
+async def _query(db: str, sql: str) -> list[Any]:
+    engine = create_async_engine(f"mysql+asyncmy://root@127.0.0.1:3306/{db}")
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(sa.text(sql))).all())
+    finally:
+        await engine.dispose()
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "tarsus", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
+    async with _database() as db:
+        with Network() as net:
+            fw = net.add_host("fw")
+            n1 = net.add_host("n1")
+            n2 = net.add_host("n2")
+            client = net.add_host("cl")
+            gateway = await net.forward(3306)
+            url = f"mysql://root@{gateway}:3306/{db}"
+            locator = f"tars.tarsregistry.QueryObj@tcp -h {fw.address} -p 17890"
+            admin = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h {fw.address} -p 12000"
+            logs = tmp_path / "logs"
+            logs.mkdir()
+
+            fw.popen(
+                [
+                    PY, "-m", "tarsus", "up", "-v", "--db", url, "--host", fw.address,
+                    "--no-node", "--no-example", "--data-dir", str(tmp_path / "fw"),
+                    "--node-timeout", str(NODE_TIMEOUT),
+                ],
+                log=logs / "fw.log",
+                cwd=ROOT,
+            )  # fmt: skip
+            await _wait(
+                "the framework", lambda: "is up" in (logs / "fw.log").read_text(), timeout=90
+            )
+            for node in (n1, n2):
+                node.popen(
+                    [
+                        PY, "-m", "tarsus", "node", "--locator", locator,
+                        "--node-name", node.address, "--data-dir", str(tmp_path / node.name),
+                    ],
+                    log=logs / f"{node.name}.log",
+                    cwd=ROOT,
+                )  # fmt: skip
+
+            async def nodes_connected() -> bool:
+                done = await asyncio.to_thread(_cli, "node", "list", "--json", "--admin", admin)
+                if done.returncode != 0:
+                    return False
+                listed = json.loads(done.stdout)["nodes"]
+                names = {n["name"] for n in listed if n.get("connected")}
+                return {n1.address, n2.address} <= names
+
+            await _wait("both nodes to connect", nodes_connected, timeout=60, step=0.5)
+            for node in (n1, n2):
+                done = await asyncio.to_thread(
+                    _cli,
+                    "server", "deploy", HELLO, "--node", node.address,
+                    "--package", str(ROOT / "examples/hello"), "--start", "--admin", admin,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+
+            calls = logs / "calls.jsonl"
+            client.popen(
+                [
+                    PY, str(ROOT / "tests/multihost/caller.py"), locator, str(calls),
+                    "--cache-dir", str(tmp_path / "client-cache"), "--refresh-ms", "5000",
+                ],
+                log=logs / "client.log",
+                cwd=ROOT,
+            )  # fmt: skip
+
+            # 1. balanced over both nodes
+            def both_answer() -> bool:
+                hosts = {c["host"] for c in _calls(calls)[-40:] if c["ok"]}
+                return {n1.address, n2.address} <= hosts
+
+            await _wait("calls answered by both nodes", both_answer, timeout=60)
+
+            # 2. n2 dies: callers stop using it within 5 s
+            n2.kill()
+            died = time.time()
+            await asyncio.sleep(8)
+            after = [c for c in _calls(calls) if c["t"] > died + 5]
+            assert after, "the client stopped calling"
+            assert all(c["ok"] and c["host"] == n1.address for c in after), [
+                c for c in after if not c["ok"] or c["host"] != n1.address
+            ][:5]
+
+            # 3. the framework host is cut off: services run, clients call from their caches
+            (pid_before,) = _hello_pids(n1)
+            fw.cut()
+            cut_at = time.time()
+            try:
+                os.kill(pid_before, signal.SIGKILL)  # a crash while the framework is away
+                restarted = await _wait(
+                    "n1's node to restart its crashed Hello",
+                    lambda: [p for p in _hello_pids(n1) if p != pid_before],
+                    timeout=30,
+                )
+                await asyncio.sleep(3)
+                during = [c for c in _calls(calls) if c["t"] > cut_at + 2]
+                assert during and during[-1]["ok"], during[-5:]
+                assert sum(c["ok"] for c in during) >= len(during) * 0.8, during[-10:]
+            finally:
+                fw.reconnect()
+
+            # 4. back: states converge, nothing duplicated
+            (pid_now,) = restarted
+
+            async def converged() -> bool:
+                rows = await _query(
+                    db,
+                    "select node_name, present_state, process_id from t_server_conf "
+                    "where application='Test' and server_name='HelloServer'",
+                )
+                states = {r[0]: (r[1], r[2]) for r in rows}
+                return (
+                    states.get(n1.address) == ("active", pid_now)
+                    and states.get(n2.address, ("",))[0] == "inactive"
+                )
+
+            await _wait("the registry to converge", converged, timeout=90, step=1.0)
+            assert _hello_pids(n1) == [pid_now], "exactly one Hello on n1"
+            final = [c for c in _calls(calls) if c["t"] > time.time() - 3]
+            assert final and all(c["ok"] for c in final), final[-5:]
