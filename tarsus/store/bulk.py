@@ -35,7 +35,7 @@ async def update_many(
 ) -> int:
     """For each row ``(key values..., column values...)``, update the row of ``table`` whose
     ``keys`` equal the key values: set ``columns`` to the row's values and ``fixed`` to the same
-    values for all. Returns the number of rows matched. ``chunk`` rows per MySQL statement.
+    values for all. Returns the number of rows matched. ``chunk`` rows per statement.
 
     Column names come from our code, never from input; values are always bound parameters.
     """
@@ -50,9 +50,16 @@ async def update_many(
         conditions = [f'"{k}" = ?' for k in keys]
         sql = f"UPDATE {table.name} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
         tail = tuple(fixed.values())
-        params = [(*row[len(keys) :], *tail, *row[: len(keys)]) for row in rows]
-        result = await conn.exec_driver_sql(sql, params)
-        return max(result.rowcount, 0)
+        total = 0
+        # In slices: each one is a short stretch of work, and the event loop (a registry
+        # answering lookups) gets its turn between them.
+        for start in range(0, len(rows), chunk):
+            params = [
+                (*row[len(keys) :], *tail, *row[: len(keys)]) for row in rows[start : start + chunk]
+            ]
+            result = await conn.exec_driver_sql(sql, params)
+            total += max(result.rowcount, 0)
+        return total
     aliases = [f"k{i}" for i in range(len(keys))] + [f"v{i}" for i in range(len(columns))]
     first = "SELECT " + ", ".join(f"%s AS {a}" for a in aliases)
     other = " UNION ALL SELECT " + ", ".join(["%s"] * width)

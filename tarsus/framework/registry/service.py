@@ -82,7 +82,9 @@ PRESENT_STATE_OF: Final[Mapping[int, str]] = {
     5: "destroyed",
 }
 #: Rows compiled in a worker thread above this many (the event loop keeps answering lookups).
-_THREAD_ROWS = 2000
+_THREAD_ROWS = 200
+#: Loads bigger than this freeze their routes out of the cyclic GC's sight (see _gc_paused).
+_FREEZE_ROWS = 2000
 #: keepAlive/reportVersion entries kept while the database is down (one per node/instance).
 _QUEUE_LIMIT = 200_000
 #: Seconds a load may take before it is abandoned (the old routes stay).
@@ -280,7 +282,7 @@ class Registry:
         self._last_ok_load = result.started
         self.loads += 1
         self._outage.ok()
-        big.append(len(result.rows) > _THREAD_ROWS and self.settings.gc_freeze)
+        big.append(len(result.rows) > _FREEZE_ROWS and self.settings.gc_freeze)
         log.debug(
             "%s route load: %d rows, %d servants",
             "full" if full else "incremental",
