@@ -3,8 +3,8 @@
 Those commands talk to one servant only, ``tars.tarsAdminRegistry.AdminRegObj`` (the same API
 the web console uses), over Tars RPC. This module holds what they share: where the admin
 registry is (``--admin`` / ``--locator``), the blocking client, how its answers are judged
-(``tarsErrCode`` in words), and how results are printed (rich for people, ``--json`` for
-scripts).
+(``tarsErrCode`` in words), how results are printed (rich for people, ``--json`` for
+scripts), and ``admin_command``, which gives a command those options and its session.
 
 Exit status of every command: 0 done, 1 the admin registry (or the node behind it) refused or
 failed, or could not be reached, 2 the command line was wrong. Expected failures print one
@@ -15,13 +15,14 @@ traceback.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
 
 import typer
 from rich.console import Console
@@ -49,6 +50,7 @@ __all__ = [
     "Connection",
     "Output",
     "UsageError",
+    "admin_command",
     "admin_session",
     "adminreg",
     "explain_code",
@@ -66,6 +68,8 @@ LOCATOR_ENV = "TARSUS_LOCATOR"
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+P = ParamSpec("P")
 
 #: ``tarsErrCode`` (AdminReg.tars) in words.
 ERROR_MEANINGS: dict[int, str] = {
@@ -231,6 +235,13 @@ class AdminClient:
         if ret != 0:
             raise refused(doing, ret, result, **extra)
 
+    def call_checked(self, method: str, *args: Any, doing: str) -> str:
+        """The result text of a method answering ``(ret, result)``; ``CommandFailed`` (saying
+        ``doing`` failed) unless ``ret`` is 0."""
+        ret, result = self.call(method, *args)
+        self.check(ret, result, doing)
+        return str(result)
+
     def close(self) -> None:
         if self._comm is not None:
             self._comm.close()
@@ -355,6 +366,57 @@ def admin_session(conn: Connection) -> Iterator[tuple[AdminClient, Output]]:
         if client is not None:
             client.close()
         runtime_log.setLevel(saved_level)
+
+
+#: The options every command takes after its own, in this order.
+_CONNECTION_PARAMETERS = tuple(
+    inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=option
+    )
+    for name, option, default in (
+        ("admin", AdminOption, None),
+        ("locator", LocatorOption, None),
+        ("timeout_ms", TimeoutOption, DEFAULT_TIMEOUT_MS),
+        ("as_json", JsonOption, False),
+    )
+)
+
+
+def admin_command(
+    app: typer.Typer, **settings: Any
+) -> Callable[[Callable[Concatenate[AdminClient, Output, P], None]], Callable[..., None]]:
+    """Register ``run(client, out, <its own options>)`` as a command of ``app``.
+
+    The command line takes ``run``'s own options, then ``--admin``, ``--locator``,
+    ``--timeout-ms`` and ``--json``; ``run`` is called inside :func:`admin_session`. Typer has
+    no option group that subcommands inherit (a group callback's options would have to come
+    before the command name), so the common options are added to the signature typer reads.
+    ``settings`` go to ``app.command`` (``name``, ``help``, ``no_args_is_help``...).
+    """
+
+    def register(run: Callable[Concatenate[AdminClient, Output, P], None]) -> Callable[..., None]:
+        own = list(inspect.signature(run, eval_str=True).parameters.values())[2:]
+        parameters = [*own, *_CONNECTION_PARAMETERS]
+
+        @functools.wraps(run)
+        def command(
+            *,
+            admin: str | None,
+            locator: str | None,
+            timeout_ms: int,
+            as_json: bool,
+            **options: Any,
+        ) -> None:
+            with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
+                run(client, out, **options)  # type: ignore[call-arg]
+
+        signature = inspect.Signature(parameters, return_annotation=None)
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        app.command(**settings)(command)
+        return command
+
+    return register
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -17,16 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tarsus.cli.admin_client import (
-    DEFAULT_TIMEOUT_MS,
-    AdminOption,
-    CommandFailed,
-    Connection,
-    JsonOption,
-    LocatorOption,
-    TimeoutOption,
-    admin_session,
-)
+from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, admin_command
 
 app = typer.Typer(
     name="node",
@@ -87,65 +78,59 @@ def run(
     )
 
 
-@app.command(name="list")
+@admin_command(app, name="list")
 def list_(
+    client: AdminClient,
+    out: Output,
     ping: Annotated[bool, typer.Option("--ping", help="also ping every node")] = False,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """The active nodes, their last heartbeat here, and (--ping) whether they answer."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        names, result = client.call("getAllNodeNames")
-        if not names and result.strip():
-            out.note(f"note: the admin registry says: {result.strip()}")
-        names = sorted(names)
-        heartbeats: dict[str, str] = {}
-        if names:
-            ret, heartbeats = client.call("getNodeList", names)
-            client.check(ret, "", "getting the nodes' heartbeats")
-        nodes: list[dict[str, Any]] = []
-        for name in names:
-            beat = heartbeats.get(name, "")
-            node: dict[str, Any] = {"name": name, "heartbeat": beat, "connected": bool(beat)}
+    names, result = client.call("getAllNodeNames")
+    if not names and result.strip():
+        out.note(f"note: the admin registry says: {result.strip()}")
+    names = sorted(names)
+    heartbeats: dict[str, str] = {}
+    if names:
+        ret, heartbeats = client.call("getNodeList", names)
+        client.check(ret, "", "getting the nodes' heartbeats")
+    nodes: list[dict[str, Any]] = []
+    for name in names:
+        beat = heartbeats.get(name, "")
+        node: dict[str, Any] = {"name": name, "heartbeat": beat, "connected": bool(beat)}
+        if ping:
+            ok, answer = client.call("pingNode", name)
+            node["ping"] = {"ok": bool(ok), "result": answer}
+        nodes.append(node)
+
+    def human(console: Console) -> None:
+        if not nodes:
+            console.print("no active nodes")
+            return
+        table = Table("node", "last heartbeat", box=None, pad_edge=False)
+        if ping:
+            table.add_column("ping")
+        for n in nodes:
+            cells = [n["name"], n["heartbeat"] or "- (not connected to this admin registry)"]
             if ping:
-                ok, answer = client.call("pingNode", name)
-                node["ping"] = {"ok": bool(ok), "result": answer}
-            nodes.append(node)
+                answer = n["ping"]["result"].strip()
+                word = "ok" if n["ping"]["ok"] else "FAILED"
+                cells.append(f"{word}: {answer}" if answer else word)
+            table.add_row(*cells)
+        console.print(table)
 
-        def human(console: Console) -> None:
-            if not nodes:
-                console.print("no active nodes")
-                return
-            table = Table("node", "last heartbeat", box=None, pad_edge=False)
-            if ping:
-                table.add_column("ping")
-            for n in nodes:
-                cells = [n["name"], n["heartbeat"] or "- (not connected to this admin registry)"]
-                if ping:
-                    answer = n["ping"]["result"].strip()
-                    word = "ok" if n["ping"]["ok"] else "FAILED"
-                    cells.append(f"{word}: {answer}" if answer else word)
-                table.add_row(*cells)
-            console.print(table)
-
-        out.emit({"nodes": nodes}, human)
+    out.emit({"nodes": nodes}, human)
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def ping(
+    client: AdminClient,
+    out: Output,
     node: Annotated[str, typer.Argument(metavar="NODE", help="the node name", show_default=False)],
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Ask NODE to answer through its push connection; exit status 1 if it does not."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        ok, result = client.call("pingNode", node)
-        if not ok:
-            reason = result.strip() or "no reason given"
-            raise CommandFailed(f"node {node} did not answer the ping: {reason}", result=result)
-        doc = {"node": node, "ok": True, "result": result}
-        out.emit(doc, lambda console: console.print(f"{node}: {result or 'ok'}", markup=False))
+    ok, result = client.call("pingNode", node)
+    if not ok:
+        reason = result.strip() or "no reason given"
+        raise CommandFailed(f"node {node} did not answer the ping: {reason}", result=result)
+    doc = {"node": node, "ok": True, "result": result}
+    out.emit(doc, lambda console: console.print(f"{node}: {result or 'ok'}", markup=False))

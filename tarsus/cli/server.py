@@ -9,10 +9,12 @@ Deploy registers the server and one adapter per servant (``insertServerConf`` an
 and follows ``getPatchPercent`` to the end, then starts the server if asked. Everything the
 command line gets wrong is found before the first call, so a refused deploy changes nothing.
 
-A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is:
+A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is (read
+with the node's own parser, ``PackageManifest``, so that deploy and install agree on it):
 
     [package]
     name = "Test.HelloServer"          # must be the APP.SERVER being deployed
+    entry = "server.py"                # what the node runs (deploy does not need it)
 
     [servants]
     HelloObj = { port = 18601 }        # default ports; --servant NAME=PORT overrides
@@ -22,13 +24,11 @@ from __future__ import annotations
 
 import getpass
 import gzip
-import hashlib
 import os
 import re
 import tarfile
 import tempfile
 import time
-import tomllib
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -41,22 +41,23 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from tarsus.cli.admin_client import (
-    DEFAULT_TIMEOUT_MS,
     AdminClient,
-    AdminOption,
     CommandFailed,
-    Connection,
-    JsonOption,
-    LocatorOption,
     NodeOption,
     Output,
     ServerArgument,
-    TimeoutOption,
     UsageError,
-    admin_session,
+    admin_command,
     adminreg,
     refused,
     split_server_id,
+)
+from tarsus.framework.node.package import (
+    MANIFEST,
+    SERVANT_NAME,
+    PackageError,
+    PackageManifest,
+    md5_of,
 )
 from tarsus.rpc.locator import default_cache_dir
 
@@ -73,23 +74,11 @@ DEFAULT_PATCH_TIMEOUT_S = 300
 PATCH_POLL_INTERVAL_S = 1.0
 #: Idle timeout on the adapter endpoints deploy writes (the web console's ``-t 60000``).
 ADAPTER_IDLE_TIMEOUT_MS = 60000
-MANIFEST = "tarsus.toml"
 #: Left out when a directory is packed: caches that the interpreter rebuilds, and VCS data.
 PACK_EXCLUDED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 
-_SERVANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 # --------------------------------------------------------------------------- packages
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What a package's ``tarsus.toml`` says about it."""
-
-    name: str | None
-    servants: dict[str, int]
-    source: str  # where it was read, for messages
 
 
 @dataclass(frozen=True)
@@ -98,7 +87,7 @@ class Package:
 
     archive: Path
     md5: str
-    manifest: Manifest | None
+    manifest: PackageManifest | None
     packed_from: Path | None = None
 
 
@@ -120,39 +109,23 @@ def _open_package(path: Path, spec: str, cache_dir: Path | None) -> Package:
         stem = manifest.name if manifest and manifest.name else path.resolve().name
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "package"
         archive = pack_directory(path, (cache_dir or default_cache_dir()) / "packages", stem)
-        return Package(archive, _md5(archive), manifest, packed_from=path.resolve())
+        return Package(archive, md5_of(archive), manifest, packed_from=path.resolve())
     if not path.is_file():
         raise UsageError(f"no package at {spec!r} (give a directory or a .tgz)")
     found = _manifest_in_archive(path)
     manifest = read_manifest(found[1], f"{path}:{found[0]}") if found else None
-    return Package(path.resolve(), _md5(path), manifest)
+    return Package(path.resolve(), md5_of(path), manifest)
 
 
-def read_manifest(text: str, source: str) -> Manifest:
-    """Parse ``tarsus.toml``; any mistake is a ``UsageError`` naming the file and the key."""
+def read_manifest(text: str, source: str) -> PackageManifest:
+    """Parse ``tarsus.toml`` as deploy reads it (``[package]`` name and entry optional, a port
+    for each servant); any mistake is a ``UsageError`` naming the file and the key."""
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{source}: not valid TOML: {e}") from None
-    package = doc.get("package", {})
-    if not isinstance(package, dict):
-        raise UsageError(f"{source}: [package] must be a table")
-    name = package.get("name")
-    if name is not None and not isinstance(name, str):
-        raise UsageError(f'{source}: [package] name must be a string like "Test.HelloServer"')
-    servants_table = doc.get("servants", {})
-    if not isinstance(servants_table, dict):
-        raise UsageError(f"{source}: [servants] must be a table")
-    servants: dict[str, int] = {}
-    for key, value in servants_table.items():
-        where = f"{source}: [servants] {key}"
-        if not _SERVANT_NAME.match(key):
-            raise UsageError(f"{where}: a servant name is letters, digits and '_' (HelloObj)")
-        port = value.get("port") if isinstance(value, dict) else None
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-            raise UsageError(f"{where}: write {key} = {{ port = 1..65535 }}")
-        servants[key] = port
-    return Manifest(name, servants, source)
+        manifest = PackageManifest.parse(text, source=source, partial=True)
+        manifest.servant_ports()  # checked now: deploy will need them
+    except PackageError as e:
+        raise UsageError(str(e)) from None
+    return manifest
 
 
 def pack_directory(src: Path, dest_dir: Path, stem: str) -> Path:
@@ -181,7 +154,7 @@ def pack_directory(src: Path, dest_dir: Path, stem: str) -> Path:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
-        digest = _md5(tmp)
+        digest = md5_of(tmp)
         final = dest_dir / f"{stem}-{digest[:12]}.tgz"
         os.replace(tmp, final)
         return final
@@ -234,14 +207,6 @@ def _local_path(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- servants
 
 
@@ -284,7 +249,7 @@ def parse_servants(items: list[str], defaults: dict[str, int]) -> dict[str, int]
     for item in items:
         name, eq, port_text = item.partition("=")
         name = name.strip()
-        if not eq or not _SERVANT_NAME.match(name):
+        if not eq or not SERVANT_NAME.match(name):
             raise UsageError(f"--servant takes NAME=PORT (e.g. HelloObj=18601), not {item!r}")
         try:
             port = int(port_text)
@@ -331,8 +296,7 @@ def publish_package(
         ostype="",
         filepath=str(package.archive),
     )
-    ret, result = client.call("batchPatch", request)
-    client.check(ret, result, doing)
+    result = client.call_checked("batchPatch", request, doing=doing)
     info = _follow_patch(client, out, app_name, server, node, doing, timeout_s)
     return {
         "archive": str(package.archive),
@@ -397,6 +361,9 @@ UserOption = Annotated[
     str | None,
     typer.Option("--user", help="who publishes, as recorded with the patch (default: you)"),
 ]
+ServerTypeOption = Annotated[
+    str, typer.Option("--server-type", metavar="TYPE", help="how the node runs it")
+]
 PatchTimeoutOption = Annotated[
     int,
     typer.Option(
@@ -414,8 +381,10 @@ PackageOption = Annotated[
 ]
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def deploy(
+    client: AdminClient,
+    out: Output,
     server_id: ServerArgument,
     node: NodeOption,
     servant: Annotated[
@@ -431,124 +400,117 @@ def deploy(
     template: Annotated[
         str, typer.Option("--template", metavar="NAME", help="configuration template")
     ] = DEFAULT_TEMPLATE,
-    server_type: Annotated[
-        str, typer.Option("--server-type", metavar="TYPE", help="how the node runs it")
-    ] = DEFAULT_SERVER_TYPE,
+    server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     start: Annotated[bool, typer.Option("--start", help="start the server when deployed")] = False,
     replace: Annotated[
         bool, typer.Option("--replace", help="overwrite an existing deployment on that node")
     ] = False,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Deploy APP.SERVER on NODE: register it and its servants, publish --package, --start it."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        app_name, server = split_server_id(server_id)
-        pkg = _package_for(server_id, package) if package else None
-        manifest = pkg.manifest if pkg else None
-        servants = parse_servants(servant or [], manifest.servants if manifest else {})
-        if not servants:
-            raise UsageError(
-                "no servants to deploy: give --servant NAME=PORT, or a --package whose "
-                f"{MANIFEST} lists them under [servants]"
-            )
-        plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
-        who = user or _current_user()
-        where = f"{server_id} on node {node}"
-        A = adminreg()
-
-        conf = A.ServerConf(
-            application=app_name,
-            serverName=server,
-            nodeName=node,
-            settingState="inactive",  # as the web console: running it is `start`'s job
-            profile=template,  # upstream stores ServerConf.profile as the template name
-            serverType=server_type,
+    app_name, server = split_server_id(server_id)
+    pkg = _package_for(server_id, package) if package else None
+    manifest = pkg.manifest if pkg else None
+    servants = parse_servants(servant or [], manifest.servant_ports() if manifest else {})
+    if not servants:
+        raise UsageError(
+            "no servants to deploy: give --servant NAME=PORT, or a --package whose "
+            f"{MANIFEST} lists them under [servants]"
         )
-        ret = client.call("insertServerConf", conf, replace)
+    plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
+    who = user or _current_user()
+    where = f"{server_id} on node {node}"
+    A = adminreg()
+
+    conf = A.ServerConf(
+        application=app_name,
+        serverName=server,
+        nodeName=node,
+        settingState="inactive",  # as the web console: running it is `start`'s job
+        profile=template,  # upstream stores ServerConf.profile as the template name
+        serverType=server_type,
+    )
+    ret = client.call("insertServerConf", conf, replace)
+    if ret != 0:
+        failure = refused(f"registering {where}", ret)
+        if not replace:
+            failure.message += "; is it deployed there already? (--replace overwrites it)"
+        raise failure
+    for plan in plans:
+        adapter = A.AdapterConf(
+            adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
+        )
+        ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)
         if ret != 0:
-            failure = refused(f"registering {where}", ret)
-            if not replace:
-                failure.message += "; is it deployed there already? (--replace overwrites it)"
+            failure = refused(f"adding servant {plan.servant} to {where}", ret)
+            if not replace:  # it did not exist before: take the half-made one away
+                undo_ret, _ = client.call("undeploy", app_name, server, node, who)
+                failure.message += (
+                    "; the deployment was rolled back"
+                    if undo_ret == 0
+                    else f"; rolling it back failed too (code {undo_ret}): "
+                    f"run `tarsus server undeploy {server_id} --node {node}`"
+                )
             raise failure
-        for plan in plans:
-            adapter = A.AdapterConf(
-                adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
-            )
-            ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)
-            if ret != 0:
-                failure = refused(f"adding servant {plan.servant} to {where}", ret)
-                if not replace:  # it did not exist before: take the half-made one away
-                    undo_ret, _ = client.call("undeploy", app_name, server, node, who)
-                    failure.message += (
-                        "; the deployment was rolled back"
-                        if undo_ret == 0
-                        else f"; rolling it back failed too (code {undo_ret}): "
-                        f"run `tarsus server undeploy {server_id} --node {node}`"
-                    )
-                raise failure
 
-        published = None
-        if pkg is not None:
-            try:
-                published = publish_package(
-                    client,
-                    out,
-                    app_name,
-                    server,
-                    node,
-                    pkg,
-                    user=who,
-                    server_type=server_type,
-                    timeout_s=patch_timeout,
-                )
-            except CommandFailed as e:
-                e.message += (
-                    f"; {server_id} stays deployed on node {node} "
-                    "(`tarsus server publish` retries the package)"
-                )
-                raise
-        start_result = None
+    published = None
+    if pkg is not None:
+        try:
+            published = publish_package(
+                client,
+                out,
+                app_name,
+                server,
+                node,
+                pkg,
+                user=who,
+                server_type=server_type,
+                timeout_s=patch_timeout,
+            )
+        except CommandFailed as e:
+            e.message += (
+                f"; {server_id} stays deployed on node {node} "
+                "(`tarsus server publish` retries the package)"
+            )
+            raise
+    start_result = None
+    if start:
+        doing = f"starting {where} (deployed, not started)"
+        start_result = client.call_checked("startServer", app_name, server, node, doing=doing)
+
+    doc = {
+        "server": server_id,
+        "application": app_name,
+        "server_name": server,
+        "node": node,
+        "template": template,
+        "server_type": server_type,
+        "replaced": replace,
+        "servants": [p.as_json() for p in plans],
+        "package": published,
+        "started": start,
+        "start_result": start_result,
+    }
+
+    def human(console: Console) -> None:
+        console.print(f"deployed {where} (template {template}, type {server_type})", markup=False)
+        table = Table("servant", "adapter", "endpoint", box=None, pad_edge=False)
+        for p in plans:
+            table.add_row(p.servant, p.adapter, p.endpoint)
+        console.print(table)
+        if published is not None:
+            _print_published(console, published)
         if start:
-            ret, start_result = client.call("startServer", app_name, server, node)
-            client.check(ret, start_result, f"starting {where} (deployed, not started)")
+            _print_done(console, f"started {where}", start_result or "")
 
-        doc = {
-            "server": server_id,
-            "application": app_name,
-            "server_name": server,
-            "node": node,
-            "template": template,
-            "server_type": server_type,
-            "replaced": replace,
-            "servants": [p.as_json() for p in plans],
-            "package": published,
-            "started": start,
-            "start_result": start_result,
-        }
-
-        def human(console: Console) -> None:
-            console.print(
-                f"deployed {where} (template {template}, type {server_type})", markup=False
-            )
-            table = Table("servant", "adapter", "endpoint", box=None, pad_edge=False)
-            for p in plans:
-                table.add_row(p.servant, p.adapter, p.endpoint)
-            console.print(table)
-            if published is not None:
-                _print_published(console, published)
-            if start:
-                _print_done(console, f"started {where}", start_result or "")
-
-        out.emit(doc, human)
+    out.emit(doc, human)
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def publish(
+    client: AdminClient,
+    out: Output,
     server_id: ServerArgument,
     node: NodeOption,
     package: Annotated[
@@ -563,128 +525,123 @@ def publish(
     restart: Annotated[
         bool, typer.Option("--restart/--no-restart", help="restart the server once installed")
     ] = True,
-    server_type: Annotated[
-        str, typer.Option("--server-type", metavar="TYPE", help="how the node runs it")
-    ] = DEFAULT_SERVER_TYPE,
+    server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Publish a new package to APP.SERVER (already deployed) on NODE, then restart it."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        app_name, server = split_server_id(server_id)
-        pkg = _package_for(server_id, package)
-        where = f"{server_id} on node {node}"
-        published = publish_package(
-            client,
-            out,
-            app_name,
-            server,
-            node,
-            pkg,
-            user=user or _current_user(),
-            server_type=server_type,
-            timeout_s=patch_timeout,
-        )
-        restart_result = None
+    app_name, server = split_server_id(server_id)
+    pkg = _package_for(server_id, package)
+    where = f"{server_id} on node {node}"
+    published = publish_package(
+        client,
+        out,
+        app_name,
+        server,
+        node,
+        pkg,
+        user=user or _current_user(),
+        server_type=server_type,
+        timeout_s=patch_timeout,
+    )
+    restart_result = None
+    if restart:
+        doing = f"restarting {where} (published, not restarted)"
+        restart_result = client.call_checked("restartServer", app_name, server, node, doing=doing)
+    doc = {
+        "server": server_id,
+        "node": node,
+        "package": published,
+        "restarted": restart,
+        "restart_result": restart_result,
+    }
+
+    def human(console: Console) -> None:
+        _print_published(console, published)
         if restart:
-            ret, restart_result = client.call("restartServer", app_name, server, node)
-            client.check(ret, restart_result, f"restarting {where} (published, not restarted)")
-        doc = {
-            "server": server_id,
-            "node": node,
-            "package": published,
-            "restarted": restart,
-            "restart_result": restart_result,
-        }
+            _print_done(console, f"restarted {where}", restart_result or "")
 
-        def human(console: Console) -> None:
-            _print_published(console, published)
-            if restart:
-                _print_done(console, f"restarted {where}", restart_result or "")
-
-        out.emit(doc, human)
+    out.emit(doc, human)
 
 
 def _lifecycle(
-    conn: Connection, server_id: str, node: str, method: str, verb: str, past: str
+    client: AdminClient,
+    out: Output,
+    server_id: str,
+    node: str,
+    method: str,
+    *extra: str,
+    doing: str,
+    done: str,
+    on: str = "on",
 ) -> None:
-    with admin_session(conn) as (client, out):
-        app_name, server = split_server_id(server_id)
-        where = f"{server_id} on node {node}"
-        ret, result = client.call(method, app_name, server, node)
-        client.check(ret, result, f"{verb} {where}")
-        doc = {"server": server_id, "node": node, "action": method, "result": result}
-        out.emit(doc, lambda console: _print_done(console, f"{past} {where}", result))
+    """``method(app, server, node, *extra)``; ``doing`` names it when refused, ``done`` when
+    reported (``starting`` / ``started`` APP.SERVER ``on`` node NODE)."""
+    app_name, server = split_server_id(server_id)
+    where = f"{server_id} {on} node {node}"
+    result = client.call_checked(method, app_name, server, node, *extra, doing=f"{doing} {where}")
+    doc = {"server": server_id, "node": node, "action": method, "result": result}
+    out.emit(doc, lambda console: _print_done(console, f"{done} {where}", result))
 
 
-@app.command(no_args_is_help=True)
-def start(
-    server_id: ServerArgument,
-    node: NodeOption,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
-) -> None:
-    """Start APP.SERVER on NODE (and keep it started: its setting state becomes active)."""
-    conn = Connection(admin, locator, timeout_ms, as_json)
-    _lifecycle(conn, server_id, node, "startServer", "starting", "started")
+def _lifecycle_command(name: str, method: str, doing: str, done: str, summary: str) -> None:
+    """``tarsus server NAME APP.SERVER --node NODE``: one lifecycle call, its result printed."""
+
+    def command(
+        client: AdminClient, out: Output, server_id: ServerArgument, node: NodeOption
+    ) -> None:
+        _lifecycle(client, out, server_id, node, method, doing=doing, done=done)
+
+    command.__name__ = name
+    admin_command(app, name=name, help=summary, no_args_is_help=True)(command)
 
 
-@app.command(no_args_is_help=True)
-def stop(
-    server_id: ServerArgument,
-    node: NodeOption,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
-) -> None:
-    """Stop APP.SERVER on NODE (the node will not restart it: setting state inactive)."""
-    conn = Connection(admin, locator, timeout_ms, as_json)
-    _lifecycle(conn, server_id, node, "stopServer", "stopping", "stopped")
+_lifecycle_command(
+    "start",
+    "startServer",
+    "starting",
+    "started",
+    "Start APP.SERVER on NODE (and keep it started: its setting state becomes active).",
+)
+_lifecycle_command(
+    "stop",
+    "stopServer",
+    "stopping",
+    "stopped",
+    "Stop APP.SERVER on NODE (the node will not restart it: setting state inactive).",
+)
+_lifecycle_command(
+    "restart", "restartServer", "restarting", "restarted", "Stop, then start APP.SERVER on NODE."
+)
 
 
-@app.command(no_args_is_help=True)
-def restart(
-    server_id: ServerArgument,
-    node: NodeOption,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
-) -> None:
-    """Stop, then start APP.SERVER on NODE."""
-    conn = Connection(admin, locator, timeout_ms, as_json)
-    _lifecycle(conn, server_id, node, "restartServer", "restarting", "restarted")
-
-
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def undeploy(
+    client: AdminClient,
+    out: Output,
     server_id: ServerArgument,
     node: NodeOption,
     user: UserOption = None,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Stop APP.SERVER on NODE and remove it (its servants and config files) from the registry."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        app_name, server = split_server_id(server_id)
-        where = f"{server_id} from node {node}"
-        ret, log = client.call("undeploy", app_name, server, node, user or _current_user())
-        client.check(ret, log, f"undeploying {where}")
-        doc = {"server": server_id, "node": node, "action": "undeploy", "result": log}
-        out.emit(doc, lambda console: _print_done(console, f"undeployed {where}", log))
+    who = user or _current_user()
+    _lifecycle(
+        client,
+        out,
+        server_id,
+        node,
+        "undeploy",
+        who,
+        doing="undeploying",
+        done="undeployed",
+        on="from",
+    )
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def notify(
+    client: AdminClient,
+    out: Output,
     server_id: ServerArgument,
     node: NodeOption,
     command: Annotated[
@@ -695,106 +652,95 @@ def notify(
             show_default=False,
         ),
     ],
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Send a command to APP.SERVER on NODE (its AdminObj.notify) and print its answer."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        app_name, server = split_server_id(server_id)
-        text = " ".join(command)
-        ret, result = client.call("notifyServer", app_name, server, node, text)
-        client.check(ret, result, f"notifying {server_id} on node {node} of {text!r}")
-        doc = {"server": server_id, "node": node, "command": text, "result": result}
-        out.emit(doc, lambda console: console.print(result, markup=False))
+    app_name, server = split_server_id(server_id)
+    text = " ".join(command)
+    doing = f"notifying {server_id} on node {node} of {text!r}"
+    result = client.call_checked("notifyServer", app_name, server, node, text, doing=doing)
+    doc = {"server": server_id, "node": node, "command": text, "result": result}
+    out.emit(doc, lambda console: console.print(result, markup=False))
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def status(
+    client: AdminClient,
+    out: Output,
     server_id: ServerArgument,
     node: NodeOption,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """The state of APP.SERVER on NODE: in the registry, on the node, and its last patch."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        app_name, server = split_server_id(server_id)
-        ret, state, result = client.call("getServerState", app_name, server, node)
-        client.check(ret, result, f"getting the state of {server_id} on node {node}")
-        doc = {
-            "server": server_id,
-            "node": node,
-            "setting_state": state.settingStateInReg,
-            "present_state": state.presentStateInReg,
-            "present_state_in_node": state.presentStateInNode,
-            "pid": state.processId,
-            "patch_version": state.patchVersion,
-            "patch_time": state.patchTime,
-            "patch_user": state.patchUser,
-        }
+    app_name, server = split_server_id(server_id)
+    ret, state, result = client.call("getServerState", app_name, server, node)
+    client.check(ret, result, f"getting the state of {server_id} on node {node}")
+    doc = {
+        "server": server_id,
+        "node": node,
+        "setting_state": state.settingStateInReg,
+        "present_state": state.presentStateInReg,
+        "present_state_in_node": state.presentStateInNode,
+        "pid": state.processId,
+        "patch_version": state.patchVersion,
+        "patch_time": state.patchTime,
+        "patch_user": state.patchUser,
+    }
 
-        def human(console: Console) -> None:
-            console.print(f"{server_id} on node {node}", markup=False)
-            table = Table(show_header=False, box=None, pad_edge=False)
-            table.add_row("setting state", state.settingStateInReg or "-")
-            table.add_row("present state", state.presentStateInReg or "-")
-            table.add_row("present on node", state.presentStateInNode or "-")
-            table.add_row("pid", str(state.processId) if state.processId > 0 else "-")
-            patch = state.patchVersion or "-"
-            if state.patchVersion:
-                patch += f"  ({state.patchTime or '?'} by {state.patchUser or '?'})"
-            table.add_row("patch", patch)
-            console.print(table)
+    def human(console: Console) -> None:
+        console.print(f"{server_id} on node {node}", markup=False)
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_row("setting state", state.settingStateInReg or "-")
+        table.add_row("present state", state.presentStateInReg or "-")
+        table.add_row("present on node", state.presentStateInNode or "-")
+        table.add_row("pid", str(state.processId) if state.processId > 0 else "-")
+        patch = state.patchVersion or "-"
+        if state.patchVersion:
+            patch += f"  ({state.patchTime or '?'} by {state.patchUser or '?'})"
+        table.add_row("patch", patch)
+        console.print(table)
 
-        out.emit(doc, human)
+    out.emit(doc, human)
 
 
-@app.command(name="list")
+@admin_command(app, name="list")
 def list_(
+    client: AdminClient,
+    out: Output,
     node: Annotated[
         str | None, typer.Option("--node", metavar="NODE", help="only servers on this node")
     ] = None,
     app_filter: Annotated[
         str | None, typer.Option("--app", metavar="APP", help="only servers of this application")
     ] = None,
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Every deployed server instance, with its states and type."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        rows, result = client.call("getAllServerIds")
-        servers = []
-        for row in rows:
-            parsed = _server_row(row)
-            if parsed is None:
-                out.note(f"note: skipping a server row the admin registry sent: {row!r}")
-                continue
-            if (node is None or parsed["node"] == node) and (
-                app_filter is None or parsed["application"] == app_filter
-            ):
-                servers.append(parsed)
-        servers.sort(key=lambda s: (s["server"], s["node"]))
-        if not rows and result.strip():
-            out.note(f"note: the admin registry says: {result.strip()}")
+    rows, result = client.call("getAllServerIds")
+    servers = []
+    for row in rows:
+        parsed = _server_row(row)
+        if parsed is None:
+            out.note(f"note: skipping a server row the admin registry sent: {row!r}")
+            continue
+        if (node is None or parsed["node"] == node) and (
+            app_filter is None or parsed["application"] == app_filter
+        ):
+            servers.append(parsed)
+    servers.sort(key=lambda s: (s["server"], s["node"]))
+    if not rows and result.strip():
+        out.note(f"note: the admin registry says: {result.strip()}")
 
-        def human(console: Console) -> None:
-            if not servers:
-                console.print("no servers" + (" match" if node or app_filter else " deployed"))
-                return
-            table = Table("server", "node", "setting", "present", "type", box=None, pad_edge=False)
-            table.columns[0].no_wrap = True
-            for s in servers:
-                table.add_row(
-                    s["server"], s["node"], s["setting_state"], s["present_state"], s["server_type"]
-                )
-            console.print(table)
+    def human(console: Console) -> None:
+        if not servers:
+            console.print("no servers" + (" match" if node or app_filter else " deployed"))
+            return
+        table = Table("server", "node", "setting", "present", "type", box=None, pad_edge=False)
+        table.columns[0].no_wrap = True
+        for s in servers:
+            table.add_row(
+                s["server"], s["node"], s["setting_state"], s["present_state"], s["server_type"]
+            )
+        console.print(table)
 
-        out.emit({"servers": servers}, human)
+    out.emit({"servers": servers}, human)
 
 
 def _server_row(row: list[str]) -> dict[str, str] | None:
@@ -819,7 +765,7 @@ def _server_row(row: list[str]) -> dict[str, str] | None:
 def _package_for(server_id: str, spec: str) -> Package:
     pkg = open_package(spec)
     manifest = pkg.manifest
-    if manifest and manifest.name is not None and manifest.name != server_id:
+    if manifest and manifest.name and manifest.name != server_id:
         raise UsageError(
             f"the package is {manifest.name!r} ({manifest.source}), not {server_id!r}: "
             "deploy it under its own name, or fix [package] name"

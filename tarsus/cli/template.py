@@ -13,16 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tarsus.cli.admin_client import (
-    DEFAULT_TIMEOUT_MS,
-    AdminOption,
-    CommandFailed,
-    Connection,
-    JsonOption,
-    LocatorOption,
-    TimeoutOption,
-    admin_session,
-)
+from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, admin_command
 
 app = typer.Typer(
     name="template",
@@ -31,26 +22,23 @@ app = typer.Typer(
 )
 
 
-@app.command(no_args_is_help=True)
+@admin_command(app, no_args_is_help=True)
 def show(
+    client: AdminClient,
+    out: Output,
     name: Annotated[
         str,
         typer.Argument(metavar="NAME", help="e.g. tars.tarspython.default", show_default=False),
     ],
-    admin: AdminOption = None,
-    locator: LocatorOption = None,
-    timeout_ms: TimeoutOption = DEFAULT_TIMEOUT_MS,
-    as_json: JsonOption = False,
 ) -> None:
     """Print template NAME with everything it inherits from its parents."""
-    with admin_session(Connection(admin, locator, timeout_ms, as_json)) as (client, out):
-        ret, text, result = client.call("getProfileTemplate", name)
-        client.check(ret, result, f"reading template {name}")
-        if not text.strip():
-            # Upstream answers 0 with an empty text and "(NAME:template not found)".
-            raise CommandFailed(
-                f"no template {name!r}" + (f": {result.strip()}" if result.strip() else ""),
-                result=result,
-            )
-        doc = {"name": name, "template": text, "result": result}
-        out.emit(doc, lambda console: console.print(text.rstrip("\n"), markup=False))
+    ret, text, result = client.call("getProfileTemplate", name)
+    client.check(ret, result, f"reading template {name}")
+    if not text.strip():
+        # Upstream answers 0 with an empty text and "(NAME:template not found)".
+        raise CommandFailed(
+            f"no template {name!r}" + (f": {result.strip()}" if result.strip() else ""),
+            result=result,
+        )
+    doc = {"name": name, "template": text, "result": result}
+    out.emit(doc, lambda console: console.print(text.rstrip("\n"), markup=False))

@@ -139,7 +139,7 @@ async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, consol
     app, server = EXAMPLE_SERVER
     node = settings.host
     package = open_package(str(example_dir), cache_dir=settings.data_dir / "packages")
-    servants = package.manifest.servants if package.manifest else {"HelloObj": 18601}
+    servants = package.manifest.servant_ports() if package.manifest else {"HelloObj": 18601}
     row = await store.servers.get(app, server, node)
     if row is None:
         await admin.deploy(

@@ -6,6 +6,8 @@
 - ``resolve_template(name, lookup)`` merges a template with its ancestors;
   ``merge_profile(template, private_profile)`` puts a server's own profile on top.
 - ``expand(text, macros)`` fills in ``${app}``, ``${locator}``... as the node does.
+- ``ConfigValues(cfg).number("/tars/reap<registryTimeout>", 150.0, minimum=5.0)`` and the like
+  read typed settings with defaults, floors and ranges.
 
 Nothing here touches the network or a database: callers bring the text.
 """
@@ -33,11 +35,13 @@ from tarsus.conf.template import (
     template_chain,
 )
 from tarsus.conf.templates import builtin_lookup, load_builtin
+from tarsus.conf.values import ConfigValues
 
 __all__ = [
     "NODE_MACROS",
     "ConfigDomain",
     "ConfigError",
+    "ConfigValues",
     "TCConfig",
     "TemplateCycleError",
     "TemplateError",

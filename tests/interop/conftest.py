@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from peer import NodeCodecPeer, ensure_node_modules, node_executable
+from peer import NodeCodecPeer, require_node
 
 
 @pytest.fixture(scope="session")
-def node_peer() -> Iterator[NodeCodecPeer]:
-    node = node_executable()
-    if node is None:
-        pytest.skip("Node interop skipped: `node` is not on PATH (install Node.js 20 to run it)")
-    ensure_node_modules()
+def node() -> str:
+    """The ``node`` executable, for the tests that run Node scripts."""
+    return require_node()
+
+
+@pytest.fixture(scope="session")
+def node_peer(node: str) -> Iterator[NodeCodecPeer]:
     with NodeCodecPeer(node) as peer:
         yield peer

@@ -8,10 +8,15 @@ Node" or "decode these bytes with Node" and compare with what ``tarsus.codec`` d
 The JSON value mapping (see the header of codec_peer.js): long values travel as decimal
 strings (exact to 2^63 on both sides), bytes as hex, maps as ``[[key, value], ...]``, floats
 as numbers or "NaN"/"Infinity"/"-Infinity", structs as objects keyed by field name.
+
+The RPC and registry tests share the rest: ``require_node`` (the ``node`` fixture),
+``run_script`` (one Node script run to its end) and ``Relay`` (a TCP relay that records what
+went over the wire).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import math
@@ -21,10 +26,15 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tarsus.codec import RequestPacket, ResponsePacket, decode
 from tarsus.codec.types import BYTES, LONG, Map, Scalar, Vector
+from tarsus.rpc.framing import split_frames
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 PEER_SCRIPT = NODE_DIR / "codec_peer.js"
@@ -192,6 +202,48 @@ def peer_env() -> dict[str, str]:
     return env
 
 
+def require_node() -> str:
+    """The ``node`` executable, the SDK installed beside it; skips the test without Node."""
+    exe = node_executable()
+    if exe is None:
+        pytest.skip("Node interop skipped: `node` is not on PATH (install Node.js 20 to run it)")
+    ensure_node_modules()
+    return exe
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """How a Node script run ended."""
+
+    status: int
+    out: bytes
+    err: bytes
+
+    def stderr_tail(self) -> str:
+        return self.err.decode("utf-8", "replace")[-3000:]
+
+
+async def run_script(node: str, script: str, *args: str, timeout: float = 30) -> ScriptRun:
+    """Run ``node SCRIPT ARGS...`` in ``node/`` to its end; fails the test after ``timeout`` s."""
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        script,
+        *args,
+        cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=peer_env(),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"{script} {' '.join(args)} did not finish within {timeout:g} s")
+    assert proc.returncode is not None
+    return ScriptRun(proc.returncode, out, err)
+
+
 class NodeCodecPeer:
     """One ``node codec_peer.js`` process. Use as a context manager, or call ``close()``."""
 
@@ -315,3 +367,63 @@ class NodeCodecPeer:
         """@tars/rpc's ``RequestF.js`` reading of ``data``, as a ``cls`` instance."""
         res = self.request({"op": "rpc_decode", "packet": packet, "hex": data.hex()})
         return from_json(res["value"], cls)
+
+
+# ---------------------------------------------------------------------------------------------
+# The wire
+
+
+class Relay:
+    """A TCP relay in front of a server that records both directions, to see what went over
+    the wire: requests as sent by the client, replies as sent by the server."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.upstream = bytearray()
+        self.downstream = bytearray()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        s_reader, s_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        pumps = [
+            asyncio.ensure_future(self._pump(c_reader, s_writer, self.upstream)),
+            asyncio.ensure_future(self._pump(s_reader, c_writer, self.downstream)),
+        ]
+        self._tasks.update(pumps)
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+    @staticmethod
+    async def _pump(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                log += data
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def requests(self) -> list[Any]:
+        return [decode(body, RequestPacket) for body in split_frames(bytearray(self.upstream))]
+
+    def replies(self, version: int) -> list[Any]:
+        packet = RequestPacket if version in (2, 3) else ResponsePacket
+        return [decode(body, packet) for body in split_frames(bytearray(self.downstream))]

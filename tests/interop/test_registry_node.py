@@ -33,14 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peer import NODE_DIR, ensure_node_modules, node_executable, peer_env
+from peer import NODE_DIR, Relay, peer_env, run_script
 from sqlalchemy import text
 
-from tarsus.codec import RequestPacket, decode
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.query_obj import queryf
 from tarsus.rpc.application import Application
-from tarsus.rpc.framing import split_frames
 from tarsus.store import AdapterSpec, ServerSpec, Store
 from tarsus.testing import serve
 
@@ -60,15 +58,6 @@ NODE_LOCAL_TIMEOUT = -13001  # @tars/rpc TarsError.CLIENT.REQUEST_TIMEOUT, never
 
 # ---------------------------------------------------------------------------------------------
 # fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = node_executable()
-    if exe is None:
-        pytest.skip("Node interop skipped: `node` is not on PATH (install Node.js 20 to run it)")
-    ensure_node_modules()
-    return exe
 
 
 @pytest.fixture(scope="module")
@@ -93,67 +82,16 @@ def tagged(hello_impl: type, tag: str) -> Any:
     return Tagged()
 
 
-class Recorder:
-    """A TCP relay in front of the registry's QueryObj that keeps what the client sent."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.upstream = bytearray()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def __aenter__(self) -> Recorder:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        s_reader, s_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        pumps = [
-            asyncio.ensure_future(self._pump(c_reader, s_writer, self.upstream)),
-            asyncio.ensure_future(self._pump(s_reader, c_writer, None)),
-        ]
-        self._tasks.update(pumps)
-        await asyncio.gather(*pumps, return_exceptions=True)
-
-    @staticmethod
-    async def _pump(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray | None
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                if log is not None:
-                    log += data
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    def requests(self) -> list[Any]:
-        return [decode(body, RequestPacket) for body in split_frames(bytearray(self.upstream))]
-
-
 @contextlib.asynccontextmanager
-async def running_registry(store: Store) -> AsyncIterator[tuple[Registry, Recorder]]:
-    """A registry on ephemeral ports, and a recorder in front of its QueryObj."""
+async def running_registry(store: Store) -> AsyncIterator[tuple[Registry, Relay]]:
+    """A registry on ephemeral ports, and a relay recording what reaches its QueryObj."""
     app = Application()
     registry = add_registry(
         app, store, query_endpoint=EPHEMERAL, registry_endpoint=EPHEMERAL, settings=SETTINGS
     )
     await app.start()
     try:
-        async with Recorder(registry.adapters[0].port) as recorder:
+        async with Relay(registry.adapters[0].port) as recorder:
             yield registry, recorder
     finally:
         await app.stop(drain_timeout=1.0)
@@ -183,28 +121,14 @@ async def run_client(
     node: str, locator_port: int, n: int, *flags: str, obj: str = OBJ
 ) -> tuple[int, dict[str, Any]]:
     """One ``registry_client.js`` round in its own process: (exit status, its JSON line)."""
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        *client_args(locator_port, n, *flags, obj=obj),
-        cwd=NODE_DIR,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=peer_env(),
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail("registry_client.js did not finish within 30 s")
-    if not out.strip():
+    run = await run_script(node, *client_args(locator_port, n, *flags, obj=obj))
+    if not run.out.strip():
         pytest.fail(
-            f"registry_client.js printed nothing (status {proc.returncode}); "
-            f"stderr:\n{err.decode('utf-8', 'replace')[-3000:]}"
+            f"registry_client.js printed nothing (status {run.status}); "
+            f"stderr:\n{run.stderr_tail()}"
         )
-    res: dict[str, Any] = json.loads(out)
-    assert proc.returncode is not None
-    return proc.returncode, res
+    res: dict[str, Any] = json.loads(run.out)
+    return run.status, res
 
 
 class NodeClient:

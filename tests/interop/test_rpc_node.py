@@ -32,14 +32,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from peer import NODE_DIR, ensure_node_modules, node_executable, peer_env
+from peer import NODE_DIR, Relay, peer_env, run_script
 
 import tarsus.idl
-from tarsus.codec import RequestPacket, ResponsePacket, decode, tup
+from tarsus.codec import tup
 from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import InvokeTimeout, Ret, ServerError, TarsError
-from tarsus.rpc.framing import split_frames
 from tarsus.rpc.proxy import CallOptions
 from tarsus.testing import serve
 
@@ -144,15 +143,6 @@ def echo_impl(M: Any) -> Any:
     return EchoImpl
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = node_executable()
-    if exe is None:
-        pytest.skip("Node interop skipped: `node` is not on PATH (install Node.js 20 to run it)")
-    ensure_node_modules()
-    return exe
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -209,30 +199,13 @@ async def run_node_client(
     node: str, port: int, *cases: str, version: int = 1, obj: str = PY_OBJ
 ) -> dict[str, dict[str, Any]]:
     """Run rpc_client.js; return its result line for each case (fail if one is missing)."""
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "rpc_client.js",
-        str(port),
-        obj,
-        str(version),
-        *cases,
-        cwd=NODE_DIR,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=peer_env(),
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"rpc_client.js {cases} did not finish within 30 s")
-    results = {r["case"]: r for r in map(json.loads, out.decode().splitlines())}
+    run = await run_script(node, "rpc_client.js", str(port), obj, str(version), *cases)
+    results = {r["case"]: r for r in map(json.loads, run.out.decode().splitlines())}
     missing = [c for c in cases if c not in results]
     if missing:
         pytest.fail(
-            f"rpc_client.js gave no result for {missing} (exit status {proc.returncode}); "
-            f"stderr:\n{err.decode('utf-8', 'replace')[-3000:]}"
+            f"rpc_client.js gave no result for {missing} (exit status {run.status}); "
+            f"stderr:\n{run.stderr_tail()}"
         )
     return results
 
@@ -243,62 +216,6 @@ async def wait_for(predicate: Any, what: str, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-class Relay:
-    """A TCP relay in front of a server that records both directions, to see what went over
-    the wire: requests as sent by the client, replies as sent by the server."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.upstream = bytearray()
-        self.downstream = bytearray()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def __aenter__(self) -> Relay:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        s_reader, s_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        pumps = [
-            asyncio.ensure_future(self._pump(c_reader, s_writer, self.upstream)),
-            asyncio.ensure_future(self._pump(s_reader, c_writer, self.downstream)),
-        ]
-        self._tasks.update(pumps)
-        await asyncio.gather(*pumps, return_exceptions=True)
-
-    @staticmethod
-    async def _pump(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                log += data
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    def requests(self) -> list[Any]:
-        return [decode(body, RequestPacket) for body in split_frames(bytearray(self.upstream))]
-
-    def replies(self, version: int) -> list[Any]:
-        packet = RequestPacket if version in (2, 3) else ResponsePacket
-        return [decode(body, packet) for body in split_frames(bytearray(self.downstream))]
 
 
 @contextlib.asynccontextmanager

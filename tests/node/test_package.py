@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import subprocess
 import tarfile
 import zipfile
@@ -255,6 +256,28 @@ def test_manifest_reading() -> None:
     ]:
         with pytest.raises(PackageError, match=error.replace("[", r"\[").replace("+", r"\+")):
             PackageManifest.parse(text)
+
+
+def test_partial_manifest_for_deploy_tooling() -> None:
+    # deploy reads what the node will install: name and entry may be left out, but what is
+    # there is checked, and every servant it lists needs a port
+    manifest = PackageManifest.parse("[servants]\nHelloObj = { port = 18601 }\n", partial=True)
+    assert (manifest.name, manifest.entry) == ("", "")
+    assert manifest.servant_ports() == {"HelloObj": 18601}
+    assert PackageManifest.parse("", partial=True).servant_ports() == {}
+    for text, error in [
+        ("package = 1\n", "[package] must be a table"),
+        ('[package]\nname = "NoDot"\n', "must be 'App.Server'"),
+        ('[package]\nentry = "../x.py"\n', "must be a path inside the package"),
+    ]:
+        with pytest.raises(PackageError, match=re.escape(error)):
+            PackageManifest.parse(text, partial=True)
+    for text, error in [
+        ("[servants]\nHelloObj = {}\n", "[servants] HelloObj: write HelloObj = { port"),
+        ('[servants]\n"Hello-Obj" = { port = 1 }\n', "a servant name is letters"),
+    ]:
+        with pytest.raises(PackageError, match=re.escape(error)):
+            PackageManifest.parse(text, partial=True).servant_ports()
 
 
 def test_requires_python() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tarsus.conf import TCConfig
+from tarsus.conf import ConfigValues, TCConfig
 
 __all__ = ["ADMIN_ADAPTER", "ADMIN_SERVANT", "DEFAULT_ENDPOINT", "DEFAULT_PORT", "AdminSettings"]
 
@@ -79,21 +79,16 @@ class AdminSettings:
         300 s, framework.md §11.13; we read the one its template writes) and
         ``/tars/application/server<elegant_wait_second>`` (2-180, else 75).
         """
-
-        def number(path: str, default: float) -> float:
-            text = tc.get(path, "").strip()
-            try:
-                return float(text) if text else default
-            except ValueError:
-                raise ValueError(f"{path} = {text!r} is not a number") from None
-
-        elegant = number("/tars/application/server<elegant_wait_second>", 75.0)
+        values = ConfigValues(tc)
         return cls(
-            update_heart_interval=max(5.0, number("/tars/reap<updateHeartInterval>", 10.0)),
-            registry_timeout=max(5.0, number("/tars/reap<registryTimeout>", 150.0)),
-            heartbeat_off=tc.get("/tars/reap<heartbeatoff>", "N").strip().upper() == "Y",
-            elegant_wait_second=elegant if 2 <= elegant <= 180 else 75.0,
-            patch_wait_timeout=number("/tars/patch<patch_wait_timeout>", 300.0) or 300.0,
-            patch_obj=tc.get("/tars/objname<patchServerObj>", "").strip()
-            or "tars.tarspatch.PatchObj",
+            update_heart_interval=values.number(
+                "/tars/reap<updateHeartInterval>", 10.0, minimum=5.0
+            ),
+            registry_timeout=values.number("/tars/reap<registryTimeout>", 150.0, minimum=5.0),
+            heartbeat_off=values.yes("/tars/reap<heartbeatoff>"),
+            elegant_wait_second=values.number(
+                "/tars/application/server<elegant_wait_second>", 75.0, within=(2, 180)
+            ),
+            patch_wait_timeout=values.number("/tars/patch<patch_wait_timeout>", 300.0) or 300.0,
+            patch_obj=values.text("/tars/objname<patchServerObj>", "tars.tarspatch.PatchObj"),
         )

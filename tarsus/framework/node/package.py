@@ -12,6 +12,10 @@ and optionally ``requirements.txt`` and ``wheels/*.whl``::
     [servants]                      # optional defaults for deploy tooling
     HelloObj = { port = 18601 }
 
+Deploy tooling (``tarsus server deploy``) reads the same file with ``PackageManifest.parse(...,
+partial=True)``: ``[package]``, its name and its entry may then be left out, and
+``servant_ports()`` gives the default port of each servant.
+
 Installation (``install_package``):
 
 1. fetch through a :class:`PackageSource` (local path or ``file://`` URL for now); check the
@@ -59,6 +63,7 @@ from tarsus.framework.node.config import ServerLayout
 __all__ = [
     "BACKUPS_KEPT",
     "MANIFEST",
+    "SERVANT_NAME",
     "InstalledPackage",
     "LocalPackageSource",
     "PackageError",
@@ -81,6 +86,8 @@ VENVS_KEPT = 2
 NODE_PTH = "tarsus-node.pth"
 #: Where pip's output is cut in an error message.
 _PIP_OUTPUT_TAIL = 4000
+#: A servant's own name, the last part of ``App.Server.HelloObj``.
+SERVANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Progress = Callable[[int], None]
 
@@ -96,7 +103,9 @@ class PackageError(Exception):
 class PackageManifest:
     """The contents of ``tarsus.toml``."""
 
+    #: ``App.Server``; "" when a partial manifest leaves it out
     name: str
+    #: the script to run, a path inside the package; "" when a partial manifest leaves it out
     entry: str
     requires_python: str = ""
     #: servant name (``HelloObj``) -> its defaults (``{"port": 18601}``)
@@ -112,28 +121,42 @@ class PackageManifest:
         return self.name.split(".", 1)[1]
 
     @classmethod
-    def parse(cls, text: str, *, source: str = MANIFEST) -> PackageManifest:
+    def parse(cls, text: str, *, source: str = MANIFEST, partial: bool = False) -> PackageManifest:
+        """Read and check ``tarsus.toml``; :class:`PackageError` names the file and the key.
+
+        ``partial`` is for tools that ship a package rather than run it (deploy): ``[package]``,
+        its ``name`` and its ``entry`` may be left out (``""``); what is there is checked all
+        the same.
+        """
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise PackageError(f"{source}: not valid TOML: {e}") from None
-        package = data.get("package")
+        package = data.get("package", {} if partial else None)
         if not isinstance(package, dict):
+            if partial:
+                raise PackageError(f"{source}: [package] must be a table")
             raise PackageError(f"{source}: a [package] table with name and entry is required")
         for key in package:
             if key not in ("name", "entry", "requires-python"):
                 log.warning("%s: unknown key [package] %s ignored", source, key)
         name = package.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name):
+        if name is None and partial:
+            name = ""
+        elif not isinstance(name, str) or not re.fullmatch(
+            r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name
+        ):
             raise PackageError(
                 f"{source}: [package] name must be 'App.Server' (letters, digits, _ and -), "
                 f"got {name!r}"
             )
         entry = package.get("entry")
-        if not isinstance(entry, str) or not entry.strip():
+        if entry is None and partial:
+            entry = ""
+        elif not isinstance(entry, str) or not entry.strip():
             raise PackageError(f"{source}: [package] entry must name the script to run")
         entry = entry.strip()
-        normalized = posixpath.normpath(entry)
+        normalized = posixpath.normpath(entry) if entry else ""
         if entry.startswith("/") or normalized.startswith("..") or "\\" in entry:
             raise PackageError(
                 f"{source}: [package] entry {entry!r} must be a path inside the package"
@@ -159,6 +182,20 @@ class PackageManifest:
                 raise PackageError(f"{source}: [servants] {servant}.port must be 1-65535")
             servants[servant] = dict(spec)
         return cls(name, normalized, requires, servants, source)
+
+    def servant_ports(self) -> dict[str, int]:
+        """The default port of each servant in ``[servants]``, for deploy tooling, which needs
+        one for every servant listed there; :class:`PackageError` otherwise."""
+        ports: dict[str, int] = {}
+        for servant, spec in self.servants.items():
+            where = f"{self.source}: [servants] {servant}"
+            if not SERVANT_NAME.match(servant):
+                raise PackageError(f"{where}: a servant name is letters, digits and '_' (HelloObj)")
+            port = spec.get("port")
+            if port is None:
+                raise PackageError(f"{where}: write {servant} = {{ port = 1..65535 }}")
+            ports[servant] = port
+        return ports
 
     @classmethod
     def load(cls, path: Path) -> PackageManifest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tarsus
-from tarsus.conf import TCConfig
+from tarsus.conf import ConfigValues, TCConfig
 
 __all__ = [
     "QUERY_ENDPOINT",
@@ -115,25 +115,22 @@ class RegistrySettings:
         ``<nodeTimeoutInterval>`` (min 15 each; absent: our defaults, not upstream's) and
         ``/tars/nodeinfo<defaultTemplate>``.
         """
-
-        def number(path: str, default: float) -> float:
-            text = tc.get(path, "").strip()
-            try:
-                return float(text) if text else default
-            except ValueError:
-                raise ValueError(f"{path} = {text!r} is not a number") from None
-
-        rate = int(number("/tars/reap<recoverProtectRate>", 30))
+        values = ConfigValues(tc)
         return cls(
-            load_interval=max(5.0, number("/tars/reap<loadObjectsInterval1>", 10.0)),
-            least_changed_time=max(1.0, number("/tars/reap<LeastChangedTime1>", 150.0)),
-            full_load_interval=max(1.0, number("/tars/reap<loadObjectsInterval2>", 300.0)),
-            registry_timeout=max(5.0, number("/tars/reap<registryTimeout>", 150.0)),
-            heartbeat_off=tc.get("/tars/reap<heartbeatoff>", "N").strip().upper() == "Y",
-            recover_protect=tc.get("/tars/reap<recoverProtect>", "N").strip().upper() != "N",
-            recover_protect_rate=rate if 1 <= rate <= 100 else 30,
-            node_timeout=max(15.0, number("/tars/reap<nodeTimeout>", 30.0)),
-            node_sweep_interval=max(15.0, number("/tars/reap<nodeTimeoutInterval>", 15.0)),
-            default_node_template=tc.get("/tars/nodeinfo<defaultTemplate>", "").strip()
-            or "tars.tarsnode",
+            load_interval=values.number("/tars/reap<loadObjectsInterval1>", 10.0, minimum=5.0),
+            least_changed_time=values.number("/tars/reap<LeastChangedTime1>", 150.0, minimum=1.0),
+            full_load_interval=values.number(
+                "/tars/reap<loadObjectsInterval2>", 300.0, minimum=1.0
+            ),
+            registry_timeout=values.number("/tars/reap<registryTimeout>", 150.0, minimum=5.0),
+            heartbeat_off=values.yes("/tars/reap<heartbeatoff>"),
+            recover_protect=values.not_no("/tars/reap<recoverProtect>"),
+            recover_protect_rate=values.integer(
+                "/tars/reap<recoverProtectRate>", 30, within=(1, 100)
+            ),
+            node_timeout=values.number("/tars/reap<nodeTimeout>", 30.0, minimum=15.0),
+            node_sweep_interval=values.number(
+                "/tars/reap<nodeTimeoutInterval>", 15.0, minimum=15.0
+            ),
+            default_node_template=values.text("/tars/nodeinfo<defaultTemplate>", "tars.tarsnode"),
         )
