@@ -1,7 +1,9 @@
 """The admin registry as the operator commands (``tarsus server|node|template``) see it.
 
 Those commands talk to one servant only, ``tars.tarsAdminRegistry.AdminRegObj`` (the same API
-the web console uses), over Tars RPC. This module holds what they share: where the admin
+the web console uses), over Tars RPC: its upstream interface ``AdminReg`` and, for what
+AdminReg lacks (writing templates), our extension ``tarsus.AdminExt`` served on the same object
+(``TarsusAdmin.tars``). This module holds what they share: where the admin
 registry is (``--admin`` / ``--locator``), the blocking client, how its answers are judged
 (``tarsErrCode`` in words), how results are printed (rich for people, ``--json`` for
 scripts), and ``admin_command``, which gives a command those options and its session.
@@ -15,11 +17,12 @@ traceback.
 from __future__ import annotations
 
 import functools
+import getpass
 import inspect
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
@@ -52,7 +55,9 @@ __all__ = [
     "UsageError",
     "admin_command",
     "admin_session",
+    "adminext",
     "adminreg",
+    "current_user",
     "explain_code",
     "refused",
     "split_server_id",
@@ -95,6 +100,20 @@ def adminreg() -> Any:
     return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
 
 
+@functools.cache
+def adminext() -> Any:
+    """The ``tarsus`` module of TarsusAdmin.tars: ``AdminExtProxy``, ``ProfileTemplate``."""
+    return tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
+
+
+def current_user() -> str:
+    """Who runs the command, as recorded with what it changes (``--user``'s default)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "tarsus"
+
+
 def explain_code(code: int) -> tuple[str, str]:
     """``(EM_TARS_... name, meaning)`` of a tarsErrCode; names are empty for other codes."""
     try:
@@ -131,9 +150,19 @@ class CommandFailed(Exception):
         return doc
 
 
-def refused(doing: str, code: int, result: str = "", **extra: Any) -> CommandFailed:
-    """A non-zero tarsErrCode from the admin registry as a ``CommandFailed``."""
+def refused(
+    doing: str,
+    code: int,
+    result: str = "",
+    *,
+    meanings: Mapping[int, str] | None = None,
+    **extra: Any,
+) -> CommandFailed:
+    """A non-zero tarsErrCode from the admin registry as a ``CommandFailed``; ``meanings``
+    words a code better than :data:`ERROR_MEANINGS` does for this command."""
     name, meaning = explain_code(code)
+    if meanings is not None and code in meanings:
+        meaning = meanings[code]
     label = f"{code} {name}".rstrip()
     message = f"{doing} failed: {meaning} ({label})"
     if result.strip():
@@ -214,26 +243,29 @@ class AdminClient:
         self.address = address
         self.timeout_ms = timeout_ms
         self._comm: SyncCommunicator | None = None
-        self._proxy: Any = None
+        self._proxies: dict[type[Any], Any] = {}
 
     def call(self, method: str, *args: Any) -> Any:
         """``AdminReg.<method>(*args)`` in the proxy's result shape (``(ret, out1, ...)``)."""
-        if self._proxy is None:
-            self._comm = SyncCommunicator(
-                self.address.locator,
-                timeout_ms=self.timeout_ms,
-                connect_timeout_ms=min(self.timeout_ms, 1500),
-            )
-            self._proxy = self._comm.string_to_proxy(adminreg().AdminRegProxy, self.address.proxy)
-        try:
-            return getattr(self._proxy, method)(*args)
-        except TarsError as e:
-            raise self._transport_failure(method, e) from None
+        return self._invoke(adminreg().AdminRegProxy, method, args)
 
-    def check(self, ret: int, result: str, doing: str, **extra: Any) -> None:
+    def call_ext(self, method: str, *args: Any) -> Any:
+        """``tarsus.AdminExt.<method>(*args)``, on the same object and connection as
+        :meth:`call`. An upstream admin registry has no such function: that failure says so."""
+        return self._invoke(adminext().AdminExtProxy, method, args)
+
+    def check(
+        self,
+        ret: int,
+        result: str,
+        doing: str,
+        *,
+        meanings: Mapping[int, str] | None = None,
+        **extra: Any,
+    ) -> None:
         """Raise ``CommandFailed`` (the code in words) unless ``ret`` is 0."""
         if ret != 0:
-            raise refused(doing, ret, result, **extra)
+            raise refused(doing, ret, result, meanings=meanings, **extra)
 
     def call_checked(self, method: str, *args: Any, doing: str) -> str:
         """The result text of a method answering ``(ret, result)``; ``CommandFailed`` (saying
@@ -245,7 +277,25 @@ class AdminClient:
     def close(self) -> None:
         if self._comm is not None:
             self._comm.close()
-            self._comm = self._proxy = None
+            self._comm = None
+            self._proxies.clear()
+
+    def _invoke(self, proxy_cls: type[Any], method: str, args: tuple[Any, ...]) -> Any:
+        if self._comm is None:
+            self._comm = SyncCommunicator(
+                self.address.locator,
+                timeout_ms=self.timeout_ms,
+                connect_timeout_ms=min(self.timeout_ms, 1500),
+            )
+        proxy = self._proxies.get(proxy_cls)
+        if proxy is None:
+            proxy = self._proxies[proxy_cls] = self._comm.string_to_proxy(
+                proxy_cls, self.address.proxy
+            )
+        try:
+            return getattr(proxy, method)(*args)
+        except TarsError as e:
+            raise self._transport_failure(method, e) from None
 
     def _transport_failure(self, method: str, e: TarsError) -> CommandFailed:
         where = self.address.describe()
@@ -263,6 +313,8 @@ class AdminClient:
             )
         elif isinstance(e, ServerError) and e.code == Ret.SERVER_NO_FUNC:
             message = f"the admin registry {where} does not implement {method}"
+            if method in adminext().AdminExtProxy._tars_ops_:
+                message += " (a Tarsus extension, AdminExt: upstream's admin registry lacks it)"
         else:
             message = f"the admin registry {where} failed on {method}: {describe_failure(e)}"
         return CommandFailed(message, e.code, name)

@@ -22,7 +22,6 @@ with the node's own parser, ``PackageManifest``, so that deploy and install agre
 
 from __future__ import annotations
 
-import getpass
 import gzip
 import os
 import re
@@ -49,6 +48,7 @@ from tarsus.cli.admin_client import (
     UsageError,
     admin_command,
     adminreg,
+    current_user,
     refused,
     split_server_id,
 )
@@ -419,7 +419,7 @@ def deploy(
             f"{MANIFEST} lists them under [servants]"
         )
     plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
-    who = user or _current_user()
+    who = user or current_user()
     where = f"{server_id} on node {node}"
     A = adminreg()
 
@@ -540,7 +540,7 @@ def publish(
         server,
         node,
         pkg,
-        user=user or _current_user(),
+        user=user or current_user(),
         server_type=server_type,
         timeout_s=patch_timeout,
     )
@@ -624,7 +624,7 @@ def undeploy(
     user: UserOption = None,
 ) -> None:
     """Stop APP.SERVER on NODE and remove it (its servants and config files) from the registry."""
-    who = user or _current_user()
+    who = user or current_user()
     _lifecycle(
         client,
         out,
@@ -789,10 +789,3 @@ def _print_done(console: Console, what: str, result: str) -> None:
     console.print(what, markup=False)
     if result.strip():
         console.print(f"  {result.strip()}", markup=False)
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "tarsus"

@@ -1,37 +1,100 @@
 """``tarsus template``: the configuration templates servers are deployed with.
 
-    tarsus template show tars.tarspython.default
+    tarsus template list
+    tarsus template show tars.tarspython.default [--raw]
+    tarsus template set Demo.custom --parent tars.tarspython.default --file custom.conf
+    tarsus template delete Demo.custom
 
-``show`` prints a template as the admin registry resolves it (``getProfileTemplate``): its
-parents' values joined in, the template's own values winning. AdminReg has no method to list
-templates or to write one, so ``list`` and ``set`` are not offered yet.
+``show`` prints a template as the admin registry resolves it (upstream's ``getProfileTemplate``):
+its parents' values joined in, the template's own values winning. Upstream's AdminReg has no
+method to list, read as stored, write or delete templates (its web console writes
+``t_profile_template`` in MySQL), so ``list``, ``show --raw``, ``set`` and ``delete`` call our
+extension ``tarsus.AdminExt`` (``TarsusAdmin.tars``), served on the same AdminRegObj; an
+upstream admin registry does not have it, and those commands then say so.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, admin_command
+from tarsus.cli.admin_client import (
+    AdminClient,
+    CommandFailed,
+    Output,
+    UsageError,
+    admin_command,
+    adminext,
+    current_user,
+)
 
 app = typer.Typer(
     name="template",
-    help="Configuration templates (t_profile_template), as the admin registry serves them.",
+    help="Configuration templates (t_profile_template): list, show, set, delete.",
     no_args_is_help=True,
 )
+
+NameArgument = Annotated[
+    str,
+    typer.Argument(metavar="NAME", help="e.g. tars.tarspython.default", show_default=False),
+]
+#: ``tarsErrCode`` 1004 from ``deleteProfileTemplate`` is not about a server's state.
+_IN_USE = {1004: "the template is still in use"}
+
+
+@admin_command(app, name="list")
+def list_(client: AdminClient, out: Output) -> None:
+    """Every template: its parent, when it last changed and who changed it."""
+    ret, templates, result = client.call_ext("listProfileTemplates")
+    client.check(ret, result, "listing the templates")
+    docs = [_template_doc(t) for t in templates]
+
+    def human(console: Console) -> None:
+        if not docs:
+            console.print("no templates")
+            return
+        table = Table("template", "parent", "last change", "user", box=None, pad_edge=False)
+        table.columns[0].no_wrap = True
+        for d in docs:
+            parent = d["parent"]
+            if parent == d["name"]:
+                parent = "(itself: the root)"
+            table.add_row(d["name"], parent or "-", d["post_time"] or "-", d["last_user"] or "-")
+        console.print(table)
+
+    out.emit({"templates": docs}, human)
 
 
 @admin_command(app, no_args_is_help=True)
 def show(
     client: AdminClient,
     out: Output,
-    name: Annotated[
-        str,
-        typer.Argument(metavar="NAME", help="e.g. tars.tarspython.default", show_default=False),
-    ],
+    name: NameArgument,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="only the template's own text, as stored (its parent is named on stderr)",
+        ),
+    ] = False,
 ) -> None:
-    """Print template NAME with everything it inherits from its parents."""
+    """Print template NAME with everything it inherits from its parents (--raw: as stored)."""
+    if raw:
+        ret, tpl, result = client.call_ext("getRawProfileTemplate", name)
+        client.check(ret, result, f"reading template {name}")
+        doc = _template_doc(tpl) | {"result": result}
+        parent = doc["parent"] or "none"
+        changed = f", last changed {doc['post_time']}" if doc["post_time"] else ""
+        by = f" by {doc['last_user']}" if doc["last_user"] else ""
+        # stderr, so that stdout is the text `template set --file` takes back
+        out.note(f"# template {name}, parent {parent}{changed}{by}")
+        out.emit(doc, lambda _console: _print_text(doc["profile"]))
+        return
     ret, text, result = client.call("getProfileTemplate", name)
     client.check(ret, result, f"reading template {name}")
     if not text.strip():
@@ -41,4 +104,88 @@ def show(
             result=result,
         )
     doc = {"name": name, "template": text, "result": result}
-    out.emit(doc, lambda console: console.print(text.rstrip("\n"), markup=False))
+    out.emit(doc, lambda _console: _print_text(text))
+
+
+@admin_command(app, name="set", no_args_is_help=True)
+def set_(
+    client: AdminClient,
+    out: Output,
+    name: NameArgument,
+    parent: Annotated[
+        str,
+        typer.Option(
+            "--parent",
+            metavar="TEMPLATE",
+            help="the template it inherits from (e.g. tars.default); '' for none",
+            show_default=False,
+        ),
+    ],
+    file: Annotated[
+        str,
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="the template's own TC_Config text ('-': standard input)",
+            show_default=False,
+        ),
+    ],
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="who changes it, as recorded with it (default: you)"),
+    ] = None,
+) -> None:
+    """Create or replace template NAME: its parent and its own text (from --file)."""
+    profile = _read_profile(file)
+    who = user or current_user()
+    tpl = adminext().ProfileTemplate(name=name, parentName=parent, profile=profile)
+    ret, result = client.call_ext("setProfileTemplate", tpl, who)
+    client.check(ret, result, f"setting template {name}")
+    doc = {"name": name, "parent": parent, "user": who, "result": result}
+    out.emit(
+        doc,
+        lambda console: console.print(
+            f"set template {name} (parent {parent or 'none'})", markup=False
+        ),
+    )
+
+
+@admin_command(app, no_args_is_help=True)
+def delete(client: AdminClient, out: Output, name: NameArgument) -> None:
+    """Delete template NAME; refused while a server, node or template uses it."""
+    ret, result = client.call_ext("deleteProfileTemplate", name)
+    client.check(ret, result, f"deleting template {name}", meanings=_IN_USE)
+    doc = {"name": name, "deleted": True, "result": result}
+    out.emit(doc, lambda console: console.print(f"deleted template {name}", markup=False))
+
+
+def _template_doc(tpl: Any) -> dict[str, str]:
+    return {
+        "name": tpl.name,
+        "parent": tpl.parentName,
+        "post_time": tpl.postTime,
+        "last_user": tpl.lastUser,
+        "profile": tpl.profile,
+    }
+
+
+def _print_text(text: str) -> None:
+    """The text exactly (rich would expand tabs and turn ``:name:`` into emoji)."""
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+def _read_profile(file: str) -> str:
+    """The text of ``--file`` (``-``: stdin); a file that cannot be read is a usage error."""
+    if file == "-":
+        return sys.stdin.read()
+    path = Path(file)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--file {file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--file {file}: is a directory, not a file") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--file {file}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise UsageError(f"--file {file}: cannot read it ({e.strerror or e})") from None

@@ -33,7 +33,11 @@ def parse_files(files: list[pathlib.Path]) -> Program:
     return fn(files)
 
 
-TARS_FILES = sorted(PROTOCOL_DIR.glob("*.tars"))
+#: Tarsus's own interfaces (module ``tarsus``), bundled beside upstream's: not checked against
+#: upstream, but checked below for what keeps them from disturbing upstream peers.
+TARSUS_EXTENSIONS = {"TarsusAdmin.tars"}
+#: The upstream files, checked against upstream's interface facts.
+TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
 
 EXPECTED_FILES = {
     "AdminF.tars",
@@ -122,7 +126,7 @@ def consts(prog: Program) -> dict[str, Const]:
 
 
 def test_every_expected_file_is_bundled() -> None:
-    assert {p.name for p in TARS_FILES} == EXPECTED_FILES
+    assert {p.name for p in PROTOCOL_DIR.glob("*.tars")} == EXPECTED_FILES | TARSUS_EXTENSIONS
 
 
 def test_path_helper() -> None:
@@ -435,3 +439,38 @@ def test_defaults_that_peers_rely_on() -> None:
     assert default("ServerConf", "settingState") == "active"
     assert default("MonitorQueryReq", "method") == "query"
     assert default("TaskReq", "eachNum") == 1
+
+
+# --- Tarsus extensions (not upstream) ----------------------------------------------------------
+
+
+def test_tarsus_admin_extension_is_module_tarsus_and_adds_only_new_functions() -> None:
+    """AdminExt is served on AdminRegObj beside AdminReg: a function name shared with AdminReg
+    would change what upstream clients get, so there must be none."""
+    prog = parse_files([path("TarsusAdmin.tars")])
+    for f in prog.files.values():
+        assert [m.name for m in f.modules] == ["tarsus"]
+    assert set(prog.interfaces()) == {"tarsus.AdminExt"}
+    ext = {o.name for o in prog.interfaces()["tarsus.AdminExt"].operations}
+    assert ext == {
+        "listProfileTemplates",
+        "getRawProfileTemplate",
+        "setProfileTemplate",
+        "deleteProfileTemplate",
+    }
+    upstream = {o.name for o in load("AdminReg.tars").interfaces()["tars.AdminReg"].operations}
+    assert not ext & upstream
+    tpl = prog.structs()["tarsus.ProfileTemplate"]
+    assert fields(tpl) == [
+        (0, "name", b("string"), True),
+        (1, "parentName", b("string"), True),
+        (2, "profile", b("string"), True),
+        (3, "postTime", b("string"), False),
+        (4, "lastUser", b("string"), False),
+    ]
+
+
+def test_tarsus_extensions_parse_together_with_upstream_files() -> None:
+    prog = parse_files([*TARS_FILES, *(path(name) for name in sorted(TARSUS_EXTENSIONS))])
+    assert "tarsus.AdminExt" in prog.interfaces()
+    assert "tars.AdminReg" in prog.interfaces()

@@ -2,8 +2,10 @@
 
 The management entry of the platform: the web console, the CLI and tools call it to start,
 stop, restart, notify, patch and undeploy server instances, run tasks over many of them, read
-templates and write inventory rows. Commands reach nodes over the push channel
-(:mod:`tarsus.framework.admin.channel`). See ``docs/admin.md``.
+templates and write inventory rows. Beside upstream's AdminReg the object serves our extension
+``tarsus.AdminExt`` (``TarsusAdmin.tars``): templates listed, written and deleted. Commands
+reach nodes over the push channel (:mod:`tarsus.framework.admin.channel`). See
+``docs/admin.md``.
 
 - :func:`add_admin` serves it in an :class:`~tarsus.rpc.application.Application`;
 - :class:`AdminRegistry` holds its parts (``lifecycle``, ``inventory``, ``tasks``) and

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 
 from tarsus.framework.admin.errors import AdminError, ErrCode
-from tarsus.framework.admin.replies import adminreg
+from tarsus.framework.admin.replies import adminext, adminreg
 from tarsus.store.errors import Conflict, InvalidInput, NotFound
 from tarsus.store.schema import (
     t_adapter_conf,
@@ -32,7 +32,7 @@ from tarsus.store.servers import AdapterSpec, ServerSpec
 
 if TYPE_CHECKING:
     from tarsus.store.engine import Store
-    from tarsus.store.rows import AdapterRow, ServerRow
+    from tarsus.store.rows import AdapterRow, ServerRow, TemplateRow
 
 __all__ = [
     "Inventory",
@@ -235,6 +235,22 @@ def _bad_input(what: str, e: Exception) -> AdminError:
     return AdminError(ErrCode.EM_TARS_PARAMETER_ERR, f"{what}: {e}")
 
 
+def _profile_template(row: TemplateRow) -> Any:
+    """A ``t_profile_template`` row as AdminExt's ``ProfileTemplate``."""
+    return adminext().ProfileTemplate(
+        name=row.template_name,
+        parentName=row.parents_name,
+        profile=row.profile,
+        postTime=_text(row.posttime),
+        lastUser=row.lastuser,
+    )
+
+
+def _require_template_name(name: str) -> None:
+    if not name:
+        raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, "the template name is empty")
+
+
 class Inventory:
     """What the database alone answers."""
 
@@ -356,6 +372,38 @@ class Inventory:
             return await self.store.templates.resolve(name), text
         except (NotFound, InvalidInput) as e:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"({name}:{e})") from None
+
+    # AdminExt (TarsusAdmin.tars): templates as stored, and writing them.
+    async def profile_templates(self) -> list[Any]:
+        """``listProfileTemplates``: every template as a ``ProfileTemplate``, by name."""
+        return [_profile_template(row) for row in await self.store.templates.list()]
+
+    async def raw_profile_template(self, name: str) -> Any:
+        """``getRawProfileTemplate``: template ``name`` as stored (its own text only)."""
+        _require_template_name(name)
+        row = await self.store.templates.get(name)
+        if row is None:
+            raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found")
+        return _profile_template(row)
+
+    async def set_profile_template(self, tpl: Any, user: str) -> None:
+        """``setProfileTemplate``: create or replace ``tpl.name`` (who: ``user``; when: now).
+        1007 with the store's reason for a bad name, text or parent, or a loop."""
+        try:
+            await self.store.templates.upsert(tpl.name, tpl.parentName, tpl.profile, user)
+        except InvalidInput as e:
+            raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, str(e)) from None
+
+    async def delete_profile_template(self, name: str) -> None:
+        """``deleteProfileTemplate``: -1 if there is no such template, 1004 while a server,
+        a node or another template uses it."""
+        _require_template_name(name)
+        try:
+            await self.store.templates.delete(name)
+        except NotFound:
+            raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found") from None
+        except Conflict as e:
+            raise AdminError(ErrCode.EM_TARS_SERVICE_STATE_ERR, str(e)) from None
 
     async def server_profile(self, app: str, server: str, node: str) -> str:
         """``getServerProfileTemplate``: the instance's template merged with its private

@@ -21,13 +21,26 @@ from tarsus.codec import types as T
 from tarsus.codec.operation import Operation, Param
 from tarsus.framework.admin.errors import AdminError, ErrCode
 
-__all__ = ["adminreg", "decode_log_files", "decode_patch_info", "decode_state_info", "raw_bytes"]
+__all__ = [
+    "adminext",
+    "adminreg",
+    "decode_log_files",
+    "decode_patch_info",
+    "decode_state_info",
+    "raw_bytes",
+]
 
 
 @functools.cache
 def adminreg() -> Any:
     """The ``tars`` module of ``AdminReg.tars`` (structs, enums, servant and proxy)."""
     return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
+
+
+@functools.cache
+def adminext() -> Any:
+    """The ``tarsus`` module of ``TarsusAdmin.tars``: our ``AdminExt``, served beside AdminReg."""
+    return tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
 
 
 @functools.cache

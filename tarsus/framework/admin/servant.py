@@ -1,5 +1,7 @@
 """``AdminRegImp``: the ``tars.tarsAdminRegistry.AdminRegObj`` servant (upstream
-``AdminRegistryImp``), every method of ``AdminReg.tars``.
+``AdminRegistryImp``), every method of ``AdminReg.tars``, and beside them our extension
+``tarsus.AdminExt`` (``TarsusAdmin.tars``: templates listed, read as stored, written, deleted).
+The extension's function names are all new, so upstream clients of the object see no change.
 
 Each method is a thin translation to :class:`~tarsus.framework.admin.lifecycle.Lifecycle`
 (node commands), :class:`~tarsus.framework.admin.inventory.Inventory` (the database) or the
@@ -13,11 +15,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
-from tarsus.framework.admin.replies import adminreg, decode_log_files
+from tarsus.framework.admin.replies import adminext, adminreg, decode_log_files
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
@@ -42,6 +44,16 @@ _NO_PACKAGE_STORE = "no package store yet: publish from a local path (PatchReque
 _NO_USER_SYSTEM = "tarsus has no user system (db_user_system): permission checks are refused"
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _served_ops() -> dict[str, Operation]:
+    """AdminReg's operations and AdminExt's, one table: the object answers both."""
+    upstream: dict[str, Operation] = adminreg().AdminRegServant._tars_ops_
+    ours: dict[str, Operation] = adminext().AdminExtServant._tars_ops_
+    shared = sorted(upstream.keys() & ours.keys())
+    if shared:  # would silently change what upstream clients get
+        raise TypeError(f"AdminExt redefines AdminReg functions: {', '.join(shared)}")
+    return {**upstream, **ours}
 
 
 def _failure(op: Operation, code: int, message: str) -> Any:
@@ -99,6 +111,8 @@ def _caller_ip() -> str:
 class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     """The admin registry servant. Build it through
     :class:`~tarsus.framework.admin.server.AdminRegistry`."""
+
+    _tars_ops_: ClassVar[dict[str, Operation]] = _served_ops()
 
     def __init__(
         self,
@@ -311,6 +325,27 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     async def getProfileTemplate(self, profileName: str) -> tuple[int, str, str]:
         text, desc = await self.inventory.profile_template(profileName)
         return 0, text, desc
+
+    # AdminExt (TarsusAdmin.tars)
+    @_guarded
+    async def listProfileTemplates(self) -> tuple[int, list[Any], str]:
+        return 0, await self.inventory.profile_templates(), ""
+
+    @_guarded
+    async def getRawProfileTemplate(self, name: str) -> tuple[int, Any, str]:
+        return 0, await self.inventory.raw_profile_template(name), ""
+
+    @_guarded
+    async def setProfileTemplate(self, tpl: Any, user: str) -> tuple[int, str]:
+        await self.inventory.set_profile_template(tpl, user)
+        log.info("template %s set by %r (parent %r)", tpl.name, user, tpl.parentName)
+        return 0, ""
+
+    @_guarded
+    async def deleteProfileTemplate(self, name: str) -> tuple[int, str]:
+        await self.inventory.delete_profile_template(name)
+        log.info("template %s deleted", name)
+        return 0, ""
 
     @_guarded
     async def getServerProfileTemplate(
