@@ -77,6 +77,7 @@ class AllInOne:
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         s = self.settings
+        s.data_dir = Path(s.data_dir).resolve()
         s.data_dir.mkdir(parents=True, exist_ok=True)
         progress("opening the store")
         self.store = await open_store(s.db_url, data_dir=s.data_dir)

@@ -52,11 +52,11 @@ def _call() -> subprocess.CompletedProcess[str]:
 def _start_up(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     runs_before = log.read_text(errors="replace").count("is up") if log.exists() else 0
     out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    # As a user runs it: no --data-dir, so ./.tarsus under the working directory (a relative
+    # path the node must not hand to its services as is).
+    assert data_dir.name == ".tarsus"
     proc = subprocess.Popen(
-        [*TARSUS, "up", "--data-dir", str(data_dir)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
+        [*TARSUS, "up"], stdout=out, stderr=subprocess.STDOUT, cwd=data_dir.parent
     )
     out.close()
     deadline = time.monotonic() + 60
@@ -92,7 +92,7 @@ def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     busy = [p for p in PORTS if not _port_free(p)]
     if busy:
         pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
-    data_dir = tmp_path / "data"
+    data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
     proc = _start_up(data_dir, log)
     try:

@@ -129,7 +129,9 @@ class NodeAgent:
     async def start(self) -> None:
         s = self.settings
         parse_proxy(s.locator)  # a bad locator is an error now, not a silent retry loop
-        data_dir = Path(s.data_dir)
+        # Absolute: services run with their log directory as cwd, and their configs, venvs and
+        # scripts name paths under here.
+        data_dir = Path(s.data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         comm = Communicator(
             s.locator,
@@ -148,7 +150,7 @@ class NodeAgent:
         node_settings = NodeSettings(
             node_name=self.node_name,
             data_dir=data_dir / "data",
-            log_dir=Path(s.log_dir) if s.log_dir else data_dir / "app_log",
+            log_dir=Path(s.log_dir).resolve() if s.log_dir else data_dir / "app_log",
             locator=s.locator,
             node_endpoint=f"tcp -h {host} -p {s.port} -t 60000",
             local_ip=host,
