@@ -93,8 +93,12 @@ class AdminChannel:
             for proxy in list(self.proxies.values()):
                 with contextlib.suppress(TarsError, OSError):
                     await proxy.with_options(timeout_ms=1000).deleteNode(rn)
-        for running in list(self._running):
-            running.cancel()
+        if self._running:
+            # Commands in flight (a pushed ``shutdown`` among them) may still report their
+            # result; give them a moment before cutting them off.
+            _done, pending = await asyncio.wait(set(self._running), timeout=1.0)
+            for running in pending:
+                running.cancel()
         self.proxies.clear()
 
     def report_now(self) -> None:
