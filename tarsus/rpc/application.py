@@ -406,6 +406,7 @@ class Application:
                     refresh_endpoint_interval_ms=client.refresh_endpoint_interval,
                     enableset=config.enableset,
                     setdivision=config.setdivision,
+                    node_name=config.nodename,
                     **options,
                 )
             except ValueError as e:

@@ -65,6 +65,8 @@ class Communicator:
       ``findObjectByIdInSameSet(name, setdivision)``.
     - *query_method*: the QueryF call used outside set mode (default
       ``findObjectByIdInSameGroup``, as upstream clients; see ``tarsus.rpc.locator``).
+    - *node_name*: this machine's node name, sent as ``node_name`` in the context of registry
+      lookups (as TarsCpp servers do), so the registry places us in the right IDC group.
     - *cache_dir*: where registry answers are cached (``endpoints.json``); ``None`` disables
       the cache.
     """
@@ -81,6 +83,7 @@ class Communicator:
         enableset: bool = False,
         setdivision: str = "",
         query_method: QueryMethod = "findObjectByIdInSameGroup",
+        node_name: str = "",
         cache_dir: str | os.PathLike[str] | _Default | None = DEFAULT_CACHE_DIR,
     ) -> None:
         self.locator = locator
@@ -97,6 +100,7 @@ class Communicator:
         self.enableset = enableset
         self.setdivision = check_set_division(setdivision) if enableset else setdivision
         self.query_method: QueryMethod = query_method
+        self.node_name = node_name
         if isinstance(cache_dir, _Default):
             self.cache_dir: Path | None = default_cache_dir()
         else:
@@ -156,6 +160,7 @@ class Communicator:
                 query_method=self.query_method,
                 set_division=self.setdivision if self.enableset else None,
                 cache=cache,
+                node_name=self.node_name,
             )
         return self._locator
 

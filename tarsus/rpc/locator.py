@@ -371,6 +371,7 @@ class Locator:
         query_method: QueryMethod = "findObjectByIdInSameGroup",
         set_division: str | None = None,
         cache: EndpointCache | None = None,
+        node_name: str = "",
     ) -> None:
         target = parse_proxy(locator)
         if not target.direct:
@@ -389,7 +390,11 @@ class Locator:
         self.set_division = check_set_division(set_division) if set_division else ""
         self.cache = cache
         prx = _queryf().QueryFProxy(query)
-        self._prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
+        prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
+        if node_name:
+            # As TarsCpp servers: the registry groups the caller by this (IDC groups)
+            prx = prx.with_options(context={"node_name": node_name})
+        self._prx = prx
 
     @property
     def method(self) -> str:

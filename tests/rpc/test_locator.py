@@ -19,6 +19,7 @@ import pytest
 
 import tarsus.idl
 import tarsus.protocol
+from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import NoEndpointError
@@ -56,6 +57,8 @@ class Registry(QUERYF.QueryFServant):  # type: ignore[misc,name-defined]
         #: (object, setId) -> (active, inactive), for findObjectByIdInSameSet
         self.set_routes: dict[tuple[str, str], tuple[list[Endpoint], list[Endpoint]]] = {}
         self.calls: list[tuple[str, ...]] = []
+        #: the context of each lookup
+        self.contexts: list[dict[str, str]] = []
         self.ret = 0
         self.delay = 0.0
 
@@ -69,6 +72,7 @@ class Registry(QUERYF.QueryFServant):  # type: ignore[misc,name-defined]
 
     async def findObjectByIdInSameGroup(self, id: str) -> tuple[int, list[Any], list[Any]]:
         self.calls.append(("findObjectByIdInSameGroup", id))
+        self.contexts.append(dict(current().context))
         return await self._answer(self.routes.get(id))
 
     async def findObjectById4Any(self, id: str) -> tuple[int, list[Any], list[Any]]:
@@ -156,6 +160,24 @@ async def test_bare_name_is_resolved_and_balanced(
         assert answers.count("a") == answers.count("b") == 5  # round-robin
         # upstream clients' default call, with the bare name as the id
         assert registry.calls[0] == ("findObjectByIdInSameGroup", OBJ)
+
+
+async def test_node_name_travels_with_lookups(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """As TarsCpp servers do: the registry groups callers (IDC) by this context entry."""
+    registry = Registry()
+    async with (
+        serve(registry, "tars.tarsregistry.QueryObj") as reg,
+        _servers(who, "a") as (a,),
+    ):
+        registry.routes[OBJ] = ([_ep(a)], [])
+        async with Communicator(reg.proxy_string, node_name="10.9.8.7", cache_dir=None) as comm:
+            assert await comm.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "a"
+        async with Communicator(reg.proxy_string, cache_dir=None) as comm:
+            assert await comm.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "a"
+    assert registry.contexts[0].get("node_name") == "10.9.8.7"
+    assert "node_name" not in registry.contexts[-1]
 
 
 async def test_query_method_option(demo: Any, who: Callable[[str], Any], tmp_path: Path) -> None:
