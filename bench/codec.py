@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import tarsio
+from report import command_lines, replace_section
 from tarsio import field
 
 import tarsus.codec
@@ -357,23 +358,11 @@ def write_markdown(
             "",
             table,
             "",
-            "Command (from the repository root):",
-            "",
-            "```",
-            cmd,
-            "```",
+            *command_lines(cmd),
             END,
         ]
     )
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(path, BEGIN, END, section)
 
 
 if __name__ == "__main__":

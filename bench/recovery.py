@@ -18,7 +18,6 @@ import asyncio
 import datetime
 import os
 import platform
-import re
 import signal
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from report import replace_section
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
@@ -138,13 +138,7 @@ def render(result: dict[str, list[float]], command: str) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = DOCS.read_text()
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+    replace_section(DOCS, BEGIN, END, f"{BEGIN}\n{section}\n{END}")
 
 
 def main() -> None:

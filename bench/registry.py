@@ -62,6 +62,7 @@ from typing import Any
 
 import psutil
 from registry_cluster import Cluster, change_servers, check_heartbeats, seed
+from report import command_lines, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -907,26 +908,14 @@ def section(data: dict[str, Any]) -> str:
             "",
             load_table(data),
             "",
-            "Command (from the repository root):",
-            "",
-            "```",
-            data["command"],
-            "```",
+            *command_lines(data["command"]),
             END,
         ]
     )
 
 
 def write_markdown(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    replace_section(path, BEGIN, END, text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from report import command_lines, replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 SERVERS_DIR = BENCH / "rpc_servers"
@@ -1040,26 +1042,14 @@ def section(
             "",
             "</details>",
             "",
-            "Command (from the repository root):",
-            "",
-            "```",
-            cmd,
-            "```",
+            *command_lines(cmd),
             END,
         ]
     )
 
 
 def write_markdown(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    replace_section(path, BEGIN, END, text)
 
 
 def main(argv: list[str] | None = None) -> int:

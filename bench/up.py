@@ -58,6 +58,7 @@ from typing import Any
 
 import psutil
 from machine_load import LoadWindow, load_lines, machine_facts, pct
+from report import command_lines, replace_section
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
@@ -492,26 +493,14 @@ def section(data: dict[str, Any], cmd: str) -> str:
             "",
             *load_lines(data["load"]),
             "",
-            "Command (from the repository root):",
-            "",
-            "```",
-            cmd,
-            "```",
+            *command_lines(cmd),
             END,
         ]
     )
 
 
 def write_markdown(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    replace_section(path, BEGIN, END, text)
 
 
 def main(argv: list[str] | None = None) -> int:
