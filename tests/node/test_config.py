@@ -190,3 +190,18 @@ def test_runtime_keys() -> None:
     assert runtime.heart_timeout is None  # 0 / unset: the node's own default
     assert runtime.activating_timeout is None
     assert not runtime.enable_working
+
+
+def test_admin_ports_avoid_the_kernels_outgoing_port_range() -> None:
+    """An outgoing connection could take such a port before the server binds it (seen as a
+    server failing to start again and again): ports outside that range come first."""
+    import random
+
+    from tarsus.framework.node.config import ADMIN_PORT_RANGE, _ephemeral_ports, pick_admin_port
+
+    ephemeral = _ephemeral_ports()
+    outside = [p for p in range(*ADMIN_PORT_RANGE) if p not in ephemeral]
+    if not outside:
+        return  # this machine's outgoing range covers the whole admin range: nothing to prefer
+    for seed in range(20):
+        assert pick_admin_port(set(), rng=random.Random(seed)) not in ephemeral

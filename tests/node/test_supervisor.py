@@ -9,6 +9,7 @@ poll for the outcome with generous bounds.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from pathlib import Path
@@ -151,7 +152,10 @@ async def test_activating_timeout_kills_and_restarts(harness_factory: Any) -> No
     assert sp.state is InternalState.ACTIVATING
 
 
-async def test_activation_limiter_stops_a_crash_loop(harness_factory: Any) -> None:
+async def test_activation_limiter_stops_a_crash_loop(
+    harness_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "tarsus.framework.node.supervisor")
     node = await harness_factory(limits=ActivationLimits(max_count=2, punish_interval=600))
     sp = await node.supervisor.load(script_descriptor("Crasher", "crash.py"))
     await node.supervisor.start_server("Demo", "Crasher")
@@ -160,6 +164,8 @@ async def test_activation_limiter_stops_a_crash_loop(harness_factory: Any) -> No
     await eventually(lambda: sp.state is InternalState.INACTIVE and sp.handle is None, "down")
     starts = len(node.pids("Demo", "Crasher"))
     assert starts == 4
+    # the operator sees why it died: the end of its output, in the node's log
+    assert any("crashing" in r.getMessage() for r in caplog.records)
     for _ in range(10):  # monitor passes go by; nobody starts it
         node.supervisor.check_now()
         await eventually(lambda: not sp._tasks, "monitor idle")

@@ -446,10 +446,23 @@ def pick_admin_port(avoid: set[int], *, rng: random.Random | None = None) -> int
     low, high = ADMIN_PORT_RANGE
     candidates = [port for port in range(low, high) if port not in avoid]
     rng.shuffle(candidates)
+    # Ports the kernel hands out to outgoing connections may be taken by one between now and
+    # the server binding it (and stay taken while that connection lives): try the others first.
+    ephemeral = _ephemeral_ports()
+    candidates.sort(key=lambda port: port in ephemeral)
     for port in candidates:
         if _port_free(port):
             return port
     raise ConfigGenError(f"no free admin port found in {low}-{high - 1}")
+
+
+def _ephemeral_ports() -> range:
+    """The local port range of outgoing connections (Linux; 32768-60999 by default)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
 
 
 def _port_free(port: int) -> bool:

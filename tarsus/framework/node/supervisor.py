@@ -315,7 +315,15 @@ class ServerProcess:
         if self.state in (InternalState.DEACTIVATING, InternalState.DESTROYING):
             log.info("%s: pid %d %s", self.server_id, handle.pid, how)
             return  # the stop in progress finishes the job
-        log.warning("%s: pid %d %s (state %s)", self.server_id, handle.pid, how, self.state.value)
+        tail = self._output_tail() if handle.returncode != 0 else ""
+        log.warning(
+            "%s: pid %d %s (state %s)%s",
+            self.server_id,
+            handle.pid,
+            how,
+            self.state.value,
+            f"; its output ended with:\n{tail}" if tail else "",
+        )
         self.message = f"pid {handle.pid} {how}"
         self._detach()
         if self.state == InternalState.PATCHING:
@@ -326,6 +334,20 @@ class ServerProcess:
         self._save()
         if self.can_auto_start():
             self._spawn_task(self.auto_start("[alarm] down, server is inactive"), "restart")
+
+    def _output_tail(self, lines: int = 5, limit: int = 8192) -> str:
+        """The last lines the server wrote to its output log (why it died, usually)."""
+        if self.layout is None:
+            return ""
+        try:
+            with open(self.layout.log_file, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - limit))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        kept = [line for line in text.splitlines() if line.strip()][-lines:]
+        return "\n".join(f"    {line}" for line in kept)
 
     # -- the monitor's look at this server -------------------------------------------------
 
