@@ -283,23 +283,14 @@ def mariadb_url(server: str) -> str:
 
 
 async def drop_database(url: str) -> None:
-    from sqlalchemy import text
     from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
 
-    parsed = make_url(url)
-    name = parsed.database or ""
+    from tarsus.store import drop_database as drop
+
+    name = make_url(url).database or ""
     if not name.startswith(DB_PREFIX) or not name[len(DB_PREFIX) :].isalnum():
         raise ValueError(f"refusing to drop {name!r}: not a database this bench created")
-    engine = create_async_engine(
-        parsed._replace(database=None).set(drivername="mysql+asyncmy"), poolclass=NullPool
-    )
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    finally:
-        await engine.dispose()
+    await drop(url)
 
 
 async def with_store(url: str, action: Callable[[Any], Any]) -> Any:

@@ -67,23 +67,14 @@ def make_store_url(kind: str, tmp_path: Path) -> str:
 
 async def drop_test_database(url: str) -> None:
     """Drop the MariaDB database of ``url``, which must be one :func:`make_store_url` named."""
-    from sqlalchemy import text
     from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
 
-    parsed = make_url(url)
-    name = parsed.database or ""
+    from tarsus.store import drop_database
+
+    name = make_url(url).database or ""
     if not name.startswith(TEST_DB_PREFIX) or not name[len(TEST_DB_PREFIX) :].isalnum():
         raise ValueError(f"refusing to drop {name!r}: not a database the test fixtures created")
-    engine = create_async_engine(
-        parsed._replace(database=None).set(drivername="mysql+asyncmy"), poolclass=NullPool
-    )
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    finally:
-        await engine.dispose()
+    await drop_database(url)
 
 
 async def _check_mariadb() -> str | None:

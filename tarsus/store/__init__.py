@@ -14,7 +14,14 @@ tables are in :mod:`tarsus.store.schema`; the repositories (``store.templates``,
 See ``docs/store.md``.
 """
 
-from tarsus.store.engine import DB_FILENAME, DEFAULT_DATA_DIR, Store, normalize_url, open_store
+from tarsus.store.engine import (
+    DB_FILENAME,
+    DEFAULT_DATA_DIR,
+    Store,
+    drop_database,
+    normalize_url,
+    open_store,
+)
 from tarsus.store.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
 from tarsus.store.nodes import REGISTER_CONFLICT, REGISTER_OK, Nodes
 from tarsus.store.rows import AdapterRow, NodeRow, ServerRow, TemplateRow
@@ -42,6 +49,7 @@ __all__ = [
     "StoreUnavailable",
     "TemplateRow",
     "Templates",
+    "drop_database",
     "normalize_url",
     "open_store",
 ]

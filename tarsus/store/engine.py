@@ -36,7 +36,14 @@ from tarsus.store.nodes import Nodes
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
 
-__all__ = ["DB_FILENAME", "DEFAULT_DATA_DIR", "Store", "normalize_url", "open_store"]
+__all__ = [
+    "DB_FILENAME",
+    "DEFAULT_DATA_DIR",
+    "Store",
+    "drop_database",
+    "normalize_url",
+    "open_store",
+]
 
 log = logging.getLogger("tarsus.store")
 
@@ -330,6 +337,23 @@ async def _create_mysql_database(url: URL) -> None:
             f"database {name!r} does not exist on {_hide(url)} and could not be created: "
             f"{_reason(err)}"
         ) from err
+    finally:
+        await server.dispose()
+
+
+async def drop_database(url: str | URL) -> None:
+    """Drop the MySQL/MariaDB database ``url`` names (the counterpart of :func:`open_store`
+    creating a missing one; for tests and tools that made a database of their own). Callers
+    check that the name is theirs: this drops whatever it is given."""
+    parsed = normalize_url(url)
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "mysql" or not name:
+        raise InvalidInput(f"drop_database needs a MySQL/MariaDB URL naming a database: {url!r}")
+    server = create_async_engine(parsed._replace(database=None), poolclass=StaticPool)
+    try:
+        async with server.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            await conn.commit()
     finally:
         await server.dispose()
 

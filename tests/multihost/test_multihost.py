@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from netns import Host, Network, unavailable_reason
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from tarsus.store import StoreUnavailable, drop_database, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -78,34 +78,34 @@ def _hello_pids(host: Host) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def _database() -> AsyncIterator[str]:
+    """A MariaDB database of this test's own, created (and migrated) as the framework would,
+    dropped at the end."""
     name = f"tarsus_mh_{secrets.token_hex(4)}"
-    admin = create_async_engine("mysql+asyncmy://root@127.0.0.1:3306/")
+    url = f"mysql://root@127.0.0.1:3306/{name}"
     try:
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    except Exception as e:
-        await admin.dispose()
+        store = await open_store(url)
+    except StoreUnavailable as e:
         if os.environ.get("TARSUS_SKIP_MARIADB") == "1":
             pytest.skip(f"MariaDB unavailable: {e}")
         pytest.fail(
             f"MariaDB at 127.0.0.1:3306 is needed ({e}); start it with "
             "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
         )
+    await store.close()
     try:
         yield name
     finally:
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        await admin.dispose()
+        await drop_database(url)
 
 
-async def _query(db: str, sql: str) -> list[Any]:
-    engine = create_async_engine(f"mysql+asyncmy://root@127.0.0.1:3306/{db}")
+async def _hello_states(db: str) -> dict[str, tuple[str, int]]:
+    """node name -> (present_state, process_id) of Test.HelloServer, as the store has them."""
+    store = await open_store(f"mysql://root@127.0.0.1:3306/{db}")
     try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(sa.text(sql))).all())
+        rows = await store.servers.list(application="Test", server_name="HelloServer")
     finally:
-        await engine.dispose()
+        await store.close()
+    return {r.node_name: (r.present_state, r.process_id) for r in rows}
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -216,12 +216,7 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
             (pid_now,) = restarted
 
             async def converged() -> bool:
-                rows = await _query(
-                    db,
-                    "select node_name, present_state, process_id from t_server_conf "
-                    "where application='Test' and server_name='HelloServer'",
-                )
-                states = {r[0]: (r[1], r[2]) for r in rows}
+                states = await _hello_states(db)
                 return (
                     states.get(n1.address) == ("active", pid_now)
                     and states.get(n2.address, ("",))[0] == "inactive"
