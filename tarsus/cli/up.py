@@ -28,6 +28,8 @@ from rich.console import Console
 
 import tarsus
 from tarsus.cli.server import open_package
+from tarsus.framework.admin import AdminSettings
+from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 from tarsus.store import StoreError
@@ -88,6 +90,8 @@ def up(
         db_url=db,
         host=host,
         run_node=node,
+        # the node is in this process: poll its install progress often (upstream: every 1 s)
+        admin=AdminSettings(patch_poll_interval=0.05),
         registry=RegistrySettings(
             node_timeout=node_timeout, node_sweep_interval=min(15.0, max(1.0, node_timeout / 2))
         ),
@@ -202,8 +206,6 @@ async def _install(
 ) -> None:
     admin = platform.admin
     assert admin is not None
-    from tarsus.framework.admin.replies import adminreg
-
     req = adminreg().PatchRequest(
         appname=app,
         servername=server,
@@ -213,20 +215,9 @@ async def _install(
         md5=md5,
         filepath=archive,
     )
-    pushed = await admin.lifecycle.batch_patch(req)
-    if not pushed.ok:
-        raise RuntimeError(f"installing {app}.{server}: {pushed.result}")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        code, info = await admin.lifecycle.patch_percent(app, server, node)
-        if code != 0:
-            raise RuntimeError(f"installing {app}.{server}: {info.sResult}")
-        if info.iPercent == 100 and not info.bPatching:
-            if not info.bSucc:
-                raise RuntimeError(f"installing {app}.{server}: {info.sResult}")
-            return
-        await asyncio.sleep(0.02)
-    raise RuntimeError(f"installing {app}.{server} did not finish within 300 s")
+    outcome = await admin.lifecycle.install(req, on_percent=lambda _percent: None)
+    if not outcome.ok:
+        raise RuntimeError(f"installing {app}.{server}: {outcome.result}")
 
 
 def _print_ready(

@@ -341,9 +341,8 @@ class Lifecycle:
         return 0, decode_patch_info(raw)
 
     async def patch(self, item: Any, on_percent: Callable[[int], None]) -> Outcome:
-        """A task's patch step: push ``patchPro``, then poll ``getPatchPercent`` every
-        ``patch_poll_interval`` s until the node reports success or failure, for at most
-        ``patch_wait_timeout`` s; the outcome is written to ``t_server_patchs``."""
+        """A task's patch step: push ``patchPro``, then :meth:`wait_installed`; the outcome is
+        written to ``t_server_patchs``."""
         params = item.parameters
         patch_id = params.get("patch_id", "")
         req = adminreg().PatchRequest(
@@ -356,31 +355,43 @@ class Lifecycle:
             md5=params.get("md5", ""),
             filepath=params.get("filepath", ""),
         )
-        where = server_id(item.application, item.serverName, item.nodeName)
         pushed = await self.batch_patch(req)
         if not pushed.ok:
             return Outcome(
                 pushed.code,
                 f"tarsAdminRegistry batchPatch error, ret:{pushed.code}, info:{pushed.result}",
             )
+        outcome = await self.wait_installed(req, on_percent)
+        await self._publish_log(patch_id, item.userName, outcome.ok)
+        return outcome
+
+    async def install(self, req: Any, on_percent: Callable[[int], None]) -> Outcome:
+        """``batchPatch`` then :meth:`wait_installed`: a package installed, or why not."""
+        pushed = await self.batch_patch(req)
+        if not pushed.ok:
+            return pushed
+        return await self.wait_installed(req, on_percent)
+
+    async def wait_installed(self, req: Any, on_percent: Callable[[int], None]) -> Outcome:
+        """Poll ``getPatchPercent`` every ``patch_poll_interval`` s until the node reports
+        success or failure of the install ``req`` started, for at most ``patch_wait_timeout``
+        s."""
+        app, server, node = req.appname, req.servername, req.nodename
+        where = server_id(app, server, node)
         deadline = time.monotonic() + self.settings.patch_wait_timeout
         while True:
-            code, info = await self.patch_percent(item.application, item.serverName, item.nodeName)
+            code, info = await self.patch_percent(app, server, node)
             on_percent(int(info.iPercent))
             if code != 0:
-                await self._publish_log(patch_id, item.userName, False)
                 return Outcome(code, info.sResult or f"getPatchPercent failed: {code}")
             if info.iPercent == 100 and info.bSucc:
-                await self._publish_log(patch_id, item.userName, True)
                 return Outcome(0, info.sResult or f"'{where}' patched")
             if info.iPercent == 100 and not info.bPatching:
                 # the node marks 100 on failure too (framework.md §11.14): bSucc tells
-                await self._publish_log(patch_id, item.userName, False)
                 return Outcome(
                     ErrCode.EM_TARS_UNKNOWN_ERR, info.sResult or f"patching '{where}' failed"
                 )
             if time.monotonic() >= deadline:
-                await self._publish_log(patch_id, item.userName, False)
                 return Outcome(
                     ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR,
                     f"patching '{where}' did not finish within "
