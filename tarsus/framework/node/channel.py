@@ -19,10 +19,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import ResponsePacket
 from tarsus.framework.admin.channel import push_operations
+from tarsus.framework.node.idl import adminreg
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.server import PUSH_FUNC
@@ -43,10 +42,6 @@ class CommandHandler(Protocol):
     returning ``(ret, result)``; ``result`` is text, or bytes for the Tars-encoded answers."""
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[tuple[int, str | bytes]]]: ...
-
-
-def _adminreg() -> Any:
-    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
 
 
 class AdminChannel:
@@ -89,7 +84,7 @@ class AdminChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if say_goodbye:
-            rn = _adminreg().ReportNode(self.node_name, self.sid)
+            rn = adminreg().ReportNode(self.node_name, self.sid)
             for proxy in list(self.proxies.values()):
                 with contextlib.suppress(TarsError, OSError):
                     await proxy.with_options(timeout_ms=1000).deleteNode(rn)
@@ -129,7 +124,7 @@ class AdminChannel:
         for gone in set(self.proxies) - set(endpoints):
             log.info("admin registry %s is gone", gone)
             del self.proxies[gone]
-        module = _adminreg()
+        module = adminreg()
         for ep in endpoints:
             if ep not in self.proxies:
                 proxy = self.communicator.string_to_proxy(

@@ -16,7 +16,7 @@ import tarsus.idl
 import tarsus.protocol
 from tarsus.codec import decode, encode
 
-__all__ = ["adminf", "canonical", "nodef", "tars"]
+__all__ = ["adminf", "adminreg", "canonical", "nodef", "queryf", "registry", "tars"]
 
 
 @functools.cache
@@ -36,6 +36,24 @@ def nodef() -> Any:
 def adminf() -> Any:
     """``AdminF.tars``: ``AdminFProxy`` (every server's AdminObj)."""
     return tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
+
+
+@functools.cache
+def registry() -> Any:
+    """``Registry.tars``: ``RegistryProxy``, ``NodeInfo``, ``LoadInfo``, ``PatchResult``."""
+    return tarsus.idl.load(tarsus.protocol.path("Registry.tars")).tars
+
+
+@functools.cache
+def queryf() -> Any:
+    """``QueryF.tars``: ``QueryFProxy``."""
+    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
+
+
+@functools.cache
+def adminreg() -> Any:
+    """``AdminReg.tars``: ``AdminRegProxy``, ``ReportNode`` (the push channel's calls)."""
+    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
 
 
 def canonical(value: Any, cls: Any) -> Any:
