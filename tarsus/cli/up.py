@@ -16,7 +16,6 @@ Ctrl-C (or SIGTERM) stops everything it started, the services included.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -121,7 +120,8 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
         elapsed = time.monotonic() - started
-        _print_ready(console, settings, elapsed, example)
+        assert platform.store is not None
+        _print_ready(console, settings, platform.store.url, elapsed, example)
         await stop.wait()
         console.print("stopping: services first, then the framework")
         return 0
@@ -221,17 +221,17 @@ async def _install(
 
 
 def _print_ready(
-    console: Console, settings: AllInOneSettings, elapsed: float, example: bool
+    console: Console, settings: AllInOneSettings, store_url: str, elapsed: float, example: bool
 ) -> None:
+    """What runs where; ``store_url`` as the store shows it (password hidden)."""
     p: Ports = settings.ports
     h = settings.host
-    where = settings.db_url or str(settings.data_dir / "tarsus.db")
     console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s")
     console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
     console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
     if settings.run_node:
         console.print(f"  node agent      {h} (ServerObj {p.node})")
-    console.print(f"  store           {_hide_password(where)}")
+    console.print(f"  store           {store_url}")
     if example:
         console.print(
             "  try:  tarsus call --locator "
@@ -240,11 +240,3 @@ def _print_ready(
             '\'{"name":"x"}\''
         )
     console.print("Ctrl-C stops everything.")
-
-
-def _hide_password(url: str) -> str:
-    with contextlib.suppress(Exception):
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    return url
