@@ -14,10 +14,8 @@ running when it exits, as upstream's tarsnode does.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,12 +140,3 @@ class AllInOne:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(step)
-    return predicate()
