@@ -92,6 +92,14 @@ class NodeSettings:
     #: seconds an ``on_state`` callback may take before it is abandoned
     report_timeout: float = 5.0
 
+    #: ``getLogData``: seconds one log search may run (in its own worker process) before it is
+    #: stopped and answered "timed out"
+    log_search_timeout: float = 10.0
+    #: ``getLogData``: bytes of memory (address space) of the worker
+    log_search_memory: int = 512 * 1024 * 1024
+    #: ``getLogData``: bytes of the log file read at most
+    log_search_max_read: int = 256 * 1024 * 1024
+
     def replace(self, **changes: object) -> NodeSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
