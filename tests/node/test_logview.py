@@ -109,7 +109,9 @@ def tarsweb_command(
 
 @pytest.mark.parametrize("search_sign", ["from_end", "from_begin"])
 @pytest.mark.parametrize("view_direction", ["from_end", "from_begin"])
-@pytest.mark.parametrize(("keyword", "ignore_case"), [("", False), ("error", False), ("error", True)])
+@pytest.mark.parametrize(
+    ("keyword", "ignore_case"), [("", False), ("error", False), ("error", True)]
+)
 def test_tarsweb_log_viewer_commands(
     log: Path, search_sign: str, view_direction: str, keyword: str, ignore_case: bool
 ) -> None:

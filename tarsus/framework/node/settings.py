@@ -13,7 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ActivationLimits", "NodeSettings"]
+__all__ = ["DEFAULT_DISK_RESERVE", "DEFAULT_MAX_UNPACKED_SIZE", "ActivationLimits", "NodeSettings"]
+
+#: Bytes a package may unpack to (an archive bomb, 1 MB that unpacks to 1 GB, is refused).
+DEFAULT_MAX_UNPACKED_SIZE = 512 * 1024 * 1024
+#: Bytes that must stay free on the server directory's file system after unpacking.
+DEFAULT_DISK_RESERVE = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,11 @@ class NodeSettings:
     python: str = sys.executable
     #: seconds a package's wheel installation may take
     pip_timeout: float = 600.0
+    #: bytes a package may unpack to (the sum of its files' sizes)
+    max_unpacked_size: int = DEFAULT_MAX_UNPACKED_SIZE
+    #: bytes that must stay free on the disk of a server's directory once its package is
+    #: unpacked there
+    disk_reserve: int = DEFAULT_DISK_RESERVE
     #: seconds an ``on_state`` callback may take before it is abandoned
     report_timeout: float = 5.0
 

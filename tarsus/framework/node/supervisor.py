@@ -54,6 +54,7 @@ from tarsus.framework.node.package import (
     LocalPackageSource,
     PackageError,
     PackageSource,
+    UnpackLimits,
     install_package,
 )
 from tarsus.framework.node.process import ProcessHandle
@@ -963,6 +964,7 @@ class Supervisor:
                 python=self.settings.python,
                 pip_timeout=self.settings.pip_timeout,
                 progress=progress,
+                limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
             )
             ok, result = True, f"patch succ: {installed.manifest.name} installed"
         except PackageError as e:
