@@ -109,6 +109,9 @@ class NodeSettings:
     log_search_memory: int = 512 * 1024 * 1024
     #: ``getLogData``: bytes of the log file read at most
     log_search_max_read: int = 256 * 1024 * 1024
+    #: directories besides ``data_dir`` where a descriptor's ``basePath`` and ``exePath`` may
+    #: point (a source tree on a developer's machine, say); the node never deletes there
+    trusted_dirs: tuple[Path, ...] = ()
 
     def replace(self, **changes: object) -> NodeSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
