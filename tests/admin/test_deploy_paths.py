@@ -4,7 +4,8 @@ directories, with the reason (1007), before anything is stored."""
 from __future__ import annotations
 
 import pytest
-from admin_support import NODE, Harness, Tars
+from admin_support import NODE, Harness
+from test_inventory import conf as inventory_conf
 
 from tarsus.framework.admin import AdminError, ErrCode
 
@@ -12,15 +13,8 @@ DATA = "/srv/tars/node"
 
 
 def conf(**fields: object) -> object:
-    values: dict[str, object] = {
-        "application": "Demo",
-        "serverName": "Paths",
-        "nodeName": NODE,
-        "serverType": "tars_cpp",
-        "profile": "tars.default",
-    }
-    values.update(fields)
-    return Tars.ServerConf(**values)
+    """test_inventory's ServerConf, without its exePath unless given."""
+    return inventory_conf(**{"exePath": "", **fields})
 
 
 async def register(admin: Harness, data_dir: str) -> None:
@@ -40,8 +34,8 @@ async def register(admin: Harness, data_dir: str) -> None:
         ({"exePath": "../../bin/sh"}, "must not contain '..'"),
         ({"startScript": "/tmp/e"}, "startScript /tmp/e must lie inside the server's package"),
         (
-            {"basePath": f"{DATA}/data/Demo.Paths", "startScript": "/usr/bin/env"},
-            f"must lie inside the server's package ({DATA}/data/Demo.Paths/bin)",
+            {"basePath": f"{DATA}/data/Demo.Conf", "startScript": "/usr/bin/env"},
+            f"must lie inside the server's package ({DATA}/data/Demo.Conf/bin)",
         ),
         ({"stopScript": "x\0y"}, "contains a NUL character"),
     ],
@@ -54,26 +48,26 @@ async def test_paths_outside_the_node_are_refused_with_the_reason(
     with pytest.raises(AdminError) as err:
         await admin.registry.inventory.insert_server_conf(conf(**fields), False)
     assert err.value.code == ErrCode.EM_TARS_PARAMETER_ERR and reason in err.value.message
-    assert await admin.store.servers.get("Demo", "Paths", NODE) is None
+    assert await admin.store.servers.get("Demo", "Conf", NODE) is None
 
 
 async def test_paths_inside_the_node_are_stored(admin: Harness) -> None:
     await register(admin, DATA)
     good = conf(
-        basePath=f"{DATA}/data/Demo.Paths/",
-        exePath=f"{DATA}/data/Demo.Paths/bin/Paths",
+        basePath=f"{DATA}/data/Demo.Conf/",
+        exePath=f"{DATA}/data/Demo.Conf/bin/Conf",
         startScript="start.sh",
-        stopScript=f"{DATA}/data/Demo.Paths/bin/stop.sh",
+        stopScript=f"{DATA}/data/Demo.Conf/bin/stop.sh",
     )
     assert await admin.proxy.insertServerConf(good, False) == 0
-    row = await admin.store.servers.get("Demo", "Paths", NODE)
+    row = await admin.store.servers.get("Demo", "Conf", NODE)
     assert row is not None and row.start_script_path == "start.sh"
 
 
 async def test_a_node_that_never_registered_gets_the_checks_that_need_no_data_dir(
     admin: Harness,
 ) -> None:
-    assert await admin.proxy.insertServerConf(conf(exePath="/opt/Paths"), False) == 0
+    assert await admin.proxy.insertServerConf(conf(exePath="/opt/Conf"), False) == 0
     assert await admin.proxy.insertServerConf(conf(basePath="/opt/../etc"), True) == 1007
     assert (
         await admin.proxy.insertServerConf(conf(startScript="/tmp/x.sh", exePath="/opt/P"), True)
