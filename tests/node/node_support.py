@@ -154,6 +154,8 @@ def make_settings(tmp: Path, **changes: Any) -> NodeSettings:
         "kill_wait": 5.0,
         "adopt_poll_interval": 0.1,
         "python": sys.executable,
+        # servers run straight from examples/ and tests/node/scripts/
+        "trusted_dirs": (ROOT,),
     }
     values.update(changes)
     return NodeSettings(**values)

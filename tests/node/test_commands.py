@@ -12,7 +12,7 @@ from node_support import HELLO_DIR, eventually, free_port, hello_descriptor
 import tarsus.idl
 from tarsus.codec import decode
 from tarsus.framework.node import NodeCommands
-from tarsus.framework.node.idl import tars
+from tarsus.framework.node.idl import nodef, tars
 from tarsus.protocol import PROTOCOL_DIR
 
 Answers = tarsus.idl.load(
@@ -199,3 +199,33 @@ async def test_unsupported_and_node_level_commands(harness_factory: Any) -> None
     await eventually(lambda: setup.shutdowns, "shutdown requested")
     assert (await commands.startServer("Test", "Nope"))[0] == 1003
     assert (await commands.notifyServer("Test", "Nope", "x"))[0] == 1003
+
+
+async def test_a_backtracking_log_search_stops_nothing_else(harness_factory: Any) -> None:
+    """Issue 9 §3: ``grep -E '(a+)+b'`` over a line of 40 ``a`` (minutes of backtracking)
+    answers "timed out", and the node's ServerObj answers every call made meanwhile."""
+    node = await harness_factory(log_search_timeout=3.0)
+    commands = NodeCommands(node.supervisor, Registry().load)
+    log_dir = Path(node.settings.log_dir) / "Test" / "HelloServer"
+    log_dir.mkdir(parents=True)
+    (log_dir / "Test.HelloServer.log").write_text("start\n" + "a" * 40 + "\n")
+    proxy = node.comm.string_to_proxy(
+        nodef().ServerFProxy, f"tars.tarsnode.ServerObj@{node.settings.node_endpoint}"
+    ).with_options(timeout_ms=10000)
+    search = asyncio.create_task(
+        commands.getLogData(
+            "Test", "HelloServer", "Test.HelloServer.log", "grep -E '(a+)+b' __log_file_name__"
+        )
+    )
+    answered = 0
+    while not search.done():
+        await proxy.getLatestKeepAliveTime()  # a frozen node: a timeout error here
+        answered += 1
+        await asyncio.sleep(0.05)
+    ret, text = await search
+    assert ret == -1 and "timed out after 3 s" in text
+    assert answered > 0
+    # and the next search runs as usual
+    assert await commands.getLogData(
+        "Test", "HelloServer", "Test.HelloServer.log", "grep -c aaaa __log_file_name__"
+    ) == (0, "1\n")

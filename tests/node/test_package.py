@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import zipfile
@@ -18,9 +20,15 @@ import psutil
 import pytest
 from node_support import HELLO_DIR, descriptor, free_port, hello_descriptor, make_settings
 
-from tarsus.framework.node import PackageError, PackageManifest, install_package, server_layout
+from tarsus.framework.node import (
+    NodeError,
+    PackageError,
+    PackageManifest,
+    install_package,
+    server_layout,
+)
 from tarsus.framework.node.config import ServerLayout
-from tarsus.framework.node.package import md5_of, python_satisfies, venv_python
+from tarsus.framework.node.package import UnpackLimits, md5_of, python_satisfies, venv_python
 
 APP, SERVER = "Demo", "Pkg"
 
@@ -313,3 +321,82 @@ async def test_installed_hello_runs_from_its_own_venv(harness_factory: Callable[
     venvs = sp.layout.server_dir / "venvs"
     assert Path(argv[0]).parent.parent.parent == venvs  # <server>/venvs/<stamp>/bin/python
     assert argv[1:] == [str(sp.layout.bin_dir / "server.py"), f"--config={sp.layout.conf_file}"]
+
+
+# -- archive bombs and the disk check (issue 9 §6) --------------------------------------------
+
+MiB = 1024 * 1024
+
+
+def bomb(dest: Path, *, unpacked: int) -> Path:
+    """A valid package plus ``pkg/zeros.bin`` of ``unpacked`` zero bytes: gzip makes it a
+    thousand times smaller than what it unpacks to."""
+    good = write_package(dest.parent / "bomb-src", version="bomb")
+    with tarfile.open(dest, "w:gz") as tar:
+        tar.add(good, arcname="pkg")
+        info = tarfile.TarInfo("pkg/zeros.bin")
+        info.size = unpacked
+        tar.addfile(info, io.BytesIO(bytes(unpacked)))
+    return dest
+
+
+def claiming(dest: Path, *, claimed: int) -> Path:
+    """An archive whose header claims a ``claimed``-byte member and stops after a block."""
+    good = write_package(dest.parent / "claim-src", version="claim")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.add(good, arcname="pkg")
+        members_end = tar.offset
+    info = tarfile.TarInfo("pkg/huge.bin")
+    info.size = claimed
+    data = raw.getvalue()[:members_end] + info.tobuf(format=tarfile.GNU_FORMAT) + bytes(512)
+    dest.write_bytes(gzip.compress(data))
+    return dest
+
+
+async def test_an_archive_bomb_is_refused_before_it_is_unpacked(
+    harness_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    node = await harness_factory(max_unpacked_size=16 * MiB)
+    sp = await node.supervisor.load(descriptor(APP, SERVER))
+    layout = sp.layout
+    assert await node.supervisor.install(APP, SERVER, str(write_package(tmp_path / "ok")))
+    before = installed_state(layout)
+    archive = bomb(tmp_path / "bomb.tgz", unpacked=64 * MiB)
+    assert archive.stat().st_size < MiB  # 64 MiB in well under 1 MiB
+    with pytest.raises(NodeError) as refused:
+        await node.supervisor.install(APP, SERVER, str(archive))
+    assert "unpacks to more than 16.0 MiB" in str(refused.value)
+    assert "max_unpacked_size" in str(refused.value)
+    info = node.supervisor.patch_info(APP, SERVER)
+    assert (info.iPercent, info.bSucc) == (100, False)
+    assert installed_state(layout) == before
+    scratch = (".install-", ".bin-old-", ".venv-")
+    assert not [p for p in layout.server_dir.iterdir() if p.name.startswith(scratch)]
+    assert not list(layout.server_dir.rglob("zeros.bin"))
+    assert not layout.backup_dir.exists() or not list(layout.backup_dir.rglob("zeros.bin"))
+    # a header that only claims the size is refused the same way, before any data is read
+    with pytest.raises(NodeError, match=r"at least 1\.0 GiB"):
+        await node.supervisor.install(
+            APP, SERVER, str(claiming(tmp_path / "c.tgz", claimed=1 << 30))
+        )
+    assert installed_state(layout) == before
+    # below the cap it installs
+    assert await node.supervisor.install(APP, SERVER, str(bomb(tmp_path / "b.tgz", unpacked=MiB)))
+    assert (layout.bin_dir / "zeros.bin").stat().st_size == MiB
+
+
+async def test_a_package_that_does_not_fit_on_the_disk_is_refused(tmp_path: Path) -> None:
+    layout = layout_for(tmp_path)
+    await install_package(str(write_package(tmp_path / "good", version="good")), layout)
+    before = installed_state(layout)
+    free = shutil.disk_usage(tmp_path).free
+    limits = UnpackLimits(max_size=1 << 40, disk_reserve=free)  # what is free must stay free
+    for location in (
+        str(bomb(tmp_path / "b.tgz", unpacked=4 * MiB)),  # a tarball
+        str(write_package(tmp_path / "dir", version="dir")),  # a directory
+    ):
+        with pytest.raises(PackageError, match="not enough disk space for the package"):
+            await install_package(location, layout, limits=limits)
+        assert installed_state(layout) == before
+        assert not [p for p in layout.server_dir.iterdir() if p.name.startswith(".")]

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.replies import adminext, adminreg
+from tarsus.framework.descriptor_paths import PathRefused, check_deploy_paths
 from tarsus.store.errors import Conflict, InvalidInput, NotFound
 from tarsus.store.schema import (
     t_adapter_conf,
@@ -433,13 +434,14 @@ class Inventory:
         transaction; 1007 with the reason for anything the store refuses."""
         where = f"deploy {server.application}.{server.server_name} on {server.node_name!r}"
         try:
+            check_deploy_paths(server, await self.store.nodes.get(server.node_name))
             row = await self.store.servers.deploy(server, adapters, replace=replace, user=user)
             if setting_state != row.setting_state:
                 await self.store.servers.set_setting_state(
                     server.application, server.server_name, server.node_name, setting_state
                 )
                 row = dataclasses.replace(row, setting_state=setting_state)
-        except (InvalidInput, Conflict, NotFound) as e:
+        except (InvalidInput, Conflict, NotFound, PathRefused) as e:
             raise _bad_input(where, e) from None
         log.info("deployed %s (by %r)", row.server_id, user)
         return row

@@ -31,9 +31,10 @@ from tarsus.framework.node.errors import NodeError, NodeErrorCode
 from tarsus.framework.node.idl import canonical, tars
 from tarsus.framework.node.logview import (
     LogCommandError,
+    LogSearcher,
+    SearchLimits,
     list_log_files,
     log_file,
-    run_log_command,
 )
 from tarsus.framework.node.supervisor import Supervisor
 
@@ -83,6 +84,14 @@ class NodeCommands:
         self.registry_locator = registry_locator
         self.notify_self = notify_self
         self.on_shutdown = on_shutdown
+        settings = supervisor.settings
+        self.log_searcher = LogSearcher(
+            SearchLimits(
+                timeout=settings.log_search_timeout,
+                memory=settings.log_search_memory,
+                max_read=settings.log_search_max_read,
+            )
+        )
 
     # -- loading -------------------------------------------------------------------------
 
@@ -220,7 +229,7 @@ class NodeCommands:
         directory = self._log_dir(application, serverName)
         try:
             path = log_file(directory, logFile)
-            return 0, await asyncio.to_thread(run_log_command, path, cmd)
+            return 0, await self.log_searcher.search(path, cmd)
         except LogCommandError as e:
             return -1, str(e)
         except OSError as e:

@@ -13,6 +13,11 @@ free port in 30000-44999 that no other server on this node uses. The file is wri
 when its content changes, atomically (temporary file, then rename), the old one kept as
 ``.bak``; nothing is written if anything fails.
 
+Every path the descriptor gives stays inside the node's directories (:func:`check_layout`,
+the rules in ``tarsus/framework/descriptor_paths.py``); a server directory the node creates is
+marked as this server's (:data:`OWNER_MARK`), and ``destroyServer`` deletes only a directory so
+marked, or the default one, under the data directory (:func:`remove_server_files`).
+
 The node reads some keys back from the result (:class:`RuntimeConfig`). ``hearttimeout`` is
 taken as **milliseconds**, as its default (45000) says; upstream compares it with seconds
 (framework.md §11.3), which turns its 45 s hung detection into 12.5 h.
@@ -25,6 +30,7 @@ import logging
 import os
 import posixpath
 import random
+import shutil
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from tarsus.conf import ConfigError, TCConfig, expand, node_macros, parse
+from tarsus.framework.descriptor_paths import (
+    PathRefused,
+    check_raw_path,
+    is_within,
+    require_within,
+)
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 
@@ -45,7 +57,9 @@ __all__ = [
     "RuntimeConfig",
     "ServerLayout",
     "adapter_ports",
+    "check_layout",
     "generate_config",
+    "remove_server_files",
     "render_config",
     "server_layout",
     "write_config",
@@ -173,6 +187,150 @@ def server_layout(desc: Any, settings: NodeSettings) -> ServerLayout:
     )
 
 
+# ------------------------------------------------------------------- where paths may go
+
+#: In a server directory the node created: the ``App.Server`` it belongs to.
+OWNER_MARK = ".tarsus-node"
+#: Keys of the generated config that name directories the server writes to.
+_PROFILE_DIRS = ("basepath", "datapath", "logpath")
+
+
+def _roots(settings: NodeSettings) -> list[Path]:
+    return [Path(settings.data_dir), *(Path(d) for d in settings.trusted_dirs)]
+
+
+def check_layout(desc: Any, layout: ServerLayout, settings: NodeSettings) -> None:
+    """:class:`ConfigGenError` unless every path of ``desc`` (as laid out in ``layout``)
+    stays inside the node's directories, symbolic links resolved (see
+    ``tarsus/framework/descriptor_paths.py``)."""
+    data = Path(settings.data_dir)
+    roots = _roots(settings)
+    try:
+        for what, raw in (
+            ("basePath", desc.basePath),
+            ("exePath", desc.exePath),
+            ("startScript", desc.startScript),
+            ("stopScript", desc.stopScript),
+            ("monitorScript", desc.monitorScript),
+        ):
+            check_raw_path(what, (raw or "").strip())
+        require_within("basePath", layout.server_dir, roots, resolve=True, strictly=True)
+        for reserved in (data / "lib", data / "tmp", Path(settings.log_dir)):
+            if is_within(layout.server_dir, reserved, resolve=True):
+                raise PathRefused(
+                    f"basePath {layout.server_dir} is inside {reserved}, which the node keeps "
+                    "for itself"
+                )
+        if "/" in layout.exe_file:
+            require_within("exePath", layout.exe_file, roots, resolve=True, strictly=True)
+        require_within("exePath", layout.exe_path, roots, resolve=True, strictly=False)
+        for what, script in (
+            ("startScript", layout.start_script),
+            ("stopScript", layout.stop_script),
+            ("monitorScript", layout.monitor_script),
+        ):
+            if script:
+                require_script_in_package(what, script, layout)
+    except PathRefused as e:
+        raise ConfigGenError(f"{layout.server_id}: {e}") from e
+
+
+def require_script_in_package(what: str, script: str | Path, layout: ServerLayout) -> None:
+    """:class:`PathRefused` unless ``script`` lies inside the installed package (the
+    executable's directory, ``bin/`` by default), symbolic links resolved."""
+    if not is_within(script, layout.exe_path, resolve=True, strictly=True):
+        real = os.path.realpath(script)
+        shown = f"{script}" + ("" if real == os.fspath(script) else f" (that is {real})")
+        raise PathRefused(
+            f"{what} {shown} must lie inside the installed package ({layout.exe_path})"
+        )
+
+
+def _check_profile_dirs(tc: TCConfig, layout: ServerLayout, settings: NodeSettings) -> None:
+    roots = [*_roots(settings), Path(settings.log_dir)]
+    try:
+        for key in _PROFILE_DIRS:
+            value = tc.get(f"{_SERVER}<{key}>").strip()
+            if value:
+                check_raw_path(f"the profile's {key}", value)
+                require_within(f"the profile's {key}", value, roots, resolve=True, strictly=False)
+    except PathRefused as e:
+        raise ConfigGenError(f"{layout.server_id}: {e}") from e
+
+
+def _default_server_dir(layout: ServerLayout, settings: NodeSettings) -> Path:
+    return Path(settings.data_dir) / layout.server_id
+
+
+def _owner(server_dir: Path) -> str:
+    try:
+        return (server_dir / OWNER_MARK).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def claim_server_dir(layout: ServerLayout, settings: NodeSettings) -> None:
+    """Create the server directory, marked as ``layout``'s server; or take an existing one
+    that is its own (the default directory, one marked for it, one holding its config file,
+    or an empty one). :class:`ConfigGenError` for a directory that holds someone else's
+    files: the node would write into it, and a later destroy would delete it."""
+    sid = layout.server_id
+    server_dir = layout.server_dir
+    owner = _owner(server_dir)
+    if owner == sid:
+        return
+    if owner:
+        raise ConfigGenError(f"{sid}: basePath {server_dir} is the directory of {owner}")
+    default = os.path.realpath(server_dir) == os.path.realpath(
+        _default_server_dir(layout, settings)
+    )
+    try:
+        existing = [p.name for p in server_dir.iterdir()] if server_dir.is_dir() else []
+    except OSError as e:
+        raise ConfigGenError(f"{sid}: cannot read basePath {server_dir}: {e}") from e
+    ours = (server_dir / "conf" / f"{sid}.config.conf").exists()  # written by a node for it
+    if existing and not default and not ours:
+        raise ConfigGenError(
+            f"{sid}: basePath {server_dir} already holds files the node did not put there "
+            f"({', '.join(sorted(existing)[:5])}); give a new or empty directory"
+        )
+    try:
+        server_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(server_dir / OWNER_MARK, f"{sid}\n".encode())
+    except OSError as e:
+        raise ConfigGenError(f"{sid}: cannot create {server_dir}: {e}") from e
+
+
+def remove_server_files(layout: ServerLayout, settings: NodeSettings) -> None:
+    """Delete what the node made for a destroyed server: its directory (only one the node
+    created for it under its data directory), its logs and its backups. Anything else is
+    left alone, and the log says so."""
+    sid = layout.server_id
+    data = Path(settings.data_dir)
+    server_dir = Path(os.path.realpath(layout.server_dir))
+    default = server_dir == Path(os.path.realpath(_default_server_dir(layout, settings)))
+    mine = _owner(server_dir) == sid or default
+    if not server_dir.exists():
+        pass
+    elif mine and is_within(server_dir, data, resolve=True, strictly=True):
+        shutil.rmtree(server_dir, ignore_errors=True)
+    else:
+        log.error(
+            "%s: not deleting %s: the node did not create it for this server under %s",
+            sid,
+            layout.server_dir,
+            data,
+        )
+    for directory, root in (
+        (layout.log_dir, Path(settings.log_dir)),
+        (layout.backup_dir, data / "tmp"),
+    ):
+        if directory.is_symlink() or not is_within(directory, root, resolve=True, strictly=True):
+            log.error("%s: not deleting %s: it is not under %s", sid, directory, root)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def _check_name(name: str, what: str) -> None:
     """App and server names become path components: keep them to one harmless component."""
     if not name or name in (".", "..") or "/" in name or "\0" in name or name != name.strip():
@@ -282,6 +440,7 @@ def render_config(
     well-known ones, as upstream keeps them by copying their install-time config).
     """
     layout = layout or server_layout(desc, settings)
+    check_layout(desc, layout, settings)
     sid = layout.server_id
     tc = TCConfig()
     try:
@@ -343,6 +502,7 @@ def render_config(
         text = tc.tostr()
     except ConfigError as e:
         raise ConfigGenError(f"{sid}: {e}") from e
+    _check_profile_dirs(tc, layout, settings)
     runtime = RuntimeConfig.from_config(tc)
     return GeneratedConfig(
         layout=layout,
@@ -366,6 +526,7 @@ def generate_config(
         desc, settings, used_ports=used_ports, locator=locator, admin_port=admin_port
     )
     layout = generated.layout
+    claim_server_dir(layout, settings)
     try:
         for path in (
             layout.exe_path,

@@ -7,7 +7,8 @@
 - ``tars_python`` without a package, when the descriptor names an ``exe_path``: a ``.py``
   file runs with the node's interpreter, anything else directly.
 - any other type: ``start_script`` when set (it must run the server in the foreground, e.g.
-  end with ``exec``, since the node supervises the script's process), else
+  end with ``exec``, since the node supervises the script's process; it must lie inside the
+  installed package, links resolved, checked again here), else
   ``<exe> --config=<conf>``. For ``tars_cpp``/``tars_go`` a missing exe is looked for in the
   exe directory as upstream does (an executable whose name contains ``Server``/``server``).
 
@@ -24,7 +25,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tarsus.framework.node.config import TARS_PYTHON, RuntimeConfig, ServerLayout
+from tarsus.framework.descriptor_paths import PathRefused
+from tarsus.framework.node.config import (
+    TARS_PYTHON,
+    RuntimeConfig,
+    ServerLayout,
+    require_script_in_package,
+)
 from tarsus.framework.node.package import PackageError, installed_manifest, venv_python
 
 __all__ = ["LaunchError", "LaunchSpec", "launch_spec"]
@@ -60,6 +67,10 @@ def launch_spec(
         script = Path(layout.start_script)
         if not script.is_file():
             raise LaunchError(f"start script {script} is not exist", installed=False)
+        try:  # checked at load too; a link in the package may lead elsewhere by now
+            require_script_in_package("start script", script, layout)
+        except PathRefused as e:
+            raise LaunchError(f"server start error: {e}", installed=False) from None
         argv: tuple[str, ...] = (
             (str(script),)
             if os.access(script, os.X_OK)

@@ -21,8 +21,11 @@ Installation (``install_package``):
 1. fetch through a :class:`PackageSource` (local path or ``file://`` URL for now); check the
    md5 of a file when one is given;
 2. unpack a tarball into a scratch dir inside the server dir, refusing members that are
-   absolute, contain ``..``, are devices, or are links leading outside the package; descend
-   while the top holds a single directory; read and check ``tarsus.toml``;
+   absolute, contain ``..``, are devices, or are links leading outside the package, and a
+   package that unpacks to more than ``max_unpacked`` bytes (an archive bomb) or would leave
+   less than ``disk_reserve`` bytes free on the server dir's disk (both read from the
+   archive's headers before anything is written); descend while the top holds a single
+   directory; read and check ``tarsus.toml``;
 3. build a fresh virtual environment, fast: ``python -m venv --without-pip``, then the
    bundled wheels with the node's own pip (``pip --python <venv python> install --no-index
    --find-links wheels -r requirements.txt``), so nodes need no internet; a ``.pth`` file
@@ -39,6 +42,8 @@ Any failure before the swap leaves the installed ``bin/`` and ``venv`` exactly a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fnmatch
 import hashlib
 import logging
 import os
@@ -59,6 +64,7 @@ from typing import Any, Protocol
 
 import tarsus
 from tarsus.framework.node.config import ServerLayout
+from tarsus.framework.node.settings import DEFAULT_DISK_RESERVE, DEFAULT_MAX_UNPACKED_SIZE
 
 __all__ = [
     "BACKUPS_KEPT",
@@ -69,6 +75,7 @@ __all__ = [
     "PackageError",
     "PackageManifest",
     "PackageSource",
+    "UnpackLimits",
     "install_package",
     "md5_of",
     "read_manifest",
@@ -86,6 +93,10 @@ VENVS_KEPT = 2
 NODE_PTH = "tarsus-node.pth"
 #: Where pip's output is cut in an error message.
 _PIP_OUTPUT_TAIL = 4000
+#: What is left out when a directory is installed as a package (build and VCS leftovers).
+NOT_COPIED = ("__pycache__", ".git", ".venv", "venv", "*.pyc")
+#: Members a package may have (an archive of millions of empty files is a bomb too).
+MAX_MEMBERS = 100_000
 #: A servant's own name, the last part of ``App.Server.HelloObj``.
 SERVANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -318,13 +329,35 @@ def md5_of(path: Path) -> str:
 # ------------------------------------------------------------------------------- unpacking
 
 
-def extract_tarball(archive: Path, dest: Path) -> None:
-    """Unpack ``archive`` into ``dest``, refusing any member that would land outside it."""
+@dataclass(frozen=True)
+class UnpackLimits:
+    """How much a package may take on the node's disk."""
+
+    #: bytes the package may unpack to (the sum of its files' sizes)
+    max_size: int = DEFAULT_MAX_UNPACKED_SIZE
+    #: bytes that must stay free on the disk it is unpacked to
+    disk_reserve: int = DEFAULT_DISK_RESERVE
+
+
+def extract_tarball(archive: Path, dest: Path, limits: UnpackLimits | None = None) -> None:
+    """Unpack ``archive`` into ``dest``, refusing any member that would land outside it and
+    an archive that unpacks to more than ``limits`` allow (nothing is written then)."""
+    limits = limits or UnpackLimits()
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+            members = []
+            total = 0
+            for member in tar:  # headers only: the sizes come before any data is written
                 _check_member(member)
+                members.append(member)
+                if len(members) > MAX_MEMBERS:
+                    raise PackageError(
+                        f"refusing the package: it has more than {MAX_MEMBERS} members"
+                    )
+                if member.isreg():
+                    total += member.size
+                    _check_unpacked_size(total, limits)
+            _check_disk(dest.parent, total, limits)
             dest.mkdir(parents=True, exist_ok=True)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=members, filter="data")
@@ -334,6 +367,54 @@ def extract_tarball(archive: Path, dest: Path) -> None:
         raise PackageError(f"{archive.name} is not a readable tar archive: {e}") from None
     except OSError as e:
         raise PackageError(f"cannot unpack {archive.name}: {e}") from None
+
+
+def _check_unpacked_size(total: int, limits: UnpackLimits) -> None:
+    if total > limits.max_size:
+        raise PackageError(
+            f"refusing the package: it unpacks to more than {_size(limits.max_size)} "
+            f"(at least {_size(total)}), the node's max_unpacked_size"
+        )
+
+
+def _check_disk(where: Path, needed: int, limits: UnpackLimits) -> None:
+    """The node's disk check: ``needed`` bytes must fit on ``where``'s file system with
+    ``limits.disk_reserve`` to spare."""
+    free = shutil.disk_usage(where).free
+    if free - needed < limits.disk_reserve:
+        raise PackageError(
+            f"not enough disk space for the package: it unpacks to {_size(needed)}, "
+            f"{_size(free)} is free on the disk of {where} and {_size(limits.disk_reserve)} "
+            "must stay free (the node's disk_reserve)"
+        )
+
+
+def _directory_size(root: Path, limits: UnpackLimits) -> int:
+    """The bytes of the files under ``root`` that a directory package copies, refused past
+    the cap."""
+    total = 0
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not _not_copied(d)]
+        for name in files:
+            if _not_copied(name):
+                continue
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+        _check_unpacked_size(total, limits)
+    return total
+
+
+def _not_copied(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in NOT_COPIED)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -472,11 +553,13 @@ async def install_package(
     python: str = sys.executable,
     pip_timeout: float = 600.0,
     progress: Progress | None = None,
+    limits: UnpackLimits | None = None,
 ) -> InstalledPackage:
     """Install the package at ``location`` as ``layout``'s server (see the module doc).
 
     Raises :class:`PackageError`; the previous installation is then untouched.
     """
+    limits = limits or UnpackLimits()
     report = progress or (lambda percent: None)
     source = source or LocalPackageSource()
     server_dir = layout.server_dir
@@ -495,7 +578,7 @@ async def install_package(
                 raise PackageError(
                     f"md5 mismatch for {fetched.name}: expected {md5.strip()}, got {digest}"
                 )
-            await asyncio.to_thread(extract_tarball, fetched, workdir / "unpacked")
+            await asyncio.to_thread(extract_tarball, fetched, workdir / "unpacked", limits)
             root = _package_root(workdir / "unpacked")
             copy_from_source = False
         elif fetched.is_dir():
@@ -503,6 +586,8 @@ async def install_package(
                 log.info("%s: md5 ignored for a directory package", layout.server_id)
             root = fetched
             copy_from_source = True
+            needed = await asyncio.to_thread(_directory_size, root, limits)
+            _check_disk(workdir, needed, limits)
         else:
             raise PackageError(f"package {location!r} is neither a file nor a directory")
         report(30)
@@ -526,7 +611,7 @@ async def install_package(
                 root,
                 new_bin,
                 symlinks=True,
-                ignore=shutil.ignore_patterns("__pycache__", ".git", ".venv", "venv", "*.pyc"),
+                ignore=shutil.ignore_patterns(*NOT_COPIED),
             )
         else:
             root.rename(new_bin)

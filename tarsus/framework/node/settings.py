@@ -13,7 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ActivationLimits", "NodeSettings"]
+__all__ = ["DEFAULT_DISK_RESERVE", "DEFAULT_MAX_UNPACKED_SIZE", "ActivationLimits", "NodeSettings"]
+
+#: Bytes a package may unpack to (an archive bomb, 1 MB that unpacks to 1 GB, is refused).
+DEFAULT_MAX_UNPACKED_SIZE = 512 * 1024 * 1024
+#: Bytes that must stay free on the server directory's file system after unpacking.
+DEFAULT_DISK_RESERVE = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,24 @@ class NodeSettings:
     python: str = sys.executable
     #: seconds a package's wheel installation may take
     pip_timeout: float = 600.0
+    #: bytes a package may unpack to (the sum of its files' sizes)
+    max_unpacked_size: int = DEFAULT_MAX_UNPACKED_SIZE
+    #: bytes that must stay free on the disk of a server's directory once its package is
+    #: unpacked there
+    disk_reserve: int = DEFAULT_DISK_RESERVE
     #: seconds an ``on_state`` callback may take before it is abandoned
     report_timeout: float = 5.0
+
+    #: ``getLogData``: seconds one log search may run (in its own worker process) before it is
+    #: stopped and answered "timed out"
+    log_search_timeout: float = 10.0
+    #: ``getLogData``: bytes of memory (address space) of the worker
+    log_search_memory: int = 512 * 1024 * 1024
+    #: ``getLogData``: bytes of the log file read at most
+    log_search_max_read: int = 256 * 1024 * 1024
+    #: directories besides ``data_dir`` where a descriptor's ``basePath`` and ``exePath`` may
+    #: point (a source tree on a developer's machine, say); the node never deletes there
+    trusted_dirs: tuple[Path, ...] = ()
 
     def replace(self, **changes: object) -> NodeSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -31,7 +31,6 @@ import contextlib
 import enum
 import logging
 import os
-import shutil
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,6 +44,7 @@ from tarsus.framework.node.config import (
     RuntimeConfig,
     ServerLayout,
     generate_config,
+    remove_server_files,
 )
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
 from tarsus.framework.node.idl import adminf, canonical, tars
@@ -54,6 +54,7 @@ from tarsus.framework.node.package import (
     LocalPackageSource,
     PackageError,
     PackageSource,
+    UnpackLimits,
     install_package,
 )
 from tarsus.framework.node.process import ProcessHandle
@@ -890,15 +891,7 @@ class Supervisor:
         return "server is destroyed"
 
     def _remove_files(self, layout: ServerLayout) -> None:
-        data_dir = Path(self.settings.data_dir).resolve()
-        server_dir = layout.server_dir.resolve()
-        ours = server_dir.is_relative_to(data_dir) or layout.conf_file.exists()
-        if ours and server_dir != data_dir and len(server_dir.parts) > 2:
-            shutil.rmtree(server_dir, ignore_errors=True)
-        else:
-            log.error("%s: not deleting %s: not a server directory", layout.server_id, server_dir)
-        shutil.rmtree(layout.log_dir, ignore_errors=True)
-        shutil.rmtree(layout.backup_dir, ignore_errors=True)
+        remove_server_files(layout, self.settings)
 
     # -- packages ------------------------------------------------------------------------
 
@@ -963,6 +956,7 @@ class Supervisor:
                 python=self.settings.python,
                 pip_timeout=self.settings.pip_timeout,
                 progress=progress,
+                limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
             )
             ok, result = True, f"patch succ: {installed.manifest.name} installed"
         except PackageError as e:
