@@ -202,6 +202,8 @@ async def test_expired_tasks_are_read_from_the_database(admin: Harness) -> None:
     assert await admin.proxy.addTaskReq(task("t-exp", [item("A", "start")])) == 0
     await finished(admin, "t-exp")
     engine = admin.registry.tasks
+    # the items read as done a moment before the engine records the task as finished
+    await wait_for(lambda: engine.tasks["t-exp"].finished)
     assert engine.sweep(now=0.0) == []  # not yet
     assert engine.sweep(now=1e12) == ["t-exp"]
     ret, rsp = await admin.proxy.getTaskRsp("t-exp")
