@@ -10,7 +10,7 @@ and follows ``getPatchPercent`` to the end, then starts the server if asked. Eve
 command line gets wrong is found before the first call, so a refused deploy changes nothing.
 
 A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is (read
-with the node's own parser, ``PackageManifest``, so that deploy and install agree on it):
+by ``tarsus.package``, as the node reads it, so that deploy and install agree on it):
 
     [package]
     name = "Test.HelloServer"          # must be the APP.SERVER being deployed
@@ -22,16 +22,8 @@ with the node's own parser, ``PackageManifest``, so that deploy and install agre
 
 from __future__ import annotations
 
-import gzip
-import os
-import re
-import tarfile
-import tempfile
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -52,13 +44,7 @@ from tarsus.cli.admin_client import (
     refused,
     split_server_id,
 )
-from tarsus.framework.node.package import (
-    MANIFEST,
-    SERVANT_NAME,
-    PackageError,
-    PackageManifest,
-    md5_of,
-)
+from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
 from tarsus.rpc.locator import default_cache_dir
 
 app = typer.Typer(
@@ -74,137 +60,6 @@ DEFAULT_PATCH_TIMEOUT_S = 300
 PATCH_POLL_INTERVAL_S = 1.0
 #: Idle timeout on the adapter endpoints deploy writes (the web console's ``-t 60000``).
 ADAPTER_IDLE_TIMEOUT_MS = 60000
-#: Left out when a directory is packed: caches that the interpreter rebuilds, and VCS data.
-PACK_EXCLUDED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-
-
-# --------------------------------------------------------------------------- packages
-
-
-@dataclass(frozen=True)
-class Package:
-    """A ``.tgz`` ready to publish."""
-
-    archive: Path
-    md5: str
-    manifest: PackageManifest | None
-    packed_from: Path | None = None
-
-
-def open_package(spec: str, cache_dir: Path | None = None) -> Package:
-    """The package at a path or ``file://`` URL; a directory is packed into a ``.tgz`` first
-    (under ``<cache>/packages``, named by content, so packing the same tree twice is free)."""
-    try:
-        return _open_package(_local_path(spec), spec, cache_dir)
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the package {spec!r}: {e}") from None
-
-
-def _open_package(path: Path, spec: str, cache_dir: Path | None) -> Package:
-    if path.is_dir():
-        manifest_file = path / MANIFEST
-        manifest = None
-        if manifest_file.is_file():
-            manifest = read_manifest(manifest_file.read_text("utf-8"), str(manifest_file))
-        stem = manifest.name if manifest and manifest.name else path.resolve().name
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "package"
-        archive = pack_directory(path, (cache_dir or default_cache_dir()) / "packages", stem)
-        return Package(archive, md5_of(archive), manifest, packed_from=path.resolve())
-    if not path.is_file():
-        raise UsageError(f"no package at {spec!r} (give a directory or a .tgz)")
-    found = _manifest_in_archive(path)
-    manifest = read_manifest(found[1], f"{path}:{found[0]}") if found else None
-    return Package(path.resolve(), md5_of(path), manifest)
-
-
-def read_manifest(text: str, source: str) -> PackageManifest:
-    """Parse ``tarsus.toml`` as deploy reads it (``[package]`` name and entry optional, a port
-    for each servant); any mistake is a ``UsageError`` naming the file and the key."""
-    try:
-        manifest = PackageManifest.parse(text, source=source, partial=True)
-        manifest.servant_ports()  # checked now: deploy will need them
-    except PackageError as e:
-        raise UsageError(str(e)) from None
-    return manifest
-
-
-def pack_directory(src: Path, dest_dir: Path, stem: str) -> Path:
-    """``src``'s files (paths relative to ``src``) as ``<dest_dir>/<stem>-<md5>.tgz``.
-
-    The archive is reproducible (sorted entries, no owners, zero gzip time), so the same tree
-    gives the same md5 and the node can tell a republish of identical files.
-    """
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tgz", dir=dest_dir)
-    tmp = Path(tmp_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in _walk(src):
-                info = tar.gettarinfo(str(path), arcname=path.relative_to(src).as_posix())
-                if info is None:  # a socket: nothing a package can carry
-                    continue
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with path.open("rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-        digest = md5_of(tmp)
-        final = dest_dir / f"{stem}-{digest[:12]}.tgz"
-        os.replace(tmp, final)
-        return final
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot pack {src} into {dest_dir}: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _walk(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in PACK_EXCLUDED)
-        base = Path(dirpath)
-        found.extend(base / d for d in dirnames)
-        found.extend(base / f for f in sorted(filenames) if not f.endswith((".pyc", ".pyo")))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _manifest_in_archive(path: Path) -> tuple[str, str] | None:
-    """``(member name, text)`` of ``tarsus.toml`` at the top of the archive (or in its only
-    top-level folder)."""
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            members = [m for m in tar.getmembers() if m.isfile()]
-            by_name = {m.name.removeprefix("./"): m for m in members}
-            member = by_name.get(MANIFEST)
-            if member is None:
-                tops = {n.split("/", 1)[0] for n in by_name}
-                if len(tops) == 1:
-                    member = by_name.get(f"{tops.pop()}/{MANIFEST}")
-            if member is None:
-                return None
-            f = tar.extractfile(member)
-            if f is None:
-                return None
-            return member.name, f.read().decode("utf-8")
-    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not a readable .tgz package: {e}") from None
-
-
-def _local_path(spec: str) -> Path:
-    if "://" in spec:
-        url = urllib.parse.urlparse(spec)
-        if url.scheme != "file" or url.netloc not in ("", "localhost"):
-            raise UsageError(f"--package {spec!r}: give a local path or a file:// URL")
-        return Path(urllib.request.url2pathname(url.path))
-    return Path(spec).expanduser()
 
 
 # --------------------------------------------------------------------------- servants
@@ -763,7 +618,11 @@ def _server_row(row: list[str]) -> dict[str, str] | None:
 
 
 def _package_for(server_id: str, spec: str) -> Package:
-    pkg = open_package(spec)
+    """``--package``: packed under ``<cache>/packages`` if a directory, and for this server."""
+    try:
+        pkg = open_package(spec, default_cache_dir() / "packages")
+    except PackageError as e:
+        raise UsageError(str(e)) from None
     manifest = pkg.manifest
     if manifest and manifest.name and manifest.name != server_id:
         raise UsageError(
