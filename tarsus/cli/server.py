@@ -4,10 +4,12 @@
     tarsus server status Test.HelloServer --node 10.0.0.7
     tarsus server list --app Test
 
-Deploy registers the server and one adapter per servant (``insertServerConf`` and
-``insertAdapterConf``, what the web console writes), publishes a package with ``batchPatch``
-and follows ``getPatchPercent`` to the end, then starts the server if asked. Everything the
-command line gets wrong is found before the first call, so a refused deploy changes nothing.
+Deploy registers the server and one adapter per servant in one transaction of the admin
+registry (``deployServer``, our extension ``tarsus.AdminExt``: all or nothing, the reason of a
+refusal in its answer), publishes a package with ``batchPatch`` and follows
+``getPatchPercent`` to the end (``tarsus.patching`` judges it, as ``tarsus up`` does), then
+starts the server if asked. Everything the command line gets wrong is found before the first
+call, so a refused deploy changes nothing.
 
 A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is (read
 by ``tarsus.package``, as the node reads it, so that deploy and install agree on it):
@@ -45,6 +47,7 @@ from tarsus.cli.admin_client import (
     split_server_id,
 )
 from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
+from tarsus.patching import PatchProgress, patch_progress
 from tarsus.rpc.locator import default_cache_dir
 
 app = typer.Typer(
@@ -187,27 +190,34 @@ def _follow_patch(
         task = progress.add_task(f"patching {app_name}.{server} on {node}", total=100)
         while True:
             ret, info = client.call("getPatchPercent", app_name, server, node)
-            progress.update(task, completed=max(0, min(100, info.iPercent)))
-            if ret != 0:
-                raise refused(doing, ret, info.sResult, percent=info.iPercent)
-            if info.iPercent >= 100 and info.bSucc:
+            judged = patch_progress(ret, info)
+            progress.update(task, completed=judged.percent)
+            if judged.succeeded:
                 return info
-            if not info.bPatching and not info.bSucc and (info.iPercent >= 100 or info.sResult):
-                reason = info.sResult.strip() or "the node gave no reason"
-                raise CommandFailed(
-                    f"{doing} failed on the node at {info.iPercent}%: {reason}",
-                    result=info.sResult,
-                    extra={"percent": info.iPercent},
-                )
+            if judged.failed:
+                raise _patch_failed(doing, ret, judged)
             if time.monotonic() >= deadline:
                 raise CommandFailed(
                     f"{doing}: not finished after {timeout_s} s "
-                    f"(at {info.iPercent}%{': ' + info.sResult if info.sResult else ''}); "
+                    f"(at {judged.percent}%{': ' + judged.reason if judged.reason else ''}); "
                     "the node may still finish it, see `tarsus server status`",
                     result=info.sResult,
-                    extra={"percent": info.iPercent},
+                    extra={"percent": judged.percent},
                 )
             time.sleep(PATCH_POLL_INTERVAL_S)
+
+
+def _patch_failed(doing: str, ret: int, judged: PatchProgress) -> CommandFailed:
+    """The node's reason first; an admin registry's own code (node unreachable...) in words."""
+    if ret not in (0, -1):
+        return refused(doing, ret, judged.reason, percent=judged.percent)
+    reason = judged.reason or "the node gave no reason"
+    return CommandFailed(
+        f"{doing} failed on the node at {judged.percent}%: {reason}",
+        code=ret or None,
+        result=judged.reason,
+        extra={"percent": judged.percent},
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -286,28 +296,11 @@ def deploy(
         profile=template,  # upstream stores ServerConf.profile as the template name
         serverType=server_type,
     )
-    ret = client.call("insertServerConf", conf, replace)
-    if ret != 0:
-        failure = refused(f"registering {where}", ret)
-        if not replace:
-            failure.message += "; is it deployed there already? (--replace overwrites it)"
-        raise failure
-    for plan in plans:
-        adapter = A.AdapterConf(
-            adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
-        )
-        ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)
-        if ret != 0:
-            failure = refused(f"adding servant {plan.servant} to {where}", ret)
-            if not replace:  # it did not exist before: take the half-made one away
-                undo_ret, _ = client.call("undeploy", app_name, server, node, who)
-                failure.message += (
-                    "; the deployment was rolled back"
-                    if undo_ret == 0
-                    else f"; rolling it back failed too (code {undo_ret}): "
-                    f"run `tarsus server undeploy {server_id} --node {node}`"
-                )
-            raise failure
+    adapters = [
+        A.AdapterConf(adapterName=p.adapter, endpoint=p.endpoint, servant=p.servant) for p in plans
+    ]
+    ret, result = client.call_ext("deployServer", conf, adapters, replace, who)
+    client.check(ret, result, f"deploying {where}")
 
     published = None
     if pkg is not None:
