@@ -6,7 +6,7 @@ the framework, ``tarsus call`` the RPC client and the IDL compiler, ``tarsus ser
 client. ``COMMANDS`` names each subcommand's module and carries its one-line help, so that the
 top-level help needs none of them (a test checks that the lines match the modules' own). The
 top-level help is click's plain text: rich's help renderer alone costs more than the rest of
-``tarsus --help`` (docs/cli.md, "Start-up time").
+``tarsus --help`` (docs/cli-call.md, "Start-up time").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What ``tarsus`` imports before it answers (docs/cli.md, "Start-up time").
+"""What ``tarsus`` imports before it answers (docs/cli-call.md, "Start-up time").
 
 Each case runs the real command in a fresh interpreter (``python -c`` running ``tarsus`` with
 the given arguments, then printing ``sys.modules``), as a user's shell starts it.

@@ -1,19 +1,8 @@
 """Installing a Python service from its package (the node's half of a publish, §4.8).
 
-A package is a directory, or a ``.tgz`` of one, holding ``tarsus.toml``, the service's code,
-and optionally ``requirements.txt`` and ``wheels/*.whl``::
-
-    # tarsus.toml
-    [package]
-    name = "Test.HelloServer"       # App.Server: must be the server it is installed for
-    entry = "server.py"             # run as: <venv>/bin/python server.py --config=<conf>
-    requires-python = ">=3.11"      # optional; checked against the node's interpreter
-
-    [servants]                      # optional defaults for deploy tooling
-    HelloObj = { port = 18601 }
-
-The manifest (``PackageManifest``), md5 and packing live in :mod:`tarsus.package`, shared
-with deploy tooling (``tarsus server deploy``) and ``tarsus up``.
+What a package is, its manifest (``tarsus.toml``, ``PackageManifest``), its md5 and how a
+directory is packed live in :mod:`tarsus.package`, shared with deploy tooling (``tarsus
+server deploy``) and ``tarsus up``.
 
 Installation (``install_package``):
 
