@@ -7,6 +7,7 @@ the given arguments, then printing ``sys.modules``), as a user's shell starts it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,25 @@ def test_an_unknown_command_is_a_usage_error_naming_it() -> None:
     )
     assert result.returncode == 2
     assert "No such command 'nosuch'" in result.stderr
+
+
+def test_the_idl_parser_tables_are_cached_per_user_and_a_damaged_cache_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "TARSUS_CACHE_DIR": str(cache)}
+    hello = Path(__file__).resolve().parents[2] / "examples" / "hello" / "Hello.tars"
+    check = [sys.executable, "-m", "tarsus", "idl", "check", str(hello)]
+
+    def ok() -> None:
+        done = subprocess.run(check, capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+
+    ok()
+    (saved,) = cache.glob("idl-parser-*.cache")
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+    saved.write_bytes(b"not a pickle\n")
+    ok()  # rebuilt, silently
+    ok()
+    assert [p.name for p in cache.iterdir()] == [saved.name]  # no scratch files left
