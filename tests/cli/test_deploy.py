@@ -5,13 +5,16 @@ deploys the instance and its servants in one transaction, and every refusal name
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from admin_thread import AdminRegistryThread
 
 NODE = "10.0.0.7"
@@ -111,3 +114,48 @@ def test_every_refusal_names_its_cause_and_changes_nothing(
     assert deployed(real_admin) == before
     for done in (again, taken, missing):
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of its own (mounting needs root, as the multi-host tests do)."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tarsus-test", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(directory: Path) -> None:
+    """Write until the file system is full."""
+    with open(directory / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+
+
+def test_a_full_disk_is_named_as_the_cause(small_disk: Path, tmp_path: Path) -> None:
+    with AdminRegistryThread(f"sqlite:///{small_disk / 'tarsus.db'}") as admin:
+        fill(small_disk)
+        done = deploy(
+            admin, "Test.HelloServer", "--servant", "HelloObj=18601", "--template",
+            "tars.default", cwd=tmp_path,
+        )  # fmt: skip
+        (small_disk / "filler").unlink()
+        assert done.returncode == 1
+        assert "deploying Test.HelloServer on node 10.0.0.7 failed" in done.stderr
+        assert "database: database or disk is full" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1  # one line
+        assert "deployed there already" not in done.stderr
+        assert deployed(admin) == {}

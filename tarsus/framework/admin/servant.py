@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from sqlalchemy.exc import DBAPIError
+
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.inventory import adapter_spec_from_conf, server_spec_from_conf
@@ -366,9 +368,12 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 f"{where}: settingState {conf.settingState!r} is neither active nor inactive",
             )
-        row = await self.inventory.deploy(
-            spec, servants, replace=bool(replace), user=user, setting_state=state
-        )
+        try:
+            row = await self.inventory.deploy(
+                spec, servants, replace=bool(replace), user=user, setting_state=state
+            )
+        except DBAPIError as e:  # a full disk, a lost connection: the driver's own words
+            raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"{where}: database: {e.orig}") from None
         return 0, f"'{row.server_id}' deployed with {len(servants)} servant(s)"
 
     @_guarded
