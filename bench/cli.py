@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import shlex
 import socket
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from machine_load import LoadWindow, load_lines, machine_facts
-from report import command_lines, replace_section
+from report import add_output_arguments, command_lines, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
@@ -212,9 +211,7 @@ def section(data: dict[str, Any], cmd: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
-    ap.add_argument("--json", metavar="PATH", help="also save every run as JSON")
-    ap.add_argument("--no-write", action="store_true", help="do not touch the docs")
-    ap.add_argument("--write", metavar="MD", default=str(DEFAULT_DOC), help="markdown to update")
+    add_output_arguments(ap, DEFAULT_DOC)
     args = ap.parse_args(argv)
     given = argv if argv is not None else sys.argv[1:]
     cmd = " ".join([".venv/bin/python", "bench/cli.py", *(shlex.quote(a) for a in given)])
@@ -223,16 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(results_table(data))
-    print()
-    print(targets_table(data))
-    print()
-    print("\n".join(load_lines(data["load"])))
-    if args.json:
-        Path(args.json).write_text(json.dumps(data, indent=1))
-    if not args.no_write:
-        replace_section(Path(args.write), BEGIN, END, section(data, cmd))
-        print(f"wrote {args.write}", file=sys.stderr)
+    emit(
+        [results_table(data), targets_table(data), "\n".join(load_lines(data["load"]))],
+        data,
+        json_path=args.json,
+        doc=None if args.no_write else Path(args.write),
+        begin=BEGIN,
+        end=END,
+        section=section(data, cmd),
+    )
     return 0
 
 
