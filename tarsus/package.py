@@ -238,7 +238,7 @@ def local_path(location: str) -> Path:
             f"package location {location!r}: {scheme}:// is not supported yet "
             "(give a local path or a file:// URL)"
         )
-    return Path(location).expanduser()
+    return Path(location)
 
 
 def md5_of(path: Path) -> str:
@@ -269,7 +269,7 @@ def open_package(spec: str, cache_dir: Path) -> Package:
     ``tarsus.toml``, if any, is read as deploy reads it (:func:`read_deploy_manifest`).
     :class:`PackageError` says what is wrong."""
     try:
-        return _open_package(local_path(spec), spec, cache_dir)
+        return _open_package(local_path(spec).expanduser(), spec, cache_dir)
     except (OSError, UnicodeDecodeError) as e:
         raise PackageError(f"cannot read the package {spec!r}: {e}") from None
 
