@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adminreg_standin import StandInAdmin
+from adminreg_standin import ADMIN_OBJ, AdminReg, ServerThread, StandInAdmin
 from typer.testing import CliRunner, Result
 
 import tarsus.cli.server
@@ -531,3 +531,24 @@ def test_an_unreachable_registry_when_resolving_through_the_locator(tmp_path: Pa
     assert proc.returncode == 1
     (line,) = proc.stderr.splitlines()
     assert "cannot find the admin registry" in line and "tars.tarsregistry.QueryObj" in line
+
+
+class UpstreamAdmin(StandInAdmin):
+    """An admin registry with AdminReg only, as upstream's: no ``deployServer``."""
+
+    _tars_ops_ = AdminReg.AdminRegServant._tars_ops_
+
+
+def test_deploy_against_an_upstream_admin_registry_says_what_it_lacks() -> None:
+    server = ServerThread(UpstreamAdmin(), ADMIN_OBJ)
+    try:
+        result = run(
+            server.served.proxy_string,
+            "server", "deploy", "Test.HelloServer", "--node", "10.0.0.7", "--servant",
+            "HelloObj=18601",
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.exit_code == 1
+    assert "does not implement deployServer" in result.stderr
+    assert "upstream's admin registry lacks it" in result.stderr
