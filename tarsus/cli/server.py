@@ -268,7 +268,11 @@ def deploy(
     server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     start: Annotated[bool, typer.Option("--start", help="start the server when deployed")] = False,
     replace: Annotated[
-        bool, typer.Option("--replace", help="overwrite an existing deployment on that node")
+        bool,
+        typer.Option(
+            "--replace",
+            help="overwrite an existing deployment on that node (its servants become these)",
+        ),
     ] = False,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,

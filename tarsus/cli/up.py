@@ -30,7 +30,7 @@ from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
-from tarsus.package import open_package
+from tarsus.package import PackageError, open_package
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -116,7 +116,7 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
                 if example:
                     status.update("deploying examples/hello")
                     await _deploy_example(platform, settings, console)
-        except (StoreError, OSError, RuntimeError) as e:
+        except (StoreError, PackageError, OSError, RuntimeError) as e:
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
         elapsed = time.monotonic() - started
