@@ -7,9 +7,13 @@ of the file the first time, leaving every other bench's section as it was.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["command_lines", "replace_section"]
+__all__ = ["add_output_arguments", "command_lines", "emit", "replace_section"]
 
 
 def command_lines(command: str) -> list[str]:
@@ -28,3 +32,31 @@ def replace_section(path: Path, begin: str, end: str, section: str) -> None:
         doc = doc.rstrip("\n") + "\n\n" + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc)
+
+
+def add_output_arguments(ap: argparse.ArgumentParser, doc: Path) -> None:
+    """``--json PATH``, ``--no-write`` and ``--write MD`` (default ``doc``), which :func:`emit`
+    obeys as ``json_path=args.json, doc=None if args.no_write else Path(args.write)``."""
+    ap.add_argument("--json", metavar="PATH", help="also save every run as JSON")
+    ap.add_argument("--no-write", action="store_true", help="do not touch the docs")
+    ap.add_argument("--write", metavar="MD", default=str(doc), help="markdown to update")
+
+
+def emit(
+    printed: list[str],
+    data: dict[str, Any],
+    *,
+    json_path: str | None,
+    doc: Path | None,
+    begin: str,
+    end: str,
+    section: str,
+) -> None:
+    """The end of every bench: print its tables (``printed``, one blank line between them),
+    save ``data`` as JSON when asked, and write its section of ``doc`` (None: leave the docs)."""
+    print("\n\n".join(printed))
+    if json_path:
+        Path(json_path).write_text(json.dumps(data, indent=1))
+    if doc is not None:
+        replace_section(doc, begin, end, section)
+        print(f"wrote {doc}", file=sys.stderr)

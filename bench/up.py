@@ -58,7 +58,7 @@ from typing import Any
 
 import psutil
 from machine_load import LoadWindow, load_lines, machine_facts, pct
-from report import command_lines, replace_section
+from report import add_output_arguments, command_lines, emit
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
@@ -499,10 +499,6 @@ def section(data: dict[str, Any], cmd: str) -> str:
     )
 
 
-def write_markdown(path: Path, text: str) -> None:
-    replace_section(path, BEGIN, END, text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 cold + 1 warm")
@@ -520,9 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the environment's bytecode setting (default: a cache prefix in the temp dir)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) on failure")
-    ap.add_argument("--json", metavar="PATH", help="also save every run as JSON")
-    ap.add_argument("--no-write", action="store_true", help="do not touch the docs")
-    ap.add_argument("--write", metavar="MD", default=str(DEFAULT_DOC), help="markdown to update")
+    add_output_arguments(ap, DEFAULT_DOC)
     args = ap.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 5)
     given = argv if argv is not None else sys.argv[1:]
@@ -534,18 +528,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data["command"] = cmd
     print()
-    print(results_table(data))
-    print()
-    print(targets_table(data))
-    print()
-    print(runs_table(data))
-    print()
-    print("\n".join(load_lines(data["load"])))
-    if args.json:
-        Path(args.json).write_text(json.dumps(data, indent=1))
-    if not args.no_write:
-        write_markdown(Path(args.write), section(data, cmd))
-        print(f"wrote {args.write}", file=sys.stderr)
+    emit(
+        [
+            results_table(data),
+            targets_table(data),
+            runs_table(data),
+            "\n".join(load_lines(data["load"])),
+        ],
+        data,
+        json_path=args.json,
+        doc=None if args.no_write else Path(args.write),
+        begin=BEGIN,
+        end=END,
+        section=section(data, cmd),
+    )
     clean = all(r["exit_code"] == 0 and not r["leftovers"] and not r["ports_left"]
                 for r in data["runs"])  # fmt: skip
     return 0 if clean else 1

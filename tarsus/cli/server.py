@@ -4,13 +4,15 @@
     tarsus server status Test.HelloServer --node 10.0.0.7
     tarsus server list --app Test
 
-Deploy registers the server and one adapter per servant (``insertServerConf`` and
-``insertAdapterConf``, what the web console writes), publishes a package with ``batchPatch``
-and follows ``getPatchPercent`` to the end, then starts the server if asked. Everything the
-command line gets wrong is found before the first call, so a refused deploy changes nothing.
+Deploy registers the server and one adapter per servant in one transaction of the admin
+registry (``deployServer``, our extension ``tarsus.AdminExt``: all or nothing, the reason of a
+refusal in its answer), publishes a package with ``batchPatch`` and follows
+``getPatchPercent`` to the end (``tarsus.patching`` judges it, as ``tarsus up`` does), then
+starts the server if asked. Everything the command line gets wrong is found before the first
+call, so a refused deploy changes nothing.
 
 A package is a directory or a ``.tgz``; a ``tarsus.toml`` at its top says what it is (read
-with the node's own parser, ``PackageManifest``, so that deploy and install agree on it):
+by ``tarsus.package``, as the node reads it, so that deploy and install agree on it):
 
     [package]
     name = "Test.HelloServer"          # must be the APP.SERVER being deployed
@@ -22,16 +24,8 @@ with the node's own parser, ``PackageManifest``, so that deploy and install agre
 
 from __future__ import annotations
 
-import gzip
-import os
-import re
-import tarfile
-import tempfile
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -52,13 +46,8 @@ from tarsus.cli.admin_client import (
     refused,
     split_server_id,
 )
-from tarsus.framework.node.package import (
-    MANIFEST,
-    SERVANT_NAME,
-    PackageError,
-    PackageManifest,
-    md5_of,
-)
+from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
+from tarsus.patching import PatchProgress, patch_progress
 from tarsus.rpc.locator import default_cache_dir
 
 app = typer.Typer(
@@ -74,137 +63,6 @@ DEFAULT_PATCH_TIMEOUT_S = 300
 PATCH_POLL_INTERVAL_S = 1.0
 #: Idle timeout on the adapter endpoints deploy writes (the web console's ``-t 60000``).
 ADAPTER_IDLE_TIMEOUT_MS = 60000
-#: Left out when a directory is packed: caches that the interpreter rebuilds, and VCS data.
-PACK_EXCLUDED = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-
-
-# --------------------------------------------------------------------------- packages
-
-
-@dataclass(frozen=True)
-class Package:
-    """A ``.tgz`` ready to publish."""
-
-    archive: Path
-    md5: str
-    manifest: PackageManifest | None
-    packed_from: Path | None = None
-
-
-def open_package(spec: str, cache_dir: Path | None = None) -> Package:
-    """The package at a path or ``file://`` URL; a directory is packed into a ``.tgz`` first
-    (under ``<cache>/packages``, named by content, so packing the same tree twice is free)."""
-    try:
-        return _open_package(_local_path(spec), spec, cache_dir)
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the package {spec!r}: {e}") from None
-
-
-def _open_package(path: Path, spec: str, cache_dir: Path | None) -> Package:
-    if path.is_dir():
-        manifest_file = path / MANIFEST
-        manifest = None
-        if manifest_file.is_file():
-            manifest = read_manifest(manifest_file.read_text("utf-8"), str(manifest_file))
-        stem = manifest.name if manifest and manifest.name else path.resolve().name
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "package"
-        archive = pack_directory(path, (cache_dir or default_cache_dir()) / "packages", stem)
-        return Package(archive, md5_of(archive), manifest, packed_from=path.resolve())
-    if not path.is_file():
-        raise UsageError(f"no package at {spec!r} (give a directory or a .tgz)")
-    found = _manifest_in_archive(path)
-    manifest = read_manifest(found[1], f"{path}:{found[0]}") if found else None
-    return Package(path.resolve(), md5_of(path), manifest)
-
-
-def read_manifest(text: str, source: str) -> PackageManifest:
-    """Parse ``tarsus.toml`` as deploy reads it (``[package]`` name and entry optional, a port
-    for each servant); any mistake is a ``UsageError`` naming the file and the key."""
-    try:
-        manifest = PackageManifest.parse(text, source=source, partial=True)
-        manifest.servant_ports()  # checked now: deploy will need them
-    except PackageError as e:
-        raise UsageError(str(e)) from None
-    return manifest
-
-
-def pack_directory(src: Path, dest_dir: Path, stem: str) -> Path:
-    """``src``'s files (paths relative to ``src``) as ``<dest_dir>/<stem>-<md5>.tgz``.
-
-    The archive is reproducible (sorted entries, no owners, zero gzip time), so the same tree
-    gives the same md5 and the node can tell a republish of identical files.
-    """
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}-", suffix=".tgz", dir=dest_dir)
-    tmp = Path(tmp_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in _walk(src):
-                info = tar.gettarinfo(str(path), arcname=path.relative_to(src).as_posix())
-                if info is None:  # a socket: nothing a package can carry
-                    continue
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with path.open("rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-        digest = md5_of(tmp)
-        final = dest_dir / f"{stem}-{digest[:12]}.tgz"
-        os.replace(tmp, final)
-        return final
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot pack {src} into {dest_dir}: {e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _walk(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in PACK_EXCLUDED)
-        base = Path(dirpath)
-        found.extend(base / d for d in dirnames)
-        found.extend(base / f for f in sorted(filenames) if not f.endswith((".pyc", ".pyo")))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _manifest_in_archive(path: Path) -> tuple[str, str] | None:
-    """``(member name, text)`` of ``tarsus.toml`` at the top of the archive (or in its only
-    top-level folder)."""
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            members = [m for m in tar.getmembers() if m.isfile()]
-            by_name = {m.name.removeprefix("./"): m for m in members}
-            member = by_name.get(MANIFEST)
-            if member is None:
-                tops = {n.split("/", 1)[0] for n in by_name}
-                if len(tops) == 1:
-                    member = by_name.get(f"{tops.pop()}/{MANIFEST}")
-            if member is None:
-                return None
-            f = tar.extractfile(member)
-            if f is None:
-                return None
-            return member.name, f.read().decode("utf-8")
-    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not a readable .tgz package: {e}") from None
-
-
-def _local_path(spec: str) -> Path:
-    if "://" in spec:
-        url = urllib.parse.urlparse(spec)
-        if url.scheme != "file" or url.netloc not in ("", "localhost"):
-            raise UsageError(f"--package {spec!r}: give a local path or a file:// URL")
-        return Path(urllib.request.url2pathname(url.path))
-    return Path(spec).expanduser()
 
 
 # --------------------------------------------------------------------------- servants
@@ -332,27 +190,34 @@ def _follow_patch(
         task = progress.add_task(f"patching {app_name}.{server} on {node}", total=100)
         while True:
             ret, info = client.call("getPatchPercent", app_name, server, node)
-            progress.update(task, completed=max(0, min(100, info.iPercent)))
-            if ret != 0:
-                raise refused(doing, ret, info.sResult, percent=info.iPercent)
-            if info.iPercent >= 100 and info.bSucc:
+            judged = patch_progress(ret, info)
+            progress.update(task, completed=judged.percent)
+            if judged.succeeded:
                 return info
-            if not info.bPatching and not info.bSucc and (info.iPercent >= 100 or info.sResult):
-                reason = info.sResult.strip() or "the node gave no reason"
-                raise CommandFailed(
-                    f"{doing} failed on the node at {info.iPercent}%: {reason}",
-                    result=info.sResult,
-                    extra={"percent": info.iPercent},
-                )
+            if judged.failed:
+                raise _patch_failed(doing, ret, judged)
             if time.monotonic() >= deadline:
                 raise CommandFailed(
                     f"{doing}: not finished after {timeout_s} s "
-                    f"(at {info.iPercent}%{': ' + info.sResult if info.sResult else ''}); "
+                    f"(at {judged.percent}%{': ' + judged.reason if judged.reason else ''}); "
                     "the node may still finish it, see `tarsus server status`",
                     result=info.sResult,
-                    extra={"percent": info.iPercent},
+                    extra={"percent": judged.percent},
                 )
             time.sleep(PATCH_POLL_INTERVAL_S)
+
+
+def _patch_failed(doing: str, ret: int, judged: PatchProgress) -> CommandFailed:
+    """The node's reason first; an admin registry's own code (node unreachable...) in words."""
+    if ret not in (0, -1):
+        return refused(doing, ret, judged.reason, percent=judged.percent)
+    reason = judged.reason or "the node gave no reason"
+    return CommandFailed(
+        f"{doing} failed on the node at {judged.percent}%: {reason}",
+        code=ret or None,
+        result=judged.reason,
+        extra={"percent": judged.percent},
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -403,7 +268,11 @@ def deploy(
     server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     start: Annotated[bool, typer.Option("--start", help="start the server when deployed")] = False,
     replace: Annotated[
-        bool, typer.Option("--replace", help="overwrite an existing deployment on that node")
+        bool,
+        typer.Option(
+            "--replace",
+            help="overwrite an existing deployment on that node (its servants become these)",
+        ),
     ] = False,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
@@ -431,28 +300,11 @@ def deploy(
         profile=template,  # upstream stores ServerConf.profile as the template name
         serverType=server_type,
     )
-    ret = client.call("insertServerConf", conf, replace)
-    if ret != 0:
-        failure = refused(f"registering {where}", ret)
-        if not replace:
-            failure.message += "; is it deployed there already? (--replace overwrites it)"
-        raise failure
-    for plan in plans:
-        adapter = A.AdapterConf(
-            adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
-        )
-        ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)
-        if ret != 0:
-            failure = refused(f"adding servant {plan.servant} to {where}", ret)
-            if not replace:  # it did not exist before: take the half-made one away
-                undo_ret, _ = client.call("undeploy", app_name, server, node, who)
-                failure.message += (
-                    "; the deployment was rolled back"
-                    if undo_ret == 0
-                    else f"; rolling it back failed too (code {undo_ret}): "
-                    f"run `tarsus server undeploy {server_id} --node {node}`"
-                )
-            raise failure
+    adapters = [
+        A.AdapterConf(adapterName=p.adapter, endpoint=p.endpoint, servant=p.servant) for p in plans
+    ]
+    ret, result = client.call_ext("deployServer", conf, adapters, replace, who)
+    client.check(ret, result, f"deploying {where}")
 
     published = None
     if pkg is not None:
@@ -763,7 +615,11 @@ def _server_row(row: list[str]) -> dict[str, str] | None:
 
 
 def _package_for(server_id: str, spec: str) -> Package:
-    pkg = open_package(spec)
+    """``--package``: packed under ``<cache>/packages`` if a directory, and for this server."""
+    try:
+        pkg = open_package(spec, default_cache_dir() / "packages")
+    except PackageError as e:
+        raise UsageError(str(e)) from None
     manifest = pkg.manifest
     if manifest and manifest.name and manifest.name != server_id:
         raise UsageError(

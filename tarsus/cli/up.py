@@ -26,11 +26,11 @@ import typer
 from rich.console import Console
 
 import tarsus
-from tarsus.cli.server import open_package
 from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
+from tarsus.package import PackageError, open_package
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -116,7 +116,7 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
                 if example:
                     status.update("deploying examples/hello")
                     await _deploy_example(platform, settings, console)
-        except (StoreError, OSError, RuntimeError) as e:
+        except (StoreError, PackageError, OSError, RuntimeError) as e:
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
         elapsed = time.monotonic() - started
@@ -142,7 +142,7 @@ async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, consol
     assert admin is not None and store is not None and registry is not None
     app, server = EXAMPLE_SERVER
     node = settings.host
-    package = open_package(str(example_dir), cache_dir=settings.data_dir / "packages")
+    package = open_package(str(example_dir), settings.data_dir / "packages")
     servants = package.manifest.servant_ports() if package.manifest else {"HelloObj": 18601}
     row = await store.servers.get(app, server, node)
     if row is None:

@@ -129,7 +129,9 @@ class ScriptedNode:
             sResult=("patched" if self.patch_succeeds else "md5 mismatch") if done else "",
             bSucc=done and self.patch_succeeds,
         )
-        return 0, encode(info)
+        # as a node answers (NodeImp::getPatchPercent): 0 while patching or once succeeded,
+        # else -1, the PatchInfo and its reason all the same
+        return (0 if info.bPatching or info.bSucc else -1), encode(info)
 
     async def ping(self) -> tuple[int, str]:
         await self._enter("ping")

@@ -22,6 +22,7 @@ import tarsus.protocol
 from tarsus.testing import Served, serve
 
 AdminReg = tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
+AdminExt = tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
 ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 NOT_REGISTERED = 1001  # EM_TARS_NODE_NOT_REGISTRY_ERR
 NO_DESCRIPTOR = 1003  # EM_TARS_LOAD_SERVICE_DESC_ERR
@@ -40,7 +41,14 @@ class Deployed:
 
 
 class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
-    """The AdminReg methods the operator commands use, over in-memory state."""
+    """The AdminReg methods the operator commands use, over in-memory state, and of our
+    extension AdminExt only ``deployServer`` (its template functions stay unknown here, as on
+    an upstream admin registry)."""
+
+    _tars_ops_ = {
+        **AdminReg.AdminRegServant._tars_ops_,
+        "deployServer": AdminExt.AdminExtServant._tars_ops_["deployServer"],
+    }
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -55,7 +63,8 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
         self._steps: list[tuple[int, int, bool, bool, str]] = []
         self.patch_requests: list[Any] = []
         self.patched_archives: list[tuple[Path, bytes]] = []
-        self.fail_adapter_insert = False
+        #: what deployServer refuses with, when set: (code, reason)
+        self.refuse_deploy: tuple[int, str] | None = None
         self.templates = {
             "tars.tarspython.default": "<tars>\n  <application>\n  </application>\n</tars>\n"
         }
@@ -78,23 +87,18 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
         return self.servers.get((app, server, node))
 
     # -- configuration
-    async def insertServerConf(self, conf: Any, replace: bool) -> int:
-        self._record("insertServerConf", conf, replace)
+    async def deployServer(
+        self, conf: Any, adapters: list[Any], replace: bool, user: str
+    ) -> tuple[int, str]:
+        self._record("deployServer", conf, adapters, replace, user)
+        if self.refuse_deploy is not None:
+            return self.refuse_deploy
         key = (conf.application, conf.serverName, conf.nodeName)
+        where = f"{conf.application}.{conf.serverName} on node {conf.nodeName!r}"
         if key in self.servers and not replace:
-            return -1  # upstream: the INSERT fails on the unique key
-        self.servers[key] = Deployed(conf, setting=conf.settingState)
-        return 0
-
-    async def insertAdapterConf(
-        self, sApplication: str, serverName: str, nodeName: str, conf: Any, replace: bool
-    ) -> int:
-        self._record("insertAdapterConf", sApplication, serverName, nodeName, conf, replace)
-        deployed = self._find(sApplication, serverName, nodeName)
-        if self.fail_adapter_insert or deployed is None:
-            return -1
-        deployed.adapters.append(conf)
-        return 0
+            return BAD_PARAMETER, f"deploy {where}: already deployed; undeploy it or replace"
+        self.servers[key] = Deployed(conf, list(adapters), setting=conf.settingState)
+        return 0, f"{where} deployed"
 
     async def undeploy(
         self, application: str, serverName: str, nodeName: str, user: str

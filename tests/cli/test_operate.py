@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adminreg_standin import StandInAdmin
+from adminreg_standin import ADMIN_OBJ, AdminReg, ServerThread, StandInAdmin
 from typer.testing import CliRunner, Result
 
 import tarsus.cli.server
@@ -98,11 +98,13 @@ def test_deploy_a_directory_takes_servants_from_tarsus_toml_publishes_and_starts
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
 
-    ((conf, replace),) = admin.called("insertServerConf")
+    # one call deploys the instance and its servants, atomically (AdminExt.deployServer)
+    ((conf, servants, replace, user),) = admin.called("deployServer")
     assert (conf.application, conf.serverName, conf.nodeName) == ("Test", "HelloServer", "10.0.0.7")
     assert conf.profile == "tars.tarspython.default"  # upstream: the template name travels here
     assert (conf.serverType, conf.settingState, replace) == ("tars_python", "inactive", False)
-    adapters = {a.servant: a for *_, a, _ in admin.called("insertAdapterConf")}
+    assert user == "alice"
+    adapters = {a.servant: a for a in servants}
     assert set(adapters) == {"Test.HelloServer.HelloObj", "Test.HelloServer.EchoObj"}
     hello = adapters["Test.HelloServer.HelloObj"]
     assert hello.adapterName == "Test.HelloServer.HelloObjAdapter"
@@ -272,25 +274,25 @@ def test_a_failed_patch_fails_the_deploy_with_the_nodes_reason_and_does_not_star
     assert not admin.called("startServer")
 
 
-def test_a_refused_adapter_rolls_the_new_deployment_back(
-    standin: tuple[StandInAdmin, str],
+def test_a_refused_deploy_names_its_cause_and_nothing_else_is_sent(
+    standin: tuple[StandInAdmin, str], tmp_path: Path
 ) -> None:
     admin, proxy = standin
-    admin.fail_adapter_insert = True
-    result = run(
-        proxy,
-        "server",
-        "deploy",
-        "Test.HelloServer",
-        "--node",
-        "10.0.0.7",
-        "--servant",
-        "HelloObj=1",
+    admin.refuse_deploy = (
+        1007,
+        "deploy Test.HelloServer on node '10.0.0.7': port 18601 of node 10.0.0.7 is taken by "
+        "Test.OtherServer.OtherObjAdapter",
     )
+    result = run(
+        proxy, "server", "deploy", "Test.HelloServer", "--node", "10.0.0.7",
+        "--package", str(hello_package(tmp_path)), "--start",
+    )  # fmt: skip
     assert result.exit_code == 1
-    assert "adding servant Test.HelloServer.HelloObj" in result.stderr
-    assert "rolled back" in result.stderr
-    assert admin.called("undeploy") and admin.servers == {}
+    line = result.stderr.strip()
+    assert line.startswith("error: deploying Test.HelloServer on node 10.0.0.7 failed")
+    assert "1007 EM_TARS_PARAMETER_ERR" in line
+    assert "port 18601 of node 10.0.0.7 is taken by Test.OtherServer" in line
+    assert [n for n, _ in admin.calls] == ["deployServer"]  # no publish, no start, no undo
 
 
 def test_deploying_twice_without_replace_says_why(standin: tuple[StandInAdmin, str]) -> None:
@@ -299,7 +301,7 @@ def test_deploying_twice_without_replace_says_why(standin: tuple[StandInAdmin, s
     assert run(proxy, *args).exit_code == 0
     result = run(proxy, *args)
     assert result.exit_code == 1
-    assert "--replace" in result.stderr
+    assert "already deployed" in result.stderr  # the admin registry's reason
     assert run(proxy, *args, "--replace").exit_code == 0
 
 
@@ -400,7 +402,7 @@ def test_publish_to_a_deployed_server_restarts_it(
     )
     assert doc["restarted"] is True and doc["package"]["version"] == "7"
     assert admin.called("restartServer") == [("Test", "HelloServer", "10.0.0.7")]
-    assert len(admin.called("insertServerConf")) == 1  # publishing does not re-register
+    assert len(admin.called("deployServer")) == 1  # publishing does not re-register
 
 
 def test_server_list_filters_and_json(standin: tuple[StandInAdmin, str]) -> None:
@@ -529,3 +531,24 @@ def test_an_unreachable_registry_when_resolving_through_the_locator(tmp_path: Pa
     assert proc.returncode == 1
     (line,) = proc.stderr.splitlines()
     assert "cannot find the admin registry" in line and "tars.tarsregistry.QueryObj" in line
+
+
+class UpstreamAdmin(StandInAdmin):
+    """An admin registry with AdminReg only, as upstream's: no ``deployServer``."""
+
+    _tars_ops_ = AdminReg.AdminRegServant._tars_ops_
+
+
+def test_deploy_against_an_upstream_admin_registry_says_what_it_lacks() -> None:
+    server = ServerThread(UpstreamAdmin(), ADMIN_OBJ)
+    try:
+        result = run(
+            server.served.proxy_string,
+            "server", "deploy", "Test.HelloServer", "--node", "10.0.0.7", "--servant",
+            "HelloObj=18601",
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.exit_code == 1
+    assert "does not implement deployServer" in result.stderr
+    assert "upstream's admin registry lacks it" in result.stderr

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
@@ -31,6 +28,8 @@ from tarsus.framework.admin.inventory import (
 )
 from tarsus.framework.admin.replies import adminreg, decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
+from tarsus.package import PackageError, local_path, md5_of
+from tarsus.patching import patch_progress
 from tarsus.store.errors import NotFound
 
 if TYPE_CHECKING:
@@ -336,7 +335,13 @@ class Lifecycle:
         except AdminError as e:
             return e.code, adminreg().PatchInfo(sResult=e.message)
         if code != 0:
-            info = adminreg().PatchInfo(sResult=f"getPatchPercent {node} error, iRet:{code}")
+            # the node's PatchInfo says why (a refused package, a full disk): keep it
+            try:
+                info = decode_patch_info(raw)
+            except AdminError:
+                info = adminreg().PatchInfo(sResult=raw if raw.isprintable() else "")
+            if not info.sResult.strip():
+                info.sResult = f"getPatchPercent {node} error, iRet:{code}"
             return code, info
         return 0, decode_patch_info(raw)
 
@@ -381,15 +386,14 @@ class Lifecycle:
         deadline = time.monotonic() + self.settings.patch_wait_timeout
         while True:
             code, info = await self.patch_percent(app, server, node)
-            on_percent(int(info.iPercent))
-            if code != 0:
-                return Outcome(code, info.sResult or f"getPatchPercent failed: {code}")
-            if info.iPercent == 100 and info.bSucc:
-                return Outcome(0, info.sResult or f"'{where}' patched")
-            if info.iPercent == 100 and not info.bPatching:
-                # the node marks 100 on failure too (framework.md §11.14): bSucc tells
+            judged = patch_progress(code, info)
+            on_percent(judged.percent)
+            if judged.succeeded:
+                return Outcome(0, judged.reason or f"'{where}' patched")
+            if judged.failed:
                 return Outcome(
-                    ErrCode.EM_TARS_UNKNOWN_ERR, info.sResult or f"patching '{where}' failed"
+                    code or ErrCode.EM_TARS_UNKNOWN_ERR,
+                    judged.reason or f"patching '{where}' failed",
                 )
             if time.monotonic() >= deadline:
                 return Outcome(
@@ -429,23 +433,8 @@ def _time_text(value: Any) -> str:
 async def _md5_of(location: str) -> str:
     """md5 of a local package (path or ``file:`` URL); "" when it is not a readable file
     here (the node then checks what it can)."""
-    parsed = urlparse(location)
-    if parsed.scheme == "file":
-        path = Path(unquote(parsed.path))
-    elif parsed.scheme == "":
-        path = Path(location)
-    else:
-        return ""
-
-    def digest() -> str:
-        h = hashlib.md5()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-
     try:
-        return await asyncio.to_thread(digest)
-    except OSError as e:
+        return await asyncio.to_thread(md5_of, local_path(location))
+    except (OSError, PackageError) as e:
         log.info("no md5 for package %s: %s", location, e)
         return ""

@@ -17,13 +17,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from sqlalchemy.exc import DBAPIError
+
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
+from tarsus.framework.admin.inventory import adapter_spec_from_conf, server_spec_from_conf
 from tarsus.framework.admin.replies import adminext, adminreg, decode_log_files
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
-from tarsus.store.errors import StoreError
+from tarsus.store.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
@@ -346,6 +349,32 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         await self.inventory.delete_profile_template(name)
         log.info("template %s deleted", name)
         return 0, ""
+
+    @_guarded
+    async def deployServer(
+        self, conf: Any, adapters: list[Any], replace: bool, user: str
+    ) -> tuple[int, str]:
+        """AdminExt ``deployServer``: the instance and its servants in one transaction
+        (``Inventory.deploy``), the reason of a refusal in ``result``."""
+        where = f"deploy {conf.application}.{conf.serverName} on node {conf.nodeName!r}"
+        state = (conf.settingState or "active").lower()
+        try:
+            spec = server_spec_from_conf(conf)
+            servants = [adapter_spec_from_conf(a) for a in adapters]
+        except InvalidInput as e:
+            raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, f"{where}: {e}") from None
+        if state not in ("active", "inactive"):
+            raise AdminError(
+                ErrCode.EM_TARS_PARAMETER_ERR,
+                f"{where}: settingState {conf.settingState!r} is neither active nor inactive",
+            )
+        try:
+            row = await self.inventory.deploy(
+                spec, servants, replace=bool(replace), user=user, setting_state=state
+            )
+        except DBAPIError as e:  # a full disk, a lost connection: the driver's own words
+            raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"{where}: database: {e.orig}") from None
+        return 0, f"'{row.server_id}' deployed with {len(servants)} servant(s)"
 
     @_guarded
     async def getServerProfileTemplate(

@@ -211,11 +211,14 @@ class NodeCommands:
             return NodeErrorCode.REQ_ALREADY, f"{app}.{server} is being patched: reduplicate"
         try:
             await self._load_or_known(app, server)
-            await self.supervisor.begin_install(
+            task = await self.supervisor.begin_install(
                 app, server, req.filepath, md5=req.md5, version=req.version, user=req.user
             )
         except NodeError as e:
             return e.code, str(e)
+        # nobody awaits it: its outcome is read through getPatchPercent (the reason in
+        # sResult), and the failure is logged where it happens
+        task.add_done_callback(_outcome_in_patch_info)
         return 0, ""
 
     async def delCache(self, sFullCacheName: str, sBackupPath: str, sKey: str) -> Result:
@@ -247,6 +250,13 @@ class NodeCommands:
             if not part or "/" in part or part in (".", ".."):
                 return Path("/nonexistent")
         return Path(self.supervisor.settings.log_dir) / app / server
+
+
+def _outcome_in_patch_info(task: asyncio.Task[str]) -> None:
+    """Retrieve a background install's exception (it is already in the server's PatchInfo
+    and the node's log), so asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _node_load(log_root: Path, pid: int) -> str:

@@ -1,20 +1,8 @@
 """Installing a Python service from its package (the node's half of a publish, §4.8).
 
-A package is a directory, or a ``.tgz`` of one, holding ``tarsus.toml``, the service's code,
-and optionally ``requirements.txt`` and ``wheels/*.whl``::
-
-    # tarsus.toml
-    [package]
-    name = "Test.HelloServer"       # App.Server: must be the server it is installed for
-    entry = "server.py"             # run as: <venv>/bin/python server.py --config=<conf>
-    requires-python = ">=3.11"      # optional; checked against the node's interpreter
-
-    [servants]                      # optional defaults for deploy tooling
-    HelloObj = { port = 18601 }
-
-Deploy tooling (``tarsus server deploy``) reads the same file with ``PackageManifest.parse(...,
-partial=True)``: ``[package]``, its name and its entry may then be left out, and
-``servant_ports()`` gives the default port of each servant.
+What a package is, its manifest (``tarsus.toml``, ``PackageManifest``), its md5 and how a
+directory is packed live in :mod:`tarsus.package`, shared with deploy tooling (``tarsus
+server deploy``) and ``tarsus up``.
 
 Installation (``install_package``):
 
@@ -44,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import hashlib
 import logging
 import os
 import posixpath
@@ -54,17 +41,24 @@ import sys
 import sysconfig
 import tarfile
 import time
-import tomllib
-import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import tarsus
 from tarsus.framework.node.config import ServerLayout
 from tarsus.framework.node.settings import DEFAULT_DISK_RESERVE, DEFAULT_MAX_UNPACKED_SIZE
+from tarsus.package import (
+    MANIFEST,
+    SERVANT_NAME,
+    PackageError,
+    PackageManifest,
+    local_path,
+    md5_of,
+    python_satisfies,
+)
 
 __all__ = [
     "BACKUPS_KEPT",
@@ -84,7 +78,6 @@ __all__ = [
 
 log = logging.getLogger("tarsus.framework.node.package")
 
-MANIFEST = "tarsus.toml"
 #: ``bin_bak1`` .. ``bin_bak5``, as upstream.
 BACKUPS_KEPT = 5
 #: venvs kept besides the current one (a process may still run on the previous ones).
@@ -97,129 +90,8 @@ _PIP_OUTPUT_TAIL = 4000
 NOT_COPIED = ("__pycache__", ".git", ".venv", "venv", "*.pyc")
 #: Members a package may have (an archive of millions of empty files is a bomb too).
 MAX_MEMBERS = 100_000
-#: A servant's own name, the last part of ``App.Server.HelloObj``.
-SERVANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 Progress = Callable[[int], None]
-
-
-class PackageError(Exception):
-    """A package that cannot be installed; the message says what and where."""
-
-
-# ------------------------------------------------------------------------------- manifest
-
-
-@dataclass(frozen=True)
-class PackageManifest:
-    """The contents of ``tarsus.toml``."""
-
-    #: ``App.Server``; "" when a partial manifest leaves it out
-    name: str
-    #: the script to run, a path inside the package; "" when a partial manifest leaves it out
-    entry: str
-    requires_python: str = ""
-    #: servant name (``HelloObj``) -> its defaults (``{"port": 18601}``)
-    servants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    source: str = MANIFEST
-
-    @property
-    def app(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def server(self) -> str:
-        return self.name.split(".", 1)[1]
-
-    @classmethod
-    def parse(cls, text: str, *, source: str = MANIFEST, partial: bool = False) -> PackageManifest:
-        """Read and check ``tarsus.toml``; :class:`PackageError` names the file and the key.
-
-        ``partial`` is for tools that ship a package rather than run it (deploy): ``[package]``,
-        its ``name`` and its ``entry`` may be left out (``""``); what is there is checked all
-        the same.
-        """
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise PackageError(f"{source}: not valid TOML: {e}") from None
-        package = data.get("package", {} if partial else None)
-        if not isinstance(package, dict):
-            if partial:
-                raise PackageError(f"{source}: [package] must be a table")
-            raise PackageError(f"{source}: a [package] table with name and entry is required")
-        for key in package:
-            if key not in ("name", "entry", "requires-python"):
-                log.warning("%s: unknown key [package] %s ignored", source, key)
-        name = package.get("name")
-        if name is None and partial:
-            name = ""
-        elif not isinstance(name, str) or not re.fullmatch(
-            r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", name
-        ):
-            raise PackageError(
-                f"{source}: [package] name must be 'App.Server' (letters, digits, _ and -), "
-                f"got {name!r}"
-            )
-        entry = package.get("entry")
-        if entry is None and partial:
-            entry = ""
-        elif not isinstance(entry, str) or not entry.strip():
-            raise PackageError(f"{source}: [package] entry must name the script to run")
-        entry = entry.strip()
-        normalized = posixpath.normpath(entry) if entry else ""
-        if entry.startswith("/") or normalized.startswith("..") or "\\" in entry:
-            raise PackageError(
-                f"{source}: [package] entry {entry!r} must be a path inside the package"
-            )
-        requires = package.get("requires-python", "")
-        if not isinstance(requires, str):
-            raise PackageError(f"{source}: [package] requires-python must be a string")
-        if requires:
-            _parse_specifier(requires, source)
-        servants_raw = data.get("servants", {})
-        if not isinstance(servants_raw, dict):
-            raise PackageError(f"{source}: [servants] must be a table of servant tables")
-        servants: dict[str, Mapping[str, Any]] = {}
-        for servant, spec in servants_raw.items():
-            if not isinstance(spec, dict):
-                raise PackageError(
-                    f"{source}: [servants] {servant} must be a table, e.g. {{ port = 18601 }}"
-                )
-            port = spec.get("port")
-            if port is not None and (
-                not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536
-            ):
-                raise PackageError(f"{source}: [servants] {servant}.port must be 1-65535")
-            servants[servant] = dict(spec)
-        return cls(name, normalized, requires, servants, source)
-
-    def servant_ports(self) -> dict[str, int]:
-        """The default port of each servant in ``[servants]``, for deploy tooling, which needs
-        one for every servant listed there; :class:`PackageError` otherwise."""
-        ports: dict[str, int] = {}
-        for servant, spec in self.servants.items():
-            where = f"{self.source}: [servants] {servant}"
-            if not SERVANT_NAME.match(servant):
-                raise PackageError(f"{where}: a servant name is letters, digits and '_' (HelloObj)")
-            port = spec.get("port")
-            if port is None:
-                raise PackageError(f"{where}: write {servant} = {{ port = 1..65535 }}")
-            ports[servant] = port
-        return ports
-
-    @classmethod
-    def load(cls, path: Path) -> PackageManifest:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PackageError(
-                f"{MANIFEST} is missing: a package must have {MANIFEST} at its top "
-                f"(looked for {path})"
-            ) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise PackageError(f"cannot read {path}: {e}") from None
-        return cls.parse(text, source=str(path))
 
 
 def read_manifest(root: Path) -> PackageManifest:
@@ -243,47 +115,6 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
-_SPEC = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?\s*$")
-
-
-def _parse_specifier(text: str, source: str) -> list[tuple[str, tuple[int, ...], bool]]:
-    """``>=3.11,<4`` -> [(op, release, wildcard)]; only release numbers, as Python versions
-    need."""
-    clauses = []
-    for part in text.split(","):
-        match = _SPEC.match(part)
-        if not match:
-            raise PackageError(f"{source}: requires-python {text!r}: cannot read {part.strip()!r}")
-        op, version, star = match.groups()
-        clauses.append((op, tuple(int(n) for n in version.split(".")), bool(star)))
-    return clauses
-
-
-def python_satisfies(spec: str, version: tuple[int, ...], *, source: str = MANIFEST) -> bool:
-    """Whether Python ``version`` (``(3, 11, 7)``) meets ``requires-python`` ``spec``."""
-    for op, want, star in _parse_specifier(spec, source):
-        if star:  # ==3.11.* / !=3.11.*
-            same = version[: len(want)] == want
-            if (op == "==" and not same) or (op == "!=" and same):
-                return False
-            continue
-        n = max(len(version), len(want))
-        have, need = version + (0,) * (n - len(version)), want + (0,) * (n - len(want))
-        ok = {
-            "==": have == need,
-            "===": have == need,
-            "!=": have != need,
-            "<=": have <= need,
-            ">=": have >= need,
-            "<": have < need,
-            ">": have > need,
-            "~=": have >= need and version[: len(want) - 1] == want[:-1],
-        }[op]
-        if not ok:
-            return False
-    return True
-
-
 # --------------------------------------------------------------------------------- source
 
 
@@ -304,26 +135,6 @@ class LocalPackageSource:
         if not path.exists():
             raise PackageError(f"package {location!r} does not exist")
         return path
-
-
-def local_path(location: str) -> Path:
-    if location.startswith("file:"):
-        parsed = urllib.parse.urlparse(location)
-        if parsed.netloc not in ("", "localhost"):
-            raise PackageError(f"package URL {location!r} names another host")
-        return Path(urllib.parse.unquote(parsed.path))
-    if "://" in location:
-        scheme = location.split("://", 1)[0]
-        raise PackageError(f"package location {location!r}: {scheme}:// is not supported yet")
-    return Path(location)
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------- unpacking

@@ -1,0 +1,236 @@
+"""The ``tarsus`` command's start-up: ``tarsus --help`` and one ``tarsus call``, as a shell runs
+them.
+
+Each run is a new process (``<venv>/bin/tarsus ...``, the console script a user types),
+measured from spawn to exit: wall time, and CPU time (user + system of the child, from
+``wait4``), which a loaded shared machine disturbs much less than wall time.
+
+- ``tarsus --help``: the issue's figure (must <= 0.3 s, goal <= 0.15 s, CPU);
+- ``tarsus version``: typer and nothing else, a floor for any subcommand;
+- ``tarsus call --idl examples/hello/Hello.tars 'Test.HelloServer.HelloObj@tcp -h 127.0.0.1
+  -p PORT' sayHello '{"name":"bench"}'``: a call to a direct endpoint, answered by
+  ``examples/hello/server.py`` started by the bench on a free port (must <= 0.5 s end to end);
+- ``python -c pass``: the interpreter alone, for scale.
+
+Runs of the kinds alternate, ``--runs`` of each (median and max reported). One unmeasured run
+of each first fills the caches a user's second command finds: bytecode (this machine sets
+``PYTHONDONTWRITEBYTECODE=1``, so the children get ``PYTHONPYCACHEPREFIX`` in the bench's
+temporary directory instead, as ``bench/up.py`` does) and the IDL parser's tables
+(``TARSUS_CACHE_DIR`` in the same directory).
+
+    .venv/bin/python bench/cli.py                  # 5 runs of each, writes docs/benchmarks.md
+    .venv/bin/python bench/cli.py --runs 1 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from machine_load import LoadWindow, load_lines, machine_facts
+from report import add_output_arguments, command_lines, emit
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- cli:begin -->", "<!-- cli:end -->"
+HELP_MUST_S, HELP_GOAL_S, CALL_MUST_S = 0.3, 0.15, 0.5
+BIN = Path(sys.executable).parent
+
+
+class BenchError(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def kinds(port: int) -> dict[str, list[str]]:
+    proxy = f"Test.HelloServer.HelloObj@tcp -h 127.0.0.1 -p {port}"
+    tarsus = str(BIN / "tarsus")
+    return {
+        "tarsus --help": [tarsus, "--help"],
+        "tarsus version": [tarsus, "version"],
+        "tarsus call (direct endpoint)": [
+            tarsus,
+            "call",
+            "--idl",
+            str(ROOT / "examples/hello/Hello.tars"),
+            proxy,
+            "sayHello",
+            '{"name":"bench"}',
+        ],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+
+
+def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """One run: wall and CPU seconds of the child, which must exit 0."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise BenchError(f"{shlex.join(argv)} exited {proc.returncode}: {(out + err).decode()}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tarsus-bench-cli-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        env["TARSUS_CACHE_DIR"] = str(Path(tmp) / "cache")
+        env.pop("TARSUS_ADMIN", None)
+        env.pop("TARSUS_LOCATOR", None)
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "examples/hello/server.py"), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            assert server.stdout is not None
+            if b"listening" not in server.stdout.readline():
+                raise BenchError("examples/hello/server.py did not start")
+            commands = kinds(port)
+            for argv in commands.values():  # fill the caches, unmeasured
+                measure(argv, env)
+            runs: dict[str, list[dict[str, float]]] = {k: [] for k in commands}
+            window = LoadWindow().start()
+            for _ in range(args.runs):
+                for kind, argv in commands.items():
+                    runs[kind].append(measure(argv, env))
+            load = window.end({server.pid})
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine_facts(),
+        "runs": runs,
+        "load": load,
+    }
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), max(values)
+
+
+def results_table(data: dict[str, Any]) -> str:
+    rows = [
+        "| command (a new process each run) | CPU: median / max | wall: median / max |",
+        "|---|---:|---:|",
+    ]
+    for kind, runs in data["runs"].items():
+        cpu, wall = (stats([r[k] for r in runs]) for k in ("cpu_s", "wall_s"))
+        bold = "**" if kind != "python -c pass" else ""
+        rows.append(
+            f"| `{kind}` | {bold}{cpu[0]:.3f} / {cpu[1]:.3f} s{bold} "
+            f"| {wall[0]:.3f} / {wall[1]:.3f} s |"
+        )
+    return "\n".join(rows)
+
+
+def targets_table(data: dict[str, Any]) -> str:
+    def median(kind: str, key: str) -> float:
+        return statistics.median(r[key] for r in data["runs"][kind])
+
+    help_cpu = median("tarsus --help", "cpu_s")
+    call_cpu = median("tarsus call (direct endpoint)", "cpu_s")
+    call_wall = median("tarsus call (direct endpoint)", "wall_s")
+
+    def verdict(value: float, limit: float) -> str:
+        return f"{value:.3f} s " + ("yes" if value <= limit else "**no**")
+
+    return "\n".join(
+        [
+            "| target (median of the runs) | kind | measured |",
+            "|---|---|---|",
+            f"| `tarsus --help` ≤ {HELP_MUST_S} s (CPU) | must "
+            f"| {verdict(help_cpu, HELP_MUST_S)} |",
+            f"| `tarsus --help` ≤ {HELP_GOAL_S} s (CPU) | goal "
+            f"| {verdict(help_cpu, HELP_GOAL_S)} |",
+            f"| `tarsus call` ≤ {CALL_MUST_S} s (CPU) | must | {verdict(call_cpu, CALL_MUST_S)} |",
+            f"| `tarsus call` ≤ {CALL_MUST_S} s (wall, end to end) | must "
+            f"| {verdict(call_wall, CALL_MUST_S)} |",
+        ]
+    )
+
+
+def section(data: dict[str, Any], cmd: str) -> str:
+    n = len(next(iter(data["runs"].values())))
+    return "\n".join(
+        [
+            BEGIN,
+            "## `tarsus` command start-up (`bench/cli.py`)",
+            "",
+            "What a user waits for when typing a command: a new process per run, the console "
+            "script `tarsus` of the virtual environment, from spawn to exit. CPU is user + "
+            "system of the child (from `wait4`); wall time also counts waiting for a CPU on "
+            "this shared machine. `tarsus call` calls `sayHello` on `examples/hello/server.py` "
+            "at a direct endpoint (`--idl` parsed at run time). Each subcommand imports only "
+            'what it uses (docs/cli-call.md, "Start-up time").',
+            "",
+            f"Measured {data['date']} on {data['machine']}. {n} runs of each command, "
+            "alternating, after one unmeasured run of each (bytecode and the IDL parser's "
+            "tables cached, as a user's second command finds them).",
+            "",
+            results_table(data),
+            "",
+            targets_table(data),
+            "",
+            "How loaded the machine was over the bench:",
+            "",
+            *load_lines(data["load"]),
+            "",
+            *command_lines(cmd),
+            END,
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
+    add_output_arguments(ap, DEFAULT_DOC)
+    args = ap.parse_args(argv)
+    given = argv if argv is not None else sys.argv[1:]
+    cmd = " ".join([".venv/bin/python", "bench/cli.py", *(shlex.quote(a) for a in given)])
+    try:
+        data = run_bench(args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    emit(
+        [results_table(data), targets_table(data), "\n".join(load_lines(data["load"]))],
+        data,
+        json_path=args.json,
+        doc=None if args.no_write else Path(args.write),
+        begin=BEGIN,
+        end=END,
+        section=section(data, cmd),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""A package the node refuses: the operator reads the node's reason, not a bare code.
+
+Real processes throughout: ``tarsus up --no-example`` (registry, admin registry and node agent)
+in its own process, and the ``tarsus`` command run as a user types it, publishing packages the
+node must refuse (docs/cli-operate.md, "When it fails"). Before, every such refusal printed
+``unknown error (-1 EM_TARS_UNKNOWN_ERR): getPatchPercent ... iRet:-1`` while only the node's log
+held the reason, and asyncio reported ``Task exception was never retrieved``.
+
+Uses upstream's fixed ports (17890, 17891, 12000, 19386): run it in a network namespace of
+its own when others may run a framework on this machine (docs/development.md).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
+NODE = "127.0.0.1"
+PORTS = (17890, 17891, 12000, 19386)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Path]:
+    """``tarsus up --no-example`` until the test ends; yields its log file."""
+    busy = [p for p in PORTS if not _port_free(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tarsus", "up", "--no-example", "--data-dir", "data"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "is up" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tarsus up did not come up:\n{log.read_text(errors='replace')}")
+            time.sleep(0.1)
+        yield log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def tarsus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TARSUS_ADMIN", "TARSUS_LOCATOR")}
+    env["TARSUS_CACHE_DIR"] = str(cwd / "cache")
+    return subprocess.run(
+        [sys.executable, "-m", "tarsus", *args, "--admin", ADMIN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def archive(path: Path, toml: str, *, link_to: str | None = None) -> Path:
+    """A ``.tgz`` with ``tarsus.toml`` and ``server.py``, and a symlink ``data`` if asked."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in (("tarsus.toml", toml), ("server.py", "print('hi')\n")):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link_to is not None:
+            link = tarfile.TarInfo("data")
+            link.type = tarfile.SYMTYPE
+            link.linkname = link_to
+            tar.addfile(link)
+    return path
+
+
+MANIFEST = """
+[package]
+name = "Test.BrokenServer"
+entry = "server.py"
+{extra}
+[servants]
+BrokenObj = {{ port = 18700 }}
+"""
+
+
+def test_a_refused_package_prints_the_nodes_reason(platform: Path, tmp_path: Path) -> None:
+    evil = archive(tmp_path / "evil.tgz", MANIFEST.format(extra=""), link_to="/etc/passwd")
+    done = tarsus(
+        "server", "deploy", "Test.BrokenServer", "--node", NODE, "--package", str(evil),
+        "--start", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    error = done.stderr.strip().splitlines()[-1]  # after the progress bar
+    assert error.startswith("error: publishing evil.tgz to Test.BrokenServer on node 127.0.0.1")
+    assert "link 'data' points to the absolute path '/etc/passwd'" in error
+    assert "EM_TARS_UNKNOWN_ERR" not in error and "iRet:-1" not in error
+    assert "stays deployed on node 127.0.0.1" in error  # deployed, but not installed nor started
+
+    # publish to it again, a package the node refuses for another reason: that reason
+    future = archive(tmp_path / "future.tgz", MANIFEST.format(extra='requires-python = ">=99"'))
+    done = tarsus(
+        "server", "publish", "Test.BrokenServer", "--node", NODE, "--package", str(future),
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "requires-python '>=99'" in done.stderr
+    assert '"percent": 100' in done.stdout  # --json: the node's answer, machine-readable
+
+    status = tarsus("server", "status", "Test.BrokenServer", "--node", NODE, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "pid" in status.stdout
+
+    log = platform.read_text(errors="replace")
+    assert "Task exception was never retrieved" not in log
