@@ -56,7 +56,7 @@ from tarsus.framework.node.package import (
     PackageSource,
     install_package,
 )
-from tarsus.framework.node.process import ProcessHandle
+from tarsus.framework.node.process import ProcessHandle, process_cmdline
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.rpc.communicator import Communicator
 
@@ -153,6 +153,8 @@ class ServerProcess:
         self.last_state = InternalState.INACTIVE
         self.handle: ProcessHandle | None = None
         self.enabled: bool = descriptor.settingState == "active"
+        #: an operator stopped it: no reload re-enables it, only an operator's start
+        self.operator_stopped = False
         self.loaded = False
         #: False once a start found nothing to run (upstream ``patched``)
         self.installed = True
@@ -167,6 +169,8 @@ class ServerProcess:
         self.wait_until = 0.0
         #: a keepAlive came while Loading/Patching hid the state: Activating may become Active
         self._beat_while_hidden = False
+        #: the last pid whose heartbeats were refused (to log each impostor once)
+        self._refused_pid = 0
         self.version = ""
         self.message = ""
         self.patch = PatchStatus()
@@ -204,13 +208,40 @@ class ServerProcess:
         value = self.runtime.deactivating_timeout or self.settings.deactivating_timeout
         return min(max(value, low), high)
 
+    def held_until(self) -> float | None:
+        """Wall time (epoch s) until which the activation limiter holds automatic starts
+        back; None when it does not."""
+        until = self.limiter.held_until()
+        if until is None:
+            return None
+        return time.time() + (until - self.limiter.clock())
+
+    def notes(self) -> list[str]:
+        """What an operator should know beyond the state (``getStateInfo``'s text)."""
+        notes = []
+        held = self.held_until()
+        if held is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held))
+            notes.append(
+                f"held back by the activation limiter until {when} (it crashed on every "
+                "start): the node will not start it by itself before then; an operator's "
+                "start starts it at once and resets the limiter"
+            )
+        if self.operator_stopped:
+            notes.append("stopped by an operator: it stays stopped until an operator starts it")
+        return notes
+
     def state_info(self) -> Any:
-        """The ``ServerStateInfo`` the registry and ``getStateInfo`` get."""
+        """The ``ServerStateInfo`` the registry and ``getStateInfo`` get. ``exState`` also
+        carries ``LIMITED_UNTIL`` (epoch s) while the activation limiter holds it back."""
         state = self.state.wire if self.runtime.enable_working else 0
         ex: dict[str, str] = {}
         if self.handle is not None:
             started = int(self.handle.create_time)
             ex = {"PROC_START_TIME": str(started), "RUN_SECONDS": str(int(time.time()) - started)}
+        held = self.held_until()
+        if held is not None:
+            ex["LIMITED_UNTIL"] = str(int(held))
         server_state = tars().ServerState
         return tars().ServerStateInfo(
             serverState=server_state(state),
@@ -426,47 +457,75 @@ class ServerProcess:
 
     # -- heartbeats ----------------------------------------------------------------------
 
-    def _adopt_reporter(self, pid: int) -> bool:
-        """A process reports as this server while the node knows none running for it: from
-        now on it is this server's process (upstream takes the reported pid)."""
-        if self.handle is not None and self.handle.alive():
-            if self.handle.pid != pid:
-                log.debug(
-                    "%s: heartbeat from pid %d, supervising pid %d", self.server_id, pid, self.pid
-                )
-            return False
+    def _admit_reporter(self, pid: int) -> bool | None:
+        """Whether to believe a heartbeat naming ``pid``: None when it is refused, False
+        for the process the node supervises (or a descendant of it), True when the node had
+        none running and ``pid`` is one a node started for this server, adopted now.
+
+        Upstream takes any reported pid as the server's process, so a caller of ServerObj
+        could make the node stop (kill) any process. Here a pid is believed only when the
+        node started it, adopted it from its cache (pid, start time and command line), or,
+        with no process known, when its command line runs this server's generated config
+        (only a node starts that; a cache that was lost leaves no other trace)."""
+        handle = self.handle
+        if handle is not None and handle.alive():
+            if handle.owns(pid):
+                return False
+            self._refuse(pid, f"the node supervises pid {handle.pid}")
+            return None
         if self.state in (InternalState.DEACTIVATING, InternalState.DESTROYING):
-            return False
-        handle = ProcessHandle.adopt(pid)
-        if handle is None:
-            return False
-        if self.handle is not None:
+            return None
+        reason = self._foreign(pid)
+        candidate = ProcessHandle.adopt(pid) if reason is None else None
+        if candidate is None:
+            self._refuse(pid, reason or "no such process")
+            return None
+        if handle is not None:
             self._detach()
-        log.info("%s: adopting pid %d (it reports as this server)", self.server_id, pid)
-        self._attach(handle, node_started=False)
+        log.info("%s: adopting pid %d (it runs this server's config)", self.server_id, pid)
+        self._attach(candidate, node_started=False)
         self._save()
         return True
+
+    def _foreign(self, pid: int) -> str | None:
+        """Why ``pid`` cannot be this server's process; None when its command line runs
+        this server's generated config (``--config=<conf>``) as the node's user."""
+        if self.layout is None:
+            return "the server is not loaded"
+        cmdline = process_cmdline(pid)
+        if cmdline is None:
+            return "no such process of the node's user"
+        if f"--config={self.layout.conf_file}" not in cmdline:
+            return "its command line does not run this server's config"
+        return None
+
+    def _refuse(self, pid: int, why: str) -> None:
+        """Ignore a heartbeat from ``pid`` (logged once per pid)."""
+        level = logging.DEBUG if pid == self._refused_pid else logging.WARNING
+        self._refused_pid = pid
+        log.log(level, "%s: heartbeat naming pid %d ignored: %s", self.server_id, pid, why)
 
     def on_keep_alive(self, pid: int, adapter: str) -> None:
         if pid <= 0:
             return
-        adopted = self._adopt_reporter(pid)
-        if self.handle is None:
-            return  # a late beat from a process that is gone
+        adopted = self._admit_reporter(pid)
+        if adopted is None or self.handle is None:
+            return
         self._beat(adapter)
         if self.state in (InternalState.LOADING, InternalState.PATCHING):
             self._beat_while_hidden = True
         may_change = not self.state.transitional or self.state == InternalState.ACTIVATING
         if may_change and (self.state != InternalState.ACTIVE or adopted):
             self._set_state(InternalState.ACTIVE)
+            self._save()  # the command line it runs now (a start script has exec'd by now)
         self.loaded = True
         self.installed = True
 
     def on_keep_activing(self, pid: int) -> None:
         if pid <= 0:
             return
-        adopted = self._adopt_reporter(pid)
-        if self.handle is None:
+        adopted = self._admit_reporter(pid)
+        if adopted is None or self.handle is None:
             return
         self._beat()
         # A late keepActiving from a process already Active does not send it back.
@@ -478,8 +537,10 @@ class ServerProcess:
     async def _start(self, *, manual: bool) -> str:
         """Start the server (``lock`` held). Upstream ``CommandStart``."""
         if manual:
-            if not self.enabled:
+            self.limiter.reset()  # an operator's start gets the whole allowance again
+            if not self.enabled or self.operator_stopped:
                 self.enabled = True
+                self.operator_stopped = False
                 self._save()
         elif not self.enabled:
             raise NodeError("server is disabled", NodeErrorCode.SERVICE_STATE)
@@ -537,8 +598,9 @@ class ServerProcess:
         """Stop the server (``lock`` held). Upstream ``CommandStop``: a graceful request
         (``AdminF.shutdown``; a stop script; SIGTERM for ``not_tars``), up to the
         deactivating timeout, then SIGKILL to the process group and 2 s more."""
-        if manual and self.enabled:
+        if manual and (self.enabled or not self.operator_stopped):
             self.enabled = False
+            self.operator_stopped = True
             self._save()
         if self.state == InternalState.INACTIVE and self.handle is None:
             self.supervisor._report(self)
@@ -659,6 +721,8 @@ class Supervisor:
         self.started_at = time.monotonic()
         #: wall time (s) of the monitor's last pass (``ServerF.getLatestKeepAliveTime``)
         self.latest_keepalive_time = int(time.time())
+        #: monitor passes done since :meth:`start`
+        self.passes = 0
         self.closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -735,6 +799,8 @@ class Supervisor:
         new = sp is None
         if sp is None:
             sp = ServerProcess(self, desc)
+            cached = self.cache.get(sid)
+            sp.operator_stopped = cached is not None and cached.stopped
             self._servers[sid] = sp
         try:
             async with sp.lock:
@@ -770,7 +836,9 @@ class Supervisor:
         finally:
             sp._unhide_state(previous, report=False)
         sp.descriptor = desc
-        sp.enabled = desc.settingState == "active"
+        # a reload (the registry's setting may still say active: a restart stops, reloads,
+        # then starts) never re-enables a server an operator stopped
+        sp.enabled = desc.settingState == "active" and not sp.operator_stopped
         sp.layout = generated.layout
         sp.runtime = generated.runtime
         sp.ports = generated.ports
@@ -786,13 +854,22 @@ class Supervisor:
             return
         if entry.pid > 0 and sp.handle is None:
             handle = ProcessHandle.adopt(entry.pid, entry.create_time)
-            if handle is not None:
+            # same start time, and the command line cached (or one running this server's
+            # config: a start script may have exec'd the server since it was cached)
+            if handle is not None and (
+                (entry.cmdline and handle.cmdline() == entry.cmdline)
+                or sp._foreign(entry.pid) is None
+            ):
                 log.info("%s: pid %d is still running: adopted", sp.server_id, entry.pid)
                 sp._attach(handle, node_started=False)
                 sp.start_time = 0.0  # no start grace: it has been running
                 sp._set_state(InternalState.ACTIVE)
                 return
-            log.warning("%s: pid %d from the cache is gone", sp.server_id, entry.pid)
+            log.warning(
+                "%s: pid %d from the cache is gone (or is another process now)",
+                sp.server_id,
+                entry.pid,
+            )
 
     def _used_ports(self, *, exclude: str) -> set[int]:
         return {port for sid, sp in self._servers.items() if sid != exclude for port in sp.ports}
@@ -1053,6 +1130,8 @@ class Supervisor:
                 enabled=sp.enabled,
                 pid=handle.pid if handle is not None else 0,
                 create_time=handle.create_time if handle is not None else 0.0,
+                cmdline=handle.cmdline() if handle is not None else (),
+                stopped=sp.operator_stopped,
             ),
         )
 
@@ -1089,6 +1168,7 @@ class Supervisor:
                     sp.check(now)
                 except Exception:
                     log.exception("%s: check failed", sp.server_id)
+            self.passes += 1
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.monitor_interval):
