@@ -222,10 +222,12 @@ class ServerProcess:
         held = self.held_until()
         if held is not None:
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held))
+            interval = self.limiter.limits.time_interval
             notes.append(
-                f"held back by the activation limiter until {when} (it crashed on every "
-                "start): the node will not start it by itself before then; an operator's "
-                "start starts it at once and resets the limiter"
+                f"held back by the activation limiter until {when} (started "
+                f"{self.limiter.count + 1} times, each within {interval:g} s of the previous): "
+                "the node will not start it by itself before then; an operator's start "
+                "starts it at once and resets the limiter"
             )
         if self.operator_stopped:
             notes.append("stopped by an operator: it stays stopped until an operator starts it")
