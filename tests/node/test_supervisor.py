@@ -162,7 +162,7 @@ async def test_activating_timeout_kills_and_restarts(harness_factory: Any) -> No
 async def test_activation_limiter_stops_a_crash_loop(
     harness_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "tarsus.framework.node.supervisor")
+    caplog.set_level(logging.WARNING, "tarsus.framework.node")
     node = await harness_factory(limits=ActivationLimits(max_count=2, punish_interval=600))
     sp = await node.supervisor.load(script_descriptor("Crasher", "crash.py"))
     await node.supervisor.start_server("Demo", "Crasher")
@@ -175,7 +175,7 @@ async def test_activation_limiter_stops_a_crash_loop(
     assert any("crashing" in r.getMessage() for r in caplog.records)
     for _ in range(10):  # monitor passes go by; nobody starts it
         node.supervisor.check_now()
-        await eventually(lambda: not sp._tasks, "monitor idle")
+        await eventually(lambda: not sp.busy, "monitor idle")
     assert len(node.pids("Demo", "Crasher")) == starts
     assert not sp.can_auto_start()
     # the operator is told that it is held back, and until when (about 600 s from now)
@@ -325,7 +325,7 @@ async def _keep_alive(node: NodeHarness, app: str, server: str, pid: int) -> int
 async def test_a_keepalive_naming_another_process_never_makes_the_node_kill_it(
     harness_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "tarsus.framework.node.supervisor")
+    caplog.set_level(logging.WARNING, "tarsus.framework.node")
     node = await harness_factory()
     port = free_port()
     sp = await node.supervisor.load(hello_descriptor(port, server_lines="mainloopticker=300"))
