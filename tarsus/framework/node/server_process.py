@@ -190,8 +190,6 @@ class ServerProcess:
         self._beat_while_hidden = False
         #: the last pid whose heartbeats were refused (to log each impostor once)
         self._refused_pid = 0
-        self.version = ""
-        self.message = ""
         self.patch = PatchStatus()
         self.limiter = ActivationLimiter(host.settings.limits)
         #: serializes start, stop, load, destroy and the install bookkeeping
@@ -394,7 +392,6 @@ class ServerProcess:
             self.state.value,
             f"; its output ended with:\n{tail}" if tail else "",
         )
-        self.message = f"pid {handle.pid} {how}"
         self._detach()
         if self.state == InternalState.PATCHING:
             self.last_state = InternalState.INACTIVE
@@ -485,7 +482,6 @@ class ServerProcess:
             if not self._must_replace(graceful, time.monotonic()):
                 return  # it recovered (or changed) meanwhile
             log.error("%s: %s; stopping pid %d", self.server_id, reason, self.pid)
-            self.message = reason
             try:
                 await self._stop(manual=False, graceful=graceful)
             except NodeError as e:
@@ -602,7 +598,6 @@ class ServerProcess:
         except LaunchError as e:
             if not e.installed:
                 self.installed = False
-            self.message = str(e)
             raise NodeError(str(e)) from e
         self.installed = True
         self.limiter.record()
@@ -618,12 +613,11 @@ class ServerProcess:
                 spec.argv, cwd=spec.cwd, env=spec.env, log_file=spec.log_file
             )
         except OSError as e:
-            self.message = f"server start error: {e}"
+            message = f"server start error: {e}"
             self._set_state(InternalState.INACTIVE)
-            raise NodeError(self.message) from e
+            raise NodeError(message) from e
         log.info("%s: started pid %d: %s", self.server_id, handle.pid, " ".join(spec.argv))
         self._attach(handle, node_started=True)
-        self.message = ""
         if not self.is_tars:
             self._set_state(InternalState.ACTIVE, report=False)
         self.host.report(self)
@@ -754,7 +748,6 @@ class ServerProcess:
             try:
                 generated = await generate(desc)
             except ConfigGenError as e:
-                self.message = str(e)
                 raise NodeError(str(e), NodeErrorCode.LOAD_SERVICE_DESC) from e
             finally:
                 self._unhide_state(previous, report=False)

@@ -330,10 +330,8 @@ class Supervisor:
         return 0
 
     async def report_version(self, app: str, server: str, version: str) -> int:
-        sp = self.get(app, server)
-        if sp is None:
+        if self.get(app, server) is None:
             return -1
-        sp.version = version
         if self.on_version is not None:
             try:
                 async with asyncio.timeout(self.settings.report_timeout):
