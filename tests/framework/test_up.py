@@ -52,6 +52,9 @@ def _call() -> subprocess.CompletedProcess[str]:
 
 
 def _start_up(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    busy = [p for p in PORTS if not _port_free(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     runs_before = log.read_text(errors="replace").count("is up") if log.exists() else 0
     out = open(log, "ab")  # noqa: SIM115 - handed to the child
     # As a user runs it: no --data-dir, so ./.tarsus under the working directory (a relative
@@ -91,9 +94,6 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
     proc = _start_up(data_dir, log)
@@ -157,9 +157,6 @@ def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
     """A restart is clean; a stopped server stays stopped and a heartbeat naming another
     process makes the node neither adopt nor kill it; a crash loop is held back, `server
     status` says until when, and `server start` starts it at once."""
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
     proc = _start_up(data_dir, log)
