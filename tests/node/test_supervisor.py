@@ -24,6 +24,7 @@ import psutil
 import pytest
 from node_support import (
     HELLO_ADAPTER,
+    HELLO_SERVER,
     ROOT,
     NodeHarness,
     eventually,
@@ -386,3 +387,35 @@ async def test_a_cached_pid_that_now_runs_another_command_is_not_adopted(
     finally:
         bystander.kill()
         bystander.wait()
+
+
+async def test_heartbeats_from_the_child_of_a_start_script_count(harness_factory: Any) -> None:
+    """A start script that runs the server as its child (no ``exec``): the node supervises
+    the script's process, and the server's heartbeats (another pid: a descendant) count."""
+    node = await harness_factory()
+    port = free_port()
+    desc = hello_descriptor(
+        port,
+        exe_path="",
+        start_script="start.sh",
+        server_lines="hearttimeout=2000\nmainloopticker=300",
+    )
+    sp = await node.supervisor.load(desc)
+    sp.layout.bin_dir.mkdir(parents=True, exist_ok=True)
+    script = sp.layout.bin_dir / "start.sh"
+    script.write_text(
+        f'#!/bin/sh\n"{sys.executable}" "{HELLO_SERVER}" "--config={sp.layout.conf_file}"\n'
+    )
+    script.chmod(0o755)
+    await node.supervisor.start_server("Test", "HelloServer")
+    await node.wait_state("Test", "HelloServer", "Active")  # the child's keepAlive did it
+    script_pid = sp.pid
+    [server] = psutil.Process(script_pid).children()
+    assert "--config=" in " ".join(server.cmdline())
+    # heartbeats keep coming for longer than the heart timeout: the server is kept
+    first = sp.last_heartbeat
+    await eventually(lambda: sp.last_heartbeat > first + 2 * sp.heart_timeout(), "heartbeats")
+    assert sp.pid == script_pid and sp.state is InternalState.ACTIVE
+    assert await node.say_hello(port) == "hello node, from Python"
+    await node.supervisor.stop_server("Test", "HelloServer")
+    assert not _running(server.pid) and not _running(script_pid)

@@ -155,8 +155,8 @@ class ProcessHandle:
             return True
         if pid <= 0 or not self.alive():
             return False
-        try:
-            return any(c.pid == pid for c in psutil.Process(self.pid).children(recursive=True))
+        try:  # up the parents of pid (cheap), not down the whole process table
+            return any(parent.pid == self.pid for parent in psutil.Process(pid).parents())
         except (psutil.Error, OSError):
             return False
 

@@ -54,7 +54,7 @@ from tarsus.framework.node.idl import tars
 from tarsus.framework.node.launch import LaunchError, launch_spec
 from tarsus.framework.node.limiter import ActivationLimiter
 from tarsus.framework.node.package import PackageError, PackageSource, install_package
-from tarsus.framework.node.process import ProcessHandle, process_cmdline
+from tarsus.framework.node.process import ProcessHandle, process_cmdline, process_create_time
 from tarsus.framework.node.settings import NodeSettings
 
 __all__ = [
@@ -171,9 +171,10 @@ class ServerProcess:
         #: the state to go back to after Patching
         self.last_state = InternalState.INACTIVE
         self.handle: ProcessHandle | None = None
-        self.enabled: bool = descriptor.settingState == "active"
         #: an operator stopped it: no reload re-enables it, only an operator's start
         self.operator_stopped = operator_stopped
+        #: the node may start it by itself (``setting_state`` active, not stopped by an operator)
+        self.enabled: bool = descriptor.settingState == "active" and not operator_stopped
         self.loaded = False
         #: False once a start found nothing to run (upstream ``patched``)
         self.installed = True
@@ -534,8 +535,10 @@ class ServerProcess:
         return None
 
     def _refuse(self, pid: int, why: str) -> None:
-        """Ignore a heartbeat from ``pid`` (logged once per pid)."""
-        level = logging.DEBUG if pid == self._refused_pid else logging.WARNING
+        """Ignore a heartbeat naming ``pid``: logged once per pid, and only at debug level
+        when no such process runs (a late beat from a process that just ended)."""
+        running = process_create_time(pid) is not None
+        level = logging.WARNING if running and pid != self._refused_pid else logging.DEBUG
         self._refused_pid = pid
         log.log(level, "%s: heartbeat naming pid %d ignored: %s", self.server_id, pid, why)
 
