@@ -32,6 +32,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from tarsus.cli.admin_client import (
     AdminClient,
@@ -525,6 +526,9 @@ def status(
     app_name, server = split_server_id(server_id)
     ret, state, result = client.call("getServerState", app_name, server, node)
     client.check(ret, result, f"getting the state of {server_id} on node {node}")
+    # the node's notes (held back by the activation limiter until ..., stopped by an
+    # operator): the lines after the first of its getStateInfo text (docs/node.md)
+    notes = result.splitlines()[1:]
     doc = {
         "server": server_id,
         "node": node,
@@ -535,6 +539,7 @@ def status(
         "patch_version": state.patchVersion,
         "patch_time": state.patchTime,
         "patch_user": state.patchUser,
+        "notes": notes,
     }
 
     def human(console: Console) -> None:
@@ -548,6 +553,8 @@ def status(
         if state.patchVersion:
             patch += f"  ({state.patchTime or '?'} by {state.patchUser or '?'})"
         table.add_row("patch", patch)
+        for note in notes:
+            table.add_row("note", Text(note))
         console.print(table)
 
     out.emit(doc, human)

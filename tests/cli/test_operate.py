@@ -353,6 +353,7 @@ def test_start_stop_restart_status_notify_undeploy(standin: tuple[StandInAdmin, 
         "patch_version": "",
         "patch_time": "",
         "patch_user": "",
+        "notes": [],
     }
     human = run(proxy, "server", "status", *server).stdout
     assert "present on node" in human and "4242" in human

@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -50,6 +52,9 @@ def _call() -> subprocess.CompletedProcess[str]:
 
 
 def _start_up(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    busy = [p for p in PORTS if not _port_free(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     runs_before = log.read_text(errors="replace").count("is up") if log.exists() else 0
     out = open(log, "ab")  # noqa: SIM115 - handed to the child
     # As a user runs it: no --data-dir, so ./.tarsus under the working directory (a relative
@@ -89,9 +94,6 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
     proc = _start_up(data_dir, log)
@@ -112,5 +114,94 @@ def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr + log.read_text(errors="replace")
         assert len(_services_of(data_dir)) == 1, "no duplicate service after a restart"
     finally:
+        _stop(proc, log)
+    assert _services_of(data_dir) == []
+
+
+HELLO = ("Test.HelloServer", "--node", "127.0.0.1")
+
+
+def _tarsus(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*TARSUS, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, f"tarsus {' '.join(args)}: {done.stderr}"
+    return done
+
+
+def _status() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(_tarsus("server", "status", *HELLO, "--json").stdout)
+    return doc
+
+
+def _keep_alive(pid: int) -> None:
+    """What anyone who reaches port 19386 can send: a heartbeat naming any pid."""
+    info = {"serverInfo": {"application": "Test", "serverName": "HelloServer", "pid": pid}}
+    _tarsus(
+        "call",
+        "--idl",
+        str(ROOT / "tarsus/protocol/NodeF.tars"),
+        "tars.tarsnode.ServerObj@tcp -h 127.0.0.1 -p 19386",
+        "keepAlive",
+        json.dumps(info),
+    )
+
+
+def _until(check: Callable[[], bool], what: str, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
+
+
+def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
+    """A restart is clean; a stopped server stays stopped and a heartbeat naming another
+    process makes the node neither adopt nor kill it; a crash loop is held back, `server
+    status` says until when, and `server start` starts it at once."""
+    data_dir = tmp_path / ".tarsus"
+    log = tmp_path / "up.log"
+    proc = _start_up(data_dir, log)
+    bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        assert _call().returncode == 0
+        # a restart stops, then starts: the node does not start it by itself in between
+        restarted = _tarsus("server", "restart", *HELLO)
+        assert "please check: pid " in restarted.stdout, restarted.stdout
+        assert "already Activ" not in restarted.stdout + log.read_text(errors="replace")
+
+        _tarsus("server", "stop", *HELLO)
+        for pid in (bystander.pid, proc.pid, 1):  # anyone's, the platform's own, init's
+            _keep_alive(pid)
+            status = _status()
+            assert status["pid"] == 0 and status["present_state_in_node"] == "Inactive"
+        assert "stopped by an operator" in " ".join(status["notes"])
+        assert "stopped" in _tarsus("server", "stop", *HELLO).stdout
+        assert bystander.poll() is None and proc.poll() is None
+        assert f"heartbeat naming pid {bystander.pid} ignored" in log.read_text(errors="replace")
+        assert _services_of(data_dir) == []
+
+        # a crash loop (every process killed at once) is held back ...
+        _tarsus("server", "start", *HELLO)
+        killed: set[int] = set()
+
+        def held_back() -> bool:
+            for service in _services_of(data_dir):
+                if service.pid not in killed:
+                    killed.add(service.pid)
+                    service.kill()
+            limited = "activating is limited" in log.read_text(errors="replace")
+            return limited and not [p for p in _services_of(data_dir) if p.pid not in killed]
+
+        _until(held_back, "the activation limiter to hold Hello back", log)
+        shown = _tarsus("server", "status", *HELLO).stdout
+        assert "held back by the activation limiter until" in " ".join(shown.split())
+        assert _services_of(data_dir) == []
+        # ... until an operator starts it
+        started = _tarsus("server", "start", *HELLO)
+        assert "please check: pid " in started.stdout, started.stdout
+        _until(lambda: _call().returncode == 0, "Hello to answer again", log)
+        assert _status()["notes"] == []
+    finally:
+        bystander.kill()
+        bystander.wait()
         _stop(proc, log)
     assert _services_of(data_dir) == []

@@ -11,7 +11,7 @@ from node_support import HELLO_DIR, eventually, free_port, hello_descriptor
 
 import tarsus.idl
 from tarsus.codec import decode
-from tarsus.framework.node import NodeCommands
+from tarsus.framework.node import InternalState, NodeCommands
 from tarsus.framework.node.idl import nodef, tars
 from tarsus.protocol import PROTOCOL_DIR
 
@@ -199,6 +199,56 @@ async def test_unsupported_and_node_level_commands(harness_factory: Any) -> None
     await eventually(lambda: setup.shutdowns, "shutdown requested")
     assert (await commands.startServer("Test", "Nope"))[0] == 1003
     assert (await commands.notifyServer("Test", "Nope", "x"))[0] == 1003
+
+
+async def test_a_server_an_operator_stopped_stays_stopped(harness_factory: Any) -> None:
+    """A restart task stops, then starts; between the two the node reloads the server (its
+    setting in the registry still says active) and must not start it by itself."""
+    setup = await make(harness_factory)
+    node, commands, registry = setup.node, setup.commands, setup.registry
+    registry.descriptors[("Test", "HelloServer")] = hello_descriptor(setup.port)  # active
+    ret, text = await commands.startServer("Test", "HelloServer")
+    assert ret == 0, text
+    sp = await node.wait_state("Test", "HelloServer", "Active")
+
+    # a restart as a task runs it: stop, then start, one after the other
+    assert await commands.stopServer("Test", "HelloServer") == (0, "succ:server is stopped")
+    ret, text = await commands.startServer("Test", "HelloServer")
+    assert ret == 0 and text.startswith("server is activating, please check: pid "), text
+    await node.wait_state("Test", "HelloServer", "Active")
+
+    # a stop, then the node's monitor passes by many times: nothing starts it
+    assert await commands.stopServer("Test", "HelloServer") == (0, "succ:server is stopped")
+    await _monitor_passes(node, 20)
+    assert sp.state is InternalState.INACTIVE and sp.handle is None
+    ret, data = await commands.getStateInfo("Test", "HelloServer")
+    assert "stopped by an operator" in decode(data, Answers.StateAnswer).result
+
+    # nor after a node restart (the cache remembers the operator's stop), with the
+    # registry (still active) or without it (the cache alone)
+    for from_registry in (True, False):
+        await node.stop(stop_services=False)
+        node = await harness_factory()
+        if from_registry:
+            await node.supervisor.load_all([registry.descriptors[("Test", "HelloServer")]])
+        else:
+            await node.supervisor.restore()
+        sp = node.supervisor.get("Test", "HelloServer")
+        await _monitor_passes(node, 20)
+        assert sp.state is InternalState.INACTIVE and sp.handle is None
+        assert all(int(info.serverState) == 0 for info in node.reports)
+
+    # until an operator starts it
+    commands = NodeCommands(node.supervisor, registry.load)
+    ret, text = await commands.startServer("Test", "HelloServer")
+    assert ret == 0 and text.startswith("server is activating, please check: pid "), text
+    await node.wait_state("Test", "HelloServer", "Active")
+
+
+async def _monitor_passes(node: Any, count: int) -> None:
+    """Wait until the node's monitor has looked at every server ``count`` more times."""
+    target = node.supervisor.passes + count
+    await eventually(lambda: node.supervisor.passes >= target, f"{count} monitor passes")
 
 
 async def test_a_backtracking_log_search_stops_nothing_else(harness_factory: Any) -> None:

@@ -8,10 +8,15 @@ poll for the outcome with generous bounds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,9 @@ import psutil
 import pytest
 from node_support import (
     HELLO_ADAPTER,
+    HELLO_SERVER,
+    ROOT,
+    NodeHarness,
     eventually,
     free_port,
     hello_descriptor,
@@ -155,7 +163,7 @@ async def test_activating_timeout_kills_and_restarts(harness_factory: Any) -> No
 async def test_activation_limiter_stops_a_crash_loop(
     harness_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "tarsus.framework.node.supervisor")
+    caplog.set_level(logging.WARNING, "tarsus.framework.node")
     node = await harness_factory(limits=ActivationLimits(max_count=2, punish_interval=600))
     sp = await node.supervisor.load(script_descriptor("Crasher", "crash.py"))
     await node.supervisor.start_server("Demo", "Crasher")
@@ -168,12 +176,21 @@ async def test_activation_limiter_stops_a_crash_loop(
     assert any("crashing" in r.getMessage() for r in caplog.records)
     for _ in range(10):  # monitor passes go by; nobody starts it
         node.supervisor.check_now()
-        await eventually(lambda: not sp._tasks, "monitor idle")
+        await eventually(lambda: not sp.busy, "monitor idle")
     assert len(node.pids("Demo", "Crasher")) == starts
     assert not sp.can_auto_start()
-    # an admin start is not limited
+    # the operator is told that it is held back, and until when (about 600 s from now)
+    until = int(sp.state_info().exState["LIMITED_UNTIL"])
+    assert time.time() + 300 < until < time.time() + 900
+    [note] = sp.notes()
+    assert "held back by the activation limiter until" in note
+    assert time.strftime("%Y-%m-%d %H:%M", time.gmtime(until)) in note
+    # an admin start is not limited, and resets the limiter: the server gets its allowance
     await node.supervisor.start_server("Demo", "Crasher")
-    await eventually(lambda: len(node.pids("Demo", "Crasher")) == starts + 1, "started")
+    await eventually(lambda: len(node.pids("Demo", "Crasher")) > starts + 1, "started again")
+    await eventually(lambda: sp.limiter.is_limited(), "limited again")
+    await eventually(lambda: sp.state is InternalState.INACTIVE and sp.handle is None, "down")
+    await eventually(lambda: len(node.pids("Demo", "Crasher")) == 2 * starts, "as many starts")
 
 
 async def test_node_restart_adopts_running_and_restarts_dead(
@@ -280,3 +297,125 @@ async def test_without_a_cache_a_running_server_is_adopted_from_its_keepalive(
     # and it is supervised like any other: a crash brings a new one
     os.kill(running, signal.SIGKILL)
     await eventually(lambda: sp2.pid not in (0, running), "restarted")
+
+
+NODEF = ROOT / "tarsus" / "protocol" / "NodeF.tars"
+
+
+async def _keep_alive(node: NodeHarness, app: str, server: str, pid: int) -> int:
+    """A ``keepAlive`` naming ``pid``, sent as anyone can: ``tarsus call`` in its own process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tarsus",
+        "call",
+        "--idl",
+        str(NODEF),
+        f"tars.tarsnode.ServerObj@{node.settings.node_endpoint}",
+        "keepAlive",
+        json.dumps({"serverInfo": {"application": app, "serverName": server, "pid": pid}}),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return int(json.loads(out)["return"])
+
+
+async def test_a_keepalive_naming_another_process_never_makes_the_node_kill_it(
+    harness_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "tarsus.framework.node")
+    node = await harness_factory()
+    port = free_port()
+    sp = await node.supervisor.load(hello_descriptor(port, server_lines="mainloopticker=300"))
+    await node.supervisor.start_server("Test", "HelloServer")
+    await node.wait_state("Test", "HelloServer", "Active")
+    await node.supervisor.stop_server("Test", "HelloServer")
+    bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        # a stopped server: nobody's pid is taken for it, not even the node's own or init's
+        for pid in (bystander.pid, os.getpid(), 1):
+            assert await _keep_alive(node, "Test", "HelloServer", pid) == 0
+            assert sp.handle is None and sp.state is InternalState.INACTIVE
+        assert node.pids("Test", "HelloServer")[-1] != bystander.pid
+        assert await node.supervisor.stop_server("Test", "HelloServer") == (
+            "server state is Inactive. "
+        )
+        assert bystander.poll() is None
+        assert any(f"pid {bystander.pid} ignored" in r.getMessage() for r in caplog.records)
+
+        # a running server: the heartbeat neither replaces its process nor counts for it
+        await node.supervisor.start_server("Test", "HelloServer")
+        await node.wait_state("Test", "HelloServer", "Active")
+        server_pid = sp.pid
+        assert await _keep_alive(node, "Test", "HelloServer", bystander.pid) == 0
+        assert sp.pid == server_pid
+        await node.supervisor.stop_server("Test", "HelloServer")
+        assert bystander.poll() is None and sp.pid == 0
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+async def test_a_cached_pid_that_now_runs_another_command_is_not_adopted(
+    harness_factory: Any,
+) -> None:
+    node_port = free_port()
+    node = await harness_factory(node_port=node_port)
+    sp = await node.supervisor.load(script_descriptor("Sleeper", "sleeper.py"))
+    await node.supervisor.start_server("Demo", "Sleeper")
+    await eventually(lambda: node.supervisor.cache.get("Demo.Sleeper").cmdline, "cached")
+    await node.stop(stop_services=True)
+    # the cache now names a process that runs something else (a recycled pid, an edit)
+    bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        entry = node.supervisor.cache.get("Demo.Sleeper")
+        create_time = psutil.Process(bystander.pid).create_time()
+        data = json.loads(node.settings.cache_file.read_text())
+        data["servers"]["Demo.Sleeper"].update(pid=bystander.pid, create_time=create_time)
+        node.settings.cache_file.write_text(json.dumps(data))
+        assert entry is not None and entry.enabled
+
+        node2 = await harness_factory(node_port=node_port)
+        await node2.supervisor.restore()
+        sp = node2.supervisor.get("Demo", "Sleeper")
+        await eventually(lambda: sp.pid not in (0, bystander.pid), "started its own process")
+        await node2.supervisor.stop_server("Demo", "Sleeper")
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+async def test_heartbeats_from_the_child_of_a_start_script_count(harness_factory: Any) -> None:
+    """A start script that runs the server as its child (no ``exec``): the node supervises
+    the script's process, and the server's heartbeats (another pid: a descendant) count."""
+    node = await harness_factory()
+    port = free_port()
+    desc = hello_descriptor(
+        port,
+        exe_path="",
+        start_script="start.sh",
+        server_lines="hearttimeout=2000\nmainloopticker=300",
+    )
+    sp = await node.supervisor.load(desc)
+    sp.layout.bin_dir.mkdir(parents=True, exist_ok=True)
+    script = sp.layout.bin_dir / "start.sh"
+    script.write_text(
+        f'#!/bin/sh\n"{sys.executable}" "{HELLO_SERVER}" "--config={sp.layout.conf_file}"\n'
+    )
+    script.chmod(0o755)
+    await node.supervisor.start_server("Test", "HelloServer")
+    await node.wait_state("Test", "HelloServer", "Active")  # the child's keepAlive did it
+    script_pid = sp.pid
+    [server] = psutil.Process(script_pid).children()
+    assert "--config=" in " ".join(server.cmdline())
+    # heartbeats keep coming for longer than the heart timeout: the server is kept
+    first = sp.last_heartbeat
+    await eventually(lambda: sp.last_heartbeat > first + 2 * sp.heart_timeout(), "heartbeats")
+    assert sp.pid == script_pid and sp.state is InternalState.ACTIVE
+    assert await node.say_hello(port) == "hello node, from Python"
+    await node.supervisor.stop_server("Test", "HelloServer")
+    assert not _running(server.pid) and not _running(script_pid)

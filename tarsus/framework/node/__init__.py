@@ -1,7 +1,8 @@
 """The node agent (upstream ``tarsnode``): runs this machine's servers and keeps them running.
 
-- :class:`Supervisor` (``supervisor.py``): one state machine per server; start, stop,
-  crash and hang detection, the activation limiter, state reports;
+- :class:`Supervisor` (``supervisor.py``): the node's servers, their monitor, cache records
+  and state reports; :class:`ServerProcess` (``server_process.py``): one server's state
+  machine (start, stop, heartbeats, crash and hang handling, the activation limiter);
 - ``config.py``: each server's generated config file (:class:`NodeSettings` in
   ``settings.py`` says who and where the node is);
 - ``cache.py``: the local cache that lets the node carry on, and adopt running processes,
@@ -33,15 +34,14 @@ from tarsus.framework.node.package import (
     install_package,
 )
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
-from tarsus.framework.node.settings import ActivationLimits, NodeSettings
-from tarsus.framework.node.supervisor import (
+from tarsus.framework.node.server_process import (
     InternalState,
     PatchStatus,
+    ServerHost,
     ServerProcess,
-    StateCallback,
-    Supervisor,
-    VersionCallback,
 )
+from tarsus.framework.node.settings import ActivationLimits, NodeSettings
+from tarsus.framework.node.supervisor import StateCallback, Supervisor, VersionCallback
 
 __all__ = [
     "SERVER_OBJ",
@@ -63,6 +63,7 @@ __all__ = [
     "PackageSource",
     "PatchStatus",
     "RuntimeConfig",
+    "ServerHost",
     "ServerLayout",
     "ServerProcess",
     "StateCallback",

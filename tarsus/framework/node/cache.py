@@ -2,10 +2,12 @@
 
 ``<data_dir>/serversCache.json`` (upstream keeps the same in ``serversCache.dat``, a hash map
 file) holds, per server, its descriptor (with ``settingState`` following the enabled flag),
-the enabled flag, and the pid and start time of its process. It is rewritten atomically
-whenever one of those changes. At node start with the registry unreachable, the supervisor
-loads every server from here, regenerates the configs, adopts the processes still running
-(same pid *and* start time) and starts the enabled ones that are not.
+the enabled flag, whether an operator stopped it, and the pid, start time and command line of
+its process. It is rewritten atomically whenever one of those changes. At node start with the
+registry unreachable, the supervisor loads every server from here, regenerates the configs,
+adopts the processes still running (same pid, start time *and* command line) and starts the
+enabled ones that are not. Entries written before ``stopped`` and ``cmdline`` existed read as
+not stopped and with no command line.
 
 A cache that cannot be read is kept aside as ``serversCache.json.corrupt`` and the node
 starts empty (it then learns its servers from the registry, or from their keepAlives).
@@ -38,6 +40,11 @@ class CacheEntry:
     pid: int = 0
     #: the process's start time (epoch seconds, as psutil gives it), 0 without a process
     create_time: float = 0.0
+    #: the process's command line, () without a process (or when it could not be read)
+    cmdline: tuple[str, ...] = ()
+    #: an operator stopped the server: it stays stopped until an operator starts it, whatever
+    #: the descriptor's ``settingState`` says (docs/node.md)
+    stopped: bool = False
 
 
 class NodeCache:
@@ -77,6 +84,8 @@ class NodeCache:
                     enabled=bool(item.get("enabled", False)),
                     pid=int(item.get("pid", 0)),
                     create_time=float(item.get("create_time", 0.0)),
+                    cmdline=_cmdline(item.get("cmdline", [])),
+                    stopped=bool(item.get("stopped", False)),
                 )
             except (KeyError, TypeError, ValueError, JsonValueError) as e:
                 log.error(
@@ -136,6 +145,8 @@ class NodeCache:
                 "enabled": entry.enabled,
                 "pid": entry.pid,
                 "create_time": entry.create_time,
+                "cmdline": list(entry.cmdline),
+                "stopped": entry.stopped,
                 "descriptor": to_jsonable(desc, cls),
             }
         data = json.dumps(
@@ -150,3 +161,9 @@ class NodeCache:
             log.error("cannot write the server cache %s: %s", self.path, e)
             return
         self._written = data
+
+
+def _cmdline(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(arg, str) for arg in value):
+        raise ValueError(f"cmdline is not a list of strings: {value!r}")
+    return tuple(value)

@@ -185,7 +185,8 @@ class NodeCommands:
             )
             ret, result = -1, where + "server not exist"
         else:
-            info, ret, result = sp.state_info(), 0, where + "succ"
+            # what the operator should know (held back, stopped) follows, a line each
+            info, ret, result = sp.state_info(), 0, "\n".join([where + "succ", *sp.notes()])
         return ret, _state_info_answer().encode_results((info, result))
 
     async def getPatchPercent(self, application: str, serverName: str) -> Result:

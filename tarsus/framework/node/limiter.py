@@ -6,6 +6,9 @@ starts are refused until ``punish_interval`` has passed since the last start, af
 try per ``punish_interval`` goes through. ``1.5 * punish_interval`` without any start forget
 everything.
 
+An operator's start is never refused, and it resets the limiter: the server gets its whole
+allowance again (upstream's manual start only bypasses the check).
+
 One deliberate difference: upstream forgets only while limited, so quick restarts days apart
 add up until a healthy server is punished; here any long enough quiet spell forgets.
 """
@@ -51,7 +54,14 @@ class ActivationLimiter:
             and self.clock() - self.last < self.limits.punish_interval
         )
 
+    def held_until(self) -> float | None:
+        """When (on ``clock``) node-initiated starts may resume; None when not held back."""
+        if not self.is_limited() or self.last is None:
+            return None
+        return self.last + self.limits.punish_interval
+
     def reset(self) -> None:
+        """Forget every start (an operator started the server)."""
         self.count = 0
         self.limited = False
         self.last = None

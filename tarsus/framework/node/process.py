@@ -6,8 +6,9 @@ Two kinds:
   in the node's terminal does not reach them, and the whole group can be killed), stdout
   and stderr appended to the server's log file, cwd the server's log directory;
 - **adopted** processes (:meth:`ProcessHandle.adopt`): still running from before a node
-  restart, or found through a server's keepAlive. Known by pid *and* start time, so a
-  recycled pid is never mistaken for the server.
+  restart. Known by pid, start time *and* command line, so a recycled pid is never mistaken
+  for the server. Which processes the node may adopt at all is the supervisor's decision
+  (docs/node.md, "Which processes the node believes").
 
 Exits are noticed at once where the kernel can tell (a pidfd becomes readable when the
 process ends, children and adopted processes alike); elsewhere the process is polled. Either
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
-__all__ = ["CREATE_TIME_TOLERANCE", "ProcessHandle", "process_create_time"]
+__all__ = ["CREATE_TIME_TOLERANCE", "ProcessHandle", "process_cmdline", "process_create_time"]
 
 log = logging.getLogger("tarsus.framework.node.process")
 
@@ -50,6 +51,19 @@ def process_create_time(pid: int) -> float | None:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
         return float(proc.create_time())
+    except (psutil.Error, OSError):
+        return None
+
+
+def process_cmdline(pid: int) -> tuple[str, ...] | None:
+    """The command line of the live process ``pid`` (the node's own user's processes only),
+    or None if there is no such process or it belongs to another user."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if proc.uids().real != os.getuid():
+                return None
+            return tuple(proc.cmdline())
     except (psutil.Error, OSError):
         return None
 
@@ -112,8 +126,9 @@ class ProcessHandle:
     @classmethod
     def adopt(cls, pid: int, create_time: float | None = None) -> ProcessHandle | None:
         """A handle on the running process ``pid``, or None if it is not running or (when
-        ``create_time`` is given) is another process that got the same pid."""
-        if pid <= 0:
+        ``create_time`` is given) is another process that got the same pid. The node's own
+        process and its parent are never adopted."""
+        if pid <= 0 or pid in (os.getpid(), os.getppid()):
             return None
         actual = process_create_time(pid)
         if actual is None:
@@ -127,6 +142,23 @@ class ProcessHandle:
         return cls(pid, actual, session_leader=leader)
 
     # -- state -------------------------------------------------------------------------------
+
+    def cmdline(self) -> tuple[str, ...]:
+        """The process's command line now (after any ``exec`` of a start script); () when it
+        cannot be read."""
+        return process_cmdline(self.pid) or ()
+
+    def owns(self, pid: int) -> bool:
+        """Whether ``pid`` is this process or one of its descendants (a start script that
+        runs the server as its child)."""
+        if pid == self.pid:
+            return True
+        if pid <= 0 or not self.alive():
+            return False
+        try:  # up the parents of pid (cheap), not down the whole process table
+            return any(parent.pid == self.pid for parent in psutil.Process(pid).parents())
+        except (psutil.Error, OSError):
+            return False
 
     def alive(self) -> bool:
         """Whether the process is still running (a zombie is not)."""

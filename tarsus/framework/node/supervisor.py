@@ -1,74 +1,41 @@
-"""The node's supervision: one :class:`ServerProcess` state machine per server, and the
-:class:`Supervisor` that owns them (upstream ``ServerObject``, ``ServerFactory``,
-``KeepAliveThread`` and the ``Command*`` classes, §4.3-4.7).
+"""The node's supervision: the :class:`Supervisor` owns one
+:class:`~tarsus.framework.node.server_process.ServerProcess` per server of this node (upstream
+``ServerFactory`` and ``KeepAliveThread``, with the ``NodeImp``/``ServerImp`` entry points).
 
-States (what the registry sees in parentheses): ``Inactive``, ``Activating``, ``Active``,
-``Deactivating``, ``Destroying``, and the node-internal ``Loading`` and ``Patching``
-(``Inactive``). A start goes Inactive → Activating → Active on the server's first keepAlive
-(for ``not_tars`` servers: as soon as the process runs); a stop goes → Deactivating →
-Inactive. Every state or pid change is handed to ``on_state`` (the registry's
-``updateServer``), in order, without ever blocking supervision.
-
-What keeps servers running:
-
-- **crashes**: the node waits on each process (pidfd, or a poll for processes it did not
-  start), so an exit is seen at once, and an enabled server is started again right away;
-- **hangs**: an Active server that has sent no keepAlive for its ``hearttimeout`` (ms; the
-  node's ``heart_timeout`` when unset) is stopped gracefully and started again;
-- **stuck starts**: a server the node started that is still Activating, without heartbeats,
-  after ``activating-timeout`` is killed (and started again);
-- **crash loops**: the activation limiter (:mod:`.limiter`) holds node-initiated starts back.
-
-Auto-starts need the server enabled (``setting_state`` active), loaded, installed, not in a
-transitional state and not limited. Manual starts (``start_server``) enable the server and
-skip the limiter; manual stops disable it.
+It loads servers (config generation, with the ports of every server in view), restores them
+from the local cache, runs the monitor that looks at every server each ``monitor_interval``,
+routes commands and heartbeats to the right server, installs packages, records every server
+in the cache and hands every state change to ``on_state`` (the registry's ``updateServer``),
+in order, without ever blocking supervision. What one server does (its states, starts, stops,
+heartbeats, crashes and hangs) is :mod:`.server_process`'s; the two meet only through
+:class:`~tarsus.framework.node.server_process.ServerHost` and the server's public methods.
+See docs/node.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.node.config import (
-    ConfigGenError,
-    RuntimeConfig,
+    GeneratedConfig,
     ServerLayout,
     generate_config,
     remove_server_files,
 )
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
 from tarsus.framework.node.idl import adminf, canonical, tars
-from tarsus.framework.node.launch import LaunchError, launch_spec
-from tarsus.framework.node.limiter import ActivationLimiter
-from tarsus.framework.node.package import (
-    LocalPackageSource,
-    PackageError,
-    PackageSource,
-    UnpackLimits,
-    install_package,
-)
-from tarsus.framework.node.process import ProcessHandle
+from tarsus.framework.node.package import LocalPackageSource, PackageSource
+from tarsus.framework.node.server_process import DOWN, InternalState, ServerProcess
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.rpc.communicator import Communicator
 
-__all__ = [
-    "InternalState",
-    "PatchStatus",
-    "ServerProcess",
-    "StateCallback",
-    "Supervisor",
-    "VersionCallback",
-]
+__all__ = ["PatchedCallback", "StateCallback", "Supervisor", "VersionCallback"]
 
 log = logging.getLogger("tarsus.framework.node.supervisor")
 
@@ -80,543 +47,6 @@ StateCallback = Callable[[Any], Awaitable[None]]
 PatchedCallback = Callable[[str, str, str, str], Awaitable[None]]
 #: ``on_version(app, server, version)``: a server reported its Tars library version.
 VersionCallback = Callable[[str, str, str], Awaitable[None]]
-
-ADMIN_ADAPTER = "AdminAdapter"
-
-
-class InternalState(enum.Enum):
-    INACTIVE = "Inactive"
-    ACTIVATING = "Activating"
-    ACTIVE = "Active"
-    DEACTIVATING = "Deactivating"
-    DESTROYING = "Destroying"
-    DESTROYED = "Destroyed"
-    LOADING = "Loading"
-    PATCHING = "Patching"
-
-    @property
-    def transitional(self) -> bool:
-        """Upstream's test: the name ends in "ing"."""
-        return self.value.endswith("ing")
-
-    @property
-    def wire(self) -> int:
-        """The ``ServerState`` sent to the registry (internal states are ``Inactive``)."""
-        return _WIRE.get(self, 0)
-
-
-_WIRE = {
-    InternalState.INACTIVE: 0,
-    InternalState.ACTIVATING: 1,
-    InternalState.ACTIVE: 2,
-    InternalState.DEACTIVATING: 3,
-    InternalState.DESTROYING: 4,
-    InternalState.DESTROYED: 5,
-}
-
-
-@dataclass
-class PatchStatus:
-    """A server's package installation, as ``getPatchPercent`` reports it (``PatchInfo``)."""
-
-    patching: bool = False
-    percent: int = 0
-    modify_time: int = 0
-    version: str = ""
-    result: str = ""
-    succ: bool = False
-
-    def to_patch_info(self) -> Any:
-        return tars().PatchInfo(
-            bPatching=self.patching,
-            iPercent=self.percent,
-            iModifyTime=self.modify_time,
-            sVersion=self.version,
-            sResult=self.result,
-            bSucc=self.succ,
-        )
-
-
-class ServerProcess:
-    """One server on this node: its descriptor, config, process and state."""
-
-    def __init__(self, supervisor: Supervisor, descriptor: Any) -> None:
-        self.supervisor = supervisor
-        self.app: str = descriptor.application
-        self.server: str = descriptor.serverName
-        self.descriptor = descriptor
-        self.layout: ServerLayout | None = None
-        self.runtime = RuntimeConfig()
-        #: ports this server uses on the node (adapters and admin)
-        self.ports: frozenset[int] = frozenset()
-        self.state = InternalState.INACTIVE
-        #: the state to go back to after Patching
-        self.last_state = InternalState.INACTIVE
-        self.handle: ProcessHandle | None = None
-        self.enabled: bool = descriptor.settingState == "active"
-        self.loaded = False
-        #: False once a start found nothing to run (upstream ``patched``)
-        self.installed = True
-        #: the node started the current process (upstream ``_started``)
-        self.node_started = False
-        #: monotonic time of the last start
-        self.start_time = 0.0
-        #: monotonic time of the last heartbeat, overall and per adapter
-        self.last_heartbeat = 0.0
-        self.adapter_heartbeats: dict[str, float] = {}
-        #: no auto-start before this monotonic time (waiting for a keepAlive after node start)
-        self.wait_until = 0.0
-        #: a keepAlive came while Loading/Patching hid the state: Activating may become Active
-        self._beat_while_hidden = False
-        self.version = ""
-        self.message = ""
-        self.patch = PatchStatus()
-        self.limiter = ActivationLimiter(supervisor.settings.limits)
-        #: serializes start, stop, load, destroy and the install bookkeeping
-        self.lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    # -- views ---------------------------------------------------------------------------
-
-    @property
-    def server_id(self) -> str:
-        return f"{self.app}.{self.server}"
-
-    @property
-    def pid(self) -> int:
-        return self.handle.pid if self.handle is not None else 0
-
-    @property
-    def is_tars(self) -> bool:
-        return (self.descriptor.serverType or "").strip().lower() != "not_tars"
-
-    @property
-    def settings(self) -> NodeSettings:
-        return self.supervisor.settings
-
-    def heart_timeout(self) -> float:
-        return self.runtime.heart_timeout or self.settings.heart_timeout
-
-    def activating_timeout(self) -> float:
-        return self.runtime.activating_timeout or self.settings.activating_timeout
-
-    def deactivating_timeout(self) -> float:
-        low, high = self.settings.deactivating_timeout_range
-        value = self.runtime.deactivating_timeout or self.settings.deactivating_timeout
-        return min(max(value, low), high)
-
-    def state_info(self) -> Any:
-        """The ``ServerStateInfo`` the registry and ``getStateInfo`` get."""
-        state = self.state.wire if self.runtime.enable_working else 0
-        ex: dict[str, str] = {}
-        if self.handle is not None:
-            started = int(self.handle.create_time)
-            ex = {"PROC_START_TIME": str(started), "RUN_SECONDS": str(int(time.time()) - started)}
-        server_state = tars().ServerState
-        return tars().ServerStateInfo(
-            serverState=server_state(state),
-            processId=self.pid,
-            nodeName=self.settings.node_name,
-            application=self.app,
-            serverName=self.server,
-            settingState=server_state.Active if self.enabled else server_state.Inactive,
-            exState=ex,
-        )
-
-    def __repr__(self) -> str:
-        return f"<ServerProcess {self.server_id} {self.state.value} pid={self.pid}>"
-
-    # -- bookkeeping ---------------------------------------------------------------------
-
-    def _set_state(self, state: InternalState, *, report: bool = True) -> None:
-        if state != self.state:
-            log.info("%s: %s -> %s", self.server_id, self.state.value, state.value)
-            self.state = state
-        if report:
-            self.supervisor._report(self)
-
-    def _beat(self, adapter: str = "") -> None:
-        now = time.monotonic()
-        self.last_heartbeat = now
-        if not adapter:
-            for name in self.adapter_heartbeats:
-                self.adapter_heartbeats[name] = now
-        elif adapter in self.adapter_heartbeats:
-            self.adapter_heartbeats[adapter] = now
-        else:
-            log.debug("%s: keepAlive from unknown adapter %r", self.server_id, adapter)
-
-    def _reset_adapters(self) -> None:
-        now = time.monotonic()
-        names = [n for n in (self.descriptor.adapters or {}) if n] + [ADMIN_ADAPTER]
-        self.adapter_heartbeats = {n: self.adapter_heartbeats.get(n, now) for n in names}
-
-    def heartbeat_stale(self, now: float | None = None) -> str | None:
-        """Why the server counts as hung (None if it does not): the overall heartbeat, or
-        any adapter's, older than the heart timeout (upstream ``isTimeOut``)."""
-        now = time.monotonic() if now is None else now
-        timeout = self.heart_timeout()
-        if now - self.last_heartbeat > timeout:
-            return f"no keepAlive for {now - self.last_heartbeat:.0f}s"
-        for name, beat in self.adapter_heartbeats.items():
-            if now - beat > timeout:
-                return f"no keepAlive from {name} for {now - beat:.0f}s"
-        return None
-
-    def _attach(self, handle: ProcessHandle, *, node_started: bool) -> None:
-        self.handle = handle
-        self.node_started = node_started
-        self.start_time = time.monotonic()
-        self.wait_until = 0.0  # its process is known: no more waiting for one to report
-        self._beat()
-        handle.watch(self._on_exit, self.settings.adopt_poll_interval)
-
-    def _detach(self) -> None:
-        handle, self.handle = self.handle, None
-        if handle is not None:
-            handle.stop_watching()
-        self.node_started = False
-
-    def _save(self) -> None:
-        self.supervisor._save(self)
-
-    def _hide_state(self, state: InternalState) -> InternalState:
-        """Enter Loading or Patching (not reported); returns the state to come back to."""
-        previous = self.state
-        self._beat_while_hidden = False
-        self._set_state(state, report=False)
-        return previous
-
-    def _unhide_state(self, previous: InternalState, *, report: bool) -> None:
-        """Leave Loading/Patching for ``previous``, or for Active when the server reported
-        itself alive meanwhile."""
-        if self.state not in (InternalState.LOADING, InternalState.PATCHING):
-            return
-        target = previous
-        alive = self.handle is not None and self.handle.alive()
-        if previous == InternalState.ACTIVATING and self._beat_while_hidden and alive:
-            target = InternalState.ACTIVE
-        self._beat_while_hidden = False
-        if target != previous:
-            report = True
-        self._set_state(target, report=report)
-
-    def _spawn_task(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"tarsus-node-{name}-{self.server_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # -- process exit --------------------------------------------------------------------
-
-    def _on_exit(self, handle: ProcessHandle) -> None:
-        if handle is not self.handle:
-            return
-        how = handle.describe_exit()
-        if self.state in (InternalState.DEACTIVATING, InternalState.DESTROYING):
-            log.info("%s: pid %d %s", self.server_id, handle.pid, how)
-            return  # the stop in progress finishes the job
-        tail = self._output_tail() if handle.returncode != 0 else ""
-        log.warning(
-            "%s: pid %d %s (state %s)%s",
-            self.server_id,
-            handle.pid,
-            how,
-            self.state.value,
-            f"; its output ended with:\n{tail}" if tail else "",
-        )
-        self.message = f"pid {handle.pid} {how}"
-        self._detach()
-        if self.state == InternalState.PATCHING:
-            self.last_state = InternalState.INACTIVE
-            self._save()
-            return
-        self._set_state(InternalState.INACTIVE)
-        self._save()
-        if self.can_auto_start():
-            self._spawn_task(self.auto_start("[alarm] down, server is inactive"), "restart")
-
-    def _output_tail(self, lines: int = 5, limit: int = 8192) -> str:
-        """The last lines the server wrote to its output log (why it died, usually)."""
-        if self.layout is None:
-            return ""
-        try:
-            with open(self.layout.log_file, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - limit))
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        kept = [line for line in text.splitlines() if line.strip()][-lines:]
-        return "\n".join(f"    {line}" for line in kept)
-
-    # -- the monitor's look at this server -------------------------------------------------
-
-    def can_auto_start(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        return (
-            self.state == InternalState.INACTIVE
-            and self.handle is None
-            and self.enabled
-            and self.loaded
-            and self.installed
-            and now >= self.wait_until
-            and not self.limiter.is_limited()
-            and not self.supervisor.closing
-        )
-
-    def check(self, now: float) -> None:
-        """One monitor pass (upstream ``checkServer``): start what must run, replace what
-        hangs. Long actions run as tasks; a server busy with one is skipped."""
-        if self.lock.locked() or self._tasks or self.supervisor.closing:
-            return
-        if self.state == InternalState.INACTIVE and not self.enabled:
-            return
-        handle = self.handle
-        if handle is not None and not handle.alive() and not handle.exited.is_set():
-            handle.exited.set()  # the watcher missed it: handle the exit here
-            self._on_exit(handle)
-            return
-        if self.handle is not None and now - self.start_time < self.settings.start_grace:
-            return
-        if self.state == InternalState.ACTIVATING and self._must_replace(False, now):
-            self._spawn_task(self._replace("activating timed out", graceful=False), "replace")
-        elif self.state == InternalState.ACTIVE and self.is_tars and self.handle is not None:
-            stale = self.heartbeat_stale(now)
-            if stale is not None:
-                self._spawn_task(
-                    self._replace(f"[alarm] zombie process, {stale}", graceful=True), "replace"
-                )
-        elif self.can_auto_start(now):
-            self._spawn_task(self.auto_start("[alarm] down, server is inactive"), "start")
-
-    async def auto_start(self, reason: str) -> None:
-        async with self.lock:
-            if not self.can_auto_start():
-                return
-            log.warning("%s: %s; starting it", self.server_id, reason)
-            try:
-                await self._start(manual=False)
-            except NodeError as e:
-                log.error("%s: automatic start failed: %s", self.server_id, e)
-
-    def _must_replace(self, graceful: bool, now: float) -> bool:
-        if self.handle is None:
-            return False
-        if graceful:  # hung
-            return self.state == InternalState.ACTIVE and self.heartbeat_stale(now) is not None
-        return (  # stuck activating
-            self.state == InternalState.ACTIVATING
-            and self.node_started
-            and now - self.start_time >= self.activating_timeout()
-            and now - self.last_heartbeat >= self.activating_timeout()
-        )
-
-    async def _replace(self, reason: str, *, graceful: bool) -> None:
-        async with self.lock:
-            if not self._must_replace(graceful, time.monotonic()):
-                return  # it recovered (or changed) meanwhile
-            log.error("%s: %s; stopping pid %d", self.server_id, reason, self.pid)
-            self.message = reason
-            try:
-                await self._stop(manual=False, graceful=graceful)
-            except NodeError as e:
-                log.error("%s: stop failed: %s", self.server_id, e)
-                return
-        await self.auto_start(reason)
-
-    # -- heartbeats ----------------------------------------------------------------------
-
-    def _adopt_reporter(self, pid: int) -> bool:
-        """A process reports as this server while the node knows none running for it: from
-        now on it is this server's process (upstream takes the reported pid)."""
-        if self.handle is not None and self.handle.alive():
-            if self.handle.pid != pid:
-                log.debug(
-                    "%s: heartbeat from pid %d, supervising pid %d", self.server_id, pid, self.pid
-                )
-            return False
-        if self.state in (InternalState.DEACTIVATING, InternalState.DESTROYING):
-            return False
-        handle = ProcessHandle.adopt(pid)
-        if handle is None:
-            return False
-        if self.handle is not None:
-            self._detach()
-        log.info("%s: adopting pid %d (it reports as this server)", self.server_id, pid)
-        self._attach(handle, node_started=False)
-        self._save()
-        return True
-
-    def on_keep_alive(self, pid: int, adapter: str) -> None:
-        if pid <= 0:
-            return
-        adopted = self._adopt_reporter(pid)
-        if self.handle is None:
-            return  # a late beat from a process that is gone
-        self._beat(adapter)
-        if self.state in (InternalState.LOADING, InternalState.PATCHING):
-            self._beat_while_hidden = True
-        may_change = not self.state.transitional or self.state == InternalState.ACTIVATING
-        if may_change and (self.state != InternalState.ACTIVE or adopted):
-            self._set_state(InternalState.ACTIVE)
-        self.loaded = True
-        self.installed = True
-
-    def on_keep_activing(self, pid: int) -> None:
-        if pid <= 0:
-            return
-        adopted = self._adopt_reporter(pid)
-        if self.handle is None:
-            return
-        self._beat()
-        # A late keepActiving from a process already Active does not send it back.
-        if self.state == InternalState.INACTIVE or (self.state == InternalState.ACTIVE and adopted):
-            self._set_state(InternalState.ACTIVATING)
-
-    # -- start ---------------------------------------------------------------------------
-
-    async def _start(self, *, manual: bool) -> str:
-        """Start the server (``lock`` held). Upstream ``CommandStart``."""
-        if manual:
-            if not self.enabled:
-                self.enabled = True
-                self._save()
-        elif not self.enabled:
-            raise NodeError("server is disabled", NodeErrorCode.SERVICE_STATE)
-        if self.state in (InternalState.ACTIVE, InternalState.ACTIVATING):
-            self.supervisor._report(self)
-            return f"server is already {self.state.value}"
-        if self.state != InternalState.INACTIVE:
-            raise NodeError(
-                f"server state is not Inactive. the current state is {self.state.value}",
-                NodeErrorCode.SERVICE_STATE,
-            )
-        if self.layout is None:
-            raise NodeError("server is not loaded", NodeErrorCode.LOAD_SERVICE_DESC)
-        try:
-            spec = launch_spec(
-                self.layout,
-                self.runtime,
-                explicit_exe=bool((self.descriptor.exePath or "").strip()),
-                python=self.settings.python,
-            )
-        except LaunchError as e:
-            if not e.installed:
-                self.installed = False
-            self.message = str(e)
-            raise NodeError(str(e)) from e
-        self.installed = True
-        self.limiter.record()
-        if self.limiter.is_limited():
-            log.error(
-                "%s: activating is limited: no automatic start for %gs",
-                self.server_id,
-                self.settings.limits.punish_interval,
-            )
-        self._set_state(InternalState.ACTIVATING, report=False)
-        try:
-            handle = ProcessHandle.spawn(
-                spec.argv, cwd=spec.cwd, env=spec.env, log_file=spec.log_file
-            )
-        except OSError as e:
-            self.message = f"server start error: {e}"
-            self._set_state(InternalState.INACTIVE)
-            raise NodeError(self.message) from e
-        log.info("%s: started pid %d: %s", self.server_id, handle.pid, " ".join(spec.argv))
-        self._attach(handle, node_started=True)
-        self.message = ""
-        if not self.is_tars:
-            self._set_state(InternalState.ACTIVE, report=False)
-        self.supervisor._report(self)
-        self._save()
-        return f"pid {handle.pid}"
-
-    # -- stop ----------------------------------------------------------------------------
-
-    async def _stop(self, *, manual: bool, graceful: bool = True) -> str:
-        """Stop the server (``lock`` held). Upstream ``CommandStop``: a graceful request
-        (``AdminF.shutdown``; a stop script; SIGTERM for ``not_tars``), up to the
-        deactivating timeout, then SIGKILL to the process group and 2 s more."""
-        if manual and self.enabled:
-            self.enabled = False
-            self._save()
-        if self.state == InternalState.INACTIVE and self.handle is None:
-            self.supervisor._report(self)
-            return "server state is Inactive. "
-        if self.state == InternalState.DESTROYING:
-            raise NodeError("server state is Destroying. ", NodeErrorCode.SERVICE_STATE)
-        if self.state == InternalState.PATCHING:
-            raise NodeError(
-                f"server is Patching {self.patch.percent}%, please try again later.....",
-                NodeErrorCode.SERVICE_STATE,
-            )
-        handle = self.handle
-        self._set_state(InternalState.DEACTIVATING)
-        if handle is not None and handle.alive():
-            waited = False
-            if graceful:
-                waited = await self._ask_to_stop(handle)
-            exited = waited and await handle.wait_exited(self.deactivating_timeout())
-            if not exited and handle.alive():
-                log.warning("%s: killing pid %d (group)", self.server_id, handle.pid)
-                handle.signal(signal.SIGKILL)
-                await handle.wait_exited(self.settings.kill_wait)
-            if handle.alive():
-                self._set_state(InternalState.ACTIVE)
-                raise NodeError(f"server pid {handle.pid} is still exist")
-        self._detach()
-        self._set_state(InternalState.INACTIVE)
-        self._save()
-        return "server is stopped"
-
-    async def _ask_to_stop(self, handle: ProcessHandle) -> bool:
-        """Ask the process to exit; False when asking failed (then it is killed at once)."""
-        layout = self.layout
-        if layout is not None and layout.stop_script:
-            return await self._run_stop_script(layout.stop_script)
-        if not self.is_tars:
-            return handle.signal(signal.SIGTERM)
-        if not self.runtime.local:
-            return handle.signal(signal.SIGTERM)
-        proxy = self.supervisor.admin_proxy(self.runtime.local).with_options(
-            timeout_ms=self.settings.admin_call_timeout_ms
-        )
-        try:
-            await proxy.shutdown()
-        except Exception as e:
-            if not handle.alive():
-                return True
-            log.warning("%s: AdminF.shutdown failed (%s): killing", self.server_id, e)
-            return False
-        return True
-
-    async def _run_stop_script(self, script: str) -> bool:
-        path = Path(script)
-        if not path.is_file():
-            log.warning("%s: stop script %s is missing", self.server_id, script)
-            return False
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                str(path),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                cwd=str(self.layout.log_dir) if self.layout else None,
-                env={**os.environ, **self.runtime.env},
-            )
-            async with asyncio.timeout(self.deactivating_timeout()):
-                await proc.wait()
-        except TimeoutError:
-            log.warning("%s: stop script %s did not finish", self.server_id, script)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            return True
-        except OSError as e:
-            log.warning("%s: stop script %s failed: %s", self.server_id, script, e)
-            return False
-        return True
 
 
 class Supervisor:
@@ -660,6 +90,8 @@ class Supervisor:
         self.started_at = time.monotonic()
         #: wall time (s) of the monitor's last pass (``ServerF.getLatestKeepAliveTime``)
         self.latest_keepalive_time = int(time.time())
+        #: monitor passes done since :meth:`start`
+        self.passes = 0
         self.closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -683,14 +115,12 @@ class Supervisor:
                 await monitor
         servers = list(self._servers.values())
         for sp in servers:
-            for task in list(sp._tasks):
-                task.cancel()
+            sp.cancel_tasks()
         if stop_services:
-            await asyncio.gather(*(self._stop_for_exit(sp) for sp in servers))
+            await asyncio.gather(*(sp.stop_for_exit() for sp in servers))
         for sp in servers:
-            if sp.handle is not None:
-                sp.handle.release()
-            self._save(sp)
+            sp.release()
+            self.save(sp)
         reporter, self._reporter = self._reporter, None
         if reporter is not None:
             with contextlib.suppress(TimeoutError):
@@ -701,15 +131,6 @@ class Supervisor:
                 await reporter
         if self._own_communicator:
             await self.communicator.close()
-
-    async def _stop_for_exit(self, sp: ServerProcess) -> None:
-        async with sp.lock:
-            if sp.handle is None:
-                return
-            try:
-                await sp._stop(manual=False)
-            except NodeError as e:
-                log.error("%s: %s", sp.server_id, e)
 
     # -- servers -------------------------------------------------------------------------
 
@@ -735,65 +156,30 @@ class Supervisor:
         sp = self._servers.get(sid)
         new = sp is None
         if sp is None:
-            sp = ServerProcess(self, desc)
+            cached = self.cache.get(sid)
+            sp = ServerProcess(self, desc, operator_stopped=cached is not None and cached.stopped)
             self._servers[sid] = sp
+
+        async def generate(desc: Any) -> GeneratedConfig:
+            async with self._load_lock:
+                used = self._used_ports(exclude=sid)
+                return await asyncio.to_thread(
+                    generate_config, desc, self.settings, used_ports=used, locator=locator
+                )
+
         try:
-            async with sp.lock:
-                if sp.state.transitional and sp.state != InternalState.ACTIVATING:
-                    raise NodeError(
-                        f"cannot load server in state {sp.state.value}",
-                        NodeErrorCode.SERVICE_STATE,
-                    )
-                await self._load_locked(sp, desc, locator)
+            await sp.load(desc, generate)
         except BaseException:
             if new and not sp.loaded:
                 self._servers.pop(sid, None)
             raise
         if new:
-            self._restore_process(sp)
-        self._save(sp)
+            sp.adopt_cached(
+                self.cache.get(sid), wait_until=self.started_at + self.settings.startup_grace
+            )
+        self.save(sp)
         self._wake.set()
         return sp
-
-    async def _load_locked(self, sp: ServerProcess, desc: Any, locator: str | None) -> None:
-        # Loading is internal and short: the registry is not told (upstream reports it as
-        # Inactive, which drops the server's endpoints for a moment; §11.4).
-        previous = sp._hide_state(InternalState.LOADING)
-        try:
-            async with self._load_lock:
-                used = self._used_ports(exclude=sp.server_id)
-                generated = await asyncio.to_thread(
-                    generate_config, desc, self.settings, used_ports=used, locator=locator
-                )
-        except ConfigGenError as e:
-            sp.message = str(e)
-            raise NodeError(str(e), NodeErrorCode.LOAD_SERVICE_DESC) from e
-        finally:
-            sp._unhide_state(previous, report=False)
-        sp.descriptor = desc
-        sp.enabled = desc.settingState == "active"
-        sp.layout = generated.layout
-        sp.runtime = generated.runtime
-        sp.ports = generated.ports
-        sp.loaded = True
-        sp._reset_adapters()
-
-    def _restore_process(self, sp: ServerProcess) -> None:
-        """First load in this node process: adopt the process the cache remembers, if it
-        still runs; with no memory of one, give a running one time to report itself."""
-        entry = self.cache.get(sp.server_id)
-        if entry is None:
-            sp.wait_until = self.started_at + self.settings.startup_grace
-            return
-        if entry.pid > 0 and sp.handle is None:
-            handle = ProcessHandle.adopt(entry.pid, entry.create_time)
-            if handle is not None:
-                log.info("%s: pid %d is still running: adopted", sp.server_id, entry.pid)
-                sp._attach(handle, node_started=False)
-                sp.start_time = 0.0  # no start grace: it has been running
-                sp._set_state(InternalState.ACTIVE)
-                return
-            log.warning("%s: pid %d from the cache is gone", sp.server_id, entry.pid)
 
     def _used_ports(self, *, exclude: str) -> set[int]:
         return {port for sid, sp in self._servers.items() if sid != exclude for port in sp.ports}
@@ -839,20 +225,12 @@ class Supervisor:
     # -- commands ------------------------------------------------------------------------
 
     async def start_server(self, app: str, server: str) -> str:
-        """Start (an admin's request: enables the server, ignores the limiter)."""
-        sp = self.require(app, server)
-        async with sp.lock:
-            return await sp._start(manual=True)
+        """Start (an operator's request: enables the server, resets the limiter)."""
+        return await self.require(app, server).start_by_operator()
 
     async def stop_server(self, app: str, server: str) -> str:
-        """Stop (an admin's request: disables the server, so it is not restarted)."""
-        sp = self.require(app, server)
-        async with sp.lock:
-            return await sp._stop(manual=True)
-
-    async def restart_server(self, app: str, server: str) -> str:
-        await self.stop_server(app, server)
-        return await self.start_server(app, server)
+        """Stop (an operator's request: disables the server until an operator starts it)."""
+        return await self.require(app, server).stop_by_operator()
 
     async def notify(self, app: str, server: str, command: str) -> str:
         """``AdminF.notify(command)`` on the server's admin object; its answer."""
@@ -875,19 +253,9 @@ class Supervisor:
     async def destroy(self, app: str, server: str) -> str:
         """Forget an Inactive server and delete its files (server dir, logs, backups)."""
         sp = self.require(app, server)
-        async with sp.lock:
-            if sp.state != InternalState.INACTIVE or sp.handle is not None:
-                raise NodeError(
-                    f"server state is not Inactive. the current state is {sp.state.value}",
-                    NodeErrorCode.SERVICE_STATE,
-                )
-            sp._set_state(InternalState.DESTROYING)
-            layout = sp.layout
-            if layout is not None:
-                await asyncio.to_thread(self._remove_files, layout)
-            sp._set_state(InternalState.DESTROYED)
-            self._servers.pop(sp.server_id, None)
-            self.cache.remove(sp.server_id)
+        await sp.destroy(self._remove_files)
+        self._servers.pop(sp.server_id, None)
+        self.cache.remove(sp.server_id)
         return "server is destroyed"
 
     def _remove_files(self, layout: ServerLayout) -> None:
@@ -908,28 +276,11 @@ class Supervisor:
         """Check that the server can take a package now and start installing it; the task
         gives the result (or raises :class:`NodeError`). Progress: :meth:`patch_info`."""
         sp = self.require(app, server)
-        async with sp.lock:
-            if sp.state == InternalState.PATCHING or sp.patch.patching:
-                raise NodeError(
-                    f"{sp.server_id} is already being patched: reduplicate request",
-                    NodeErrorCode.REQ_ALREADY,
-                )
-            if sp.state.transitional and sp.state != InternalState.ACTIVATING:
-                raise NodeError(
-                    f"cannot patch the server, the server state is {sp.state.value}",
-                    NodeErrorCode.SERVICE_STATE,
-                )
-            if sp.layout is None:
-                raise NodeError("server is not loaded", NodeErrorCode.LOAD_SERVICE_DESC)
-            sp.last_state = sp._hide_state(InternalState.PATCHING)
-            sp.patch = PatchStatus(
-                patching=True, percent=0, modify_time=int(time.time()), version=version, succ=False
-            )
+        await sp.begin_patch(version)
         task = asyncio.get_running_loop().create_task(
             self._install(sp, location, md5, user), name=f"tarsus-node-install-{sp.server_id}"
         )
-        sp._tasks.add(task)
-        task.add_done_callback(sp._tasks.discard)
+        sp.track(task)
         return task
 
     async def install(
@@ -940,51 +291,16 @@ class Supervisor:
         return await task
 
     async def _install(self, sp: ServerProcess, location: str, md5: str, user: str = "") -> str:
-        assert sp.layout is not None
-
-        def progress(percent: int) -> None:
-            sp.patch.percent = min(percent, 99)
-            sp.patch.modify_time = int(time.time())
-
-        ok, result = False, "installation interrupted"
-        try:
-            installed = await install_package(
-                location,
-                sp.layout,
-                md5=md5,
-                source=self.package_source,
-                python=self.settings.python,
-                pip_timeout=self.settings.pip_timeout,
-                progress=progress,
-                limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
-            )
-            ok, result = True, f"patch succ: {installed.manifest.name} installed"
-        except PackageError as e:
-            result = str(e)
-        except Exception as e:
-            log.exception("%s: package installation failed", sp.server_id)
-            result = f"{type(e).__name__}: {e}"
-        finally:
-            # percent 100 whatever the outcome, as upstream: read bSucc (§11.14)
-            sp.patch.percent = 100
-            sp.patch.modify_time = int(time.time())
-            sp.patch.patching = False
-            sp.patch.succ = ok
-            sp.patch.result = result
-            sp.installed = True
-            sp._unhide_state(sp.last_state, report=True)
-        if not ok:
-            log.error("%s: package installation failed: %s", sp.server_id, result)
-        elif self.on_patched is not None:
+        ok = await sp.install(location, md5, self.package_source)
+        if ok and self.on_patched is not None:
             try:
                 await self.on_patched(sp.app, sp.server, sp.patch.version, user)
             except Exception as e:  # the package is installed: a lost record is no failure
                 log.warning("%s: recording the patch result failed: %s", sp.server_id, e)
-        if sp.can_auto_start():
-            sp._spawn_task(sp.auto_start("[alarm] down, server is inactive"), "start")
+        sp.start_if_due(DOWN)
         if not ok:
-            raise NodeError(result)
-        return result
+            raise NodeError(sp.patch.result)
+        return sp.patch.result
 
     def patch_info(self, app: str, server: str) -> Any:
         """The ``PatchInfo`` of the server's last (or current) installation."""
@@ -1009,10 +325,8 @@ class Supervisor:
         return 0
 
     async def report_version(self, app: str, server: str, version: str) -> int:
-        sp = self.get(app, server)
-        if sp is None:
+        if self.get(app, server) is None:
             return -1
-        sp.version = version
         if self.on_version is not None:
             try:
                 async with asyncio.timeout(self.settings.report_timeout):
@@ -1020,9 +334,6 @@ class Supervisor:
             except Exception as e:
                 log.debug("on_version failed for %s.%s: %s", app, server, e)
         return 0
-
-    def state_info(self, app: str, server: str) -> Any:
-        return self.require(app, server).state_info()
 
     def state_infos(self) -> list[Any]:
         """Every server's ``ServerStateInfo``, for a periodic ``updateServerBatch`` (upstream
@@ -1032,9 +343,11 @@ class Supervisor:
     # -- helpers -------------------------------------------------------------------------
 
     def admin_proxy(self, local: str) -> Any:
+        """A proxy on a server's ``AdminObj`` (a :class:`ServerHost` duty)."""
         return self.communicator.string_to_proxy(adminf().AdminFProxy, f"AdminObj@{local}")
 
-    def _save(self, sp: ServerProcess) -> None:
+    def save(self, sp: ServerProcess) -> None:
+        """Record ``sp`` in the local cache (a :class:`ServerHost` duty)."""
         if sp.server_id not in self._servers:
             return
         desc = sp.descriptor
@@ -1047,10 +360,13 @@ class Supervisor:
                 enabled=sp.enabled,
                 pid=handle.pid if handle is not None else 0,
                 create_time=handle.create_time if handle is not None else 0.0,
+                cmdline=handle.cmdline() if handle is not None else (),
+                stopped=sp.operator_stopped,
             ),
         )
 
-    def _report(self, sp: ServerProcess) -> None:
+    def report(self, sp: ServerProcess) -> None:
+        """Queue ``sp``'s state for ``on_state`` (a :class:`ServerHost` duty)."""
         if self.on_state is not None:
             self._reports.put_nowait(sp.state_info())
 
@@ -1083,6 +399,7 @@ class Supervisor:
                     sp.check(now)
                 except Exception:
                     log.exception("%s: check failed", sp.server_id)
+            self.passes += 1
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.monitor_interval):
