@@ -322,6 +322,7 @@ class ObjectProxy:
         timeout_ms = options.timeout_ms or self.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000.0
         tried: set[int] = set()
+        asked_again = False
         while True:
             adapter = self._pick(options, tried)
             try:
@@ -330,8 +331,14 @@ class ObjectProxy:
             except ConnectError:
                 # Nothing was sent: another endpoint may take the call.
                 tried.add(id(adapter))
-                if len(tried) >= len(self.adapters) or time.monotonic() >= deadline:
+                if time.monotonic() < deadline and any(
+                    id(a) not in tried for a in self.adapters.values()
+                ):
+                    continue
+                if asked_again or not await self.every_endpoint_refused(deadline):
                     raise
+                asked_again = True  # new endpoints from the registry: try those, once
+                tried.clear()
         rid = conn.next_id()
         status = options.status or {}
         packet = RequestPacket(
@@ -378,6 +385,13 @@ class ObjectProxy:
         if code != 0:
             raise ServerError(code, desc)
         return rsp
+
+    async def every_endpoint_refused(self, deadline: float) -> bool:
+        """Called when no endpoint of this object accepted a connection for a call (nothing
+        was sent). True means the endpoint list has changed since and the call should try the
+        new one; a direct proxy's list never changes (a registry-resolved proxy asks the
+        registry, ``tarsus.rpc.locator``). *deadline* is the call's, on ``time.monotonic()``."""
+        return False
 
     def _observe(self, func: str, adapter: AdapterProxy, code: int, elapsed: float) -> None:
         record = CallRecord(self.name, func, adapter.endpoint, code, elapsed)
