@@ -42,11 +42,11 @@ from typing import Any, NoReturn
 import tarsus
 import tarsus.idl
 import tarsus.protocol
+from tarsus.codec.constants import SERVER_ADMIN_OBJ
 from tarsus.conf import ConfigError, TCConfig, parse, parse_file
 from tarsus.rpc import logs
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
-    ADMIN_SERVANT,
     AdminCommands,
     AdminHandler,
     admin_servant,
@@ -460,7 +460,7 @@ class Application:
             raise ValueError("the admin object is already served")
         self.admin_adapter = Adapter(
             admin_servant(self),
-            ADMIN_SERVANT,
+            SERVER_ADMIN_OBJ,
             endpoint,
             name=ADMIN_ADAPTER,
             max_conns=ADMIN_MAX_CONNS,

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
+from tarsus.codec.constants import CONTEXT_NODE_NAME
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
@@ -404,7 +405,7 @@ class Locator:
         prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
         if node_name:
             # As TarsCpp servers: the registry groups the caller by this (IDC groups)
-            prx = prx.with_options(context={"node_name": node_name})
+            prx = prx.with_options(context={CONTEXT_NODE_NAME: node_name})
         self._prx = prx
 
     @property

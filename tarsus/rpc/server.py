@@ -25,8 +25,17 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
+from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, tup
+from tarsus.codec.constants import (
+    PUSH_FUNC,
+    STATUS_RESULT_CODE,
+    STATUS_RESULT_DESC,
+    TARS_PING,
+    TARSONEWAY,
+    TARSVERSION,
+)
 from tarsus.codec.operation import Operation
+from tarsus.codec.versions import codec_for
 from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
@@ -36,14 +45,8 @@ from tarsus.rpc.servant import Servant
 
 log = logging.getLogger("tarsus.rpc.server")
 
-TARS_PING = "tars_ping"
-STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
-STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
 #: Our default packet cap: Go's 10 MiB (C++ allows 100 MiB). Bounds what one connection buffers.
 DEFAULT_MAX_PACKET = 10 * 1024 * 1024
-#: The status key naming the function of a server push (TarsCpp ``sendPushResponse``).
-PUSH_FUNC = "TARS_FUNC"
-TARSVERSION = 1
 
 
 class _Method:
@@ -292,7 +295,7 @@ class ServerConnection(BatchingProtocol):
                 self.send_error(current, Ret.SERVER_NO_FUNC, f"no function {req.sFuncName!r}")
             return
         try:
-            args = _decode_args(method.op, req.iVersion, req.sBuffer)
+            args = codec_for(req.iVersion).decode_args(method.op, req.sBuffer)
         except (DecodeError, TypeError, ValueError) as e:
             self.send_error(current, Ret.SERVER_DECODE_ERR, str(e))
             return
@@ -337,7 +340,7 @@ class ServerConnection(BatchingProtocol):
         op = current.operation
         assert op is not None
         try:
-            body = _encode_results(op, current.version, result)
+            body = codec_for(current.version).encode_results(op, result)
         except Exception as e:  # wrong shape or a value that does not fit its type
             log.error("%s.%s: cannot encode result: %s", current.servant_name, op.name, e)
             self.send_error(current, Ret.SERVER_ENCODE_ERR, str(e))
@@ -358,9 +361,9 @@ class ServerConnection(BatchingProtocol):
         hook = self.adapter.stats_hook
         if hook is not None:
             hook(current, code, time.monotonic() - current.received_at)
-        if current.packet_type == 1:  # one-way: never answered
+        if current.packet_type == TARSONEWAY:  # never answered
             return
-        if current.version == tup.TUP_SIMPLE or current.version == tup.TUP_COMPLEX:
+        if codec_for(current.version).tup:
             status = {STATUS_RESULT_CODE: str(code)}
             if desc:
                 status[STATUS_RESULT_DESC] = desc
@@ -391,19 +394,3 @@ class ServerConnection(BatchingProtocol):
                 current.response_context,
             )
         self.send(frame(encode(packet)))
-
-
-def _decode_args(op: Operation, version: int, body: bytes) -> list[Any]:
-    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-        return tup.decode_args(op, body, version)
-    if version == jsonproto.JSONVERSION:
-        return jsonproto.decode_args(op, body)
-    return op.decode_args(body)
-
-
-def _encode_results(op: Operation, version: int, result: Any) -> bytes:
-    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-        return tup.encode_results(op, result, version)
-    if version == jsonproto.JSONVERSION:
-        return jsonproto.encode_results(op, result)
-    return op.encode_results(result)
