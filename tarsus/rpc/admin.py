@@ -144,7 +144,7 @@ class AdminCommands:
         filename = args.strip()
         if not filename:
             return "usage: tars.loadconfig <filename>"
-        from tarsus.rpc.application import ConfigLoadError
+        from tarsus.rpc.remote_config import ConfigLoadError
 
         try:
             return await self.app.add_config(filename)

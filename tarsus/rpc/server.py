@@ -129,9 +129,31 @@ class Adapter:
             self._server.close()
 
     async def drain(self, deadline: float) -> bool:
-        """Wait for in-flight calls to finish until ``deadline`` (monotonic); True if all did."""
-        while self.tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - time.monotonic()))
+        """Stop taking calls and let those in flight finish until *deadline*
+        (``time.monotonic()``); True if every one did. Meanwhile each connection with no call
+        in flight is closed gracefully (what it has buffered is still sent), so clients move
+        on at once. What is left (calls still running, connections) is for :meth:`close`."""
+        await self.stop_accepting()
+        closing: set[ServerConnection] = set()
+        while True:
+            await asyncio.sleep(0)  # let replies already queued reach their sockets
+            for conn in list(self.connections):
+                if conn.pending == 0 and conn not in closing and conn.transport is not None:
+                    closing.add(conn)
+                    conn.transport.close()
+            remaining = deadline - time.monotonic()
+            if not self.tasks or remaining <= 0:
+                break
+            await asyncio.wait(
+                set(self.tasks), timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+        if self.tasks:
+            log.warning("%s: %d calls still running at the deadline", self.name, len(self.tasks))
+        # Give gracefully closed connections a moment to flush before close() cuts the rest.
+        for _ in range(50):
+            if not any(conn in self.connections for conn in closing):
+                break
+            await asyncio.sleep(0.01)
         return not self.tasks
 
     async def close(self) -> None:
