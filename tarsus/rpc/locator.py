@@ -493,6 +493,9 @@ class EndpointManager:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None and not outcome.done():
+            outcome.set_result(None)  # calls waiting for a lookup see the manager stopped
 
     async def wait_for_endpoints(self, timeout_ms: int) -> int:
         """Called by a call that finds no active endpoint: wait (at most *timeout_ms*) for the
