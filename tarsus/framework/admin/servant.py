@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from tarsus.codec.constants import TARS_PING
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.replies import adminext, adminreg, decode_log_files
@@ -458,7 +459,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         try:
             proxy = self.communicator.object_proxy(server.objName)
             await proxy.invoke_raw(
-                "tars_ping", b"", CallOptions(timeout_ms=self.settings.check_server_timeout_ms)
+                TARS_PING, b"", CallOptions(timeout_ms=self.settings.check_server_timeout_ms)
             )
         except (TarsError, ValueError) as e:
             log.warning("checkServer %s: %s", server.objName, e)
