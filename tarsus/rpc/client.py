@@ -103,7 +103,8 @@ class ClientConnection(BatchingProtocol):
         pending = self.pending
         for body in frames:
             try:
-                if codec_for(_peek_version(body)).tup:  # a TUP reply is a RequestPacket
+                version = _peek_version(body)
+                if version != TARSVERSION and codec_for(version).tup:  # TUP: a RequestPacket
                     rsp: Any = decode(body, RequestPacket)
                     rid = rsp.iRequestId
                 else:

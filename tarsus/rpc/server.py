@@ -35,7 +35,6 @@ from tarsus.codec.constants import (
     TARSVERSION,
 )
 from tarsus.codec.operation import Operation
-from tarsus.codec.versions import codec_for
 from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
@@ -317,7 +316,7 @@ class ServerConnection(BatchingProtocol):
                 self.send_error(current, Ret.SERVER_NO_FUNC, f"no function {req.sFuncName!r}")
             return
         try:
-            args = codec_for(req.iVersion).decode_args(method.op, req.sBuffer)
+            args = current.codec.decode_args(method.op, req.sBuffer)
         except (DecodeError, TypeError, ValueError) as e:
             self.send_error(current, Ret.SERVER_DECODE_ERR, str(e))
             return
@@ -362,7 +361,7 @@ class ServerConnection(BatchingProtocol):
         op = current.operation
         assert op is not None
         try:
-            body = codec_for(current.version).encode_results(op, result)
+            body = current.codec.encode_results(op, result)
         except Exception as e:  # wrong shape or a value that does not fit its type
             log.error("%s.%s: cannot encode result: %s", current.servant_name, op.name, e)
             self.send_error(current, Ret.SERVER_ENCODE_ERR, str(e))
@@ -385,7 +384,7 @@ class ServerConnection(BatchingProtocol):
             hook(current, code, time.monotonic() - current.received_at)
         if current.packet_type == TARSONEWAY:  # never answered
             return
-        if codec_for(current.version).tup:
+        if current.codec.tup:
             status = {STATUS_RESULT_CODE: str(code)}
             if desc:
                 status[STATUS_RESULT_DESC] = desc
