@@ -518,7 +518,7 @@ async def test_an_answer_without_active_endpoints_drops_cached_ones(
             async def answered() -> bool:
                 return obj.manager.problem != ""
 
-            await _until(answered, "the registry answered")
+            await _until(answered, "the registry answered", tries=3000)
             with pytest.raises(NoEndpointError) as e:
                 await prx.whoami()
             assert "lists no active endpoint" in e.value.message
