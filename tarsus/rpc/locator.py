@@ -23,7 +23,7 @@ refuses asks it again at once (at most once per ``fail_interval``) instead of fa
 next scheduled refresh. Both are deliberate differences from TarsCpp, whose clients keep
 calling cached or refused endpoints until ``refresh-endpoint-interval`` is over: a short-lived
 client (``tarsus call``) would otherwise never reach a server that moved to another port
-(docs/rpc-client.md, "Registry lookups").
+(docs/rpc-client.md, "Registry names (the locator)").
 
 Which ``QueryF`` call: ``findObjectByIdInSameGroup`` by default, as TarsCpp, TarsGo and the
 Node SDK do. Without IDC groups configured in the registry it answers exactly what
