@@ -33,6 +33,8 @@ from rich.console import Console
 import tarsus.idl
 import tarsus.protocol
 from tarsus.cli.call import describe_failure
+from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
+from tarsus.codec.constants import ADMIN_REG_PORT
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import (
     ConnectError,
@@ -63,8 +65,7 @@ __all__ = [
     "split_server_id",
 ]
 
-ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
-DEFAULT_ADMIN = f"{ADMIN_OBJ}@tcp -h 127.0.0.1 -p 12000"
+DEFAULT_ADMIN = f"{ADMIN_OBJ}@tcp -h 127.0.0.1 -p {ADMIN_REG_PORT}"
 #: Lifecycle calls wait for the node behind the admin registry (upstream: up to 5 s per push;
 #: restart is a stop and a start), so the default is well above that.
 DEFAULT_TIMEOUT_MS = 15000

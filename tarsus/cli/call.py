@@ -21,11 +21,11 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from tarsus.codec import EncodeError, jsonproto, tup
+from tarsus.codec.constants import TARSVERSION
 from tarsus.codec.jsonvalue import JsonValueError, from_jsonable, to_jsonable, zero_jsonable
 from tarsus.codec.operation import Operation
 from tarsus.idl import IdlError, load
 from tarsus.idl.codegen import py_name
-from tarsus.rpc.client import TARSVERSION
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import Ret, TarsError, describe
 from tarsus.rpc.proxy import ServantProxy

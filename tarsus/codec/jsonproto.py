@@ -14,11 +14,11 @@ from typing import Any
 
 from tarsus.codec import types as T
 from tarsus.codec.compiler import zero_value
+from tarsus.codec.constants import JSONVERSION as JSONVERSION  # re-exported
 from tarsus.codec.errors import DecodeError, EncodeError
 from tarsus.codec.operation import Operation
 from tarsus.codec.types import Map, Scalar, TarsType, Vector, idl_name, is_enum, is_struct
 
-JSONVERSION = 5
 RET_KEY = "tars_ret"
 
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tarsus.codec import types as T
+from tarsus.codec.constants import TARSNORMAL, TARSVERSION
 from tarsus.codec.struct import Struct
 from tarsus.codec.types import Field
-
-# iVersion (BaseF.tars)
-TARSVERSION = 1
-TUPVERSION = 3
-JSONVERSION = 5
-# cPacketType
-TARSNORMAL = 0
-TARSONEWAY = 1
 
 
 class RequestPacket(Struct):

@@ -14,12 +14,11 @@ from typing import Any
 from tarsus.codec import types as T
 from tarsus.codec.api import decode_value, encode_value
 from tarsus.codec.compiler import zero_value
+from tarsus.codec.constants import TUP_COMPLEX as TUP_COMPLEX  # re-exported
+from tarsus.codec.constants import TUP_SIMPLE as TUP_SIMPLE  # re-exported
 from tarsus.codec.errors import DecodeError
 from tarsus.codec.operation import Operation
 from tarsus.codec.types import Map, Scalar, TarsType, Vector, idl_name, is_enum
-
-TUP_SIMPLE = 3
-TUP_COMPLEX = 2
 
 _V3 = T.map(T.STRING, T.BYTES)
 _V2 = T.map(T.STRING, T.map(T.STRING, T.BYTES))

@@ -20,6 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tarsus.codec.constants import (
+    ADMIN_REG_PORT,
+    NODE_SERVER_PORT,
+    QUERY_OBJ,
+    QUERY_PORT,
+    REGISTRY_PORT,
+)
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
@@ -31,17 +38,15 @@ __all__ = ["AllInOne", "AllInOneSettings", "Ports"]
 
 log = logging.getLogger("tarsus.framework.allinone")
 
-QUERY_OBJ = "tars.tarsregistry.QueryObj"
-
 
 @dataclass(frozen=True)
 class Ports:
     """Upstream's default ports (framework.md §13)."""
 
-    query: int = 17890
-    registry: int = 17891
-    admin: int = 12000
-    node: int = 19386
+    query: int = QUERY_PORT
+    registry: int = REGISTRY_PORT
+    admin: int = ADMIN_REG_PORT
+    node: int = NODE_SERVER_PORT
 
 
 @dataclass

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN_ADAPTER",
-    "ADMIN_SERVANT",
     "AdminCommands",
     "AdminHandler",
     "admin_servant",
@@ -51,9 +50,9 @@ __all__ = [
 
 log = logging.getLogger("tarsus.rpc.admin")
 
-#: The adapter and servant names upstream gives the admin object (tarsnode expects them).
+#: The adapter name upstream gives the admin object (tarsnode expects it); the servant is
+#: ``tarsus.codec.constants.SERVER_ADMIN_OBJ`` ("AdminObj").
 ADMIN_ADAPTER = "AdminAdapter"
-ADMIN_SERVANT = "AdminObj"
 
 #: An admin command: gets the text after the command name, returns the reply.
 AdminHandler = Callable[[str], str | Awaitable[str]]
@@ -145,7 +144,7 @@ class AdminCommands:
         filename = args.strip()
         if not filename:
             return "usage: tars.loadconfig <filename>"
-        from tarsus.rpc.application import ConfigLoadError
+        from tarsus.rpc.remote_config import ConfigLoadError
 
         try:
             return await self.app.add_config(filename)

@@ -20,6 +20,10 @@ Stopping (SIGTERM, SIGINT, ``AdminF.shutdown`` or ``request_stop``): stop heartb
 accepting connections, close idle connections, let calls in flight finish until the drain
 deadline (80 % of the node's ``deactivating-timeout``, so the node does not kill us first),
 close what is left, run the ``on_destroy`` hooks, close the communicator.
+
+Its parts live beside it: the config file is read by ``tarsus.rpc.server_config``, business
+config files come from tarsconfig through ``tarsus.rpc.remote_config``, and each adapter drains
+its own calls and connections (``Adapter.drain`` in ``tarsus.rpc.server``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import inspect
 import logging
 import os
@@ -35,28 +38,34 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
-from tarsus.conf import ConfigError, TCConfig, parse, parse_file
-from tarsus.rpc import logs
+from tarsus.codec.constants import SERVER_ADMIN_OBJ
+from tarsus.conf import ConfigError, TCConfig
+from tarsus.rpc import logs, remote_config
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
-    ADMIN_SERVANT,
     AdminCommands,
     AdminHandler,
     admin_servant,
 )
 from tarsus.rpc.communicator import Communicator
-from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
+from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
+from tarsus.rpc.remote_config import ConfigLoadError
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
+from tarsus.rpc.server_config import (
+    CLIENT_DOMAIN,
+    SERVER_DOMAIN,
+    AdapterConfig,
+    ClientConfig,
+    ServerConfig,
+    ServerConfigError,
+)
 from tarsus.rpc.stats import StatReporter
 
 __all__ = [
@@ -71,286 +80,17 @@ __all__ = [
 
 log = logging.getLogger("tarsus.rpc.application")
 
-_SERVER = "/tars/application/server"
-_CLIENT = "/tars/application/client"
-#: Adapter limits when the config leaves them out (TarsCpp ``Application::createAdapter``).
-DEFAULT_MAX_CONNS = 128
-DEFAULT_QUEUE_CAP = 1024
-DEFAULT_QUEUE_TIMEOUT_MS = 10000
-#: TarsCpp raises a shorter queuetimeout to this.
-MIN_QUEUE_TIMEOUT_MS = 3000
 #: The admin adapter's limits (``BindAdapter::DEFAULT_*``).
 ADMIN_MAX_CONNS = 1024
 ADMIN_QUEUE_CAP = 10240
 ADMIN_QUEUE_TIMEOUT_MS = 60000
-#: ms tarsnode waits for a stopping server before it kills it (template value).
-DEFAULT_DEACTIVATING_TIMEOUT_MS = 3000
 #: Of that time, the share given to calls in flight; the rest is for closing and exiting.
 DRAIN_SHARE = 0.8
 #: Drain timeout of a programmatic application (no config).
 DEFAULT_DRAIN_TIMEOUT = 5.0
-#: How many backups ``add_config`` keeps (``<file>.1.bak`` … ``<file>.5.bak``), as TarsCpp.
-CONFIG_BACKUPS = 5
 
 #: A hook run while the application starts or after it stopped; may be async.
 Hook = Callable[["Application"], Awaitable[None] | None]
-
-
-class ServerConfigError(ConfigError):
-    """The server config cannot be used: names the key (or servant) and the file."""
-
-
-class ConfigLoadError(Exception):
-    """``add_config`` could not obtain the file, from tarsconfig or locally. ``str()`` is the
-    reply TarsCpp gives (``[fail] get remote config '<file>' error:...``)."""
-
-
-# ------------------------------------------------------------------------------------ config
-
-
-@dataclass(frozen=True)
-class AdapterConfig:
-    """One ``<App.Server.XxxAdapter>`` domain."""
-
-    name: str
-    servant: str
-    endpoint: Endpoint
-    max_conns: int = DEFAULT_MAX_CONNS
-    queue_cap: int = DEFAULT_QUEUE_CAP
-    queue_timeout_ms: int = DEFAULT_QUEUE_TIMEOUT_MS
-    protocol: str = "tars"
-    #: read and shown, not used: calls run on the event loop
-    threads: int = 1
-    order: str = "allow,deny"
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """``<tars><application><client>``: the settings of this server's own calls."""
-
-    locator: str = ""
-    sync_invoke_timeout: int = 3000
-    async_invoke_timeout: int = 5000
-    refresh_endpoint_interval: int = 60000
-    stat: str = ""
-    property: str = ""
-    report_interval: int = 60000
-    modulename: str = ""
-    #: every key of the domain as written, for ``tars.viewstatus``
-    params: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """What a Tars server reads from the config file its node writes (protocol.md §5.5)."""
-
-    app: str
-    server: str
-    adapters: tuple[AdapterConfig, ...] = ()
-    client: ClientConfig = field(default_factory=ClientConfig)
-    localip: str = ""
-    nodename: str = ""
-    #: the admin endpoint (``local``), None when the server has no AdminObj
-    local: Endpoint | None = None
-    #: the node's ServerObj (``tars.tarsnode.ServerObj@tcp -h ...``), "" when not under a node
-    node: str = ""
-    basepath: str = "."
-    datapath: str = "."
-    logpath: str = ""
-    logsize: int = logs.DEFAULT_LOG_SIZE
-    lognum: int = logs.DEFAULT_LOG_NUM
-    log_level: str = "DEBUG"
-    config: str = ""
-    notify: str = ""
-    log: str = ""
-    deactivating_timeout_ms: int = DEFAULT_DEACTIVATING_TIMEOUT_MS
-    #: keepAlive period (TarsGo's ``mainloopticker``, ms)
-    heartbeat_interval_ms: int = 10000
-    enableset: bool = False
-    setdivision: str = ""
-    #: the file the config came from ("<text>" when given as text)
-    source: str = "<text>"
-    #: every key of ``<server>`` as written, for ``tars.viewstatus``
-    params: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.app}.{self.server}"
-
-    def adapter_for(self, servant: str) -> AdapterConfig | None:
-        return next((a for a in self.adapters if a.servant == servant), None)
-
-    @classmethod
-    def load(cls, source: str | os.PathLike[str] | TCConfig) -> ServerConfig:
-        """Read a config file, config text (anything containing ``<``) or a parsed config."""
-        if isinstance(source, TCConfig):
-            return cls.from_tcconfig(source)
-        if isinstance(source, str) and "<" in source:
-            return cls.from_tcconfig(parse(source, source="<text>"))
-        path = os.fspath(source)
-        try:
-            tc = parse_file(path)
-        except OSError as e:
-            raise ServerConfigError(f"cannot read the config: {e.strerror}", source=path) from e
-        return cls.from_tcconfig(tc, source=path)
-
-    @classmethod
-    def from_tcconfig(cls, tc: TCConfig, *, source: str = "<text>") -> ServerConfig:
-        reader = _Reader(tc, source)
-        app = reader.required(f"{_SERVER}<app>")
-        server = reader.required(f"{_SERVER}<server>")
-        localip = tc.get(f"{_SERVER}<localip>")
-        prefix = f"{app}.{server}."
-        adapters = []
-        for name in tc.domains(_SERVER):
-            path = f"{_SERVER}/{name}"
-            servant = reader.required(f"{path}<servant>")
-            if not servant.startswith(prefix) or len(servant) <= len(prefix):
-                raise ServerConfigError(
-                    f"servant {servant!r} of adapter {name} must start with {prefix!r}",
-                    source=source,
-                )
-            endpoint = reader.endpoint(f"{path}<endpoint>", localip, required=True)
-            assert endpoint is not None
-            adapters.append(
-                AdapterConfig(
-                    name=name,
-                    servant=servant,
-                    endpoint=endpoint,
-                    max_conns=reader.integer(f"{path}<maxconns>", DEFAULT_MAX_CONNS),
-                    queue_cap=reader.integer(f"{path}<queuecap>", DEFAULT_QUEUE_CAP),
-                    queue_timeout_ms=max(
-                        MIN_QUEUE_TIMEOUT_MS,
-                        reader.integer(f"{path}<queuetimeout>", DEFAULT_QUEUE_TIMEOUT_MS),
-                    ),
-                    protocol=tc.get(f"{path}<protocol>") or "tars",
-                    threads=reader.integer(f"{path}<threads>", 1),
-                    order=tc.get(f"{path}<order>") or "allow,deny",
-                    allow=_split_list(tc.get(f"{path}<allow>")),
-                    deny=_split_list(tc.get(f"{path}<deny>")),
-                )
-            )
-        servants = [a.servant for a in adapters]
-        for servant in servants:
-            if servants.count(servant) > 1:
-                raise ServerConfigError(
-                    f"servant {servant!r} is named by more than one adapter", source=source
-                )
-        node = tc.get(f"{_SERVER}<node>")
-        if node:
-            reader.proxy(f"{_SERVER}<node>")
-        locator = tc.get(f"{_CLIENT}<locator>")
-        if locator and not reader.proxy(f"{_CLIENT}<locator>").direct:
-            raise ServerConfigError(
-                f"{_CLIENT}<locator> = {locator!r} must name the registry's endpoints "
-                "(tars.tarsregistry.QueryObj@tcp -h ... -p ...)",
-                source=source,
-            )
-        client = ClientConfig(
-            locator=locator,
-            sync_invoke_timeout=reader.integer(f"{_CLIENT}<sync-invoke-timeout>", 3000),
-            async_invoke_timeout=reader.integer(f"{_CLIENT}<async-invoke-timeout>", 5000),
-            refresh_endpoint_interval=reader.integer(
-                f"{_CLIENT}<refresh-endpoint-interval>", 60000
-            ),
-            stat=tc.get(f"{_CLIENT}<stat>"),
-            property=tc.get(f"{_CLIENT}<property>"),
-            report_interval=reader.integer(f"{_CLIENT}<report-interval>", 60000),
-            modulename=tc.get(f"{_CLIENT}<modulename>") or f"{app}.{server}",
-            params=tc.params(_CLIENT),
-        )
-        log_level = tc.get(f"{_SERVER}<logLevel>") or "DEBUG"
-        try:
-            logs.parse_level(log_level)
-        except ValueError as e:
-            raise ServerConfigError(f"{_SERVER}<logLevel>: {e}", source=source) from None
-        enableset = tc.get("/tars/application<enableset>").strip().lower() == "y"
-        return cls(
-            app=app,
-            server=server,
-            adapters=tuple(adapters),
-            client=client,
-            localip=localip,
-            nodename=tc.get(f"{_SERVER}<nodename>") or localip,
-            local=reader.endpoint(f"{_SERVER}<local>", localip),
-            node=node,
-            basepath=tc.get(f"{_SERVER}<basepath>") or ".",
-            datapath=tc.get(f"{_SERVER}<datapath>") or ".",
-            logpath=tc.get(f"{_SERVER}<logpath>"),
-            logsize=reader.size(f"{_SERVER}<logsize>", logs.DEFAULT_LOG_SIZE),
-            lognum=max(1, reader.integer(f"{_SERVER}<lognum>", logs.DEFAULT_LOG_NUM)),
-            log_level=log_level.upper(),
-            config=tc.get(f"{_SERVER}<config>"),
-            notify=tc.get(f"{_SERVER}<notify>"),
-            log=tc.get(f"{_SERVER}<log>"),
-            deactivating_timeout_ms=reader.integer(
-                f"{_SERVER}<deactivating-timeout>", DEFAULT_DEACTIVATING_TIMEOUT_MS
-            ),
-            heartbeat_interval_ms=max(1, reader.integer(f"{_SERVER}<mainloopticker>", 10000)),
-            enableset=enableset,
-            setdivision=tc.get("/tars/application<setdivision>") if enableset else "",
-            source=source,
-            params=tc.params(_SERVER),
-        )
-
-
-def _split_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.replace(";", ",").split(",") if part.strip())
-
-
-class _Reader:
-    """Typed reads from a TCConfig whose errors name the key and the file."""
-
-    def __init__(self, tc: TCConfig, source: str) -> None:
-        self.tc = tc
-        self.source = source
-
-    def fail(self, message: str) -> NoReturn:
-        raise ServerConfigError(message, source=self.source)
-
-    def required(self, path: str) -> str:
-        value = self.tc.get(path).strip()
-        if not value:
-            self.fail(f"{path} is missing (a Tars node always writes it)")
-        return value
-
-    def integer(self, path: str, default: int) -> int:
-        text = self.tc.get(path).strip()
-        if not text:
-            return default
-        try:
-            return int(text)
-        except ValueError:
-            self.fail(f"{path} = {text!r} is not a whole number")
-
-    def size(self, path: str, default: int) -> int:
-        text = self.tc.get(path).strip()
-        if not text:
-            return default
-        try:
-            return logs.parse_size(text)
-        except ValueError as e:
-            self.fail(f"{path}: {e}")
-
-    def endpoint(self, path: str, localip: str, *, required: bool = False) -> Endpoint | None:
-        text = self.required(path) if required else self.tc.get(path).strip()
-        if not text:
-            return None
-        try:
-            endpoint = Endpoint.parse(text)
-        except EndpointError as e:
-            self.fail(f"{path}: {e}")
-        if endpoint.host == "localip" and localip:  # as TarsCpp
-            endpoint = dataclasses.replace(endpoint, host=localip)
-        return endpoint
-
-    def proxy(self, path: str) -> Any:
-        try:
-            return parse_proxy(self.tc.get(path))
-        except EndpointError as e:
-            self.fail(f"{path}: {e}")
 
 
 # ------------------------------------------------------------------------------- application
@@ -410,7 +150,7 @@ class Application:
                     **options,
                 )
             except ValueError as e:
-                raise ServerConfigError(f"{_CLIENT}: {e}", source=config.source) from e
+                raise ServerConfigError(f"{CLIENT_DOMAIN}: {e}", source=config.source) from e
         app = cls(communicator, config=config)
         for name, servant in (servants or {}).items():
             app.add_servant_impl(name, servant)
@@ -432,14 +172,15 @@ class Application:
             known = ", ".join(a.servant for a in config.adapters) or "none"
             raise ServerConfigError(
                 f"no adapter serves {servant_name!r} (servants in the config: {known}); add a "
-                f"<{servant_name}Adapter> domain under {_SERVER} with servant={servant_name}",
+                f"<{servant_name}Adapter> domain under {SERVER_DOMAIN} with servant={servant_name}",
                 source=config.source,
             )
         if any(a.servant_name == servant_name for a in self.adapters):
             raise ValueError(f"{servant_name!r} already has an implementation")
         if spec.protocol != "tars":
             raise ServerConfigError(
-                f"{_SERVER}/{spec.name}<protocol> = {spec.protocol!r}: only 'tars' is supported",
+                f"{SERVER_DOMAIN}/{spec.name}<protocol> = {spec.protocol!r}: "
+                "only 'tars' is supported",
                 source=config.source,
             )
         if spec.allow or spec.deny:
@@ -460,7 +201,7 @@ class Application:
             raise ValueError("the admin object is already served")
         self.admin_adapter = Adapter(
             admin_servant(self),
-            ADMIN_SERVANT,
+            SERVER_ADMIN_OBJ,
             endpoint,
             name=ADMIN_ADAPTER,
             max_conns=ADMIN_MAX_CONNS,
@@ -619,34 +360,7 @@ class Application:
             await self.keepalive.stop()
         adapters = self.all_adapters()
         stats, self.stats = self.stats, None
-        for adapter in adapters:
-            await adapter.stop_accepting()
-        closing: set[Any] = set()
-        while True:
-            await asyncio.sleep(0)  # let replies already queued reach their sockets
-            for adapter in adapters:
-                for conn in list(adapter.connections):
-                    if conn.pending == 0 and conn not in closing and conn.transport is not None:
-                        closing.add(conn)
-                        conn.transport.close()  # graceful: what is buffered is still sent
-            running = {task for adapter in adapters for task in adapter.tasks}
-            remaining = deadline - time.monotonic()
-            if not running or remaining <= 0:
-                break
-            await asyncio.wait(running, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-        for adapter in adapters:
-            if adapter.tasks:
-                log.warning(
-                    "%s: %d calls still running after %.1fs, cancelling",
-                    adapter.name,
-                    len(adapter.tasks),
-                    drain_timeout,
-                )
-        # Give gracefully closed connections a moment to flush before the rest are cut.
-        for _ in range(50):
-            if not any(conn in adapter.connections for adapter in adapters for conn in closing):
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.gather(*(adapter.drain(deadline) for adapter in adapters))
         for adapter in adapters:
             await adapter.close()
         try:
@@ -697,72 +411,11 @@ class Application:
 
     async def add_config(self, filename: str, *, app_only: bool = False) -> str:
         """Pull ``filename`` from tarsconfig into ``basepath`` (C++ ``addConfig``,
-        ``tars.loadconfig``); returns TarsCpp's report (``[succ] get remote config:...``).
-
-        The file is written beside the old one and renamed over it; a changed file pushes the
-        old one to ``<file>.1.bak`` (up to 5 kept). When tarsconfig fails but a local copy
-        exists, the local copy is kept and the report starts with ``[fail]``; with no copy at
-        all, ConfigLoadError is raised.
-        """
+        ``tars.loadconfig``); see :func:`tarsus.rpc.remote_config.add_config`."""
         config = self._require_config("add_config")
-        if not filename or Path(filename).name != filename or filename in (".", ".."):
-            raise ConfigLoadError(
-                f"[fail] get remote config '{filename}' error:a config file name cannot "
-                "contain a directory"
-            )
-        target = Path(config.basepath) / filename
-        error = ""
-        content: str | None = None
-        if not config.config:
-            error = f"no config service: {_SERVER}<config> is not set in {config.source}"
-        else:
-            try:
-                content = await self._fetch_config(config, filename, app_only)
-            except Exception as e:
-                error = str(e)
-        if content is None:
-            if target.is_file():
-                return f"[fail] get remote config:{filename}fail,use the local config: {target}"
-            raise ConfigLoadError(f"[fail] get remote config '{filename}' error:{error}")
-        fresh = target.with_name(f"{filename}.{int(time.time())}")
-        fresh.parent.mkdir(parents=True, exist_ok=True)
-        fresh.write_text(content, encoding="utf-8", errors="surrogateescape")
-        old = target.read_bytes() if target.is_file() else None
-        if old is not None and old != fresh.read_bytes():
-            for i in range(CONFIG_BACKUPS - 1, 0, -1):
-                older = target.with_name(f"{filename}.{i}.bak")
-                if older.exists():
-                    older.replace(target.with_name(f"{filename}.{i + 1}.bak"))
-            target.replace(target.with_name(f"{filename}.1.bak"))
-        fresh.replace(target)
-        log.info("config %s loaded into %s", filename, target)
-        return f"[succ] get remote config:{filename}"
-
-    async def _fetch_config(self, config: ServerConfig, filename: str, app_only: bool) -> str:
-        tars = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
-        proxy = self.communicator.string_to_proxy(tars.ConfigProxy, config.config)
-        server = "" if app_only else config.server
-        failure = "no answer"
-        for _ in range(2):  # two tries, as TarsCpp
-            try:
-                if config.setdivision:
-                    info = tars.ConfigInfo(
-                        appname=config.app,
-                        servername=server,
-                        filename=filename,
-                        bAppOnly=app_only,
-                        setdivision=config.setdivision,
-                    )
-                    ret, text = await proxy.loadConfigByInfo(info)
-                else:
-                    ret, text = await proxy.loadConfig(config.app, server, filename)
-            except Exception as e:
-                failure = str(e)
-                continue
-            if ret != 0 or not text:
-                raise ConfigLoadError(f"remote config file is empty:{filename} (ret {ret})")
-            return str(text)
-        raise ConfigLoadError(failure)
+        return await remote_config.add_config(
+            self.communicator, config, filename, app_only=app_only
+        )
 
     # -- what tars.viewstatus shows ---------------------------------------------------------
 

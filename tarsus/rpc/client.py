@@ -10,15 +10,22 @@ each call (``tarsus.rpc.balance``).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
+from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode
+from tarsus.codec.constants import (
+    STATUS_GRID_KEY,
+    STATUS_RESULT_CODE,
+    STATUS_RESULT_DESC,
+    TARSVERSION,
+    request_ids,
+)
 from tarsus.codec.operation import Operation
+from tarsus.codec.versions import codec_for
 from tarsus.codec.wire import unpack_i16
 from tarsus.rpc.balance import EndpointSelector, tars_string_hash
 from tarsus.rpc.endpoint import Endpoint
@@ -36,12 +43,6 @@ from tarsus.rpc.health import AdapterHealth, ShieldPolicy
 from tarsus.rpc.proxy import CallOptions
 
 log = logging.getLogger("tarsus.rpc.client")
-
-TARSVERSION = 1
-_MAX_REQUEST_ID = 2**31 - 1
-STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
-STATUS_GRID_KEY = "STATUS_GRID_KEY"
-STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses cost 3x more to build per call
@@ -68,17 +69,13 @@ class ClientConnection(BatchingProtocol):
         self._on_lost = on_lost
         self._on_push = on_push
         self.pending: dict[int, asyncio.Future[Any]] = {}
-        self._ids = itertools.count(1)
+        self._ids = request_ids()
         self._buf = bytearray()
         self._paused: asyncio.Future[None] | None = None
         self.closed = False
 
     def next_id(self) -> int:
-        rid = next(self._ids)
-        if rid > _MAX_REQUEST_ID:  # wrap, never 0 (0 is a server push)
-            self._ids = itertools.count(2)
-            rid = 1
-        return rid
+        return next(self._ids)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -107,7 +104,7 @@ class ClientConnection(BatchingProtocol):
         for body in frames:
             try:
                 version = _peek_version(body)
-                if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
+                if version != TARSVERSION and codec_for(version).tup:  # TUP: a RequestPacket
                     rsp: Any = decode(body, RequestPacket)
                     rid = rsp.iRequestId
                 else:
@@ -234,6 +231,7 @@ class ObjectProxy:
         self.timeout_ms = timeout_ms
         self.connect_timeout = connect_timeout_ms / 1000.0
         self.version = version
+        self.codec = codec_for(version)
         self.policy = policy or ShieldPolicy()
         self.resolver = resolver
         self.direct = direct
@@ -290,24 +288,15 @@ class ObjectProxy:
         return await self.invoke(op, args, options)
 
     async def invoke(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
-        version = self.version
-        if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-            body = tup.encode_args(op, args, version)
-        elif version == jsonproto.JSONVERSION:
-            body = jsonproto.encode_args(op, args)
-        else:
-            body = op.encode_args(args)
+        codec = self.codec
+        body = codec.encode_args(op, args)
         if op.routekey is not None and options.hash_code is None and options.consistent_key is None:
             options = _route_by_key(op, args, options)
         rsp = await self.invoke_raw(op.name, body, options)
         if rsp is None:
             return None
         try:
-            if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-                return tup.decode_results(op, rsp.sBuffer, version)
-            if version == jsonproto.JSONVERSION:
-                return jsonproto.decode_results(op, rsp.sBuffer)
-            return op.decode_results(rsp.sBuffer)
+            return codec.decode_results(op, rsp.sBuffer)
         except DecodeError as e:
             raise ClientDecodeError(message=f"{self.name}.{op.name}: {e}") from None
 
@@ -322,6 +311,7 @@ class ObjectProxy:
         timeout_ms = options.timeout_ms or self.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000.0
         tried: set[int] = set()
+        asked_again = False
         while True:
             adapter = self._pick(options, tried)
             try:
@@ -330,8 +320,14 @@ class ObjectProxy:
             except ConnectError:
                 # Nothing was sent: another endpoint may take the call.
                 tried.add(id(adapter))
-                if len(tried) >= len(self.adapters) or time.monotonic() >= deadline:
+                if time.monotonic() < deadline and any(
+                    id(a) not in tried for a in self.adapters.values()
+                ):
+                    continue
+                if asked_again or not await self.every_endpoint_refused(deadline):
                     raise
+                asked_again = True  # new endpoints from the registry: try those, once
+                tried.clear()
         rid = conn.next_id()
         status = options.status or {}
         packet = RequestPacket(
@@ -378,6 +374,13 @@ class ObjectProxy:
         if code != 0:
             raise ServerError(code, desc)
         return rsp
+
+    async def every_endpoint_refused(self, deadline: float) -> bool:
+        """Called when no endpoint of this object accepted a connection for a call (nothing
+        was sent). True means the endpoint list has changed since and the call should try the
+        new one; a direct proxy's list never changes (a registry-resolved proxy asks the
+        registry, ``tarsus.rpc.locator``). *deadline* is the call's, on ``time.monotonic()``."""
+        return False
 
     def _observe(self, func: str, adapter: AdapterProxy, code: int, elapsed: float) -> None:
         record = CallRecord(self.name, func, adapter.endpoint, code, elapsed)

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tarsus.rpc.client import TARSVERSION, CallRecord, ObjectProxy
+from tarsus.codec.constants import TARSVERSION
+from tarsus.rpc.client import CallRecord, ObjectProxy
 from tarsus.rpc.endpoint import parse_proxy
 from tarsus.rpc.errors import NoEndpointError
 from tarsus.rpc.health import ShieldPolicy

@@ -11,6 +11,8 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any
 
+from tarsus.codec.versions import codec_for
+
 if TYPE_CHECKING:
     from tarsus.codec.operation import Operation
     from tarsus.rpc.server import ServerConnection
@@ -28,6 +30,7 @@ class Current:
         "_conn",
         "_deferred",
         "_responded",
+        "codec",
         "context",
         "func_name",
         "message_type",
@@ -59,6 +62,8 @@ class Current:
     ) -> None:
         self._conn = conn
         self.version = version
+        #: how this call's arguments and results are encoded (by ``version``)
+        self.codec = codec_for(version)
         self.packet_type = packet_type
         self.message_type = message_type
         self.request_id = request_id

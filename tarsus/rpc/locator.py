@@ -14,6 +14,17 @@ object one :class:`EndpointManager`, which keeps the object's endpoint list in s
   whenever the registry cannot be reached, so clients keep finding their servers while the
   registry is down, even across restarts.
 
+A live registry's answer is authoritative; the cache only bridges a registry that cannot be
+reached. Calls start on cached endpoints at once (no wait for the registry), but when every one
+of them refuses the connection before the registry has answered, the call waits (within its
+timeout) for that first answer and goes where it says; an answer with no active endpoint drops
+endpoints that only the cache knew. Once the registry has answered, a call whose every endpoint
+refuses asks it again at once (at most once per ``fail_interval``) instead of failing until the
+next scheduled refresh. Both are deliberate differences from TarsCpp, whose clients keep
+calling cached or refused endpoints until ``refresh-endpoint-interval`` is over: a short-lived
+client (``tarsus call``) would otherwise never reach a server that moved to another port
+(docs/rpc-client.md, "Registry names (the locator)").
+
 Which ``QueryF`` call: ``findObjectByIdInSameGroup`` by default, as TarsCpp, TarsGo and the
 Node SDK do. Without IDC groups configured in the registry it answers exactly what
 ``findObjectById4Any`` answers (every endpoint); with them it keeps calls inside the caller's
@@ -39,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
+from tarsus.codec.constants import CONTEXT_NODE_NAME
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
@@ -393,7 +405,7 @@ class Locator:
         prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
         if node_name:
             # As TarsCpp servers: the registry groups the caller by this (IDC groups)
-            prx = prx.with_options(context={"node_name": node_name})
+            prx = prx.with_options(context={CONTEXT_NODE_NAME: node_name})
         self._prx = prx
 
     @property
@@ -433,8 +445,9 @@ class EndpointManager:
     """Keeps one registry-resolved object's endpoints current (C++ ``EndpointManager``).
 
     Starts from the disk cache when it has the object; the background task (started on the
-    first call) asks the registry on the :class:`RefreshSchedule`. The registry going away
-    never empties the list: calls go on to the last known endpoints.
+    first call) asks the registry on the :class:`RefreshSchedule`, and at once when every
+    endpoint refused a call (:meth:`endpoints_refused`). The registry going away never empties
+    the list: calls go on to the last known endpoints.
     """
 
     def __init__(self, obj: ObjectProxy, locator: Locator) -> None:
@@ -447,8 +460,12 @@ class EndpointManager:
         self._inactive: frozenset[Endpoint] = frozenset()
         self._task: asyncio.Task[None] | None = None
         self._outcome: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()  # set: the refresh task asks at once
         self._querying = False
         self._settled = False  # a lookup has finished (answered or failed)
+        self._answered = False  # the registry has answered (ret 0) in this process
+        self._from_cache = False  # the endpoints in use came from the disk cache
+        self._last_lookup = -math.inf  # time.monotonic() when the last lookup finished
         self._stopped = False
         self._next_log = -math.inf
         self._log_extra = {"obj": obj.name, "locator": locator.name}
@@ -476,6 +493,9 @@ class EndpointManager:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None and not outcome.done():
+            outcome.set_result(None)  # calls waiting for a lookup see the manager stopped
 
     async def wait_for_endpoints(self, timeout_ms: int) -> int:
         """Called by a call that finds no active endpoint: wait (at most *timeout_ms*) for the
@@ -490,10 +510,8 @@ class EndpointManager:
                 message=f"no endpoint for {self.obj.name}: its communicator is closed"
             )
         if self._querying or not self._settled:
-            if self._outcome is None:
-                self._outcome = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(asyncio.shield(self._outcome), timeout_ms / 1000.0)
+                await asyncio.wait_for(self._next_outcome(), timeout_ms / 1000.0)
             except TimeoutError:
                 raise NoEndpointError(
                     message=f"no endpoint for {self.obj.name}: the registry "
@@ -512,10 +530,52 @@ class EndpointManager:
             f"{self.problem or 'no active endpoint'}"
         )
 
+    async def endpoints_refused(self, deadline: float) -> bool:
+        """Called when every endpoint in use refused a call's connection (nothing was sent).
+
+        Waits, until *deadline* (``time.monotonic()``) at most, for a registry answer newer
+        than those endpoints, and returns True when it changed them (the call then tries the
+        new ones). Which answer: the lookup under way if there is one, or this process's first
+        (endpoints from the disk cache are only a guess until the registry has answered);
+        once the registry has answered, a fresh lookup, at most one per ``fail_interval``.
+        A registry that cannot be reached changes nothing: the call fails as it would have.
+        Raises :class:`NoEndpointError` when the answer lists no active endpoint.
+        """
+        if self._stopped or self._task is None:
+            return False
+        if not self._querying and self._settled:
+            if not self._answered:
+                return False  # the first lookup failed: the cache is all there is
+            if time.monotonic() - self._last_lookup < self.locator.schedule.fail_interval:
+                return False
+            self._wake.set()
+        before = self._active
+        try:
+            await asyncio.wait_for(self._next_outcome(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return False
+        if self._active == before:
+            return False
+        if not self._active:
+            raise NoEndpointError(
+                message=f"no endpoint for {self.obj.name} from the registry "
+                f"{self.locator.name}: {self.problem or 'no active endpoint'}"
+            )
+        return True
+
+    def _next_outcome(self) -> asyncio.Future[None]:
+        """A future done when the lookup under way (or the next one) has finished."""
+        if self._outcome is None:
+            self._outcome = asyncio.get_running_loop().create_future()
+        return asyncio.shield(self._outcome)
+
     async def _run(self) -> None:
         while True:
             delay = await self.refresh()
-            await asyncio.sleep(delay)
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
 
     async def refresh(self) -> float:
         """Ask the registry once and apply the answer; returns seconds until the next lookup."""
@@ -525,6 +585,7 @@ class EndpointManager:
         finally:
             self._querying = False
             self._settled = True
+            self._last_lookup = time.monotonic()
             outcome, self._outcome = self._outcome, None
             if outcome is not None and not outcome.done():
                 outcome.set_result(None)
@@ -552,9 +613,22 @@ class EndpointManager:
                 extra=self._log_extra,
             )
         self.failures = 0
+        self._answered = True
         if not active:
-            # C++: an empty active list is never applied; keep the old one, ask again soon.
             self.problem = f"the registry lists no active endpoint ({len(inactive)} inactive)"
+            if self._from_cache:
+                # The registry is authoritative: endpoints only the disk cache knew go.
+                log.info(
+                    "registry %s lists no active endpoint of %s: dropping %d cached endpoints",
+                    self.locator.name,
+                    name,
+                    len(self._active),
+                    extra=self._log_extra,
+                )
+                self._from_cache = False
+                self._apply((), inactive)
+                return schedule.active_empty_interval
+            # C++: an empty active list is never applied; keep the old one, ask again soon.
             self._warn(
                 "registry %s lists no active endpoint of %s; keeping %d known",
                 self.locator.name,
@@ -563,6 +637,7 @@ class EndpointManager:
             )
             return schedule.active_empty_interval
         self.problem = ""
+        self._from_cache = False
         self._apply(active, inactive)
         self.locator.remember(name, active, inactive)
         return schedule.refresh_interval
@@ -624,6 +699,7 @@ class EndpointManager:
             self.locator.cache.path if self.locator.cache else "?",
             extra=self._log_extra,
         )
+        self._from_cache = True
         self._apply(cached.active, cached.inactive)
 
     def _warn(self, msg: str, *args: Any) -> None:
@@ -640,7 +716,9 @@ class RegistryObjectProxy(ObjectProxy):
     """An ``ObjectProxy`` for a bare name: its endpoints come from the locator.
 
     Calls are the plain ``ObjectProxy`` calls, except that a call finding no active endpoint
-    first waits (within its timeout) for the registry's answer.
+    first waits (within its timeout) for the registry's answer, and a call whose every
+    endpoint refuses the connection waits for a newer answer and tries again once
+    (:meth:`EndpointManager.endpoints_refused`).
     """
 
     def __init__(self, name: str, locator: Locator, **options: Any) -> None:
@@ -652,3 +730,6 @@ class RegistryObjectProxy(ObjectProxy):
             left = await self.manager.wait_for_endpoints(options.timeout_ms or self.timeout_ms)
             options = dataclasses.replace(options, timeout_ms=left)
         return await super().invoke_raw(func, body, options)
+
+    async def every_endpoint_refused(self, deadline: float) -> bool:
+        return await self.manager.endpoints_refused(deadline)

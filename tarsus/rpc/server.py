@@ -25,7 +25,15 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, jsonproto, tup
+from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, tup
+from tarsus.codec.constants import (
+    PUSH_FUNC,
+    STATUS_RESULT_CODE,
+    STATUS_RESULT_DESC,
+    TARS_PING,
+    TARSONEWAY,
+    TARSVERSION,
+)
 from tarsus.codec.operation import Operation
 from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
@@ -36,14 +44,8 @@ from tarsus.rpc.servant import Servant
 
 log = logging.getLogger("tarsus.rpc.server")
 
-TARS_PING = "tars_ping"
-STATUS_RESULT_CODE = "STATUS_RESULT_CODE"
-STATUS_RESULT_DESC = "STATUS_RESULT_DESC"
 #: Our default packet cap: Go's 10 MiB (C++ allows 100 MiB). Bounds what one connection buffers.
 DEFAULT_MAX_PACKET = 10 * 1024 * 1024
-#: The status key naming the function of a server push (TarsCpp ``sendPushResponse``).
-PUSH_FUNC = "TARS_FUNC"
-TARSVERSION = 1
 
 
 class _Method:
@@ -126,9 +128,31 @@ class Adapter:
             self._server.close()
 
     async def drain(self, deadline: float) -> bool:
-        """Wait for in-flight calls to finish until ``deadline`` (monotonic); True if all did."""
-        while self.tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self.tasks), timeout=max(0.0, deadline - time.monotonic()))
+        """Stop taking calls and let those in flight finish until *deadline*
+        (``time.monotonic()``); True if every one did. Meanwhile each connection with no call
+        in flight is closed gracefully (what it has buffered is still sent), so clients move
+        on at once. What is left (calls still running, connections) is for :meth:`close`."""
+        await self.stop_accepting()
+        closing: set[ServerConnection] = set()
+        while True:
+            await asyncio.sleep(0)  # let replies already queued reach their sockets
+            for conn in list(self.connections):
+                if conn.pending == 0 and conn not in closing and conn.transport is not None:
+                    closing.add(conn)
+                    conn.transport.close()
+            remaining = deadline - time.monotonic()
+            if not self.tasks or remaining <= 0:
+                break
+            await asyncio.wait(
+                set(self.tasks), timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+        if self.tasks:
+            log.warning("%s: %d calls still running at the deadline", self.name, len(self.tasks))
+        # Give gracefully closed connections a moment to flush before close() cuts the rest.
+        for _ in range(50):
+            if not any(conn in self.connections for conn in closing):
+                break
+            await asyncio.sleep(0.01)
         return not self.tasks
 
     async def close(self) -> None:
@@ -292,7 +316,7 @@ class ServerConnection(BatchingProtocol):
                 self.send_error(current, Ret.SERVER_NO_FUNC, f"no function {req.sFuncName!r}")
             return
         try:
-            args = _decode_args(method.op, req.iVersion, req.sBuffer)
+            args = current.codec.decode_args(method.op, req.sBuffer)
         except (DecodeError, TypeError, ValueError) as e:
             self.send_error(current, Ret.SERVER_DECODE_ERR, str(e))
             return
@@ -337,7 +361,7 @@ class ServerConnection(BatchingProtocol):
         op = current.operation
         assert op is not None
         try:
-            body = _encode_results(op, current.version, result)
+            body = current.codec.encode_results(op, result)
         except Exception as e:  # wrong shape or a value that does not fit its type
             log.error("%s.%s: cannot encode result: %s", current.servant_name, op.name, e)
             self.send_error(current, Ret.SERVER_ENCODE_ERR, str(e))
@@ -358,9 +382,9 @@ class ServerConnection(BatchingProtocol):
         hook = self.adapter.stats_hook
         if hook is not None:
             hook(current, code, time.monotonic() - current.received_at)
-        if current.packet_type == 1:  # one-way: never answered
+        if current.packet_type == TARSONEWAY:  # never answered
             return
-        if current.version == tup.TUP_SIMPLE or current.version == tup.TUP_COMPLEX:
+        if current.codec.tup:
             status = {STATUS_RESULT_CODE: str(code)}
             if desc:
                 status[STATUS_RESULT_DESC] = desc
@@ -391,19 +415,3 @@ class ServerConnection(BatchingProtocol):
                 current.response_context,
             )
         self.send(frame(encode(packet)))
-
-
-def _decode_args(op: Operation, version: int, body: bytes) -> list[Any]:
-    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-        return tup.decode_args(op, body, version)
-    if version == jsonproto.JSONVERSION:
-        return jsonproto.decode_args(op, body)
-    return op.decode_args(body)
-
-
-def _encode_results(op: Operation, version: int, result: Any) -> bytes:
-    if version == tup.TUP_SIMPLE or version == tup.TUP_COMPLEX:
-        return tup.encode_results(op, result, version)
-    if version == jsonproto.JSONVERSION:
-        return jsonproto.encode_results(op, result)
-    return op.encode_results(result)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from tarsus.rpc.client import TARSVERSION
+from tarsus.codec.constants import TARSVERSION
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.proxy import ServantProxy
 

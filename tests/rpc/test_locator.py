@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import tarsus.protocol
 from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
-from tarsus.rpc.errors import NoEndpointError
+from tarsus.rpc.errors import ConnectError, NoEndpointError
 from tarsus.rpc.locator import RefreshSchedule, RegistryObjectProxy, check_set_division
 from tarsus.testing import Served, serve
 
@@ -468,3 +470,181 @@ async def test_refresh_schedule_follows_cpp(who: Callable[[str], Any], tmp_path:
         registry.routes[OBJ] = ([_ep(a)], [])
         assert await manager.refresh() == 60 and manager.failures == 0
         await comm.close()
+
+
+# -- a live registry beats the disk cache (issue 8 §1) ----------------------------------------
+
+
+async def test_a_stale_cache_gives_way_to_a_live_registry(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """The server moved to another port: the cached endpoint refuses, the registry's first
+    answer is waited for, and the first call reaches the new port."""
+    registry = Registry()
+    async with serve(registry, "tars.tarsregistry.QueryObj") as reg:
+        async with _servers(who, "old") as (old,):
+            registry.routes[OBJ] = ([_ep(old)], [])
+            async with Communicator(reg.proxy_string, cache_dir=tmp_path) as first:
+                assert await first.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "old"
+            old_endpoint = _ep(old)
+        async with _servers(who, "new") as (new,):
+            new_endpoint = _ep(new)
+            assert new_endpoint != old_endpoint
+            registry.routes[OBJ] = ([new_endpoint], [])
+            async with Communicator(reg.proxy_string, cache_dir=tmp_path) as second:
+                assert await second.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "new"
+    doc = json.loads((tmp_path / "endpoints.json").read_text())
+    assert doc["entries"][0]["active"] == [str(new_endpoint)]
+
+
+async def test_an_answer_without_active_endpoints_drops_cached_ones(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    registry = Registry()
+    async with serve(registry, "tars.tarsregistry.QueryObj") as reg, _servers(who, "a") as (a,):
+        registry.routes[OBJ] = ([_ep(a)], [])
+        async with Communicator(reg.proxy_string, cache_dir=tmp_path) as first:
+            assert await first.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "a"
+        # a still runs, but the registry now lists it as inactive (stopped by an operator)
+        registry.routes[OBJ] = ([], [_ep(a)])
+        async with Communicator(reg.proxy_string, cache_dir=tmp_path) as second:
+            prx = second.string_to_proxy(demo.WhoProxy, OBJ)
+            obj = second.object_proxy(OBJ)
+            assert isinstance(obj, RegistryObjectProxy)
+            # the very first call may still go to the cached endpoint: nobody has answered yet
+            with contextlib.suppress(NoEndpointError):
+                await prx.whoami()
+
+            async def answered() -> bool:
+                return obj.manager.problem != ""
+
+            await _until(answered, "the registry answered", tries=3000)
+            with pytest.raises(NoEndpointError) as e:
+                await prx.whoami()
+            assert "lists no active endpoint" in e.value.message
+
+
+async def test_with_the_registry_down_a_stale_cache_fails_naming_the_endpoint(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    registry = Registry()
+    async with serve(registry, "tars.tarsregistry.QueryObj") as reg:
+        locator = reg.proxy_string
+        async with _servers(who, "a") as (a,):
+            registry.routes[OBJ] = ([_ep(a)], [])
+            async with Communicator(locator, cache_dir=tmp_path) as first:
+                assert await first.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "a"
+            a_endpoint = _ep(a)
+    # neither the registry nor the server runs: the cache is all there is, and it is wrong
+    async with Communicator(locator, cache_dir=tmp_path) as second:
+        with pytest.raises(ConnectError) as e:
+            await second.string_to_proxy(demo.WhoProxy, OBJ).whoami()
+    assert f"cannot connect to {a_endpoint}" in e.value.message
+
+
+# -- real processes: a server that moves to another port --------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO_OBJ = "Test.HelloServer.HelloObj"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def _hello_process() -> AsyncIterator[Endpoint]:
+    """examples/hello/server.py as its own process on a free port; yields its endpoint."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "hello" / "server.py"),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert b"listening" in line, line
+        yield Endpoint.parse(f"tcp -h 127.0.0.1 -p {port} -t 60000")
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def _tarsus_call(locator: str, cache_dir: Path) -> tuple[int, str, str]:
+    """``tarsus call`` by name, as its own short-lived process; (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tarsus",
+        "call",
+        "--locator",
+        locator,
+        "--idl",
+        str(ROOT / "examples" / "hello" / "Hello.tars"),
+        HELLO_OBJ,
+        "sayHello",
+        '{"name": "x"}',
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TARSUS_CACHE_DIR": str(cache_dir)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_tarsus_call_follows_a_redeploy_on_another_port(tmp_path: Path) -> None:
+    """Short-lived ``tarsus call`` processes sharing one cache directory: after the server
+    comes back on another port, the first call by name reaches it."""
+    registry = Registry()
+    greeting = {"return": 0, "greeting": "hello x, from Python"}
+    async with serve(registry, "tars.tarsregistry.QueryObj") as reg:
+        locator = reg.proxy_string
+        async with _hello_process() as old:
+            registry.routes[HELLO_OBJ] = ([old], [])
+            code, out, err = await _tarsus_call(locator, tmp_path)
+            assert code == 0 and json.loads(out) == greeting, err
+        async with _hello_process() as new:
+            assert new != old
+            registry.routes[HELLO_OBJ] = ([new], [])
+            for _ in range(2):  # the first call, and the next process (the cache now says new)
+                code, out, err = await _tarsus_call(locator, tmp_path)
+                assert code == 0 and json.loads(out) == greeting, err
+            doc = json.loads((tmp_path / "endpoints.json").read_text())
+            assert doc["entries"][0]["active"] == [str(new)]
+
+    # the registry is gone: the cache still bridges
+    async with _hello_process() as again:
+        # hand the cache the endpoint the registry would list (the server keeps one port)
+        (entry,) = doc["entries"]
+        entry["active"] = [str(again)]
+        (tmp_path / "endpoints.json").write_text(json.dumps(doc))
+        code, out, err = await _tarsus_call(locator, tmp_path)
+        assert code == 0 and json.loads(out) == greeting, err
+
+
+async def test_a_long_lived_communicator_follows_a_server_to_another_port(
+    tmp_path: Path,
+) -> None:
+    """Refreshes are an hour apart: only a refused connection can make the client ask."""
+    hello: Any = tarsus.idl.load(ROOT / "examples" / "hello" / "Hello.tars").Test
+    schedule = RefreshSchedule(refresh_interval=3600.0, fail_interval=0.01)
+    registry = Registry()
+    async with serve(registry, "tars.tarsregistry.QueryObj") as reg:
+        comm = Communicator(reg.proxy_string, refresh_schedule=schedule, cache_dir=tmp_path)
+        async with comm:
+            prx = comm.string_to_proxy(hello.HelloProxy, HELLO_OBJ)
+            async with _hello_process() as old:
+                registry.routes[HELLO_OBJ] = ([old], [])
+                assert await prx.sayHello("x") == (0, "hello x, from Python")
+            async with _hello_process() as new:
+                assert new != old
+                registry.routes[HELLO_OBJ] = ([new], [])
+                assert await prx.sayHello("y") == (0, "hello y, from Python")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import tarsus.idl
 import tarsus.protocol
+from tarsus.codec.constants import request_ids
 
 if TYPE_CHECKING:
     from tarsus.codec.operation import Operation
@@ -34,7 +34,6 @@ log = logging.getLogger("tarsus.framework.admin.channel")
 
 #: Seconds to wait for a node's ``reportResult`` (upstream ``NodeManager`` 5000 ms).
 DEFAULT_TIMEOUT = 5.0
-_MAX_REQUEST_ID = 2**31 - 1
 
 
 class NodeNotConnected(Exception):
@@ -72,7 +71,7 @@ class NodeChannels:
         self._conns: dict[str, list[ServerConnection]] = {}
         self._beats: dict[str, str] = {}
         self._pending: dict[int, tuple[str, str, asyncio.Future[tuple[int, str]]]] = {}
-        self._ids = itertools.count(1)
+        self._ids = request_ids()
 
     # ------------------------------------------------------------------ the node's side
     def attach(self, node_name: str, current: Current) -> None:
@@ -137,7 +136,7 @@ class NodeChannels:
         conn = next((c for c in self._conns.get(node_name, ()) if not c.closed), None)
         if conn is None:
             raise NodeNotConnected(node_name)
-        rid = self._next_id()
+        rid = next(self._ids)
         body = op.encode_results((rid, self.self_ip, *args))
         fut: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = (node_name, func, fut)
@@ -150,10 +149,3 @@ class NodeChannels:
             raise NodeCallTimeout(node_name, func, wait) from None
         finally:
             self._pending.pop(rid, None)
-
-    def _next_id(self) -> int:
-        rid = next(self._ids)
-        if rid > _MAX_REQUEST_ID:
-            self._ids = itertools.count(2)
-            rid = 1
-        return rid

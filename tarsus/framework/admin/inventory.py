@@ -139,7 +139,8 @@ def _split_rule(text: str | None) -> tuple[str, ...]:
 
 
 def group_of(ip: str, rules: list[IpGroupRule]) -> int:
-    """Upstream admin ``getGroupId``: the first rule (by id) whose order lets ``ip`` in."""
+    """Upstream admin ``DbProxy::getGroupId``: the first rule (by id) whose order lets ``ip``
+    in. Not the registry's rule (``GroupIndex.group_of``); docs/registry.md says why."""
     for rule in rules:
         if rule.ip_order == "allow_denny":
             if any(match_period(ip, p) for p in rule.allow):

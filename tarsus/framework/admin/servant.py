@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
 
+from tarsus.codec.constants import TARS_PING
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.inventory import adapter_spec_from_conf, server_spec_from_conf
@@ -487,7 +488,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         try:
             proxy = self.communicator.object_proxy(server.objName)
             await proxy.invoke_raw(
-                "tars_ping", b"", CallOptions(timeout_ms=self.settings.check_server_timeout_ms)
+                TARS_PING, b"", CallOptions(timeout_ms=self.settings.check_server_timeout_ms)
             )
         except (TarsError, ValueError) as e:
             log.warning("checkServer %s: %s", server.objName, e)

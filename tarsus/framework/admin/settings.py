@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_SERVANT
+from tarsus.codec.constants import ADMIN_REG_PORT as DEFAULT_PORT
 from tarsus.conf import ConfigValues, TCConfig
 
 __all__ = ["ADMIN_ADAPTER", "ADMIN_SERVANT", "DEFAULT_ENDPOINT", "DEFAULT_PORT", "AdminSettings"]
 
-#: The object name every upstream tool and node looks for.
-ADMIN_SERVANT = "tars.tarsAdminRegistry.AdminRegObj"
 ADMIN_ADAPTER = f"{ADMIN_SERVANT}Adapter"
-DEFAULT_PORT = 12000
 DEFAULT_ENDPOINT = f"tcp -h 0.0.0.0 -p {DEFAULT_PORT} -t 60000"
 
 

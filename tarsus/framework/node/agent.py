@@ -32,6 +32,7 @@ from typing import Any
 import tarsus
 import tarsus.idl
 import tarsus.protocol
+from tarsus.codec.constants import QUERY_OBJ, REGISTRY_OBJ
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
 from tarsus.framework.node.idl import queryf, registry
@@ -46,9 +47,6 @@ from tarsus.rpc.errors import TarsError
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
 log = logging.getLogger("tarsus.framework.node.agent")
-
-REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
-QUERY_OBJ = "tars.tarsregistry.QueryObj"
 
 
 @dataclass

@@ -20,17 +20,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from tarsus.codec import ResponsePacket
+from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
+from tarsus.codec.constants import PUSH_FUNC
 from tarsus.framework.admin.channel import push_operations
 from tarsus.framework.node.idl import adminreg
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
-from tarsus.rpc.server import PUSH_FUNC
 
 __all__ = ["ADMIN_OBJ", "AdminChannel", "CommandHandler"]
 
 log = logging.getLogger("tarsus.framework.node.channel")
 
-ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 #: Seconds between reportNode rounds (upstream ServerManager: 10 s).
 REPORT_INTERVAL = 10.0
 CALL_TIMEOUT_MS = 3000

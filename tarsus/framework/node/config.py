@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tarsus.codec.constants import NODE_SERVER_OBJ as NODE_OBJ
 from tarsus.conf import ConfigError, TCConfig, expand, node_macros, parse
 from tarsus.framework.descriptor_paths import (
     PathRefused,
@@ -67,7 +68,6 @@ __all__ = [
 
 log = logging.getLogger("tarsus.framework.node.config")
 
-NODE_OBJ = "tars.tarsnode.ServerObj"
 #: ``[low, high)`` of the random admin ports (upstream ``30000 + rand() % 15000``).
 ADMIN_PORT_RANGE = (30000, 45000)
 #: Server types the node treats specially.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tarsus.codec.constants import NODE_SERVER_OBJ as SERVER_OBJ
+from tarsus.codec.constants import NODE_SERVER_PORT as SERVER_OBJ_PORT
 from tarsus.framework.node.idl import nodef
 from tarsus.rpc.servant import Servant
 
@@ -12,9 +14,6 @@ if TYPE_CHECKING:
     from tarsus.framework.node.supervisor import Supervisor
 
 __all__ = ["SERVER_OBJ", "SERVER_OBJ_PORT", "server_obj_servant"]
-
-SERVER_OBJ = "tars.tarsnode.ServerObj"
-SERVER_OBJ_PORT = 19386
 
 
 def server_obj_servant(supervisor: Supervisor) -> Servant:

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tarsus.codec.constants import NODE_SERVER_PORT
+
 __all__ = ["DEFAULT_DISK_RESERVE", "DEFAULT_MAX_UNPACKED_SIZE", "ActivationLimits", "NodeSettings"]
 
 #: Bytes a package may unpack to (an archive bomb, 1 MB that unpacks to 1 GB, is refused).
@@ -59,7 +61,7 @@ class NodeSettings:
     #: the node's own locator (``tars.tarsregistry.QueryObj@tcp -h ... -p 17890``); used for
     #: ``${locator}`` when no fresher registry list is given; "" leaves ``${locator}`` as is
     locator: str = ""
-    node_endpoint: str = "tcp -h 127.0.0.1 -p 19386 -t 60000"
+    node_endpoint: str = f"tcp -h 127.0.0.1 -p {NODE_SERVER_PORT} -t 60000"
     #: ``${localip}``: the address servers are told is theirs
     local_ip: str = "127.0.0.1"
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import tarsus.idl
 import tarsus.protocol
+from tarsus.codec.constants import CONTEXT_NODE_NAME
 from tarsus.framework.registry.routes import Lookup, caller_ip
 from tarsus.rpc.current import current
 
@@ -38,7 +39,7 @@ def _peer_ip() -> str:
         call = current()
     except LookupError:  # called directly, not through RPC
         return ""
-    return call.context.get("node_name") or caller_ip(call.peer)
+    return call.context.get(CONTEXT_NODE_NAME) or caller_ip(call.peer)
 
 
 _Base: Any = queryf().QueryFServant

@@ -179,7 +179,13 @@ class GroupIndex:
         self._key = (tuple(sorted(by_ip.items())), tuple(sorted(by_name.items())), self.priorities)
 
     def group_of(self, ip: str) -> int:
-        """Upstream ``getGroupId``: exact address, else ``a.b.c.*``, else -1."""
+        """The registry's ``CDbHandle::getGroupId``: exact address, else ``a.b.c.*``, else -1.
+
+        Deliberately not the admin registry's rule (``tarsus.framework.admin.inventory.group_of``,
+        upstream ``DbProxy::getGroupId``: ``TC_Common::matchPeriod`` patterns with
+        ``ip_order``/``denny_ip_rule``). Upstream's two services answer differently from the
+        same table, and each of ours answers as its counterpart does: routing uses this one,
+        ``AdminReg.getGroupId`` the other (docs/registry.md, "IDC groups")."""
         by_ip = self.by_ip
         if not by_ip:
             return -1
@@ -396,10 +402,6 @@ class ServantRoutes:
         self._sets: dict[str, _SetName] | None = sets or None
         self._memo_group: dict[int, tuple[list[Any], list[Any]]] = {}
         self._memo_station: dict[str, tuple[list[Any], list[Any]]] = {}
-
-    @property
-    def has_sets(self) -> bool:
-        return self._sets is not None
 
     def _where(self, attr: str, groups: frozenset[int]) -> tuple[list[Any], list[Any]]:
         active = [e for e in self.active if getattr(e, attr) in groups]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tarsus
+from tarsus.codec.constants import QUERY_OBJ as QUERY_SERVANT
+from tarsus.codec.constants import QUERY_PORT, REGISTRY_PORT
+from tarsus.codec.constants import REGISTRY_OBJ as REGISTRY_SERVANT
 from tarsus.conf import ConfigValues, TCConfig
 
 __all__ = [
@@ -19,11 +22,6 @@ __all__ = [
     "RegistrySettings",
 ]
 
-#: The object names every upstream client and node looks for.
-QUERY_SERVANT = "tars.tarsregistry.QueryObj"
-REGISTRY_SERVANT = "tars.tarsregistry.RegistryObj"
-QUERY_PORT = 17890
-REGISTRY_PORT = 17891
 QUERY_ENDPOINT = f"tcp -h 0.0.0.0 -p {QUERY_PORT} -t 60000"
 REGISTRY_ENDPOINT = f"tcp -h 0.0.0.0 -p {REGISTRY_PORT} -t 60000"
 
