@@ -31,7 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from tarsus.store import migrate
-from tarsus.store.errors import InvalidInput, StoreError, StoreUnavailable
+from tarsus.store.errors import (
+    InvalidInput,
+    StoreError,
+    StoreUnavailable,
+    driver_reason,
+    mysql_code,
+)
 from tarsus.store.nodes import Nodes
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
@@ -117,20 +123,6 @@ def _hide(url: str | URL) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def _reason(err: BaseException) -> str:
-    """The driver's own words for ``err``, without SQLAlchemy's wrapping."""
-    orig = getattr(err, "orig", None) or err
-    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    if len(args) == 2 and isinstance(args[0], int):  # MySQL drivers: (code, message)
-        return f"{args[1]} (error {args[0]})"
-    return str(orig) or type(orig).__name__
-
-
-def _mysql_code(err: BaseException) -> int | None:
-    args = getattr(getattr(err, "orig", None), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 class Store:
     """An open Tarsus database: the engine, a clock and the repositories.
 
@@ -198,7 +190,7 @@ class Store:
                 conn = await self.engine.connect()
             except DBAPIError as err:
                 raise StoreUnavailable(
-                    f"cannot connect to database {self.url}: {_reason(err)}"
+                    f"cannot connect to database {self.url}: {driver_reason(err)}"
                 ) from err
             try:
                 if self.dialect == "sqlite":
@@ -213,7 +205,7 @@ class Store:
             except DBAPIError as err:
                 if err.connection_invalidated:
                     raise StoreUnavailable(
-                        f"lost the connection to database {self.url}: {_reason(err)}"
+                        f"lost the connection to database {self.url}: {driver_reason(err)}"
                     ) from err
                 raise
             finally:
@@ -311,9 +303,9 @@ async def _mysql_engine(url: URL) -> AsyncEngine:
             return engine
     except DBAPIError as err:
         await engine.dispose()
-        if _mysql_code(err) != _ER_BAD_DB:
+        if mysql_code(err) != _ER_BAD_DB:
             raise StoreUnavailable(
-                f"cannot connect to database {_hide(url)}: {_reason(err)}"
+                f"cannot connect to database {_hide(url)}: {driver_reason(err)}"
             ) from err
     except OSError as err:
         await engine.dispose()
@@ -335,7 +327,7 @@ async def _create_mysql_database(url: URL) -> None:
     except DBAPIError as err:
         raise StoreUnavailable(
             f"database {name!r} does not exist on {_hide(url)} and could not be created: "
-            f"{_reason(err)}"
+            f"{driver_reason(err)}"
         ) from err
     finally:
         await server.dispose()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from tarsus.store.engine import Store
 
-__all__ = ["Templates"]
+__all__ = ["Templates", "parent_map"]
 
 log = logging.getLogger("tarsus.store")
 
@@ -44,7 +44,7 @@ class Templates:
         async with self._store.connect() as conn:
             row = (
                 await conn.execute(
-                    select(t_profile_template).where(t_profile_template.c.template_name == name)
+                    read_template.select().where(t_profile_template.c.template_name == name)
                 )
             ).first()
         return None if row is None else read_template(row)
@@ -53,7 +53,7 @@ class Templates:
         """Every template, by name."""
         async with self._store.connect() as conn:
             rows = await conn.execute(
-                select(t_profile_template).order_by(t_profile_template.c.template_name)
+                read_template.select().order_by(t_profile_template.c.template_name)
             )
             return [read_template(r) for r in rows]
 
@@ -78,7 +78,7 @@ class Templates:
         now = self._store.clock()
         async with self._store.begin() as conn:
             if parents_name and parents_name != name:
-                parents = await _parent_map(conn)
+                parents = await parent_map(conn)
                 if parents_name not in parents:
                     raise InvalidInput(
                         f"parents_name of template {name!r}: "
@@ -166,7 +166,8 @@ class Templates:
         return profiles
 
 
-async def _parent_map(conn: AsyncConnection) -> dict[str, str]:
+async def parent_map(conn: AsyncConnection) -> dict[str, str]:
+    """Every template's name and its parent's name."""
     rows = await conn.execute(
         select(t_profile_template.c.template_name, t_profile_template.c.parents_name)
     )

@@ -31,7 +31,7 @@ async def test_deploy_creates_an_inactive_instance_with_its_adapters(
     assert isinstance(row, ServerRow)
     assert (row.application, row.server_name, row.node_name) == ("Demo", "Hello", "n1")
     assert (row.setting_state, row.present_state, row.process_id) == ("inactive", "inactive", 0)
-    assert row.server_type == "tars_python" and row.template_name == "tars.default"
+    assert row.server_type == "tars_python" and row.template_name == "tars.tarspython.default"
     assert row.async_thread_num == 3 and row.enable_set == "N" and row.flow_state == "active"
     assert row.registry_timestamp == row.posttime == clock.now and row.lastuser == "alice"
     assert row.server_id == "Demo.Hello_n1"

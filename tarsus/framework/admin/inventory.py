@@ -207,7 +207,8 @@ def server_spec_from_conf(conf: Any) -> ServerSpec:
     """An ``AdminReg.ServerConf`` as the store's :class:`ServerSpec`.
 
     As upstream's ``insertServerConf`` stores it, ``profile`` is the *template name* (empty:
-    ``tars.default``); ``enableGroup`` other than ``Y`` (the IDL default is ``M``) is ``N``.
+    ``tars.default``, or ``tars.tarspython.default`` for a ``tars_python`` server);
+    ``enableGroup`` other than ``Y`` (the IDL default is ``M``) is ``N``.
     """
     if not conf.serverType:
         raise InvalidInput(
@@ -219,7 +220,7 @@ def server_spec_from_conf(conf: Any) -> ServerSpec:
         server_name=conf.serverName,
         node_name=conf.nodeName,
         server_type=conf.serverType,
-        template_name=conf.profile or "tars.default",
+        template_name=conf.profile,
         base_path=conf.basePath,
         exe_path=conf.exePath,
         async_thread_num=int(conf.asyncThreadNum),

@@ -24,7 +24,14 @@ from tarsus.rpc.current import current
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry, ServerView
 
-__all__ = ["RegistryImp", "registry_idl", "server_descriptor"]
+__all__ = [
+    "NODE_SERVER_OBJ",
+    "NODE_SERVER_PORT",
+    "RegistryImp",
+    "node_address",
+    "registry_idl",
+    "server_descriptor",
+]
 
 log = logging.getLogger("tarsus.registry.nodes")
 
@@ -40,6 +47,20 @@ def _peer() -> tuple[str, int] | None:
         return current().peer
     except LookupError:
         return None
+
+
+#: The node's own object and its port in upstream's tarsnode template (``tars.tarsnode``
+#: ``ServerObjAdapter``); the object the admin registry's ``checkServer`` pings for a node.
+NODE_SERVER_OBJ = "tars.tarsnode.ServerObj"
+NODE_SERVER_PORT = 19386
+
+
+def node_address(ip: str, port: int, peer: tuple[str, int] | None) -> tuple[str, int]:
+    """Where a registering node is: what it says, else (3.x nodes leave ``endpointIp`` and
+    ``endpointPort`` empty, TarsFramework ``NodeServer::initialize``) the address its call came
+    from and the ServerObj port. ``t_node_info`` then names the node's host, and
+    ``AdminReg.getServers`` (TarsWeb's framework list) lists a reachable object."""
+    return (ip or caller_ip(peer)), (int(port) or NODE_SERVER_PORT)
 
 
 def _time_text(value: Any) -> str:
@@ -106,14 +127,16 @@ class RegistryImp(_Base):  # type: ignore[misc]
         return 0
 
     async def registerNode(self, nodeName: str, ni: Any, li: Any) -> int:
+        ip, port = node_address(ni.endpointIp, ni.endpointPort, _peer())
         return await self.registry.register_node(
             nodeName,
             ni.nodeObj,
-            ni.endpointIp,
-            ni.endpointPort,
+            ip,
+            port,
             ni.dataDir,
             (li.avg1, li.avg5, li.avg15),
             ni.version,
+            node_obj_default=f"{NODE_SERVER_OBJ}@tcp -h {ip} -p {port} -t 60000" if ip else "",
         )
 
     async def keepAlive(self, nodeName: str, load: Any) -> int:
