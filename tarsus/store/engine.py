@@ -33,6 +33,7 @@ from sqlalchemy.pool import StaticPool
 from tarsus.store import migrate
 from tarsus.store.errors import (
     InvalidInput,
+    StoreDamaged,
     StoreError,
     StoreUnavailable,
     driver_reason,
@@ -242,6 +243,7 @@ async def open_store(
     *,
     data_dir: Path | None = None,
     clock: Callable[[], datetime] | None = None,
+    create: bool = False,
 ) -> Store:
     """Open (and create, and migrate to head) the Tarsus database at ``url``.
 
@@ -249,21 +251,91 @@ async def open_store(
     ``mysql://user:password@host:port/db`` (``mariadb://`` alike; the database is created with
     ``utf8mb4`` if missing). ``clock`` replaces ``datetime.now`` for every time the store writes.
 
-    Raises :class:`StoreUnavailable` if the database cannot be reached, :class:`InvalidInput`
-    for a URL it does not understand.
+    A SQLite file that does not exist is created. One that exists but is empty (0 bytes, or no
+    tables) is refused unless ``create`` — it is what a truncated store looks like, and filling
+    it would hide that every deployment is gone — and one that is damaged (``PRAGMA
+    quick_check`` fails) is refused always.
+
+    Raises :class:`StoreUnavailable` if the database cannot be reached, :class:`StoreDamaged`
+    for a damaged or unexpectedly empty file, :class:`InvalidInput` for a URL it does not
+    understand.
     """
     target = normalize_url(url, data_dir)
     if target.get_backend_name() == "sqlite":
+        existing = _sqlite_file(target)
+        if existing is not None:
+            _check_sqlite_header(existing, create=create)  # before SQLite writes to it
         engine = _sqlite_engine(target)
     else:
+        existing = None
         engine = await _mysql_engine(target)
     store = Store(engine, clock=clock)
     try:
+        if existing is not None:
+            await _check_sqlite_file(store, existing, create=create)
         await _migrate(store)
     except BaseException:
         await engine.dispose()
         raise
     return store
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL if it exists already (not for memory or ``file:`` URIs)."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    return path if path.exists() else None
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_RESTORE = "restore it from a backup, or move it away to start with an empty store"
+
+
+def _check_sqlite_header(path: Path, *, create: bool) -> None:
+    """:class:`StoreDamaged` for a 0-byte file (unless ``create``) or one that is not SQLite,
+    read without opening it as a database (which would write to it)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as err:
+        raise StoreDamaged(f"the store {path} cannot be read: {err}") from err
+    if not head:
+        if create:
+            return
+        raise StoreDamaged(
+            f"the store {path} exists but is empty (0 bytes): its deployments and templates "
+            f"are gone, or it was never made. Restore it from a backup, or ask for a new store "
+            f"there explicitly (tarsus up --create)"
+        )
+    if head != _SQLITE_MAGIC:
+        raise StoreDamaged(f"the store {path} is not a SQLite database file; {_RESTORE}")
+
+
+async def _check_sqlite_file(store: Store, path: Path, *, create: bool) -> None:
+    """:class:`StoreDamaged` unless the existing file ``path`` is a sound Tarsus store (or,
+    with ``create``, an empty file to make one in)."""
+    try:
+        async with store.connect() as conn:
+            tables = await conn.scalar(
+                text("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+            )
+            problems = [] if not tables else list(await conn.scalars(text("PRAGMA quick_check")))
+    except (StoreUnavailable, DBAPIError) as err:
+        raise StoreDamaged(
+            f"the store {path} is damaged ({driver_reason(err)}); {_RESTORE}"
+        ) from err
+    if problems != [] and problems != ["ok"]:
+        shown = "; ".join(str(p) for p in problems[:5])
+        raise StoreDamaged(f"the store {path} is damaged (SQLite quick_check: {shown}); {_RESTORE}")
+    if not tables and not create:
+        size = path.stat().st_size
+        raise StoreDamaged(
+            f"the store {path} exists but has no tables ({size} bytes): its deployments and "
+            f"templates are gone, or it was never made. Restore it from a backup, or ask for "
+            f"a new store there explicitly (tarsus up --create)"
+        )
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:

@@ -14,6 +14,7 @@ __all__ = [
     "Conflict",
     "InvalidInput",
     "NotFound",
+    "StoreDamaged",
     "StoreError",
     "StoreUnavailable",
     "driver_reason",
@@ -46,6 +47,12 @@ class InvalidInput(StoreError, ValueError):
 class StoreUnavailable(StoreError, ConnectionError):
     """The database cannot be reached or opened; the message names the URL (never the
     password) and the driver's reason."""
+
+
+class StoreDamaged(StoreError):
+    """The database exists but cannot be used as it is: a damaged SQLite file, or an existing
+    empty one that was not asked to be created. Retrying does not help; the message says what
+    to do."""
 
 
 def _driver_error(err: BaseException) -> BaseException:

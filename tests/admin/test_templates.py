@@ -114,7 +114,7 @@ async def test_unknown_and_empty_names(ext: Any) -> None:
 async def test_delete_and_what_it_refuses(admin: Harness, ext: Any) -> None:
     assert await ext.setProfileTemplate(tpl("test.parent", "", PARENT), "alice") == (0, "")
     assert await ext.setProfileTemplate(tpl("test.child", "test.parent", CHILD), "alice") == (0, "")
-    await admin.registry.deploy(ServerSpec("Demo", "Hello", NODE, template_name="test.child"), [])
+    await admin.registry.deploy(ServerSpec("Demo", "Hello", NODE, "tars_cpp", "test.child"), [])
 
     # a parent of another template, and a template a server is deployed with: 1004, kept
     ret, result = await ext.deleteProfileTemplate("test.parent")

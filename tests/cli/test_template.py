@@ -214,7 +214,7 @@ def test_delete(real_admin: AdminRegistryThread, tmp_path: Path) -> None:
     )
     real_admin.run(
         real_admin.registry.deploy(
-            ServerSpec("Demo", "Hello", "10.0.0.7", template_name="test.child"), []
+            ServerSpec("Demo", "Hello", "10.0.0.7", "tars_cpp", "test.child"), []
         )
     )
     result = run(proxy, "template", "delete", "test.child", "--json")

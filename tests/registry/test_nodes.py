@@ -253,6 +253,7 @@ async def test_get_servers_builds_descriptors_with_the_merged_profile(
         "HelloServer",
         "10.0.0.1",
         {"HelloObj": "tcp -h 10.0.0.1 -p 9001 -t 60000", "AdminObj": "tcp -h 10.0.0.1 -p 9002"},
+        server_type="tars_cpp",
         template_name="Test.parent",
         profile=PRIVATE,
         enable_set="Y",
