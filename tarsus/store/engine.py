@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import secrets
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -262,7 +265,10 @@ async def open_store(
     """
     target = normalize_url(url, data_dir)
     if target.get_backend_name() == "sqlite":
-        existing = _sqlite_file(target)
+        path = _sqlite_path(target)
+        if path is not None and not path.exists():
+            await _create_sqlite_store(target, path, clock)
+        existing = path if path is not None and path.exists() else None
         if existing is not None:
             _check_sqlite_header(existing, create=create)  # before SQLite writes to it
         engine = _sqlite_engine(target)
@@ -280,13 +286,46 @@ async def open_store(
     return store
 
 
-def _sqlite_file(url: URL) -> Path | None:
-    """The file of a SQLite URL if it exists already (not for memory or ``file:`` URIs)."""
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for memory and ``file:`` URIs)."""
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         return None
-    path = Path(database).expanduser()
-    return path if path.exists() else None
+    return Path(database).expanduser()
+
+
+async def _create_sqlite_store(url: URL, path: Path, clock: Callable[[], datetime] | None) -> None:
+    """Make a new store at ``path`` whole or not at all: built in a file beside it, then
+    linked into place. So an existing store file is always a complete one (an empty or
+    table-less file is then a damaged store, not a half-made new one), and processes creating
+    the same new store together end with one of theirs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreUnavailable(f"cannot create the directory of {path}: {err}") from err
+    building = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        engine = _sqlite_engine(url.set(database=str(building)))
+        store = Store(engine, clock=clock)
+        try:
+            await _migrate(store)
+            async with store.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            await engine.dispose()
+        try:
+            os.link(building, path)
+        except FileExistsError:
+            pass  # another process made it first: open theirs
+        except OSError as err:
+            raise StoreUnavailable(f"cannot create the store {path}: {err}") from err
+    finally:
+        for leftover in (building, *(building.with_name(building.name + s) for s in _SIDE)):
+            leftover.unlink(missing_ok=True)
+
+
+#: SQLite's side files of a database in WAL mode.
+_SIDE = ("-wal", "-shm", "-journal")
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -422,8 +461,21 @@ async def drop_database(url: str | URL) -> None:
         await server.dispose()
 
 
+#: One migration at a time per event loop: Alembic keeps its running context in a global.
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _migrate(store: Store) -> None:
     """Upgrade to head and seed the built-in templates, once across processes."""
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.setdefault(loop, asyncio.Lock())
+    async with lock:
+        await _migrate_locked(store)
+
+
+async def _migrate_locked(store: Store) -> None:
     now = store.clock()
     if store.dialect == "sqlite":
         # BEGIN IMMEDIATE (see Store.begin) serialises processes; SQLite DDL is transactional.

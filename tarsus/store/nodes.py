@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tarsus.names import InvalidName, check_node_name
 from tarsus.store.bulk import update_many
 from tarsus.store.errors import InvalidInput, NotFound
 from tarsus.store.rows import NodeRow, read_node
@@ -69,9 +70,10 @@ class Nodes:
         The row is written with ``last_reg_time = last_heartbeat = now``, setting and present
         state ``active``; the node's ``template_name`` (and group and label) are kept.
         """
-        if not node_name:
-            raise InvalidInput("node_name must not be empty")
-        _check("node_name", node_name, 128)
+        try:
+            check_node_name(node_name)
+        except InvalidName as e:
+            raise InvalidInput(f"registerNode: {e}") from None
         _check("node_obj", node_obj, 128)
         _check("endpoint_ip", endpoint_ip, 50)
         _check("data_dir", data_dir, 128)

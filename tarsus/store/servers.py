@@ -17,6 +17,7 @@ from sqlalchemy import String, Table, and_, delete, insert, select, tuple_, upda
 from sqlalchemy.exc import IntegrityError
 
 from tarsus.conf import ConfigError, parse
+from tarsus.names import InvalidName, check_application, check_node_name, check_server_name
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 from tarsus.store.bulk import update_many
 from tarsus.store.errors import (
@@ -163,18 +164,14 @@ def _adapter_key(app: str, server: str, node: str) -> Any:
 
 def _server_values(spec: ServerSpec) -> dict[str, Any]:
     """Validated ``t_server_conf`` values of ``spec`` (no timestamps, no state)."""
-    if not isinstance(spec.application, str) or not _NAME.fullmatch(spec.application):
-        raise InvalidInput(f"application {spec.application!r} must be letters, digits and '_' only")
-    if not isinstance(spec.server_name, str) or not _NAME.fullmatch(spec.server_name):
+    try:
+        check_application(spec.application)
+        check_server_name(spec.server_name)
+        check_node_name(spec.node_name)
+    except InvalidName as e:
         raise InvalidInput(
-            f"server_name {spec.server_name!r} of application {spec.application} must be "
-            f"letters, digits and '_' only"
-        )
-    where = f"server {spec.application}.{spec.server_name}"
-    if not isinstance(spec.node_name, str) or not spec.node_name.strip():
-        raise InvalidInput(f"node_name of {where} must not be empty")
-    if spec.node_name != spec.node_name.strip():
-        raise InvalidInput(f"node_name {spec.node_name!r} of {where} has surrounding spaces")
+            f"{e} (deploying {spec.application!r}.{spec.server_name!r} on {spec.node_name!r})"
+        ) from None
     where = _instance(spec.application, spec.server_name, spec.node_name)
     if spec.server_type not in SERVER_TYPES:
         raise InvalidInput(
