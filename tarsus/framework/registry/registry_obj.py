@@ -16,10 +16,13 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import tarsus.idl
 import tarsus.protocol
 from tarsus.framework.registry.routes import caller_ip
 from tarsus.rpc.current import current
+from tarsus.store import StoreError
 
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry, ServerView
@@ -34,6 +37,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("tarsus.registry.nodes")
+
+_DB_ERRORS = (StoreError, SQLAlchemyError, OSError)
 
 
 @functools.cache
@@ -161,6 +166,26 @@ class RegistryImp(_Base):  # type: ignore[misc]
         )
 
     async def destroyNode(self, nodeName: str) -> int:
+        """Only the node itself may say it is going away (upstream lets any caller, which makes
+        a node's services unroutable until its next heartbeat re-registers it): the call must
+        come from the node's registered address (``t_node_info.endpoint_ip``, which
+        registration fills from the node's own connection) or from the address that is its
+        name. Anything else answers -1 and changes nothing. Operators use the admin registry,
+        which writes the store directly. See docs/registry.md."""
+        ip = caller_ip(_peer())
+        try:
+            row = await self.registry.store.nodes.get(nodeName)
+        except _DB_ERRORS as e:
+            log.warning("destroyNode %r from %s: the database failed: %s", nodeName, ip, e)
+            return -1
+        if row is not None and ip not in (row.endpoint_ip, row.node_name):
+            log.warning(
+                "destroyNode %r refused: the call came from %s, not from the node (%s)",
+                nodeName,
+                ip or "an unknown address",
+                row.endpoint_ip or "no address registered",
+            )
+            return -1
         return await self.registry.destroy_node(nodeName)
 
     async def reportVersion(self, app: str, serverName: str, nodeName: str, version: str) -> int:
