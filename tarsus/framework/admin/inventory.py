@@ -387,11 +387,14 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found")
         return _profile_template(row)
 
-    async def set_profile_template(self, tpl: Any, user: str) -> None:
+    async def set_profile_template(self, tpl: Any, user: str, *, force: bool = False) -> None:
         """``setProfileTemplate``: create or replace ``tpl.name`` (who: ``user``; when: now).
-        1007 with the store's reason for a bad name, text or parent, or a loop."""
+        1007 with the store's reason for a bad name, text or parent, or a loop, and for a
+        change of a built-in template without ``force`` (``forceProfileTemplate``)."""
         try:
-            await self.store.templates.upsert(tpl.name, tpl.parentName, tpl.profile, user)
+            await self.store.templates.upsert(
+                tpl.name, tpl.parentName, tpl.profile, user, force=force
+            )
         except InvalidInput as e:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, str(e)) from None
 
