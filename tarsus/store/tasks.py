@@ -157,8 +157,9 @@ class Tasks:
         create_time = task.create_time or self._store.clock()
         try:
             async with self._store.begin() as conn:
-                # Items first, then the task, as upstream's addTaskReq writes them: TarsWeb's
-                # schema sync adds a foreign key t_task.task_no -> t_task_item.task_no.
+                # Items first, then the task, as upstream writes them (TarsFramework
+                # AdminRegistryServer/DbProxy.cpp, DbProxy::addTaskReq): TarsWeb's schema
+                # sync adds a foreign key t_task.task_no -> t_task_item.task_no.
                 if task.items:
                     await conn.execute(
                         insert(t_task_item),
