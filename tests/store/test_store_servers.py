@@ -300,3 +300,30 @@ async def test_list_filters(store: Store) -> None:
     assert len(await store.servers.list(application="Demo", server_name="Hello")) == 2
     assert len(await store.servers.list(node_name="n1")) == 3
     assert await store.servers.list(application="Nope") == []
+
+
+async def test_a_python_server_is_stored_with_an_upstream_type(store: Store) -> None:
+    """Upstream's server_type enum (and TarsWeb's schema sync) has no tars_python: it is
+    stored as tars_cpp and told by its template, and read back as tars_python."""
+    row = await store.servers.deploy(HELLO, [HELLO_OBJ])
+    assert (row.server_type, row.template_name) == ("tars_python", "tars.tarspython.default")
+    await store.templates.upsert("Demo.py", "tars.tarspython.default", "<tars>\n</tars>\n")
+    await store.servers.deploy(replace(HELLO, node_name="n2", template_name="Demo.py"), [])
+    await store.servers.deploy(replace(HELLO, node_name="n3", server_type="tars_cpp"), [])
+    async with store.connect() as conn:
+        stored = dict(
+            (await conn.execute(select(t_server_conf.c.node_name, t_server_conf.c.server_type)))
+            .tuples()
+            .all()
+        )
+    assert stored == {"n1": "tars_cpp", "n2": "tars_cpp", "n3": "tars_cpp"}
+    kinds = {r.node_name: r.server_type for r in await store.servers.list()}
+    assert kinds == {"n1": "tars_python", "n2": "tars_python", "n3": "tars_cpp"}
+    got = await store.servers.get("Demo", "Hello", "n2")
+    assert got is not None and got.server_type == "tars_python"
+
+
+async def test_a_python_server_needs_a_python_template(store: Store) -> None:
+    with pytest.raises(InvalidInput, match=r"must be tars\.tarspython\.default or inherit"):
+        await store.servers.deploy(replace(HELLO, template_name="tars.default"), [])
+    assert await store.servers.list() == []
