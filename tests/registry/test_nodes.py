@@ -210,6 +210,7 @@ async def test_destroy_node_makes_its_servers_inactive_at_once(reg: Running, sto
     # The node (named 10.0.0.1) registers from this machine: its calls come from 127.0.0.1.
     await store.nodes.register("10.0.0.1", "", "127.0.0.1", 19386, "/d", 0, 0, 0, "v")
     await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    await until(lambda: _eq(ports(reg, "Test.Other.OtherObj"), ([9101], [])), "Other routed")
     assert await reg.nodes().destroyNode("10.0.0.1") == 0
     assert await ports(reg) == ([], [9001])
     assert await ports(reg, "Test.Other.OtherObj") == ([], [9101])
