@@ -134,12 +134,17 @@ def set_(
         str | None,
         typer.Option("--user", help="who changes it, as recorded with it (default: you)"),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="also change a built-in template such as tars.default"),
+    ] = False,
 ) -> None:
     """Create or replace template NAME: its parent and its own text (from --file)."""
     profile = _read_profile(file)
     who = user or current_user()
     tpl = adminext().ProfileTemplate(name=name, parentName=parent, profile=profile)
-    ret, result = client.call_ext("setProfileTemplate", tpl, who)
+    method = "forceProfileTemplate" if force else "setProfileTemplate"
+    ret, result = client.call_ext(method, tpl, who)
     client.check(ret, result, f"setting template {name}")
     doc = {"name": name, "parent": parent, "user": who, "result": result}
     out.emit(

@@ -24,6 +24,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.status import Status
 
 import tarsus
 from tarsus.framework.admin import AdminSettings
@@ -75,6 +76,13 @@ def up(
             "(upstream 250).",
         ),
     ] = 30.0,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="Make a new store in an existing but empty SQLite file (refused otherwise).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
 ) -> None:
     """Start the framework on this machine (registry, admin registry, node agent) and run
@@ -89,6 +97,7 @@ def up(
         db_url=db,
         host=host,
         run_node=node,
+        create_store=create,
         # the node is in this process: poll its install progress often (upstream: every 1 s)
         admin=AdminSettings(patch_poll_interval=0.05),
         registry=RegistrySettings(
@@ -112,10 +121,23 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
     try:
         try:
             with console.status("starting the framework") as status:
-                await platform.start(progress=lambda msg: status.update(msg))
-                if example:
-                    status.update("deploying examples/hello")
-                    await _deploy_example(platform, settings, console)
+                # Ctrl-C/SIGTERM is obeyed during start-up too, not only once it is up.
+                starting = asyncio.ensure_future(
+                    _start(platform, settings, example, console, status)
+                )
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not starting.done():
+                    # Cancelled again until it ends: Python 3.11's wait_for (under the
+                    # database drivers) can swallow one cancellation that meets a result.
+                    while not starting.done():
+                        starting.cancel()
+                        await asyncio.wait({starting}, timeout=1)
+                    _ = starting.cancelled() or starting.exception()  # retrieved, not logged
+                    console.print("stopped during start-up")
+                    return 1
+                starting.result()
         except (StoreError, PackageError, OSError, RuntimeError) as e:
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
@@ -129,6 +151,15 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
         await platform.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _start(
+    platform: AllInOne, settings: AllInOneSettings, example: bool, console: Console, status: Status
+) -> None:
+    await platform.start(progress=lambda msg: status.update(msg))
+    if example:
+        status.update("deploying examples/hello")
+        await _deploy_example(platform, settings, console)
 
 
 async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, console: Console) -> None:

@@ -58,6 +58,8 @@ class AllInOneSettings:
     host: str = "127.0.0.1"
     ports: Ports = field(default_factory=Ports)
     run_node: bool = True
+    #: make a store in an existing but empty SQLite file (else refused: see open_store)
+    create_store: bool = False
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
 
@@ -83,7 +85,7 @@ class AllInOne:
         s.data_dir = Path(s.data_dir).resolve()
         s.data_dir.mkdir(parents=True, exist_ok=True)
         progress("opening the store")
-        self.store = await open_store(s.db_url, data_dir=s.data_dir)
+        self.store = await open_store(s.db_url, data_dir=s.data_dir, create=s.create_store)
         try:
             progress("starting the registry and the admin registry")
             app = Application()

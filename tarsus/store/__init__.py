@@ -22,7 +22,14 @@ from tarsus.store.engine import (
     normalize_url,
     open_store,
 )
-from tarsus.store.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
+from tarsus.store.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreDamaged,
+    StoreError,
+    StoreUnavailable,
+)
 from tarsus.store.nodes import REGISTER_CONFLICT, REGISTER_OK, Nodes
 from tarsus.store.rows import AdapterRow, NodeRow, ServerRow, TemplateRow
 from tarsus.store.servers import AdapterSpec, PresentReport, Servers, ServerSpec
@@ -45,6 +52,7 @@ __all__ = [
     "ServerSpec",
     "Servers",
     "Store",
+    "StoreDamaged",
     "StoreError",
     "StoreUnavailable",
     "TemplateRow",

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import secrets
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -31,7 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from tarsus.store import migrate
-from tarsus.store.errors import InvalidInput, StoreError, StoreUnavailable
+from tarsus.store.errors import (
+    InvalidInput,
+    StoreDamaged,
+    StoreError,
+    StoreUnavailable,
+    driver_reason,
+    mysql_code,
+)
 from tarsus.store.nodes import Nodes
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
@@ -117,20 +127,6 @@ def _hide(url: str | URL) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def _reason(err: BaseException) -> str:
-    """The driver's own words for ``err``, without SQLAlchemy's wrapping."""
-    orig = getattr(err, "orig", None) or err
-    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    if len(args) == 2 and isinstance(args[0], int):  # MySQL drivers: (code, message)
-        return f"{args[1]} (error {args[0]})"
-    return str(orig) or type(orig).__name__
-
-
-def _mysql_code(err: BaseException) -> int | None:
-    args = getattr(getattr(err, "orig", None), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 class Store:
     """An open Tarsus database: the engine, a clock and the repositories.
 
@@ -198,7 +194,7 @@ class Store:
                 conn = await self.engine.connect()
             except DBAPIError as err:
                 raise StoreUnavailable(
-                    f"cannot connect to database {self.url}: {_reason(err)}"
+                    f"cannot connect to database {self.url}: {driver_reason(err)}"
                 ) from err
             try:
                 if self.dialect == "sqlite":
@@ -213,7 +209,7 @@ class Store:
             except DBAPIError as err:
                 if err.connection_invalidated:
                     raise StoreUnavailable(
-                        f"lost the connection to database {self.url}: {_reason(err)}"
+                        f"lost the connection to database {self.url}: {driver_reason(err)}"
                     ) from err
                 raise
             finally:
@@ -250,6 +246,7 @@ async def open_store(
     *,
     data_dir: Path | None = None,
     clock: Callable[[], datetime] | None = None,
+    create: bool = False,
 ) -> Store:
     """Open (and create, and migrate to head) the Tarsus database at ``url``.
 
@@ -257,21 +254,127 @@ async def open_store(
     ``mysql://user:password@host:port/db`` (``mariadb://`` alike; the database is created with
     ``utf8mb4`` if missing). ``clock`` replaces ``datetime.now`` for every time the store writes.
 
-    Raises :class:`StoreUnavailable` if the database cannot be reached, :class:`InvalidInput`
-    for a URL it does not understand.
+    A SQLite file that does not exist is created. One that exists but is empty (0 bytes, or no
+    tables) is refused unless ``create`` — it is what a truncated store looks like, and filling
+    it would hide that every deployment is gone — and one that is damaged (``PRAGMA
+    quick_check`` fails) is refused always.
+
+    Raises :class:`StoreUnavailable` if the database cannot be reached, :class:`StoreDamaged`
+    for a damaged or unexpectedly empty file, :class:`InvalidInput` for a URL it does not
+    understand.
     """
     target = normalize_url(url, data_dir)
     if target.get_backend_name() == "sqlite":
+        path = _sqlite_path(target)
+        if path is not None and not path.exists():
+            await _create_sqlite_store(target, path, clock)
+        existing = path if path is not None and path.exists() else None
+        if existing is not None:
+            _check_sqlite_header(existing, create=create)  # before SQLite writes to it
         engine = _sqlite_engine(target)
     else:
+        existing = None
         engine = await _mysql_engine(target)
     store = Store(engine, clock=clock)
     try:
+        if existing is not None:
+            await _check_sqlite_file(store, existing, create=create)
         await _migrate(store)
     except BaseException:
         await engine.dispose()
         raise
     return store
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for memory and ``file:`` URIs)."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+async def _create_sqlite_store(url: URL, path: Path, clock: Callable[[], datetime] | None) -> None:
+    """Make a new store at ``path`` whole or not at all: built in a file beside it, then
+    linked into place. So an existing store file is always a complete one (an empty or
+    table-less file is then a damaged store, not a half-made new one), and processes creating
+    the same new store together end with one of theirs."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreUnavailable(f"cannot create the directory of {path}: {err}") from err
+    building = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        engine = _sqlite_engine(url.set(database=str(building)))
+        store = Store(engine, clock=clock)
+        try:
+            await _migrate(store)
+            async with store.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            await engine.dispose()
+        try:
+            os.link(building, path)
+        except FileExistsError:
+            pass  # another process made it first: open theirs
+        except OSError as err:
+            raise StoreUnavailable(f"cannot create the store {path}: {err}") from err
+    finally:
+        for leftover in (building, *(building.with_name(building.name + s) for s in _SIDE)):
+            leftover.unlink(missing_ok=True)
+
+
+#: SQLite's side files of a database in WAL mode.
+_SIDE = ("-wal", "-shm", "-journal")
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_RESTORE = "restore it from a backup, or move it away to start with an empty store"
+
+
+def _check_sqlite_header(path: Path, *, create: bool) -> None:
+    """:class:`StoreDamaged` for a 0-byte file (unless ``create``) or one that is not SQLite,
+    read without opening it as a database (which would write to it)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as err:
+        raise StoreDamaged(f"the store {path} cannot be read: {err}") from err
+    if not head:
+        if create:
+            return
+        raise StoreDamaged(
+            f"the store {path} exists but is empty (0 bytes): its deployments and templates "
+            f"are gone, or it was never made. Restore it from a backup, or ask for a new store "
+            f"there explicitly (tarsus up --create)"
+        )
+    if head != _SQLITE_MAGIC:
+        raise StoreDamaged(f"the store {path} is not a SQLite database file; {_RESTORE}")
+
+
+async def _check_sqlite_file(store: Store, path: Path, *, create: bool) -> None:
+    """:class:`StoreDamaged` unless the existing file ``path`` is a sound Tarsus store (or,
+    with ``create``, an empty file to make one in)."""
+    try:
+        async with store.connect() as conn:
+            tables = await conn.scalar(
+                text("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+            )
+            problems = [] if not tables else list(await conn.scalars(text("PRAGMA quick_check")))
+    except (StoreUnavailable, DBAPIError) as err:
+        raise StoreDamaged(
+            f"the store {path} is damaged ({driver_reason(err)}); {_RESTORE}"
+        ) from err
+    if problems != [] and problems != ["ok"]:
+        shown = "; ".join(str(p) for p in problems[:5])
+        raise StoreDamaged(f"the store {path} is damaged (SQLite quick_check: {shown}); {_RESTORE}")
+    if not tables and not create:
+        size = path.stat().st_size
+        raise StoreDamaged(
+            f"the store {path} exists but has no tables ({size} bytes): its deployments and "
+            f"templates are gone, or it was never made. Restore it from a backup, or ask for "
+            f"a new store there explicitly (tarsus up --create)"
+        )
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:
@@ -311,9 +414,9 @@ async def _mysql_engine(url: URL) -> AsyncEngine:
             return engine
     except DBAPIError as err:
         await engine.dispose()
-        if _mysql_code(err) != _ER_BAD_DB:
+        if mysql_code(err) != _ER_BAD_DB:
             raise StoreUnavailable(
-                f"cannot connect to database {_hide(url)}: {_reason(err)}"
+                f"cannot connect to database {_hide(url)}: {driver_reason(err)}"
             ) from err
     except OSError as err:
         await engine.dispose()
@@ -335,7 +438,7 @@ async def _create_mysql_database(url: URL) -> None:
     except DBAPIError as err:
         raise StoreUnavailable(
             f"database {name!r} does not exist on {_hide(url)} and could not be created: "
-            f"{_reason(err)}"
+            f"{driver_reason(err)}"
         ) from err
     finally:
         await server.dispose()
@@ -358,8 +461,21 @@ async def drop_database(url: str | URL) -> None:
         await server.dispose()
 
 
+#: One migration at a time per event loop: Alembic keeps its running context in a global.
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _migrate(store: Store) -> None:
     """Upgrade to head and seed the built-in templates, once across processes."""
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.setdefault(loop, asyncio.Lock())
+    async with lock:
+        await _migrate_locked(store)
+
+
+async def _migrate_locked(store: Store) -> None:
     now = store.clock()
     if store.dialect == "sqlite":
         # BEGIN IMMEDIATE (see Store.begin) serialises processes; SQLite DDL is transactional.

@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tarsus.names import InvalidName, check_node_name
 from tarsus.store.bulk import update_many
 from tarsus.store.errors import InvalidInput, NotFound
 from tarsus.store.rows import NodeRow, read_node
@@ -57,24 +58,30 @@ class Nodes:
         load_avg5: float,
         load_avg15: float,
         tars_version: str,
+        *,
+        node_obj_default: str = "",
     ) -> int:
         """Record that node ``node_name`` started: :data:`REGISTER_OK` (0), or
         :data:`REGISTER_CONFLICT` (1) when an *active* node of that name is registered with a
         different ``node_obj`` and the caller's ``node_obj`` is not empty (upstream's test).
+        ``node_obj_default`` is stored when ``node_obj`` is empty (a 3.x node sends none; the
+        registry derives one from the node's address); it never takes part in that test.
 
         The row is written with ``last_reg_time = last_heartbeat = now``, setting and present
         state ``active``; the node's ``template_name`` (and group and label) are kept.
         """
-        if not node_name:
-            raise InvalidInput("node_name must not be empty")
-        _check("node_name", node_name, 128)
+        try:
+            check_node_name(node_name)
+        except InvalidName as e:
+            raise InvalidInput(f"registerNode: {e}") from None
         _check("node_obj", node_obj, 128)
         _check("endpoint_ip", endpoint_ip, 50)
         _check("data_dir", data_dir, 128)
         _check("tars_version", tars_version, 128)
+        _check("node_obj", node_obj_default, 128)
         now = self._store.clock()
         values: dict[str, Any] = {
-            "node_obj": node_obj,
+            "node_obj": node_obj or node_obj_default,
             "endpoint_ip": endpoint_ip,
             "endpoint_port": int(endpoint_port),
             "data_dir": data_dir,
@@ -229,13 +236,13 @@ class Nodes:
         """The node ``name``, or None."""
         async with self._store.connect() as conn:
             row = (
-                await conn.execute(select(t_node_info).where(t_node_info.c.node_name == name))
+                await conn.execute(read_node.select().where(t_node_info.c.node_name == name))
             ).first()
         return None if row is None else read_node(row)
 
     async def list(self, active_only: bool = False) -> list[NodeRow]:
         """Every registered node (only ``present_state='active'`` ones if asked), by name."""
-        query = select(t_node_info).order_by(t_node_info.c.node_name)
+        query = read_node.select().order_by(t_node_info.c.node_name)
         if active_only:
             query = query.where(t_node_info.c.present_state == "active")
         async with self._store.connect() as conn:

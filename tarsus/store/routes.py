@@ -36,6 +36,7 @@ from tarsus.store.schema import (
     t_server_conf,
     t_server_group_rule,
 )
+from tarsus.store.server_types import with_types
 
 if TYPE_CHECKING:
     from tarsus.store.engine import Store
@@ -351,8 +352,8 @@ async def node_servers(
     with their adapters, ``tars_dns`` servers left out (upstream ``getServers``): two SELECTs,
     whatever the number of servers."""
     s, a = t_server_conf.c, t_adapter_conf.c
-    servers = select(t_server_conf).where(s.node_name == node_name, s.server_type != "tars_dns")
-    adapters = select(t_adapter_conf).where(a.node_name == node_name)
+    servers = read_server.select().where(s.node_name == node_name, s.server_type != "tars_dns")
+    adapters = read_adapter.select().where(a.node_name == node_name)
     if application:
         servers = servers.where(s.application == application)
         adapters = adapters.where(a.application == application)
@@ -362,7 +363,7 @@ async def node_servers(
     servers = servers.order_by(s.application, s.server_name)
     adapters = adapters.order_by(a.application, a.server_name, a.adapter_name)
     async with store.connect() as conn:
-        rows = [read_server(r) for r in await conn.execute(servers)]
+        rows = await with_types(conn, [read_server(r) for r in await conn.execute(servers)])
         by_server: dict[tuple[str, str], list[AdapterRow]] = {}
         for r in await conn.execute(adapters):
             adapter = read_adapter(r)

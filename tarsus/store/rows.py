@@ -1,7 +1,10 @@
 """Plain, frozen records of the rows the repositories return.
 
 Field names are exactly the column names, so code written against upstream's SQL reads the same
-here. A ``NULL`` in a text or number column reads as ``""`` / ``0``, as upstream's C++ reads it
+here. Statements name the columns they read (:attr:`RowReader.columns`), never ``SELECT *``:
+a column that upstream's tools drop from the database (TarsWeb's schema sync drops
+``t_server_conf.grid_flag``, which its model lacks) is simply not read, so it may be absent.
+A ``NULL`` in a text or number column reads as ``""`` / ``0``, as upstream's C++ reads it
 (``TC_Mysql`` gives empty strings); only date columns keep ``None``. State columns are read
 lower-case, since upstream writers send ``Active`` and rely on MySQL comparing case-insensitively.
 """
@@ -12,14 +15,14 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Float, Table
+from sqlalchemy import Column, Float, Select, Table, select
 from sqlalchemy.types import DateTime, Integer, String, Text
 
 from tarsus.store.schema import t_adapter_conf, t_node_info, t_profile_template, t_server_conf
 
-__all__ = ["AdapterRow", "NodeRow", "ServerRow", "TemplateRow", "row_reader"]
+__all__ = ["AdapterRow", "NodeRow", "RowReader", "ServerRow", "TemplateRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,6 @@ class ServerRow:
     config_center_port: int
     async_thread_num: int
     server_important_type: str
-    grid_flag: str
     flow_state: str
     run_type: str
     base_image_id: int
@@ -155,39 +157,47 @@ def _keep(value: Any) -> Any:
     return value
 
 
-def row_reader(table: Table, cls: Callable[..., R]) -> Callable[[Sequence[Any]], R]:
-    """A function turning a result row of ``select(table)`` (columns in table order) into ``cls``.
+class RowReader(Generic[R]):
+    """Reads the columns named by the fields of ``cls`` from ``table`` into ``cls`` records.
 
-    Checks once, at import, that ``cls`` has exactly the table's columns as fields.
+    ``select(*reader.columns)`` is the statement; ``reader(row)`` turns one result row into a
+    record. Checks once, at import, that every field of ``cls`` is a column of ``table``; the
+    table may have more columns (they are not read).
     """
-    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    columns = [c.name for c in table.columns]
-    if fields != columns:
-        raise TypeError(f"{cls!r} fields {fields} do not match {table.name} columns {columns}")
-    readers: list[Callable[[Any], Any]] = []
-    for column in table.columns:
-        kind = column.type
-        if column.name in _LOWER_CASE:
-            readers.append(_lower)
-        elif isinstance(kind, DateTime):
-            readers.append(_keep)
-        elif isinstance(kind, Float):
-            readers.append(_float)
-        elif isinstance(kind, Integer):
-            readers.append(_int)
-        elif isinstance(kind, String | Text):
-            readers.append(_text)
-        else:  # pragma: no cover - a new column type needs a reader
-            raise TypeError(f"no reader for {table.name}.{column.name} of type {kind!r}")
-    pairs = tuple(readers)
 
-    def read(row: Sequence[Any]) -> R:
-        return cls(*[f(v) for f, v in zip(pairs, row, strict=True)])
+    def __init__(self, table: Table, cls: Callable[..., R]) -> None:
+        fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        missing = [name for name in fields if name not in table.c]
+        if missing:
+            raise TypeError(f"{cls!r} fields {missing} are not columns of {table.name}")
+        self.columns: tuple[Column[Any], ...] = tuple(table.c[name] for name in fields)
+        readers: list[Callable[[Any], Any]] = []
+        for column in self.columns:
+            kind = column.type
+            if column.name in _LOWER_CASE:
+                readers.append(_lower)
+            elif isinstance(kind, DateTime):
+                readers.append(_keep)
+            elif isinstance(kind, Float):
+                readers.append(_float)
+            elif isinstance(kind, Integer):
+                readers.append(_int)
+            elif isinstance(kind, String | Text):
+                readers.append(_text)
+            else:  # pragma: no cover - a new column type needs a reader
+                raise TypeError(f"no reader for {table.name}.{column.name} of type {kind!r}")
+        self._readers = tuple(readers)
+        self._cls = cls
 
-    return read
+    def select(self) -> Select[Any]:
+        """``SELECT <the named columns> FROM <table>``."""
+        return select(*self.columns)
+
+    def __call__(self, row: Sequence[Any]) -> R:
+        return self._cls(*[f(v) for f, v in zip(self._readers, row, strict=True)])
 
 
-read_server = row_reader(t_server_conf, ServerRow)
-read_adapter = row_reader(t_adapter_conf, AdapterRow)
-read_node = row_reader(t_node_info, NodeRow)
-read_template = row_reader(t_profile_template, TemplateRow)
+read_server = RowReader(t_server_conf, ServerRow)
+read_adapter = RowReader(t_adapter_conf, AdapterRow)
+read_node = RowReader(t_node_info, NodeRow)
+read_template = RowReader(t_profile_template, TemplateRow)

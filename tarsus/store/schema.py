@@ -5,8 +5,9 @@ share the database with Tarsus. Where we differ, on purpose:
 
 * Upstream ``ENUM`` columns are ``VARCHAR`` here, holding the lower-case values
   (``'active'``, ``'inactive'``, ``'activating'``, ``'deactivating'``, ``'destroyed'``; the
-  ``server_type`` values, plus ``'tars_python'``, which upstream lacks). The repositories
-  validate values; the database does not.
+  ``server_type`` values). The repositories validate values; the database does not. Tarsus
+  writes only upstream's ``server_type`` values, so upstream's tools may convert the column to
+  their ``ENUM``: a Python server is stored as ``tars_cpp`` (:mod:`tarsus.store.server_types`).
 * ``registry_timestamp`` / ``modify_time`` are ``DATETIME`` (upstream ``TIMESTAMP``), default now
   and, on MySQL, ``ON UPDATE CURRENT_TIMESTAMP`` (:mod:`tarsus.store.ddl`). Tarsus's own writes
   always set them from :meth:`Store.clock`, so SQLite behaves the same.
@@ -48,6 +49,7 @@ __all__ = [
     "PRESENT_STATES",
     "SERVER_TYPES",
     "SETTING_STATES",
+    "UPSTREAM_SERVER_TYPES",
     "metadata",
     "t_adapter_conf",
     "t_base_image",
@@ -75,16 +77,11 @@ __all__ = [
 SETTING_STATES = ("active", "inactive")
 #: ``present_state`` values (observed state; written from node reports).
 PRESENT_STATES = ("active", "inactive", "activating", "deactivating", "destroyed")
-#: ``server_type`` values: upstream's enum plus ``tars_python``.
-SERVER_TYPES = (
-    "tars_cpp",
-    "not_tars",
-    "tars_java",
-    "tars_nodejs",
-    "tars_php",
-    "tars_go",
-    "tars_python",
-)
+#: Upstream's ``server_type`` enum, in its order: the values Tarsus writes.
+UPSTREAM_SERVER_TYPES = ("tars_cpp", "not_tars", "tars_java", "tars_nodejs", "tars_php", "tars_go")
+#: What a server's type may be: upstream's values plus ``tars_python`` (stored as
+#: ``tars_cpp``, see :mod:`tarsus.store.server_types`).
+SERVER_TYPES = (*UPSTREAM_SERVER_TYPES, "tars_python")
 #: Upstream adapter defaults that are not column defaults in the DDL.
 ADAPTER_DEFAULTS = {"queuecap": 10000, "queuetimeout": 60000}
 

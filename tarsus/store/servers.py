@@ -13,13 +13,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, Table, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import String, Table, and_, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from tarsus.conf import ConfigError, parse
+from tarsus.names import InvalidName, check_application, check_node_name, check_server_name
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 from tarsus.store.bulk import update_many
-from tarsus.store.errors import Conflict, InvalidInput, NotFound
+from tarsus.store.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreError,
+    driver_reason,
+    is_duplicate_key,
+)
 from tarsus.store.rows import AdapterRow, ServerRow, read_adapter, read_server
 from tarsus.store.schema import (
     PRESENT_STATES,
@@ -28,9 +36,17 @@ from tarsus.store.schema import (
     t_adapter_conf,
     t_config_files,
     t_config_references,
-    t_profile_template,
     t_server_conf,
 )
+from tarsus.store.server_types import (
+    PYTHON,
+    PYTHON_TEMPLATE,
+    default_template,
+    inherits,
+    stored_type,
+    with_types,
+)
+from tarsus.store.templates import parent_map
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -81,7 +97,8 @@ class ServerSpec:
     server_name: str
     node_name: str
     server_type: str = "tars_python"
-    template_name: str = "tars.default"
+    #: "" is the type's default: ``tars.tarspython.default`` for Python, else ``tars.default``
+    template_name: str = ""
     profile: str = ""
     node_group: str = ""
     base_path: str = ""
@@ -99,7 +116,6 @@ class ServerSpec:
     monitor_script_path: str = ""
     config_center_port: int = 0
     server_important_type: str = "0"
-    grid_flag: str = "NORMAL"
     run_type: str = ""
     base_image_id: int = 0
     source: str = ""
@@ -148,26 +164,20 @@ def _adapter_key(app: str, server: str, node: str) -> Any:
 
 def _server_values(spec: ServerSpec) -> dict[str, Any]:
     """Validated ``t_server_conf`` values of ``spec`` (no timestamps, no state)."""
-    if not isinstance(spec.application, str) or not _NAME.fullmatch(spec.application):
-        raise InvalidInput(f"application {spec.application!r} must be letters, digits and '_' only")
-    if not isinstance(spec.server_name, str) or not _NAME.fullmatch(spec.server_name):
+    try:
+        check_application(spec.application)
+        check_server_name(spec.server_name)
+        check_node_name(spec.node_name)
+    except InvalidName as e:
         raise InvalidInput(
-            f"server_name {spec.server_name!r} of application {spec.application} must be "
-            f"letters, digits and '_' only"
-        )
-    where = f"server {spec.application}.{spec.server_name}"
-    if not isinstance(spec.node_name, str) or not spec.node_name.strip():
-        raise InvalidInput(f"node_name of {where} must not be empty")
-    if spec.node_name != spec.node_name.strip():
-        raise InvalidInput(f"node_name {spec.node_name!r} of {where} has surrounding spaces")
+            f"{e} (deploying {spec.application!r}.{spec.server_name!r} on {spec.node_name!r})"
+        ) from None
     where = _instance(spec.application, spec.server_name, spec.node_name)
     if spec.server_type not in SERVER_TYPES:
         raise InvalidInput(
             f"server_type of {where} must be one of {', '.join(SERVER_TYPES)}; "
             f"got {spec.server_type!r}"
         )
-    if not spec.template_name:
-        raise InvalidInput(f"template_name of {where} must not be empty")
     for flag in ("enable_set", "enable_group"):
         if getattr(spec, flag) not in ("Y", "N"):
             raise InvalidInput(f"{flag} of {where} must be 'Y' or 'N'; got {getattr(spec, flag)!r}")
@@ -193,6 +203,8 @@ def _server_values(spec: ServerSpec) -> dict[str, Any]:
         except ConfigError as err:
             raise InvalidInput(f"profile of {where} is not valid TC_Config: {err}") from None
     values = asdict(spec)
+    values["template_name"] = spec.template_name or default_template(spec.server_type)
+    values["server_type"] = stored_type(spec.server_type)
     if spec.enable_set == "N":  # a set that is not enabled is stored empty, as upstream does
         values.update(set_name="", set_area="", set_group="")
     _check_columns(t_server_conf, values, where)
@@ -295,14 +307,17 @@ class Servers:
         for row in rows:
             row.update(registry_timestamp=now, posttime=now, lastuser=user)
         async with self._store.begin() as conn:
-            found = await conn.scalar(
-                select(func.count()).where(
-                    t_profile_template.c.template_name == server.template_name
-                )
-            )
-            if not found:
+            template = values["template_name"]
+            parents = await parent_map(conn)
+            if template not in parents:
                 raise InvalidInput(
-                    f"template_name of {where}: template {server.template_name!r} does not exist"
+                    f"template_name of {where}: template {template!r} does not exist"
+                )
+            if server.server_type == PYTHON and not inherits(template, parents, PYTHON_TEMPLATE):
+                raise InvalidInput(
+                    f"template_name of {where}: a tars_python server's template must be "
+                    f"{PYTHON_TEMPLATE} or inherit from it (that is how the database tells a "
+                    f"Python server from a C++ one); {template!r} does not"
                 )
             exists = await conn.scalar(
                 select(t_server_conf.c.id).where(_key(app, name, node)).with_for_update()
@@ -324,10 +339,12 @@ class Servers:
                     await conn.execute(delete(t_adapter_conf).where(_adapter_key(app, name, node)))
                 if rows:
                     await conn.execute(insert(t_adapter_conf), rows)
-            except IntegrityError as err:  # a concurrent deploy of the same instance won
-                raise Conflict(f"{where} was deployed concurrently: {err.orig}") from None
-            stored = (await conn.execute(select(t_server_conf).where(_key(app, name, node)))).one()
-        return read_server(stored)
+            except IntegrityError as err:
+                if is_duplicate_key(err):  # a concurrent deploy of the same instance won
+                    raise Conflict(f"{where} was deployed concurrently: {err.orig}") from None
+                raise StoreError(f"deploy of {where} failed: {driver_reason(err)}") from err
+            stored = (await conn.execute(read_server.select().where(_key(app, name, node)))).one()
+            return (await with_types(conn, [read_server(stored)]))[0]
 
     async def _check_ports(
         self, conn: AsyncConnection, spec: ServerSpec, rows: list[dict[str, Any]]
@@ -551,14 +568,14 @@ class Servers:
     async def get(self, app: str, server: str, node: str) -> ServerRow | None:
         """The instance, or None."""
         async with self._store.connect() as conn:
-            row = (await conn.execute(select(t_server_conf).where(_key(app, server, node)))).first()
-        return None if row is None else read_server(row)
+            row = (await conn.execute(read_server.select().where(_key(app, server, node)))).first()
+            return None if row is None else (await with_types(conn, [read_server(row)]))[0]
 
     async def adapters(self, app: str, server: str, node: str) -> list[AdapterRow]:
         """The servants of one instance, by adapter name."""
         async with self._store.connect() as conn:
             rows = await conn.execute(
-                select(t_adapter_conf)
+                read_adapter.select()
                 .where(_adapter_key(app, server, node))
                 .order_by(t_adapter_conf.c.adapter_name)
             )
@@ -571,7 +588,7 @@ class Servers:
         node_name: str | None = None,
     ) -> list[ServerRow]:
         """Instances matching every filter given, by application, server and node."""
-        query = select(t_server_conf).order_by(
+        query = read_server.select().order_by(
             t_server_conf.c.application, t_server_conf.c.server_name, t_server_conf.c.node_name
         )
         if application is not None:
@@ -581,4 +598,4 @@ class Servers:
         if node_name is not None:
             query = query.where(t_server_conf.c.node_name == node_name)
         async with self._store.connect() as conn:
-            return [read_server(r) for r in await conn.execute(query)]
+            return await with_types(conn, [read_server(r) for r in await conn.execute(query)])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tarsus.store.errors import Conflict, InvalidInput
+from tarsus.store.errors import Conflict, InvalidInput, StoreError, driver_reason, is_duplicate_key
 from tarsus.store.schema import t_task, t_task_item
 
 if TYPE_CHECKING:
@@ -157,14 +157,9 @@ class Tasks:
         create_time = task.create_time or self._store.clock()
         try:
             async with self._store.begin() as conn:
-                await conn.execute(
-                    insert(t_task).values(
-                        task_no=task.task_no,
-                        serial=1 if task.serial else 0,
-                        user_name=task.user_name,
-                        create_time=create_time,
-                    )
-                )
+                # Items first, then the task, as upstream writes them (TarsFramework
+                # AdminRegistryServer/DbProxy.cpp, DbProxy::addTaskReq): TarsWeb's schema
+                # sync adds a foreign key t_task.task_no -> t_task_item.task_no.
                 if task.items:
                     await conn.execute(
                         insert(t_task_item),
@@ -181,8 +176,20 @@ class Tasks:
                             for item in task.items
                         ],
                     )
+                await conn.execute(
+                    insert(t_task).values(
+                        task_no=task.task_no,
+                        serial=1 if task.serial else 0,
+                        user_name=task.user_name,
+                        create_time=create_time,
+                    )
+                )
         except IntegrityError as e:
-            raise Conflict(f"task {task.task_no!r} is already stored") from e
+            if is_duplicate_key(e):
+                raise Conflict(f"task {task.task_no!r} is already stored") from e
+            raise StoreError(
+                f"the database refused task {task.task_no!r}: {driver_reason(e)}"
+            ) from e
         task.create_time = create_time
 
     async def update_item(
@@ -218,7 +225,7 @@ class Tasks:
     async def get(self, task_no: str) -> TaskRecord | None:
         """A task with its items, or None."""
         query = (
-            select(t_task, t_task_item)
+            select(*_TASK_READ, *_ITEM_READ)
             .join(t_task_item, t_task_item.c.task_no == t_task.c.task_no)
             .where(t_task.c.task_no == task_no)
             .order_by(t_task_item.c.id)
@@ -232,7 +239,7 @@ class Tasks:
         """Tasks with items for ``application.server_name`` running ``command``, newest first
         (upstream ``getTaskHistory``: only the matching items of each task)."""
         query = (
-            select(t_task, t_task_item)
+            select(*_TASK_READ, *_ITEM_READ)
             .join(t_task_item, t_task_item.c.task_no == t_task.c.task_no)
             .where(
                 t_task_item.c.application == application,
@@ -257,7 +264,25 @@ def _item_texts(item: TaskItemRecord) -> dict[str, str]:
     }
 
 
-_TASK_COLUMNS = len(t_task.columns)
+#: The columns read, by name (a column added by another tool is not read).
+_TASK_READ = tuple(t_task.c[n] for n in ("task_no", "serial", "user_name", "create_time"))
+_ITEM_READ = tuple(
+    t_task_item.c[n]
+    for n in (
+        "item_no",
+        "application",
+        "server_name",
+        "node_name",
+        "set_name",
+        "command",
+        "parameters",
+        "start_time",
+        "end_time",
+        "status",
+        "log",
+    )
+)
+_TASK_COLUMNS = len(_TASK_READ)
 
 
 def _group(rows: Sequence[Row[Any]]) -> list[TaskRecord]:
@@ -266,8 +291,8 @@ def _group(rows: Sequence[Row[Any]]) -> list[TaskRecord]:
     by_no: dict[str, TaskRecord] = {}
     for row in rows:
         task_part, item_part = row[:_TASK_COLUMNS], row[_TASK_COLUMNS:]
-        t = dict(zip(t_task.columns.keys(), task_part, strict=True))
-        i = dict(zip(t_task_item.columns.keys(), item_part, strict=True))
+        t = dict(zip((c.name for c in _TASK_READ), task_part, strict=True))
+        i = dict(zip((c.name for c in _ITEM_READ), item_part, strict=True))
         task_no = t["task_no"] or ""
         task = by_no.get(task_no)
         if task is None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, insert, select, update
 
 from tarsus.conf import ConfigError, TemplateError, merge_profile, parse, resolve_template
+from tarsus.conf.templates import BUILTIN_PARENTS
 from tarsus.store.errors import Conflict, InvalidInput, NotFound
 from tarsus.store.rows import ServerRow, TemplateRow, read_template
 from tarsus.store.schema import t_node_info, t_profile_template, t_server_conf
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from tarsus.store.engine import Store
 
-__all__ = ["Templates"]
+__all__ = ["Templates", "parent_map"]
 
 log = logging.getLogger("tarsus.store")
 
@@ -44,7 +45,7 @@ class Templates:
         async with self._store.connect() as conn:
             row = (
                 await conn.execute(
-                    select(t_profile_template).where(t_profile_template.c.template_name == name)
+                    read_template.select().where(t_profile_template.c.template_name == name)
                 )
             ).first()
         return None if row is None else read_template(row)
@@ -53,15 +54,19 @@ class Templates:
         """Every template, by name."""
         async with self._store.connect() as conn:
             rows = await conn.execute(
-                select(t_profile_template).order_by(t_profile_template.c.template_name)
+                read_template.select().order_by(t_profile_template.c.template_name)
             )
             return [read_template(r) for r in rows]
 
-    async def upsert(self, name: str, parents_name: str, profile: str, user: str = "") -> None:
+    async def upsert(
+        self, name: str, parents_name: str, profile: str, user: str = "", *, force: bool = False
+    ) -> None:
         """Create or replace template ``name``.
 
         ``profile`` must parse as TC_Config; ``parents_name`` must be empty, ``name`` itself, or
-        an existing template that does not (through its ancestors) inherit ``name``.
+        an existing template that does not (through its ancestors) inherit ``name``. Changing
+        the text or the parent of a built-in template (``tars.default``,
+        ``tars.tarspython.default``...: every server inherits from one) needs ``force``.
         """
         if not name or len(name) > _NAME_MAX:
             raise InvalidInput(f"template_name must be 1 to {_NAME_MAX} characters, got {name!r}")
@@ -77,8 +82,22 @@ class Templates:
             ) from None
         now = self._store.clock()
         async with self._store.begin() as conn:
+            if name in BUILTIN_PARENTS and not force:
+                stored = (
+                    await conn.execute(
+                        select(
+                            t_profile_template.c.parents_name, t_profile_template.c.profile
+                        ).where(t_profile_template.c.template_name == name)
+                    )
+                ).first()
+                if stored is not None and tuple(stored) != (parents_name, profile):
+                    what = "re-parent" if (stored[0] or "") != parents_name else "overwrite"
+                    raise InvalidInput(
+                        f"template {name!r} is built in and every server inheriting it would "
+                        f"change: to {what} it, say so (force; tarsus template set --force)"
+                    )
             if parents_name and parents_name != name:
-                parents = await _parent_map(conn)
+                parents = await parent_map(conn)
                 if parents_name not in parents:
                     raise InvalidInput(
                         f"parents_name of template {name!r}: "
@@ -166,7 +185,8 @@ class Templates:
         return profiles
 
 
-async def _parent_map(conn: AsyncConnection) -> dict[str, str]:
+async def parent_map(conn: AsyncConnection) -> dict[str, str]:
+    """Every template's name and its parent's name."""
     rows = await conn.execute(
         select(t_profile_template.c.template_name, t_profile_template.c.parents_name)
     )

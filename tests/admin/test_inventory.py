@@ -60,7 +60,7 @@ async def test_server_profile_is_its_template_under_its_private_profile(admin: H
     await admin.store.templates.upsert("test.child", "test.parent", CHILD)
     private = "<tars>\n<application>\nc=5\n</application>\n</tars>\n"
     await admin.registry.deploy(
-        ServerSpec("Demo", "Hello", NODE, template_name="test.child", profile=private), []
+        ServerSpec("Demo", "Hello", NODE, "tars_cpp", "test.child", profile=private), []
     )
     ret, text, _ = await admin.proxy.getServerProfileTemplate("Demo", "Hello", NODE)
     assert ret == 0

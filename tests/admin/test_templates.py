@@ -114,7 +114,7 @@ async def test_unknown_and_empty_names(ext: Any) -> None:
 async def test_delete_and_what_it_refuses(admin: Harness, ext: Any) -> None:
     assert await ext.setProfileTemplate(tpl("test.parent", "", PARENT), "alice") == (0, "")
     assert await ext.setProfileTemplate(tpl("test.child", "test.parent", CHILD), "alice") == (0, "")
-    await admin.registry.deploy(ServerSpec("Demo", "Hello", NODE, template_name="test.child"), [])
+    await admin.registry.deploy(ServerSpec("Demo", "Hello", NODE, "tars_cpp", "test.child"), [])
 
     # a parent of another template, and a template a server is deployed with: 1004, kept
     ret, result = await ext.deleteProfileTemplate("test.parent")
@@ -143,3 +143,31 @@ async def test_upstream_functions_are_unchanged_on_the_shared_object(admin: Harn
     assert all(served[name] is op for name, op in upstream.items())
     assert set(served) - set(upstream) == set(Ext.AdminExtProxy._tars_ops_)
     assert await admin.proxy.getVersion() == (0, admin.registry.settings.framework_version)
+
+
+@pytest.mark.parametrize(
+    ("name", "parent", "what"),
+    [
+        ("tars.default", "tars.default", "overwrite"),
+        ("tars.tarspython.default", "", "re-parent"),
+    ],
+)
+async def test_changing_a_builtin_template_needs_force(
+    ext: Any, name: str, parent: str, what: str
+) -> None:
+    _, before, _ = await ext.getRawProfileTemplate(name)
+    profile = PARENT if what == "overwrite" else before.profile
+    ret, result = await ext.setProfileTemplate(tpl(name, parent, profile), "mallory")
+    assert ret == 1007
+    assert f"template {name!r} is built in" in result and f"to {what} it" in result
+    assert "--force" in result
+    _, after, _ = await ext.getRawProfileTemplate(name)
+    assert (after.parentName, after.profile) == (before.parentName, before.profile)
+
+    # unchanged text and parent: nothing to force
+    same = tpl(name, before.parentName, before.profile)
+    assert await ext.setProfileTemplate(same, "alice") == (0, "")
+
+    assert await ext.forceProfileTemplate(tpl(name, parent, profile), "alice") == (0, "")
+    _, forced, _ = await ext.getRawProfileTemplate(name)
+    assert (forced.parentName, forced.profile, forced.lastUser) == (parent, profile, "alice")

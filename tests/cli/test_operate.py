@@ -165,7 +165,7 @@ def test_deploy_a_tgz_by_file_url_with_a_servant_override_json_shape(
             "--servant",
             "HelloObj=19000",
             "--template",
-            "tars.default",
+            "tars.tarspython.default",
         )
     )
     assert doc == {
@@ -173,7 +173,7 @@ def test_deploy_a_tgz_by_file_url_with_a_servant_override_json_shape(
         "application": "Test",
         "server_name": "HelloServer",
         "node": "10.0.0.7",
-        "template": "tars.default",
+        "template": "tars.tarspython.default",
         "server_type": "tars_python",
         "replaced": False,
         "servants": [

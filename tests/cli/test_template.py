@@ -214,7 +214,7 @@ def test_delete(real_admin: AdminRegistryThread, tmp_path: Path) -> None:
     )
     real_admin.run(
         real_admin.registry.deploy(
-            ServerSpec("Demo", "Hello", "10.0.0.7", template_name="test.child"), []
+            ServerSpec("Demo", "Hello", "10.0.0.7", "tars_cpp", "test.child"), []
         )
     )
     result = run(proxy, "template", "delete", "test.child", "--json")
@@ -257,3 +257,23 @@ def test_an_admin_registry_without_the_extension_says_so(
         assert result.exit_code == 1, args
         assert "does not implement" in result.stderr, args
         assert "(a Tarsus extension, AdminExt: upstream's admin registry lacks it)" in result.stderr
+
+
+def test_set_of_a_builtin_template_needs_force(
+    real_admin: AdminRegistryThread, tmp_path: Path
+) -> None:
+    proxy = real_admin.proxy
+    stored = real_admin.run(real_admin.store.templates.get("tars.default"))
+    assert stored is not None
+    mine = write(tmp_path, "mine.conf", CHILD)
+    argv = ("template", "set", "tars.default", "--parent", "tars.default", "--file", mine)
+    result = run(proxy, *argv)
+    assert result.exit_code == 1
+    assert "(1007 EM_TARS_PARAMETER_ERR)" in result.stderr
+    assert "'tars.default' is built in" in result.stderr and "--force" in result.stderr
+    kept = real_admin.run(real_admin.store.templates.get("tars.default"))
+    assert kept is not None and kept.profile == stored.profile
+
+    ok(run(proxy, *argv, "--force"))
+    forced = real_admin.run(real_admin.store.templates.get("tars.default"))
+    assert forced is not None and forced.profile == CHILD

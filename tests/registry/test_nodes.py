@@ -7,6 +7,7 @@ import dataclasses
 import struct
 from typing import Any
 
+import pytest
 from registry_harness import FAST, Running, deploy, running_registry, until
 
 from tarsus.codec import RequestPacket, ResponsePacket, decode, encode
@@ -206,13 +207,47 @@ async def test_no_sweep_right_after_start(store: Store, clock: Any) -> None:
 async def test_destroy_node_makes_its_servers_inactive_at_once(reg: Running, store: Store) -> None:
     await deploy(store, "Test", "HelloServer", "10.0.0.1", {"HelloObj": "tcp -h 10.0.0.1 -p 9001"})
     await deploy(store, "Test", "Other", "10.0.0.1", {"OtherObj": "tcp -h 10.0.0.1 -p 9101"})
-    await store.nodes.register("10.0.0.1", "", "10.0.0.1", 19386, "/d", 0, 0, 0, "v")
+    # The node (named 10.0.0.1) registers from this machine: its calls come from 127.0.0.1.
+    await store.nodes.register("10.0.0.1", "", "127.0.0.1", 19386, "/d", 0, 0, 0, "v")
     await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    await until(lambda: _eq(ports(reg, "Test.Other.OtherObj"), ([9101], [])), "Other routed")
     assert await reg.nodes().destroyNode("10.0.0.1") == 0
     assert await ports(reg) == ([], [9001])
     assert await ports(reg, "Test.Other.OtherObj") == ([], [9101])
     assert await present(store, "10.0.0.1", "Other") == ("inactive", 0)
     assert await reg.nodes().destroyNode("never.registered") == 0
+
+
+async def test_destroy_node_from_another_address_is_refused(reg: Running, store: Store) -> None:
+    await deploy(store, "Test", "HelloServer", "10.0.0.1", {"HelloObj": "tcp -h 10.0.0.1 -p 9001"})
+    assert await reg.nodes().registerNode("10.0.0.1", node_info("10.0.0.1"), load()) == 0
+    await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    # This caller is 127.0.0.1, not the node 10.0.0.1: it may not take the node's services down.
+    assert await reg.nodes().destroyNode("10.0.0.1") == -1
+    assert await ports(reg) == ([9001], [])
+    assert await present(store, "10.0.0.1") == ("active", 4242)
+    node = await store.nodes.get("10.0.0.1")
+    assert node is not None and node.present_state == "active"
+
+
+async def test_register_node_fills_the_address_a_3x_node_leaves_empty(
+    reg: Running, store: Store
+) -> None:
+    info = node_info("n3")
+    info.endpointIp, info.endpointPort = "", 0
+    assert await reg.nodes().registerNode("n3", info, load()) == 0
+    node = await store.nodes.get("n3")
+    assert node is not None
+    assert (node.endpoint_ip, node.endpoint_port) == ("127.0.0.1", 19386)
+    assert node.node_obj == "tars.tarsnode.ServerObj@tcp -h 127.0.0.1 -p 19386 -t 60000"
+    # The filled object is not the node's claim: a restart from elsewhere is not a conflict.
+    assert await reg.nodes().registerNode("n3", info, load()) == 0
+
+
+@pytest.mark.parametrize("name", ["../../x", "127.0.0.1; touch x", "a b", "-x", "a/b"])
+async def test_register_node_refuses_a_bad_name(reg: Running, store: Store, name: str) -> None:
+    assert await reg.nodes().registerNode(name, node_info(name), load()) == -1
+    assert await store.nodes.get(name) is None
 
 
 # -- getServers, templates, versions, patches -----------------------------------------------------
@@ -253,6 +288,7 @@ async def test_get_servers_builds_descriptors_with_the_merged_profile(
         "HelloServer",
         "10.0.0.1",
         {"HelloObj": "tcp -h 10.0.0.1 -p 9001 -t 60000", "AdminObj": "tcp -h 10.0.0.1 -p 9002"},
+        server_type="tars_cpp",
         template_name="Test.parent",
         profile=PRIVATE,
         enable_set="Y",

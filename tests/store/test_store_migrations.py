@@ -4,12 +4,14 @@ leaves an operator's rows alone on every later open."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from sqlalchemy import inspect, text, update
+from alembic import command
+from sqlalchemy import create_engine, insert, inspect, select, text, update
 
 from tarsus.conf.templates import builtin_names
 from tarsus.store import Store, open_store
-from tarsus.store.migrate import head_revision
+from tarsus.store.migrate import alembic_config, head_revision
 from tarsus.store.schema import metadata, t_profile_template, t_server_conf
 
 UPSTREAM_TABLES = {
@@ -142,3 +144,69 @@ async def test_mysql_bumps_registry_timestamp_for_outside_writers(store: Store) 
         await conn.execute(text("UPDATE t_server_conf SET exe_path = '/bin/x'"))
         stamp = await conn.scalar(text("SELECT registry_timestamp FROM t_server_conf"))
     assert stamp.year > 2001
+
+
+def _at_0001(db: Path) -> None:
+    """A SQLite store as Tarsus left it before migration 0002, with three Python servers."""
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            insert(t_profile_template),
+            [
+                {"template_name": name, "parents_name": parent, "profile": ""}
+                for name, parent in (
+                    ("tars.default", "tars.default"),
+                    ("tars.tarspython.default", "tars.default"),
+                    ("Demo.py", "tars.tarspython.default"),
+                    ("Demo.other", "tars.default"),
+                )
+            ],
+        )
+        for server, template in (("A", "tars.default"), ("B", "Demo.py"), ("C", "Demo.other")):
+            conn.execute(
+                insert(t_server_conf).values(
+                    application="Demo",
+                    server_name=server,
+                    node_name="n1",
+                    server_type="tars_python",
+                    template_name=template,
+                )
+            )
+        conn.execute(
+            insert(t_server_conf).values(
+                application="Demo", server_name="Cpp", node_name="n1", server_type="tars_cpp"
+            )
+        )
+    engine.dispose()
+
+
+async def test_migration_0002_stores_python_servers_as_upstream_types(tmp_path: Path) -> None:
+    db = tmp_path / "tarsus.db"
+    _at_0001(db)
+    async with await open_store(f"sqlite:///{db}") as store:
+        assert await store.revision() == head_revision()
+        async with store.connect() as conn:
+            stored = {
+                name: (kind, template)
+                for name, kind, template in await conn.execute(
+                    select(
+                        t_server_conf.c.server_name,
+                        t_server_conf.c.server_type,
+                        t_server_conf.c.template_name,
+                    )
+                )
+            }
+        assert stored == {
+            "A": ("tars_cpp", "tars.tarspython.default"),  # tars.default + the interpreter key
+            "B": ("tars_cpp", "Demo.py"),
+            "C": ("tars_python", "Demo.other"),  # would become C++: kept, and logged
+            "Cpp": ("tars_cpp", ""),
+        }
+        seen = {r.server_name: r.server_type for r in await store.servers.list()}
+        assert seen == {
+            "A": "tars_python",
+            "B": "tars_python",
+            "C": "tars_python",
+            "Cpp": "tars_cpp",
+        }

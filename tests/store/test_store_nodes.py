@@ -187,7 +187,9 @@ async def test_list_is_ordered_and_filters_active(store: Store) -> None:
 async def test_register_refuses_overlong_fields(store: Store) -> None:
     with pytest.raises(InvalidInput, match="endpoint_ip is over 50"):
         await store.nodes.register("n1", "", "x" * 51, 1, "/d", 0, 0, 0, "")
-    with pytest.raises(InvalidInput, match="node_name must not be empty"):
+    with pytest.raises(InvalidInput, match="node name must not be empty"):
         await store.nodes.register("", "", "1.2.3.4", 1, "/d", 0, 0, 0, "")
+    with pytest.raises(InvalidInput, match=r"node name '\.\./\.\./x' may only use"):
+        await store.nodes.register("../../x", "", "1.2.3.4", 1, "/d", 0, 0, 0, "")
     async with store.connect() as conn:
         assert (await conn.execute(select(t_node_info))).all() == []

@@ -31,7 +31,7 @@ async def test_deploy_creates_an_inactive_instance_with_its_adapters(
     assert isinstance(row, ServerRow)
     assert (row.application, row.server_name, row.node_name) == ("Demo", "Hello", "n1")
     assert (row.setting_state, row.present_state, row.process_id) == ("inactive", "inactive", 0)
-    assert row.server_type == "tars_python" and row.template_name == "tars.default"
+    assert row.server_type == "tars_python" and row.template_name == "tars.tarspython.default"
     assert row.async_thread_num == 3 and row.enable_set == "N" and row.flow_state == "active"
     assert row.registry_timestamp == row.posttime == clock.now and row.lastuser == "alice"
     assert row.server_id == "Demo.Hello_n1"
@@ -57,11 +57,15 @@ async def test_the_tars_application_is_allowed(store: Store) -> None:
 @pytest.mark.parametrize(
     ("spec", "adapters", "message"),
     [
-        (replace(HELLO, application="De mo"), [], r"application 'De mo' must be letters"),
-        (replace(HELLO, application=""), [], r"application '' must be letters"),
-        (replace(HELLO, server_name="Hel-lo"), [], r"server_name 'Hel-lo' of application Demo"),
-        (replace(HELLO, node_name=""), [], r"node_name of server Demo\.Hello must not be empty"),
+        (replace(HELLO, application="De mo"), [], r"application 'De mo' may only use letters"),
+        (replace(HELLO, application=""), [], r"application must not be empty"),
+        (replace(HELLO, server_name="Hel-lo"), [], r"server name 'Hel-lo' may only use letters"),
+        (replace(HELLO, node_name=""), [], r"node name must not be empty \(deploying 'Demo'"),
         (replace(HELLO, node_name="x" * 51), [], r"node_name of server .* at most 50 fit"),
+        (replace(HELLO, node_name="../../x"), [], r"node name '\.\./\.\./x' may only use"),
+        (replace(HELLO, node_name="127.0.0.1; touch x"), [], r"node name '127\.0\.0\.1; touch x'"),
+        (replace(HELLO, node_name="a..b"), [], r"node name 'a\.\.b' may not contain '\.\.'"),
+        (replace(HELLO, node_name=" n1"), [], r"node name ' n1' may only use"),
         (replace(HELLO, server_type="tars_rust"), [], r"server_type of .* got 'tars_rust'"),
         (replace(HELLO, template_name="nope"), [], r"template_name of .* 'nope' does not exist"),
         (replace(HELLO, enable_set="Y", set_name="s1"), [], r"set_name of .* letters only"),
@@ -296,3 +300,30 @@ async def test_list_filters(store: Store) -> None:
     assert len(await store.servers.list(application="Demo", server_name="Hello")) == 2
     assert len(await store.servers.list(node_name="n1")) == 3
     assert await store.servers.list(application="Nope") == []
+
+
+async def test_a_python_server_is_stored_with_an_upstream_type(store: Store) -> None:
+    """Upstream's server_type enum (and TarsWeb's schema sync) has no tars_python: it is
+    stored as tars_cpp and told by its template, and read back as tars_python."""
+    row = await store.servers.deploy(HELLO, [HELLO_OBJ])
+    assert (row.server_type, row.template_name) == ("tars_python", "tars.tarspython.default")
+    await store.templates.upsert("Demo.py", "tars.tarspython.default", "<tars>\n</tars>\n")
+    await store.servers.deploy(replace(HELLO, node_name="n2", template_name="Demo.py"), [])
+    await store.servers.deploy(replace(HELLO, node_name="n3", server_type="tars_cpp"), [])
+    async with store.connect() as conn:
+        stored = dict(
+            (await conn.execute(select(t_server_conf.c.node_name, t_server_conf.c.server_type)))
+            .tuples()
+            .all()
+        )
+    assert stored == {"n1": "tars_cpp", "n2": "tars_cpp", "n3": "tars_cpp"}
+    kinds = {r.node_name: r.server_type for r in await store.servers.list()}
+    assert kinds == {"n1": "tars_python", "n2": "tars_python", "n3": "tars_cpp"}
+    got = await store.servers.get("Demo", "Hello", "n2")
+    assert got is not None and got.server_type == "tars_python"
+
+
+async def test_a_python_server_needs_a_python_template(store: Store) -> None:
+    with pytest.raises(InvalidInput, match=r"must be tars\.tarspython\.default or inherit"):
+        await store.servers.deploy(replace(HELLO, template_name="tars.default"), [])
+    assert await store.servers.list() == []

@@ -109,7 +109,9 @@ async def test_server_profile_puts_the_private_profile_on_top(store: Store) -> N
     private = "<tars>\n  <application>\n    <server>\n      logLevel=ERROR\n      own=1\n"
     private += "    </server>\n  </application>\n</tars>\n"
     row = await store.servers.deploy(
-        ServerSpec("Demo", "Hello", "n1", template_name="t.parent", profile=private),
+        ServerSpec(
+            "Demo", "Hello", "n1", server_type="tars_cpp", template_name="t.parent", profile=private
+        ),
         [AdapterSpec("Demo.Hello.HelloObj", "tcp -h 127.0.0.1 -p 10000 -t 60000")],
     )
     merged = parse(await store.templates.server_profile(row))
@@ -121,7 +123,9 @@ async def test_server_profile_puts_the_private_profile_on_top(store: Store) -> N
 
 async def test_a_template_in_use_cannot_be_deleted(store: Store) -> None:
     await store.templates.upsert("t.used", "tars.default", PARENT)
-    await store.servers.deploy(ServerSpec("Demo", "Hello", "n1", template_name="t.used"), [])
+    await store.servers.deploy(
+        ServerSpec("Demo", "Hello", "n1", "tars_cpp", template_name="t.used"), []
+    )
     with pytest.raises(Conflict, match=r"'t\.used' is still used by servers Demo\.Hello"):
         await store.templates.delete("t.used")
     await store.templates.upsert("t.kid", "t.used", CHILD)
@@ -145,8 +149,12 @@ async def test_a_template_a_node_uses_cannot_be_deleted(store: Store) -> None:
 
 async def test_server_profiles_of_a_whole_node(store: Store) -> None:
     await store.templates.upsert("t.parent", "tars.default", PARENT)
-    await store.servers.deploy(ServerSpec("Demo", "A", "n1", template_name="t.parent"), [])
-    await store.servers.deploy(ServerSpec("Demo", "B", "n1", template_name="tars.default"), [])
+    await store.servers.deploy(
+        ServerSpec("Demo", "A", "n1", "tars_cpp", template_name="t.parent"), []
+    )
+    await store.servers.deploy(
+        ServerSpec("Demo", "B", "n1", "tars_cpp", template_name="tars.default"), []
+    )
     rows = await store.servers.list(node_name="n1")
     profiles = [parse(p) for p in await store.templates.server_profiles(rows)]
     assert [p.get("/tars/application/server<logLevel>") for p in profiles] == ["INFO", "DEBUG"]

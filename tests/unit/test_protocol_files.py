@@ -456,7 +456,9 @@ def test_tarsus_admin_extension_is_module_tarsus_and_adds_only_new_functions() -
         "listProfileTemplates",
         "getRawProfileTemplate",
         "setProfileTemplate",
+        "forceProfileTemplate",
         "deleteProfileTemplate",
+        "deployServer",
     }
     upstream = {o.name for o in load("AdminReg.tars").interfaces()["tars.AdminReg"].operations}
     assert not ext & upstream

@@ -209,7 +209,8 @@ def server_spec_from_conf(conf: Any) -> ServerSpec:
     """An ``AdminReg.ServerConf`` as the store's :class:`ServerSpec`.
 
     As upstream's ``insertServerConf`` stores it, ``profile`` is the *template name* (empty:
-    ``tars.default``); ``enableGroup`` other than ``Y`` (the IDL default is ``M``) is ``N``.
+    ``tars.default``, or ``tars.tarspython.default`` for a ``tars_python`` server);
+    ``enableGroup`` other than ``Y`` (the IDL default is ``M``) is ``N``.
     """
     if not conf.serverType:
         raise InvalidInput(
@@ -221,7 +222,7 @@ def server_spec_from_conf(conf: Any) -> ServerSpec:
         server_name=conf.serverName,
         node_name=conf.nodeName,
         server_type=conf.serverType,
-        template_name=conf.profile or "tars.default",
+        template_name=conf.profile,
         base_path=conf.basePath,
         exe_path=conf.exePath,
         async_thread_num=int(conf.asyncThreadNum),
@@ -388,11 +389,14 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found")
         return _profile_template(row)
 
-    async def set_profile_template(self, tpl: Any, user: str) -> None:
+    async def set_profile_template(self, tpl: Any, user: str, *, force: bool = False) -> None:
         """``setProfileTemplate``: create or replace ``tpl.name`` (who: ``user``; when: now).
-        1007 with the store's reason for a bad name, text or parent, or a loop."""
+        1007 with the store's reason for a bad name, text or parent, or a loop, and for a
+        change of a built-in template without ``force`` (``forceProfileTemplate``)."""
         try:
-            await self.store.templates.upsert(tpl.name, tpl.parentName, tpl.profile, user)
+            await self.store.templates.upsert(
+                tpl.name, tpl.parentName, tpl.profile, user, force=force
+            )
         except InvalidInput as e:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, str(e)) from None
 

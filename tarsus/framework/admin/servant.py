@@ -346,6 +346,12 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         return 0, ""
 
     @_guarded
+    async def forceProfileTemplate(self, tpl: Any, user: str) -> tuple[int, str]:
+        await self.inventory.set_profile_template(tpl, user, force=True)
+        log.warning("template %s forced by %r (parent %r)", tpl.name, user, tpl.parentName)
+        return 0, ""
+
+    @_guarded
     async def deleteProfileTemplate(self, name: str) -> tuple[int, str]:
         await self.inventory.delete_profile_template(name)
         log.info("template %s deleted", name)

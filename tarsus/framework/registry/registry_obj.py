@@ -16,17 +16,29 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import tarsus.idl
 import tarsus.protocol
 from tarsus.framework.registry.routes import caller_ip
 from tarsus.rpc.current import current
+from tarsus.store import StoreError
 
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry, ServerView
 
-__all__ = ["RegistryImp", "registry_idl", "server_descriptor"]
+__all__ = [
+    "NODE_SERVER_OBJ",
+    "NODE_SERVER_PORT",
+    "RegistryImp",
+    "node_address",
+    "registry_idl",
+    "server_descriptor",
+]
 
 log = logging.getLogger("tarsus.registry.nodes")
+
+_DB_ERRORS = (StoreError, SQLAlchemyError, OSError)
 
 
 @functools.cache
@@ -40,6 +52,20 @@ def _peer() -> tuple[str, int] | None:
         return current().peer
     except LookupError:
         return None
+
+
+#: The node's own object and its port in upstream's tarsnode template (``tars.tarsnode``
+#: ``ServerObjAdapter``); the object the admin registry's ``checkServer`` pings for a node.
+NODE_SERVER_OBJ = "tars.tarsnode.ServerObj"
+NODE_SERVER_PORT = 19386
+
+
+def node_address(ip: str, port: int, peer: tuple[str, int] | None) -> tuple[str, int]:
+    """Where a registering node is: what it says, else (3.x nodes leave ``endpointIp`` and
+    ``endpointPort`` empty, TarsFramework ``NodeServer::initialize``) the address its call came
+    from and the ServerObj port. ``t_node_info`` then names the node's host, and
+    ``AdminReg.getServers`` (TarsWeb's framework list) lists a reachable object."""
+    return (ip or caller_ip(peer)), (int(port) or NODE_SERVER_PORT)
 
 
 def _time_text(value: Any) -> str:
@@ -106,14 +132,16 @@ class RegistryImp(_Base):  # type: ignore[misc]
         return 0
 
     async def registerNode(self, nodeName: str, ni: Any, li: Any) -> int:
+        ip, port = node_address(ni.endpointIp, ni.endpointPort, _peer())
         return await self.registry.register_node(
             nodeName,
             ni.nodeObj,
-            ni.endpointIp,
-            ni.endpointPort,
+            ip,
+            port,
             ni.dataDir,
             (li.avg1, li.avg5, li.avg15),
             ni.version,
+            node_obj_default=f"{NODE_SERVER_OBJ}@tcp -h {ip} -p {port} -t 60000" if ip else "",
         )
 
     async def keepAlive(self, nodeName: str, load: Any) -> int:
@@ -138,6 +166,26 @@ class RegistryImp(_Base):  # type: ignore[misc]
         )
 
     async def destroyNode(self, nodeName: str) -> int:
+        """Only the node itself may say it is going away (upstream lets any caller, which makes
+        a node's services unroutable until its next heartbeat re-registers it): the call must
+        come from the node's registered address (``t_node_info.endpoint_ip``, which
+        registration fills from the node's own connection) or from the address that is its
+        name. Anything else answers -1 and changes nothing. Operators use the admin registry,
+        which writes the store directly. See docs/registry.md."""
+        ip = caller_ip(_peer())
+        try:
+            row = await self.registry.store.nodes.get(nodeName)
+        except _DB_ERRORS as e:
+            log.warning("destroyNode %r from %s: the database failed: %s", nodeName, ip, e)
+            return -1
+        if row is not None and ip not in (row.endpoint_ip, row.node_name):
+            log.warning(
+                "destroyNode %r refused: the call came from %s, not from the node (%s)",
+                nodeName,
+                ip or "an unknown address",
+                row.endpoint_ip or "no address registered",
+            )
+            return -1
         return await self.registry.destroy_node(nodeName)
 
     async def reportVersion(self, app: str, serverName: str, nodeName: str, version: str) -> int:

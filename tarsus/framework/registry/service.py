@@ -394,12 +394,22 @@ class Registry:
         data_dir: str,
         load: tuple[float, float, float],
         version: str,
+        *,
+        node_obj_default: str = "",
     ) -> int:
         """``registerNode``: 0, 1 (an active node of that name has another node_obj), 2 (the
-        database failed), -1 (bad input)."""
+        database failed), -1 (bad input). ``node_obj_default`` is stored when ``node_obj`` is
+        empty (see :meth:`tarsus.store.Nodes.register`)."""
         try:
             ret = await self.store.nodes.register(
-                node_name, node_obj, endpoint_ip, endpoint_port, data_dir, *load, version
+                node_name,
+                node_obj,
+                endpoint_ip,
+                endpoint_port,
+                data_dir,
+                *load,
+                version,
+                node_obj_default=node_obj_default,
             )
         except InvalidInput as e:
             log.warning("registerNode %r refused: %s", node_name, e)
