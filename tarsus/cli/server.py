@@ -47,7 +47,6 @@ from tarsus.cli.admin_client import (
     ServerArgument,
     UsageError,
     admin_command,
-    adminreg,
     current_user,
     refused,
     split_server_id,
@@ -59,6 +58,7 @@ from tarsus.framework.node.package import (
     PackageManifest,
     md5_of,
 )
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.locator import default_cache_dir
 
 app = typer.Typer(
@@ -280,9 +280,8 @@ def publish_package(
     timeout_s: int,
 ) -> dict[str, Any]:
     """``batchPatch`` the package to the node, then follow ``getPatchPercent`` to the end."""
-    A = adminreg()
     doing = f"publishing {package.archive.name} to {app_name}.{server} on node {node}"
-    request = A.PatchRequest(
+    request = NodeDescriptor.PatchRequest(
         appname=app_name,
         servername=server,
         nodename=node,
@@ -421,9 +420,8 @@ def deploy(
     plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
     who = user or current_user()
     where = f"{server_id} on node {node}"
-    A = adminreg()
 
-    conf = A.ServerConf(
+    conf = AdminReg.ServerConf(
         application=app_name,
         serverName=server,
         nodeName=node,
@@ -438,7 +436,7 @@ def deploy(
             failure.message += "; is it deployed there already? (--replace overwrites it)"
         raise failure
     for plan in plans:
-        adapter = A.AdapterConf(
+        adapter = AdminReg.AdapterConf(
             adapterName=plan.adapter, endpoint=plan.endpoint, servant=plan.servant
         )
         ret = client.call("insertAdapterConf", app_name, server, node, adapter, replace)

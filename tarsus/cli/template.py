@@ -29,9 +29,9 @@ from tarsus.cli.admin_client import (
     Output,
     UsageError,
     admin_command,
-    adminext,
     current_user,
 )
+from tarsus.protocol.gen import TarsusAdmin
 
 app = typer.Typer(
     name="template",
@@ -138,7 +138,7 @@ def set_(
     """Create or replace template NAME: its parent and its own text (from --file)."""
     profile = _read_profile(file)
     who = user or current_user()
-    tpl = adminext().ProfileTemplate(name=name, parentName=parent, profile=profile)
+    tpl = TarsusAdmin.ProfileTemplate(name=name, parentName=parent, profile=profile)
     ret, result = client.call_ext("setProfileTemplate", tpl, who)
     client.check(ret, result, f"setting template {name}")
     doc = {"name": name, "parent": parent, "user": who, "result": result}

@@ -28,9 +28,9 @@ from rich.console import Console
 import tarsus
 from tarsus.cli.server import open_package
 from tarsus.framework.admin import AdminSettings
-from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
+from tarsus.protocol.gen import NodeDescriptor
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -206,7 +206,7 @@ async def _install(
 ) -> None:
     admin = platform.admin
     assert admin is not None
-    req = adminreg().PatchRequest(
+    req = NodeDescriptor.PatchRequest(
         appname=app,
         servername=server,
         nodename=node,

@@ -22,7 +22,6 @@ text after the name and returns the reply (it may be ``async``). Anything else i
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import os
@@ -31,8 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import AdminF
 from tarsus.rpc import logs
 from tarsus.rpc.servant import Servant
 
@@ -46,7 +44,6 @@ __all__ = [
     "AdminCommands",
     "AdminHandler",
     "admin_servant",
-    "adminf",
 ]
 
 log = logging.getLogger("tarsus.rpc.admin")
@@ -66,12 +63,6 @@ _DAYLOG_USAGE = "usage: tars.enabledaylog {remote|local}|[logname]|{true|false}"
 def _fill(key: str, width: int = 50) -> str:
     """TarsCpp's ``TC_Common::outfill``: the key padded with spaces to ``width``."""
     return key.ljust(width)
-
-
-@functools.cache
-def adminf() -> Any:
-    """The ``tars`` module of ``AdminF.tars`` (``AdminFServant``, ``AdminFProxy``)."""
-    return tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
 
 
 class AdminCommands:
@@ -207,7 +198,7 @@ def _adapter_status(adapter: Adapter) -> list[str]:
 
 def admin_servant(app: Application) -> Servant:
     """The ``AdminObj`` servant of ``app``."""
-    base: Any = adminf().AdminFServant
+    base: Any = AdminF.AdminFServant
 
     class AdminServant(base):  # type: ignore[misc]
         async def shutdown(self) -> None:

@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
 from tarsus.conf import ConfigError, TCConfig, parse, parse_file
+from tarsus.protocol.gen import ConfigF
 from tarsus.rpc import logs
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
@@ -739,7 +738,7 @@ class Application:
         return f"[succ] get remote config:{filename}"
 
     async def _fetch_config(self, config: ServerConfig, filename: str, app_only: bool) -> str:
-        tars = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
+        tars = ConfigF
         proxy = self.communicator.string_to_proxy(tars.ConfigProxy, config.config)
         server = "" if app_only else config.server
         failure = "no answer"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
+from tarsus.protocol.gen import QueryF
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
@@ -72,15 +72,6 @@ CACHE_FILE_NAME: Final = "endpoints.json"
 _CACHE_VERSION: Final = 1
 #: Problems with one object (registry down, empty answers) are logged at most this often.
 LOG_INTERVAL: Final = 60.0
-
-
-@functools.cache
-def _queryf() -> Any:
-    # Compiled on first use, so importing the RPC runtime parses no IDL.
-    import tarsus.idl
-    import tarsus.protocol
-
-    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -389,7 +380,7 @@ class Locator:
         self.query_method: QueryMethod = query_method
         self.set_division = check_set_division(set_division) if set_division else ""
         self.cache = cache
-        prx = _queryf().QueryFProxy(query)
+        prx = QueryF.QueryFProxy(query)
         prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
         if node_name:
             # As TarsCpp servers: the registry groups the caller by this (IDC groups)

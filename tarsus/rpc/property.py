@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -36,8 +35,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import PropertyF
 from tarsus.rpc.stats import (
     DEFAULT_MAX_REPORT_SIZE,
     DEFAULT_REPORT_INTERVAL_MS,
@@ -67,19 +65,12 @@ __all__ = [
     "PropertyReporter",
     "Sum",
     "format_decimal",
-    "propertyf",
 ]
 
 log = logging.getLogger("tarsus.rpc.property")
 
 #: ``StatPropMsgHead.iPropertyVer`` sent by current TarsCpp.
 PROPERTY_VERSION: Final = 2
-
-
-@functools.cache
-def propertyf() -> Any:
-    """The ``tars`` module of ``PropertyF.tars`` (``StatPropMsgHead``, ``PropertyFProxy``...)."""
-    return tarsus.idl.load(tarsus.protocol.path("PropertyF.tars")).tars
 
 
 def format_decimal(value: float) -> str:
@@ -272,7 +263,7 @@ class PropertyReporter:
             set_division = communicator.setdivision if communicator.enableset else ""
         self.set_info = parse_set_division(set_division) if set_division else None
         self._proxy = communicator.string_to_proxy(
-            propertyf().PropertyFProxy, property_obj
+            PropertyF.PropertyFProxy, property_obj
         ).with_options(timeout_ms=self.report_timeout_ms)
         self._properties: dict[str, Property] = {}
         self._task: asyncio.Task[None] | None = None
@@ -299,7 +290,7 @@ class PropertyReporter:
 
     def take(self) -> dict[Any, Any]:
         """Every property's interval as ``{StatPropMsgHead: StatPropMsgBody}``."""
-        tars = propertyf()
+        tars = PropertyF
         name, area, group = self.set_info or ("", "", "")
         suffix = f".{name}{area}{group}" if self.set_info is not None else ""
         out: dict[Any, Any] = {}

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from bisect import bisect_right
@@ -37,9 +36,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import encode
+from tarsus.protocol.gen import StatF
 from tarsus.rpc.client import CallRecord
 from tarsus.rpc.errors import Ret
 
@@ -67,7 +65,6 @@ __all__ = [
     "parse_set_division",
     "slave_name",
     "split_by_size",
-    "statf",
 ]
 
 log = logging.getLogger("tarsus.rpc.stats")
@@ -114,12 +111,6 @@ _ClientKey = tuple[str, str, str, int, str, int]  # obj, func, host, port, set, 
 _ServerKey = tuple[str, int, str, int]  # func, packet type, caller ip, code
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-@functools.cache
-def statf() -> Any:
-    """The ``tars`` module of ``StatF.tars`` (``StatMicMsgHead``, ``StatFProxy``, ...)."""
-    return tarsus.idl.load(tarsus.protocol.path("StatF.tars")).tars
 
 
 def limit(text: str, max_len: int) -> str:
@@ -194,7 +185,7 @@ def _merge(into: list[int], add: list[int]) -> None:
 
 def _body(slot: list[int]) -> Any:
     buckets = slot[_BUCKET0 : _BUCKET0 + len(INTERVAL_BOUNDS)]
-    return statf().StatMicMsgBody(
+    return StatF.StatMicMsgBody(
         count=slot[_COUNT],
         timeoutCount=slot[_TIMEOUT],
         execCount=slot[_EXEC],
@@ -251,7 +242,7 @@ class StatReporter:
             set_division = communicator.setdivision if communicator.enableset else ""
         self.set_info = parse_set_division(set_division) if set_division else None
         self.tars_version = tars_version
-        self._proxy = communicator.string_to_proxy(statf().StatFProxy, stat_obj).with_options(
+        self._proxy = communicator.string_to_proxy(StatF.StatFProxy, stat_obj).with_options(
             timeout_ms=self.report_timeout_ms
         )
         self._master_name = self._client_master_name()
@@ -351,7 +342,7 @@ class StatReporter:
         if slave_set is not None:
             slave = f"{slave}.{''.join(slave_set)}"
         name, area, group = slave_set or ("", "", "")
-        return statf().StatMicMsgHead(
+        return StatF.StatMicMsgHead(
             masterName=self._master_name,
             slaveName=limit(slave, MAX_NAME_LEN),
             interfaceName=limit(func, MAX_NAME_LEN),
@@ -370,7 +361,7 @@ class StatReporter:
         if self.set_info is not None:
             slave = f"{slave}.{''.join(self.set_info)}"
         name, area, group = self.set_info or ("", "", "")
-        return statf().StatMicMsgHead(
+        return StatF.StatMicMsgHead(
             masterName=MASTER_ONE_WAY if packet_type == 1 else MASTER_STAT_FROM_SERVER,
             slaveName=limit(slave, MAX_NAME_LEN),
             interfaceName=limit(func, MAX_NAME_LEN),

@@ -20,8 +20,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import NodePush
 
 if TYPE_CHECKING:
     from tarsus.codec.operation import Operation
@@ -57,9 +56,7 @@ class NodeCallTimeout(Exception):
 @functools.cache
 def push_operations() -> dict[str, Operation]:
     """The ``NodePush`` functions by name: how each push's arguments travel."""
-    module = tarsus.idl.load(tarsus.protocol.path("NodePush.tars")).tars
-    ops: dict[str, Operation] = module.NodePushServant._tars_ops_
-    return ops
+    return NodePush.NodePushServant._tars_ops_
 
 
 class NodeChannels:

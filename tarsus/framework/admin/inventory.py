@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 
 from tarsus.framework.admin.errors import AdminError, ErrCode
-from tarsus.framework.admin.replies import adminext, adminreg
+from tarsus.protocol.gen import AdminReg, TarsusAdmin
 from tarsus.store.errors import Conflict, InvalidInput, NotFound
 from tarsus.store.schema import (
     t_adapter_conf,
@@ -237,7 +237,7 @@ def _bad_input(what: str, e: Exception) -> AdminError:
 
 def _profile_template(row: TemplateRow) -> Any:
     """A ``t_profile_template`` row as AdminExt's ``ProfileTemplate``."""
-    return adminext().ProfileTemplate(
+    return TarsusAdmin.ProfileTemplate(
         name=row.template_name,
         parentName=row.parents_name,
         profile=row.profile,
@@ -281,9 +281,8 @@ class Inventory:
         return bool(await self.store.servers.list(app, server))
 
     async def server_tree(self) -> list[Any]:
-        tars = adminreg()
         return [
-            tars.ServerTree(
+            AdminReg.ServerTree(
                 application=r.application,
                 server_name=r.server_name,
                 enable_set=r.enable_set,
@@ -305,7 +304,6 @@ class Inventory:
     async def framework_servers(self) -> list[Any]:
         """``getServers``: every servant of app ``tars`` as ``servant@endpoint``, then every
         node (its ``node_obj``, empty for nodes that only use the push channel)."""
-        tars = adminreg()
         out: list[Any] = []
         async with self.store.connect() as conn:
             rows = await conn.execute(
@@ -320,7 +318,7 @@ class Inventory:
             )
             for server, node, servant, endpoint in rows:
                 out.append(
-                    tars.FrameworkServer(
+                    AdminReg.FrameworkServer(
                         serverName=server or "",
                         nodeName=node or "",
                         objName=f"{servant or ''}@{endpoint or ''}",
@@ -328,7 +326,7 @@ class Inventory:
                 )
         for node_row in await self.store.nodes.list():
             out.append(
-                tars.FrameworkServer(
+                AdminReg.FrameworkServer(
                     serverName="tarsnode", nodeName=node_row.node_name, objName=node_row.node_obj
                 )
             )

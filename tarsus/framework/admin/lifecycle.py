@@ -29,8 +29,9 @@ from tarsus.framework.admin.inventory import (
     patch_package,
     record_publish,
 )
-from tarsus.framework.admin.replies import adminreg, decode_patch_info, decode_state_info
+from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.errors import NotFound
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class Lifecycle:
         the database, the node's from ``getStateInfo``. On a node error the database part is
         still filled in."""
         row = await self.row(app, server, node)
-        desc = adminreg().ServerStateDesc(
+        desc = AdminReg.ServerStateDesc(
             settingStateInReg=row.setting_state,
             presentStateInReg=row.present_state,
             presentStateInNode="",
@@ -334,9 +335,9 @@ class Lifecycle:
         try:
             code, raw = await self.push(node, "getPatchPercent", app, server)
         except AdminError as e:
-            return e.code, adminreg().PatchInfo(sResult=e.message)
+            return e.code, NodeDescriptor.PatchInfo(sResult=e.message)
         if code != 0:
-            info = adminreg().PatchInfo(sResult=f"getPatchPercent {node} error, iRet:{code}")
+            info = NodeDescriptor.PatchInfo(sResult=f"getPatchPercent {node} error, iRet:{code}")
             return code, info
         return 0, decode_patch_info(raw)
 
@@ -345,7 +346,7 @@ class Lifecycle:
         written to ``t_server_patchs``."""
         params = item.parameters
         patch_id = params.get("patch_id", "")
-        req = adminreg().PatchRequest(
+        req = NodeDescriptor.PatchRequest(
             appname=item.application,
             servername=item.serverName,
             nodename=item.nodeName,

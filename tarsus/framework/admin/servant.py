@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
-from tarsus.framework.admin.replies import adminext, adminreg, decode_log_files
+from tarsus.framework.admin.replies import decode_log_files
+from tarsus.protocol.gen import AdminReg, TarsusAdmin
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
@@ -48,8 +49,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 def _served_ops() -> dict[str, Operation]:
     """AdminReg's operations and AdminExt's, one table: the object answers both."""
-    upstream: dict[str, Operation] = adminreg().AdminRegServant._tars_ops_
-    ours: dict[str, Operation] = adminext().AdminExtServant._tars_ops_
+    upstream: dict[str, Operation] = AdminReg.AdminRegServant._tars_ops_
+    ours: dict[str, Operation] = TarsusAdmin.AdminExtServant._tars_ops_
     shared = sorted(upstream.keys() & ours.keys())
     if shared:  # would silently change what upstream clients get
         raise TypeError(f"AdminExt redefines AdminReg functions: {', '.join(shared)}")
@@ -108,7 +109,7 @@ def _caller_ip() -> str:
     return host[7:] if host.startswith("::ffff:") and "." in host else host
 
 
-class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
+class AdminRegImp(AdminReg.AdminRegServant):
     """The admin registry servant. Build it through
     :class:`~tarsus.framework.admin.server.AdminRegistry`."""
 
@@ -318,7 +319,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         self, application: str, serverName: str, packageType: int, defaultVersion: int
     ) -> tuple[int, Any]:
         log.warning("getPatchPackage %s.%s: %s", application, serverName, _NO_PACKAGE_STORE)
-        return int(ErrCode.EM_TARS_UNKNOWN_ERR), adminreg().PatchPackage()
+        return int(ErrCode.EM_TARS_UNKNOWN_ERR), AdminReg.PatchPackage()
 
     # ------------------------------------------------------------------ templates and config
     @_guarded

@@ -29,8 +29,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
-from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.admin.settings import AdminSettings
+from tarsus.protocol.gen import AdminReg
 from tarsus.store.errors import Conflict, InvalidInput, StoreError
 from tarsus.store.tasks import TaskItemRecord, TaskRecord, Tasks
 
@@ -193,7 +193,6 @@ class TaskEngine:
     # ------------------------------------------------------------------ requests
     async def add(self, req: Any) -> None:
         """Validate, store and start a task (``addTaskReq``). Raises :class:`AdminError`."""
-        tars = adminreg()
         items = list(req.taskItemReq)
         if not req.taskNo:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, "addTaskReq: taskNo is empty")
@@ -241,9 +240,11 @@ class TaskEngine:
                 raise AdminError(
                     ErrCode.EM_TARS_UNKNOWN_ERR, f"task {req.taskNo} could not be stored: {e}"
                 ) from None
-        rsp = tars.TaskRsp(
+        rsp = AdminReg.TaskRsp(
             taskItemRsp=[
-                tars.TaskItemRsp(req=item, status=I_NOT_START, statusInfo=status_name(I_NOT_START))
+                AdminReg.TaskItemRsp(
+                    req=item, status=I_NOT_START, statusInfo=status_name(I_NOT_START)
+                )
                 for item in items
             ],
             taskNo=req.taskNo,
@@ -565,9 +566,8 @@ def _task_status_name(status: int) -> str:
 
 
 def _snapshot(rsp: Any) -> Any:
-    tars = adminreg()
     items = [
-        tars.TaskItemRsp(
+        AdminReg.TaskItemRsp(
             req=i.req,
             startTime=i.startTime,
             endTime=i.endTime,
@@ -578,7 +578,7 @@ def _snapshot(rsp: Any) -> Any:
         )
         for i in rsp.taskItemRsp
     ]
-    return tars.TaskRsp(
+    return AdminReg.TaskRsp(
         taskItemRsp=items,
         taskNo=rsp.taskNo,
         serial=rsp.serial,
@@ -594,10 +594,9 @@ def _time_text(value: datetime | None) -> str:
 
 
 def _from_record(record: TaskRecord) -> Any:
-    tars = adminreg()
     items = [
-        tars.TaskItemRsp(
-            req=tars.TaskItemReq(
+        AdminReg.TaskItemRsp(
+            req=AdminReg.TaskItemReq(
                 taskNo=record.task_no,
                 itemNo=i.item_no,
                 application=i.application,
@@ -617,7 +616,7 @@ def _from_record(record: TaskRecord) -> Any:
         )
         for i in record.items
     ]
-    return tars.TaskRsp(
+    return AdminReg.TaskRsp(
         taskItemRsp=items,
         taskNo=record.task_no,
         serial=record.serial,

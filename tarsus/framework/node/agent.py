@@ -34,10 +34,10 @@ import tarsus.idl
 import tarsus.protocol
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
-from tarsus.framework.node.idl import queryf, registry
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.framework.node.supervisor import Supervisor
+from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
@@ -94,7 +94,7 @@ class _Load:
         self.samples = [*self.samples[-14:], avg1]
         avg5 = sum(self.samples[-5:]) / len(self.samples[-5:])
         avg15 = sum(self.samples) / len(self.samples)
-        return registry().LoadInfo(avg1, avg5, avg15, 0)
+        return NodeDescriptor.LoadInfo(avg1, avg5, avg15, 0)
 
 
 class NodeAgent:
@@ -132,8 +132,8 @@ class NodeAgent:
             refresh_endpoint_interval_ms=s.refresh_endpoint_interval_ms,
         )
         self.communicator = comm
-        self._registry = comm.string_to_proxy(registry().RegistryProxy, REGISTRY_OBJ)
-        self._query = comm.string_to_proxy(queryf().QueryFProxy, s.locator)
+        self._registry = comm.string_to_proxy(Registry.RegistryProxy, REGISTRY_OBJ)
+        self._query = comm.string_to_proxy(QueryF.QueryFProxy, s.locator)
         if not self.node_name:
             self.node_name = await self._ask_node_name()
         host = s.host or self.node_name
@@ -250,8 +250,7 @@ class NodeAgent:
         return str(ip)
 
     async def _register(self) -> bool:
-        reg = registry()
-        info = reg.NodeInfo(
+        info = NodeDescriptor.NodeInfo(
             self.node_name,
             "",  # no NodeObj: commands arrive over the push channel (3.x nodes)
             "",
@@ -327,7 +326,7 @@ class NodeAgent:
         )
 
     async def _report_patched(self, app: str, server: str, version: str, user: str) -> None:
-        result = registry().PatchResult(app, server, self.node_name, version, user)
+        result = Registry.PatchResult(app, server, self.node_name, version, user)
         await self._timed(self._registry, 3000).updatePatchResult(result)
 
     async def _report_version(self, app: str, server: str, version: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from tarsus.codec.jsonvalue import JsonValueError, from_jsonable, to_jsonable
 from tarsus.framework.node.config import atomic_write
-from tarsus.framework.node.idl import canonical, tars
+from tarsus.protocol.gen import RegistryDescriptor
 
 __all__ = ["CACHE_FORMAT", "CacheEntry", "NodeCache"]
 
@@ -68,7 +68,7 @@ class NodeCache:
         except ValueError as e:
             self._set_aside(f"{e}")
             return
-        cls = tars().ServerDescriptor
+        cls = RegistryDescriptor.ServerDescriptor
         for sid, item in data["servers"].items():
             try:
                 desc = from_jsonable(item["descriptor"], cls, "descriptor")
@@ -128,10 +128,10 @@ class NodeCache:
     def save(self) -> None:
         """Write the file if its content changed. Errors are logged: a full disk must not
         stop supervision."""
-        cls = tars().ServerDescriptor
+        cls = RegistryDescriptor.ServerDescriptor
         servers = {}
         for sid, entry in sorted(self._entries.items()):
-            desc = canonical(entry.descriptor, cls)
+            desc = entry.descriptor
             servers[sid] = {
                 "enabled": entry.enabled,
                 "pid": entry.pid,

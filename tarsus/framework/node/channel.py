@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 from tarsus.codec import ResponsePacket
 from tarsus.framework.admin.channel import push_operations
-from tarsus.framework.node.idl import adminreg
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.server import PUSH_FUNC
@@ -84,7 +85,7 @@ class AdminChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if say_goodbye:
-            rn = adminreg().ReportNode(self.node_name, self.sid)
+            rn = NodeDescriptor.ReportNode(self.node_name, self.sid)
             for proxy in list(self.proxies.values()):
                 with contextlib.suppress(TarsError, OSError):
                     await proxy.with_options(timeout_ms=1000).deleteNode(rn)
@@ -124,15 +125,14 @@ class AdminChannel:
         for gone in set(self.proxies) - set(endpoints):
             log.info("admin registry %s is gone", gone)
             del self.proxies[gone]
-        module = adminreg()
         for ep in endpoints:
             if ep not in self.proxies:
                 proxy = self.communicator.string_to_proxy(
-                    module.AdminRegProxy, f"{self.admin_obj}@{ep}"
+                    AdminReg.AdminRegProxy, f"{self.admin_obj}@{ep}"
                 )
-                proxy.tars_set_push_callback(lambda rsp, p=proxy: self._on_push(p, rsp))
+                proxy.tars_set_push_callback(functools.partial(self._on_push, proxy))
                 self.proxies[ep] = proxy
-        rn = module.ReportNode(self.node_name, self.sid)
+        rn = NodeDescriptor.ReportNode(self.node_name, self.sid)
         results = await asyncio.gather(
             *(
                 p.with_options(timeout_ms=self.call_timeout_ms).reportNode(rn)

@@ -28,7 +28,6 @@ import psutil  # type: ignore[import-untyped]
 from tarsus.codec import encode, encode_value, types
 from tarsus.codec.operation import Operation, Param
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.idl import canonical, tars
 from tarsus.framework.node.logview import (
     LogCommandError,
     list_log_files,
@@ -36,6 +35,7 @@ from tarsus.framework.node.logview import (
     run_log_command,
 )
 from tarsus.framework.node.supervisor import Supervisor
+from tarsus.protocol.gen import NodeDescriptor
 
 __all__ = ["DescriptorLoader", "NodeCommands"]
 
@@ -53,7 +53,7 @@ def _state_info_answer() -> Operation:
     """``ServerStateInfo`` at tag 0 and a string at tag 1: the shape of a result struct."""
     return Operation(
         "getStateInfo",
-        tars().ServerStateInfo,
+        NodeDescriptor.ServerStateInfo,
         (Param(1, "result", types.STRING, out=True),),
     )
 
@@ -165,8 +165,8 @@ class NodeCommands:
         where = f"getStateInfo [{application}.{serverName}] "
         sp = self.supervisor.get(application, serverName)
         if sp is None:
-            state = tars().ServerState.Inactive
-            info = tars().ServerStateInfo(
+            state = NodeDescriptor.ServerState.Inactive
+            info = NodeDescriptor.ServerStateInfo(
                 serverState=state,
                 processId=-1,
                 nodeName=self.supervisor.settings.node_name,
@@ -183,14 +183,13 @@ class NodeCommands:
         where = f"getPatchPercent [{application}.{serverName}] "
         sp = self.supervisor.get(application, serverName)
         if sp is None:
-            info = tars().PatchInfo(sResult=where + "server not exist")
+            info = NodeDescriptor.PatchInfo(sResult=where + "server not exist")
             return NodeErrorCode.LOAD_SERVICE_DESC, encode(info)
         info = sp.patch.to_patch_info()
         ret = 0 if (info.bPatching or info.bSucc) else -1
         return ret, encode(info)
 
     async def patchPro(self, req: Any) -> Result:
-        req = canonical(req, tars().PatchRequest)
         app, server = req.appname, req.servername
         if not req.filepath:
             return (

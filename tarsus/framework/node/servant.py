@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tarsus.framework.node.idl import nodef
+from tarsus.protocol.gen import NodeF
 from tarsus.rpc.servant import Servant
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ SERVER_OBJ_PORT = 19386
 
 def server_obj_servant(supervisor: Supervisor) -> Servant:
     """The ``ServerF`` servant of ``supervisor``. Unknown servers get -1, as upstream."""
-    base: Any = nodef().ServerFServant
+    base: Any = NodeF.ServerFServant
 
     class ServerObj(base):  # type: ignore[misc]
         async def keepAlive(self, serverInfo: Any) -> int:

@@ -47,7 +47,6 @@ from tarsus.framework.node.config import (
     generate_config,
 )
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.idl import adminf, canonical, tars
 from tarsus.framework.node.launch import LaunchError, launch_spec
 from tarsus.framework.node.limiter import ActivationLimiter
 from tarsus.framework.node.package import (
@@ -58,6 +57,7 @@ from tarsus.framework.node.package import (
 )
 from tarsus.framework.node.process import ProcessHandle
 from tarsus.framework.node.settings import NodeSettings
+from tarsus.protocol.gen import AdminF, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 
 __all__ = [
@@ -126,7 +126,7 @@ class PatchStatus:
     succ: bool = False
 
     def to_patch_info(self) -> Any:
-        return tars().PatchInfo(
+        return NodeDescriptor.PatchInfo(
             bPatching=self.patching,
             iPercent=self.percent,
             iModifyTime=self.modify_time,
@@ -211,8 +211,8 @@ class ServerProcess:
         if self.handle is not None:
             started = int(self.handle.create_time)
             ex = {"PROC_START_TIME": str(started), "RUN_SECONDS": str(int(time.time()) - started)}
-        server_state = tars().ServerState
-        return tars().ServerStateInfo(
+        server_state = NodeDescriptor.ServerState
+        return NodeDescriptor.ServerStateInfo(
             serverState=server_state(state),
             processId=self.pid,
             nodeName=self.settings.node_name,
@@ -729,7 +729,7 @@ class Supervisor:
         (upstream ``CommandLoad``). A server first seen by this node process picks up a
         process still running for it from the cache. ``locator``: the registry's current
         QueryObj list for ``${locator}`` (else the node's own)."""
-        desc = canonical(descriptor, tars().ServerDescriptor)
+        desc = descriptor
         sid = f"{desc.application}.{desc.serverName}"
         sp = self._servers.get(sid)
         new = sp is None
@@ -825,9 +825,7 @@ class Supervisor:
         ones started."""
         restored = []
         for sid, entry in self.cache.entries().items():
-            desc = canonical(entry.descriptor, tars().ServerDescriptor).replace(
-                settingState="active" if entry.enabled else "inactive"
-            )
+            desc = entry.descriptor.replace(settingState="active" if entry.enabled else "inactive")
             try:
                 restored.append(await self.load(desc))
             except NodeError as e:
@@ -1038,7 +1036,7 @@ class Supervisor:
     # -- helpers -------------------------------------------------------------------------
 
     def admin_proxy(self, local: str) -> Any:
-        return self.communicator.string_to_proxy(adminf().AdminFProxy, f"AdminObj@{local}")
+        return self.communicator.string_to_proxy(AdminF.AdminFProxy, f"AdminObj@{local}")
 
     def _save(self, sp: ServerProcess) -> None:
         if sp.server_id not in self._servers:

@@ -7,27 +7,19 @@ as upstream's ``current->getHostName()``. No call touches the database.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.framework.registry.routes import Lookup, caller_ip
+from tarsus.protocol.gen import QueryF
 from tarsus.rpc.current import current
 
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry
 
-__all__ = ["QueryImp", "queryf"]
+__all__ = ["QueryImp"]
 
 log = logging.getLogger("tarsus.registry.query")
-
-
-@functools.cache
-def queryf() -> Any:
-    """The ``tars`` module of ``QueryF.tars``."""
-    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
 
 
 def _peer_ip() -> str:
@@ -41,7 +33,7 @@ def _peer_ip() -> str:
     return call.context.get("node_name") or caller_ip(call.peer)
 
 
-_Base: Any = queryf().QueryFServant
+_Base: Any = QueryF.QueryFServant
 
 
 class QueryImp(_Base):  # type: ignore[misc]

@@ -12,27 +12,20 @@ report is ignored — so our own node agent sends the node name first, like tars
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.framework.registry.routes import caller_ip
+from tarsus.protocol.gen import RegistryDescriptor
+from tarsus.protocol.gen.Registry import FrameworkKey, RegistryServant
 from tarsus.rpc.current import current
 
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry, ServerView
 
-__all__ = ["RegistryImp", "registry_idl", "server_descriptor"]
+__all__ = ["RegistryImp", "server_descriptor"]
 
 log = logging.getLogger("tarsus.registry.nodes")
-
-
-@functools.cache
-def registry_idl() -> Any:
-    """The ``tars`` module of ``Registry.tars``."""
-    return tarsus.idl.load(tarsus.protocol.path("Registry.tars")).tars
 
 
 def _peer() -> tuple[str, int] | None:
@@ -48,10 +41,9 @@ def _time_text(value: Any) -> str:
 
 def server_descriptor(view: ServerView) -> Any:
     """A ``tars.ServerDescriptor`` as upstream's ``getServers`` fills it."""
-    idl = registry_idl()
     row = view.row
     adapters = {
-        a.adapter_name: idl.AdapterDescriptor(
+        a.adapter_name: RegistryDescriptor.AdapterDescriptor(
             adapterName=a.adapter_name,
             threadNum=str(a.thread_num),
             endpoint=a.endpoint,
@@ -67,7 +59,7 @@ def server_descriptor(view: ServerView) -> Any:
         for a in view.adapters
         if a.adapter_name
     }
-    return idl.ServerDescriptor(
+    return RegistryDescriptor.ServerDescriptor(
         application=row.application,
         serverName=row.server_name,
         nodeName=row.node_name,
@@ -92,7 +84,7 @@ def server_descriptor(view: ServerView) -> Any:
     )
 
 
-_Base: Any = registry_idl().RegistryServant
+_Base: Any = RegistryServant
 
 
 class RegistryImp(_Base):  # type: ignore[misc]
@@ -168,4 +160,4 @@ class RegistryImp(_Base):  # type: ignore[misc]
         return -1
 
     async def getFrameworkKey(self) -> tuple[int, Any]:
-        return 0, registry_idl().FrameworkKey()
+        return 0, FrameworkKey()

@@ -40,6 +40,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 from tarsus.store.routes import GroupPriority, GroupRule, RouteRow
 
@@ -84,14 +85,6 @@ INACTIVE: Final = 0
 _DYNAMIC_WEIGHT: Final = 2
 
 _EMPTY: Final[tuple[list[Any], list[Any]]] = ([], [])
-
-
-@functools.cache
-def _endpointf() -> Any:
-    import tarsus.idl
-    import tarsus.protocol
-
-    return tarsus.idl.load(tarsus.protocol.path("EndpointF.tars")).tars.EndpointF
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -241,7 +234,6 @@ def _parse_endpoint(text: str) -> Endpoint | str:
 
 
 def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
-    endpointf = _endpointf()
     instances: list[_Instance] = []
     for row in rows:
         if not row.servant and not row.endpoint:
@@ -282,7 +274,7 @@ def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
         weight_type = ep.weight_type
         if active and weight_type == _DYNAMIC_WEIGHT:
             weight_type = 0
-        epf = endpointf(
+        epf = EndpointF(
             host=ep.host,
             port=ep.port,
             timeout=ep.timeout,
