@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import tarsus
 from tarsus.protocol.gen import AdminF
@@ -198,9 +198,8 @@ def _adapter_status(adapter: Adapter) -> list[str]:
 
 def admin_servant(app: Application) -> Servant:
     """The ``AdminObj`` servant of ``app``."""
-    base: Any = AdminF.AdminFServant
 
-    class AdminServant(base):  # type: ignore[misc]
+    class AdminServant(AdminF.AdminFServant):
         async def shutdown(self) -> None:
             log.warning("AdminF.shutdown: stopping (from the node)")
             app.request_stop()

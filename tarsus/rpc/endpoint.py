@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from tarsus.protocol.gen.EndpointF import EndpointF
 
@@ -225,7 +225,7 @@ class Endpoint:
     # -- EndpointF ---------------------------------------------------------------------------
 
     @classmethod
-    def from_endpointf(cls, ef: Any) -> Endpoint:
+    def from_endpointf(cls, ef: EndpointF) -> Endpoint:
         """Convert a registry ``EndpointF`` (``tars.EndpointF`` from ``EndpointF.tars``).
 
         Takes the values as C++ ``EndpointInfo(const EndpointF&)`` does, except that a weight
@@ -259,7 +259,7 @@ class Endpoint:
         except EndpointError as exc:
             raise EndpointError(f"EndpointF {ef.host!r}:{ef.port!r}: {exc}") from None
 
-    def to_endpointf(self, node_name: str = "") -> Any:
+    def to_endpointf(self, node_name: str = "") -> EndpointF:
         """This endpoint as a registry ``tars.EndpointF``; ``nodeName`` defaults to the host.
 
         (C++ ``EndpointInfo::toEndpointF`` fills ``nodeName`` the same way.)

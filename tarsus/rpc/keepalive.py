@@ -81,7 +81,7 @@ class KeepAlive:
         self.sent = 0
         self.failed = 0
 
-    def info(self, adapter: str = "") -> Any:
+    def info(self, adapter: str = "") -> NodeF.ServerInfo:
         return self._server_info(
             application=self.app, serverName=self.server, pid=self.pid, adapter=adapter
         )

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from tarsus.protocol.gen import QueryF
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
@@ -392,10 +393,10 @@ class Locator:
         """The QueryF call made for each lookup."""
         return "findObjectByIdInSameSet" if self.set_division else self.query_method
 
-    async def find(self, obj_name: str) -> tuple[int, list[Any], list[Any]]:
+    async def find(self, obj_name: str) -> tuple[int, list[EndpointF], list[EndpointF]]:
         """One lookup: (return code, active ``EndpointF`` list, inactive list)."""
         prx = self._prx
-        result: tuple[int, list[Any], list[Any]]
+        result: tuple[int, list[EndpointF], list[EndpointF]]
         if self.set_division:
             result = await prx.findObjectByIdInSameSet(obj_name, self.set_division)
         elif self.query_method == "findObjectById4Any":
@@ -579,7 +580,7 @@ class EndpointManager:
         )
         return schedule.many_fail_interval if many else schedule.fail_interval
 
-    def _convert(self, endpointfs: Sequence[Any]) -> list[Endpoint]:
+    def _convert(self, endpointfs: Sequence[EndpointF]) -> list[Endpoint]:
         out: list[Endpoint] = []
         for ef in endpointfs:
             try:

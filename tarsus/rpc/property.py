@@ -33,7 +33,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from tarsus.protocol.gen import PropertyF
 from tarsus.rpc.stats import (
@@ -288,12 +288,12 @@ class PropertyReporter:
     def properties(self) -> list[Property]:
         return list(self._properties.values())
 
-    def take(self) -> dict[Any, Any]:
+    def take(self) -> dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody]:
         """Every property's interval as ``{StatPropMsgHead: StatPropMsgBody}``."""
         tars = PropertyF
         name, area, group = self.set_info or ("", "", "")
         suffix = f".{name}{area}{group}" if self.set_info is not None else ""
-        out: dict[Any, Any] = {}
+        out: dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody] = {}
         for prop in list(self._properties.values()):
             head = tars.StatPropMsgHead(
                 moduleName=(prop.master_name or self.module_name) + suffix,
@@ -314,7 +314,9 @@ class PropertyReporter:
         if batches:
             await asyncio.gather(*(self._send(batch) for batch in batches))
 
-    async def _send(self, batch: dict[Any, Any]) -> None:
+    async def _send(
+        self, batch: dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody]
+    ) -> None:
         self.sent += 1
         try:
             await self._proxy.reportPropMsg(batch)

@@ -33,7 +33,7 @@ import logging
 import time
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import tarsus
 from tarsus.codec import encode
@@ -109,6 +109,7 @@ _ENTRY_OVERHEAD: Final = 4
 
 _ClientKey = tuple[str, str, str, int, str, int]  # obj, func, host, port, set, code
 _ServerKey = tuple[str, int, str, int]  # func, packet type, caller ip, code
+_Report = dict[StatF.StatMicMsgHead, StatF.StatMicMsgBody]  # one reportMicMsg map
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -183,7 +184,7 @@ def _merge(into: list[int], add: list[int]) -> None:
         into[i] += add[i]
 
 
-def _body(slot: list[int]) -> Any:
+def _body(slot: list[int]) -> StatF.StatMicMsgBody:
     buckets = slot[_BUCKET0 : _BUCKET0 + len(INTERVAL_BOUNDS)]
     return StatF.StatMicMsgBody(
         count=slot[_COUNT],
@@ -335,7 +336,7 @@ class StatReporter:
             name = f"{name}.{''.join(self.set_info)}"
         return limit(f"{name}@{self.tars_version}", MAX_NAME_LEN)
 
-    def _client_head(self, key: _ClientKey) -> Any:
+    def _client_head(self, key: _ClientKey) -> StatF.StatMicMsgHead:
         obj_name, func, host, port, set_id, code = key
         slave = slave_name(obj_name)
         slave_set = parse_set_division(set_id) if set_id else None
@@ -355,7 +356,7 @@ class StatReporter:
             slaveSetID=group,
         )
 
-    def _server_head(self, key: _ServerKey) -> Any:
+    def _server_head(self, key: _ServerKey) -> StatF.StatMicMsgHead:
         func, packet_type, caller_ip, code = key
         slave = self.module_name
         if self.set_info is not None:
@@ -376,7 +377,7 @@ class StatReporter:
 
     # -- reporting -----------------------------------------------------------------------
 
-    def take(self) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    def take(self) -> tuple[_Report, _Report]:
         """Hand over what was counted since the last call, as ``{StatMicMsgHead:
         StatMicMsgBody}`` maps (client side, server side), and start counting afresh."""
         client, self._client = self._client, {}
@@ -394,7 +395,7 @@ class StatReporter:
         if sends:
             await asyncio.gather(*sends)
 
-    async def _send(self, batch: dict[Any, Any], from_client: bool) -> None:
+    async def _send(self, batch: _Report, from_client: bool) -> None:
         self.sent += 1
         try:
             await self._proxy.reportMicMsg(batch, from_client)
@@ -454,10 +455,10 @@ class StatReporter:
         return self._task is not None and not self._task.done()
 
 
-def _build(slots: dict[K, list[int]], head_of: Callable[[K], Any]) -> dict[Any, Any]:
+def _build(slots: dict[K, list[int]], head_of: Callable[[K], StatF.StatMicMsgHead]) -> _Report:
     """Counter slots → ``{head: body}``, merging slots whose heads come out equal (two
     servants of one server share its ``App.Server`` name, as in C++ ``mergeStat``)."""
-    merged: dict[Any, list[int]] = {}
+    merged: dict[StatF.StatMicMsgHead, list[int]] = {}
     for key, slot in slots.items():
         head = head_of(key)
         into = merged.get(head)

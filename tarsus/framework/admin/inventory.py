@@ -188,7 +188,7 @@ def _adapter_spec(row: AdapterRow) -> AdapterSpec:
     )
 
 
-def adapter_spec_from_conf(conf: Any) -> AdapterSpec:
+def adapter_spec_from_conf(conf: AdminReg.AdapterConf) -> AdapterSpec:
     """An ``AdminReg.AdapterConf`` as the store's :class:`AdapterSpec`."""
     return AdapterSpec(
         servant=conf.servant,
@@ -203,7 +203,7 @@ def adapter_spec_from_conf(conf: Any) -> AdapterSpec:
     )
 
 
-def server_spec_from_conf(conf: Any) -> ServerSpec:
+def server_spec_from_conf(conf: AdminReg.ServerConf) -> ServerSpec:
     """An ``AdminReg.ServerConf`` as the store's :class:`ServerSpec`.
 
     As upstream's ``insertServerConf`` stores it, ``profile`` is the *template name* (empty:
@@ -235,7 +235,7 @@ def _bad_input(what: str, e: Exception) -> AdminError:
     return AdminError(ErrCode.EM_TARS_PARAMETER_ERR, f"{what}: {e}")
 
 
-def _profile_template(row: TemplateRow) -> Any:
+def _profile_template(row: TemplateRow) -> TarsusAdmin.ProfileTemplate:
     """A ``t_profile_template`` row as AdminExt's ``ProfileTemplate``."""
     return TarsusAdmin.ProfileTemplate(
         name=row.template_name,
@@ -280,7 +280,7 @@ class Inventory:
     async def has_server(self, app: str, server: str) -> bool:
         return bool(await self.store.servers.list(app, server))
 
-    async def server_tree(self) -> list[Any]:
+    async def server_tree(self) -> list[AdminReg.ServerTree]:
         return [
             AdminReg.ServerTree(
                 application=r.application,
@@ -293,7 +293,9 @@ class Inventory:
             for r in await self.store.servers.list()
         ]
 
-    async def server_name_list(self, names: list[Any]) -> list[dict[str, str]]:
+    async def server_name_list(
+        self, names: list[AdminReg.ApplicationServerName]
+    ) -> list[dict[str, str]]:
         """Every ``t_server_conf`` column, as text, of the instances of the named servers."""
         out: list[dict[str, str]] = []
         for name in names:
@@ -301,10 +303,10 @@ class Inventory:
                 out.append({k: _text(v) for k, v in dataclasses.asdict(row).items()})
         return out
 
-    async def framework_servers(self) -> list[Any]:
+    async def framework_servers(self) -> list[AdminReg.FrameworkServer]:
         """``getServers``: every servant of app ``tars`` as ``servant@endpoint``, then every
         node (its ``node_obj``, empty for nodes that only use the push channel)."""
-        out: list[Any] = []
+        out: list[AdminReg.FrameworkServer] = []
         async with self.store.connect() as conn:
             rows = await conn.execute(
                 select(
@@ -372,11 +374,11 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"({name}:{e})") from None
 
     # AdminExt (TarsusAdmin.tars): templates as stored, and writing them.
-    async def profile_templates(self) -> list[Any]:
+    async def profile_templates(self) -> list[TarsusAdmin.ProfileTemplate]:
         """``listProfileTemplates``: every template as a ``ProfileTemplate``, by name."""
         return [_profile_template(row) for row in await self.store.templates.list()]
 
-    async def raw_profile_template(self, name: str) -> Any:
+    async def raw_profile_template(self, name: str) -> TarsusAdmin.ProfileTemplate:
         """``getRawProfileTemplate``: template ``name`` as stored (its own text only)."""
         _require_template_name(name)
         row = await self.store.templates.get(name)
@@ -384,7 +386,7 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found")
         return _profile_template(row)
 
-    async def set_profile_template(self, tpl: Any, user: str) -> None:
+    async def set_profile_template(self, tpl: TarsusAdmin.ProfileTemplate, user: str) -> None:
         """``setProfileTemplate``: create or replace ``tpl.name`` (who: ``user``; when: now).
         1007 with the store's reason for a bad name, text or parent, or a loop."""
         try:
@@ -442,7 +444,7 @@ class Inventory:
         log.info("deployed %s (by %r)", row.server_id, user)
         return row
 
-    async def insert_server_conf(self, conf: Any, replace: bool) -> ServerRow:
+    async def insert_server_conf(self, conf: AdminReg.ServerConf, replace: bool) -> ServerRow:
         """``insertServerConf``: a ``t_server_conf`` row. Replacing keeps the instance's
         servants (upstream's ``REPLACE INTO`` leaves ``t_adapter_conf`` alone too)."""
         where = f"insertServerConf {conf.application}.{conf.serverName} on {conf.nodeName!r}"
@@ -464,7 +466,7 @@ class Inventory:
         return await self.deploy(spec, adapters, replace=replace, setting_state=state)
 
     async def insert_adapter_conf(
-        self, app: str, server: str, node: str, conf: Any, replace: bool
+        self, app: str, server: str, node: str, conf: AdminReg.AdapterConf, replace: bool
     ) -> ServerRow:
         """``insertAdapterConf``: add (or with ``replace``, change) one servant of a deployed
         instance; the instance's other servants stay."""

@@ -12,7 +12,6 @@ a ``str`` decoded with ``surrogateescape``:
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from tarsus.codec import DecodeError, decode, decode_value
 from tarsus.codec import types as T
@@ -42,7 +41,7 @@ def raw_bytes(result: str) -> bytes:
     return result.encode("utf-8", "surrogateescape")
 
 
-def decode_state_info(result: str) -> tuple[Any, str]:
+def decode_state_info(result: str) -> tuple[NodeDescriptor.ServerStateInfo, str]:
     """``(ServerStateInfo, text)`` from a node's ``getStateInfo`` answer."""
     try:
         info, text = _state_reply().decode_results(raw_bytes(result))
@@ -51,7 +50,7 @@ def decode_state_info(result: str) -> tuple[Any, str]:
     return info, str(text)
 
 
-def decode_patch_info(result: str) -> Any:
+def decode_patch_info(result: str) -> NodeDescriptor.PatchInfo:
     """``PatchInfo`` from a node's ``getPatchPercent`` answer."""
     try:
         return decode(raw_bytes(result), NodeDescriptor.PatchInfo)

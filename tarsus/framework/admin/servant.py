@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.replies import decode_log_files
-from tarsus.protocol.gen import AdminReg, TarsusAdmin
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
@@ -134,14 +134,14 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     # ------------------------------------------------------------------ node channel
     @_guarded
-    async def reportNode(self, rn: Any) -> int:
+    async def reportNode(self, rn: NodeDescriptor.ReportNode) -> int:
         if not rn.nodeName:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, "reportNode: nodeName is empty")
         self.channels.attach(rn.nodeName, current())
         return 0
 
     @_guarded
-    async def deleteNode(self, rn: Any) -> int:
+    async def deleteNode(self, rn: NodeDescriptor.ReportNode) -> int:
         self.channels.detach(rn.nodeName)
         return 0
 
@@ -152,12 +152,12 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     # ------------------------------------------------------------------ tasks
     @_guarded
-    async def addTaskReq(self, taskReq: Any) -> int:
+    async def addTaskReq(self, taskReq: AdminReg.TaskReq) -> int:
         await self.tasks.add(taskReq)
         return 0
 
     @_guarded
-    async def getTaskRsp(self, taskNo: str) -> tuple[int, Any]:
+    async def getTaskRsp(self, taskNo: str) -> tuple[int, AdminReg.TaskRsp]:
         rsp = await self.tasks.get_rsp(taskNo)
         if rsp is None:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"no task {taskNo!r}")
@@ -166,7 +166,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
     @_guarded
     async def getTaskHistory(
         self, application: str, serverName: str, command: str
-    ) -> tuple[int, list[Any]]:
+    ) -> tuple[int, list[AdminReg.TaskRsp]]:
         return 0, await self.tasks.history(application, serverName, command)
 
     @_guarded
@@ -204,7 +204,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
     @_guarded
     async def getServerState(
         self, application: str, serverName: str, nodeName: str
-    ) -> tuple[int, Any, str]:
+    ) -> tuple[int, AdminReg.ServerStateDesc, str]:
         return await self.lifecycle.state(application, serverName, nodeName)
 
     @_guarded
@@ -280,7 +280,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     # ------------------------------------------------------------------ publishing
     @_guarded
-    async def batchPatch(self, req: Any) -> tuple[int, str]:
+    async def batchPatch(self, req: NodeDescriptor.PatchRequest) -> tuple[int, str]:
         outcome = await self.lifecycle.batch_patch(req)
         return outcome.code, outcome.result
 
@@ -304,7 +304,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
     @_guarded
     async def getPatchPercent(
         self, application: str, serverName: str, nodeName: str
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, NodeDescriptor.PatchInfo]:
         return await self.lifecycle.patch_percent(application, serverName, nodeName)
 
     @_guarded
@@ -317,7 +317,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
     @_guarded
     async def getPatchPackage(
         self, application: str, serverName: str, packageType: int, defaultVersion: int
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, AdminReg.PatchPackage]:
         log.warning("getPatchPackage %s.%s: %s", application, serverName, _NO_PACKAGE_STORE)
         return int(ErrCode.EM_TARS_UNKNOWN_ERR), AdminReg.PatchPackage()
 
@@ -329,15 +329,19 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     # AdminExt (TarsusAdmin.tars)
     @_guarded
-    async def listProfileTemplates(self) -> tuple[int, list[Any], str]:
+    async def listProfileTemplates(self) -> tuple[int, list[TarsusAdmin.ProfileTemplate], str]:
         return 0, await self.inventory.profile_templates(), ""
 
     @_guarded
-    async def getRawProfileTemplate(self, name: str) -> tuple[int, Any, str]:
+    async def getRawProfileTemplate(
+        self, name: str
+    ) -> tuple[int, TarsusAdmin.ProfileTemplate, str]:
         return 0, await self.inventory.raw_profile_template(name), ""
 
     @_guarded
-    async def setProfileTemplate(self, tpl: Any, user: str) -> tuple[int, str]:
+    async def setProfileTemplate(
+        self, tpl: TarsusAdmin.ProfileTemplate, user: str
+    ) -> tuple[int, str]:
         await self.inventory.set_profile_template(tpl, user)
         log.info("template %s set by %r (parent %r)", tpl.name, user, tpl.parentName)
         return 0, ""
@@ -355,13 +359,18 @@ class AdminRegImp(AdminReg.AdminRegServant):
         return 0, await self.inventory.server_profile(application, serverName, nodeName), ""
 
     @_guarded
-    async def insertServerConf(self, conf: Any, replace: bool) -> int:
+    async def insertServerConf(self, conf: AdminReg.ServerConf, replace: bool) -> int:
         await self.inventory.insert_server_conf(conf, bool(replace))
         return 0
 
     @_guarded
     async def insertAdapterConf(
-        self, sApplication: str, serverName: str, nodeName: str, conf: Any, replace: bool
+        self,
+        sApplication: str,
+        serverName: str,
+        nodeName: str,
+        conf: AdminReg.AdapterConf,
+        replace: bool,
     ) -> int:
         await self.inventory.insert_adapter_conf(
             sApplication, serverName, nodeName, conf, bool(replace)
@@ -401,11 +410,13 @@ class AdminRegImp(AdminReg.AdminRegServant):
         return 0, await self.inventory.has_server(application, serverName)
 
     @_guarded
-    async def getServerTree(self) -> tuple[int, list[Any]]:
+    async def getServerTree(self) -> tuple[int, list[AdminReg.ServerTree]]:
         return 0, await self.inventory.server_tree()
 
     @_guarded
-    async def getServerNameList(self, fullServerName: list[Any]) -> tuple[int, list[Any]]:
+    async def getServerNameList(
+        self, fullServerName: list[AdminReg.ApplicationServerName]
+    ) -> tuple[int, list[dict[str, str]]]:
         return 0, await self.inventory.server_name_list(list(fullServerName))
 
     @_guarded
@@ -449,11 +460,11 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     # ------------------------------------------------------------------ framework health
     @_guarded
-    async def getServers(self) -> tuple[int, list[Any]]:
+    async def getServers(self) -> tuple[int, list[AdminReg.FrameworkServer]]:
         return 0, await self.inventory.framework_servers()
 
     @_guarded
-    async def checkServer(self, server: Any) -> int:
+    async def checkServer(self, server: AdminReg.FrameworkServer) -> int:
         if not server.objName:
             return (await self.lifecycle.ping(server.nodeName)).code
         try:
@@ -492,7 +503,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
         return int(ErrCode.EM_TARS_UNKNOWN_ERR)
 
     @_guarded
-    async def registerPlugin(self, conf: Any) -> int:
+    async def registerPlugin(self, conf: AdminReg.PluginConf) -> int:
         log.warning("registerPlugin %s: tarsus has no db_tars_web.t_plugin", conf.name)
         return int(ErrCode.EM_TARS_UNKNOWN_ERR)
 

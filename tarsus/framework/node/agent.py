@@ -24,28 +24,30 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.framework.node.supervisor import Supervisor
-from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry
+from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry, RegistryDescriptor
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.proxy import ServantProxy
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
 log = logging.getLogger("tarsus.framework.node.agent")
+
+P = TypeVar("P", bound=ServantProxy)
 
 REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
 QUERY_OBJ = "tars.tarsregistry.QueryObj"
@@ -86,7 +88,7 @@ class _Load:
     def __init__(self) -> None:
         self.samples: list[float] = []
 
-    def sample(self) -> Any:
+    def sample(self) -> NodeDescriptor.LoadInfo:
         try:
             avg1 = os.getloadavg()[0]
         except OSError:
@@ -111,8 +113,8 @@ class NodeAgent:
         self.registered = False
         self.loaded = False
         self._registry_lost = False
-        self._registry: Any = None
-        self._query: Any = None
+        self._registry: Registry.RegistryProxy | None = None
+        self._query: QueryF.QueryFProxy | None = None
         self._load = _Load()
         self._tasks: list[asyncio.Task[None]] = []
         self._locator_cache: tuple[float, str | None] = (0.0, None)
@@ -233,7 +235,9 @@ class NodeAgent:
             await self.stop()
 
     # ------------------------------------------------------------------ the registry
-    def _timed(self, proxy: Any, timeout_ms: int | None = None) -> Any:
+    def _timed(self, proxy: P | None, timeout_ms: int | None = None) -> P:
+        if proxy is None:
+            raise RuntimeError("the node agent is not started")
         return proxy.with_options(timeout_ms=timeout_ms or self.settings.registry_timeout_ms)
 
     async def _ask_node_name(self) -> str:
@@ -292,7 +296,9 @@ class NodeAgent:
         await self.supervisor.load_all(descriptors, locator=await self._registry_locator())
         self.loaded = True
 
-    async def _load_descriptor(self, app: str, server: str) -> Any:
+    async def _load_descriptor(
+        self, app: str, server: str
+    ) -> RegistryDescriptor.ServerDescriptor | None:
         try:
             found = await self._timed(self._registry, 3000).getServers(app, server, self.node_name)
         except TarsError as e:
@@ -319,7 +325,7 @@ class NodeAgent:
         active = await self._timed(self._query, 3000).findObjectById(ADMIN_OBJ)
         return _endpoint_strings(active)
 
-    async def _report_state(self, info: Any) -> None:
+    async def _report_state(self, info: NodeDescriptor.ServerStateInfo) -> None:
         # Wire order as tarsnode sends it: node name first (framework.md §11.1).
         await self._timed(self._registry).updateServer(
             self.node_name, info.application, info.serverName, info
@@ -380,7 +386,7 @@ class NodeAgent:
             await self._timed(self._registry, 3000).updateServerBatch(states)
 
 
-def _endpoint_strings(endpointfs: Any) -> list[str]:
+def _endpoint_strings(endpointfs: Iterable[EndpointF] | None) -> list[str]:
     out: list[str] = []
     for ef in endpointfs or ():
         try:

@@ -18,7 +18,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tarsus.codec.jsonvalue import JsonValueError, from_jsonable, to_jsonable
 from tarsus.framework.node.config import atomic_write
@@ -33,7 +32,7 @@ CACHE_FORMAT = 1
 
 @dataclass
 class CacheEntry:
-    descriptor: Any
+    descriptor: RegistryDescriptor.ServerDescriptor
     enabled: bool = False
     pid: int = 0
     #: the process's start time (epoch seconds, as psutil gives it), 0 without a process

@@ -68,7 +68,7 @@ class AdminChannel:
         self.admin_obj = admin_obj
         self.sid = uuid.uuid4().hex
         #: admin registry endpoint string -> proxy whose connection carries the pushes
-        self.proxies: dict[str, Any] = {}
+        self.proxies: dict[str, AdminReg.AdminRegProxy] = {}
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -149,7 +149,7 @@ class AdminChannel:
         return ok
 
     # ------------------------------------------------------------------ pushes
-    def _on_push(self, proxy: Any, rsp: ResponsePacket) -> None:
+    def _on_push(self, proxy: AdminReg.AdminRegProxy, rsp: ResponsePacket) -> None:
         func = rsp.status.get(PUSH_FUNC, "")
         op = push_operations().get(func)
         if op is None:
@@ -169,7 +169,9 @@ class AdminChannel:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run_command(self, proxy: Any, func: str, request_id: int, args: list[Any]) -> None:
+    async def _run_command(
+        self, proxy: AdminReg.AdminRegProxy, func: str, request_id: int, args: list[Any]
+    ) -> None:
         method = getattr(self.handler, func, None)
         if method is None:
             ret, result = -1, f"{func} is not supported by this node"

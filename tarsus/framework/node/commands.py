@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
@@ -35,7 +34,7 @@ from tarsus.framework.node.logview import (
     run_log_command,
 )
 from tarsus.framework.node.supervisor import Supervisor
-from tarsus.protocol.gen import NodeDescriptor
+from tarsus.protocol.gen import NodeDescriptor, RegistryDescriptor
 
 __all__ = ["DescriptorLoader", "NodeCommands"]
 
@@ -43,7 +42,7 @@ log = logging.getLogger("tarsus.framework.node.commands")
 
 #: ``load_descriptor(app, server)``: the server's current ``ServerDescriptor`` for this node,
 #: or None when there is none (unknown, or the registry unreachable and nothing cached).
-DescriptorLoader = Callable[[str, str], Awaitable[Any]]
+DescriptorLoader = Callable[[str, str], Awaitable[RegistryDescriptor.ServerDescriptor | None]]
 
 Result = tuple[int, str | bytes]
 
@@ -189,7 +188,7 @@ class NodeCommands:
         ret = 0 if (info.bPatching or info.bSucc) else -1
         return ret, encode(info)
 
-    async def patchPro(self, req: Any) -> Result:
+    async def patchPro(self, req: NodeDescriptor.PatchRequest) -> Result:
         app, server = req.appname, req.servername
         if not req.filepath:
             return (

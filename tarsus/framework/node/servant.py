@@ -3,7 +3,7 @@ sends its heartbeats (§2.5). A thin servant over the :class:`Supervisor`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tarsus.protocol.gen import NodeF
 from tarsus.rpc.servant import Servant
@@ -19,13 +19,12 @@ SERVER_OBJ_PORT = 19386
 
 def server_obj_servant(supervisor: Supervisor) -> Servant:
     """The ``ServerF`` servant of ``supervisor``. Unknown servers get -1, as upstream."""
-    base: Any = NodeF.ServerFServant
 
-    class ServerObj(base):  # type: ignore[misc]
-        async def keepAlive(self, serverInfo: Any) -> int:
+    class ServerObj(NodeF.ServerFServant):
+        async def keepAlive(self, serverInfo: NodeF.ServerInfo) -> int:
             return supervisor.keep_alive(serverInfo)
 
-        async def keepActiving(self, serverInfo: Any) -> int:
+        async def keepActiving(self, serverInfo: NodeF.ServerInfo) -> int:
             return supervisor.keep_activing(serverInfo)
 
         async def reportVersion(self, app: str, serverName: str, version: str) -> int:

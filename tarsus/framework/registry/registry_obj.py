@@ -16,8 +16,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tarsus.framework.registry.routes import caller_ip
-from tarsus.protocol.gen import RegistryDescriptor
-from tarsus.protocol.gen.Registry import FrameworkKey, RegistryServant
+from tarsus.protocol.gen import NodeDescriptor, RegistryDescriptor
+from tarsus.protocol.gen.Registry import (
+    DockerRegistry,
+    FrameworkKey,
+    PatchResult,
+    RegistryServant,
+)
 from tarsus.rpc.current import current
 
 if TYPE_CHECKING:
@@ -39,7 +44,7 @@ def _time_text(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def server_descriptor(view: ServerView) -> Any:
+def server_descriptor(view: ServerView) -> RegistryDescriptor.ServerDescriptor:
     """A ``tars.ServerDescriptor`` as upstream's ``getServers`` fills it."""
     row = view.row
     adapters = {
@@ -84,20 +89,19 @@ def server_descriptor(view: ServerView) -> Any:
     )
 
 
-_Base: Any = RegistryServant
-
-
-class RegistryImp(_Base):  # type: ignore[misc]
+class RegistryImp(RegistryServant):
     """The ``Registry`` servant of a :class:`~tarsus.framework.registry.service.Registry`."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def reportNode(self, rn: Any) -> int:
+    async def reportNode(self, rn: NodeDescriptor.ReportNode) -> int:
         self.registry.reported_nodes[rn.nodeName] = _peer()
         return 0
 
-    async def registerNode(self, nodeName: str, ni: Any, li: Any) -> int:
+    async def registerNode(
+        self, nodeName: str, ni: NodeDescriptor.NodeInfo, li: NodeDescriptor.LoadInfo
+    ) -> int:
         return await self.registry.register_node(
             nodeName,
             ni.nodeObj,
@@ -108,22 +112,26 @@ class RegistryImp(_Base):  # type: ignore[misc]
             ni.version,
         )
 
-    async def keepAlive(self, nodeName: str, load: Any) -> int:
+    async def keepAlive(self, nodeName: str, load: NodeDescriptor.LoadInfo) -> int:
         self.registry.keep_alive(nodeName, (load.avg1, load.avg5, load.avg15))
         return 0
 
-    async def getServers(self, app: str, serverName: str, nodeName: str) -> list[Any]:
+    async def getServers(
+        self, app: str, serverName: str, nodeName: str
+    ) -> list[RegistryDescriptor.ServerDescriptor]:
         return [
             server_descriptor(v) for v in await self.registry.servers_of(app, serverName, nodeName)
         ]
 
-    async def updateServer(self, nodeName: str, app: str, serverName: str, state: Any) -> int:
+    async def updateServer(  # type: ignore[override]  # renamed slots, called positionally
+        self, nodeName: str, app: str, serverName: str, state: NodeDescriptor.ServerStateInfo
+    ) -> int:
         # Wire slots 1..3 are (node, app, server): see the module docstring.
         return await self.registry.update_server(
             nodeName, app, serverName, int(state.serverState), state.processId
         )
 
-    async def updateServerBatch(self, vState: list[Any]) -> int:
+    async def updateServerBatch(self, vState: list[NodeDescriptor.ServerStateInfo]) -> int:
         return await self.registry.update_server_batch(
             (s.nodeName, s.application, s.serverName, int(s.serverState), s.processId)
             for s in vState
@@ -142,7 +150,7 @@ class RegistryImp(_Base):  # type: ignore[misc]
     async def getClientIp(self) -> tuple[int, str]:
         return 0, caller_ip(_peer())
 
-    async def updatePatchResult(self, result: Any) -> int:
+    async def updatePatchResult(self, result: PatchResult) -> int:
         return await self.registry.patch_result(
             result.sApplication,
             result.sServerName,
@@ -153,11 +161,11 @@ class RegistryImp(_Base):  # type: ignore[misc]
 
     # -- containers and the market: not offered ------------------------------------------------
 
-    async def getDockerRegistry(self) -> tuple[int, list[Any]]:
+    async def getDockerRegistry(self) -> tuple[int, list[DockerRegistry]]:
         return 0, []
 
     async def dockerPull(self, baseImageId: str) -> int:
         return -1
 
-    async def getFrameworkKey(self) -> tuple[int, Any]:
+    async def getFrameworkKey(self) -> tuple[int, FrameworkKey]:
         return 0, FrameworkKey()
