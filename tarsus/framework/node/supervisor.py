@@ -57,7 +57,7 @@ from tarsus.framework.node.package import (
 )
 from tarsus.framework.node.process import ProcessHandle
 from tarsus.framework.node.settings import NodeSettings
-from tarsus.protocol.gen import AdminF, NodeDescriptor
+from tarsus.protocol.gen import AdminF, NodeDescriptor, NodeF, RegistryDescriptor
 from tarsus.rpc.communicator import Communicator
 
 __all__ = [
@@ -73,7 +73,7 @@ log = logging.getLogger("tarsus.framework.node.supervisor")
 
 #: ``on_state(info)``: info is a ``ServerStateInfo`` (application, serverName, nodeName,
 #: serverState, processId, settingState, exState).
-StateCallback = Callable[[Any], Awaitable[None]]
+StateCallback = Callable[[NodeDescriptor.ServerStateInfo], Awaitable[None]]
 #: ``on_patched(app, server, version, user)``: a package was installed (upstream: the node
 #: then calls ``Registry.updatePatchResult``).
 PatchedCallback = Callable[[str, str, str, str], Awaitable[None]]
@@ -125,7 +125,7 @@ class PatchStatus:
     result: str = ""
     succ: bool = False
 
-    def to_patch_info(self) -> Any:
+    def to_patch_info(self) -> NodeDescriptor.PatchInfo:
         return NodeDescriptor.PatchInfo(
             bPatching=self.patching,
             iPercent=self.percent,
@@ -139,7 +139,9 @@ class PatchStatus:
 class ServerProcess:
     """One server on this node: its descriptor, config, process and state."""
 
-    def __init__(self, supervisor: Supervisor, descriptor: Any) -> None:
+    def __init__(
+        self, supervisor: Supervisor, descriptor: RegistryDescriptor.ServerDescriptor
+    ) -> None:
         self.supervisor = supervisor
         self.app: str = descriptor.application
         self.server: str = descriptor.serverName
@@ -204,7 +206,7 @@ class ServerProcess:
         value = self.runtime.deactivating_timeout or self.settings.deactivating_timeout
         return min(max(value, low), high)
 
-    def state_info(self) -> Any:
+    def state_info(self) -> NodeDescriptor.ServerStateInfo:
         """The ``ServerStateInfo`` the registry and ``getStateInfo`` get."""
         state = self.state.wire if self.runtime.enable_working else 0
         ex: dict[str, str] = {}
@@ -652,7 +654,7 @@ class Supervisor:
         self.communicator = communicator or Communicator(cache_dir=None)
         self._servers: dict[str, ServerProcess] = {}
         self._load_lock = asyncio.Lock()
-        self._reports: asyncio.Queue[Any] = asyncio.Queue()
+        self._reports: asyncio.Queue[NodeDescriptor.ServerStateInfo] = asyncio.Queue()
         self._monitor: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -724,7 +726,9 @@ class Supervisor:
     def servers(self) -> list[ServerProcess]:
         return list(self._servers.values())
 
-    async def load(self, descriptor: Any, *, locator: str | None = None) -> ServerProcess:
+    async def load(
+        self, descriptor: RegistryDescriptor.ServerDescriptor, *, locator: str | None = None
+    ) -> ServerProcess:
         """Take ``descriptor`` (new or changed) and (re)generate the server's config
         (upstream ``CommandLoad``). A server first seen by this node process picks up a
         process still running for it from the cache. ``locator``: the registry's current
@@ -754,7 +758,9 @@ class Supervisor:
         self._wake.set()
         return sp
 
-    async def _load_locked(self, sp: ServerProcess, desc: Any, locator: str | None) -> None:
+    async def _load_locked(
+        self, sp: ServerProcess, desc: RegistryDescriptor.ServerDescriptor, locator: str | None
+    ) -> None:
         # Loading is internal and short: the registry is not told (upstream reports it as
         # Inactive, which drops the server's endpoints for a moment; §11.4).
         previous = sp._hide_state(InternalState.LOADING)
@@ -798,7 +804,10 @@ class Supervisor:
         return {port for sid, sp in self._servers.items() if sid != exclude for port in sp.ports}
 
     async def load_all(
-        self, descriptors: Iterable[Any], *, locator: str | None = None
+        self,
+        descriptors: Iterable[RegistryDescriptor.ServerDescriptor],
+        *,
+        locator: str | None = None,
     ) -> list[ServerProcess]:
         """A full load (upstream loads every server of the node at start): load each
         descriptor; servers no longer listed are forgotten when they are not running."""
@@ -990,13 +999,13 @@ class Supervisor:
             raise NodeError(result)
         return result
 
-    def patch_info(self, app: str, server: str) -> Any:
+    def patch_info(self, app: str, server: str) -> NodeDescriptor.PatchInfo:
         """The ``PatchInfo`` of the server's last (or current) installation."""
         return self.require(app, server).patch.to_patch_info()
 
     # -- ServerF (heartbeats from the servers) ---------------------------------------------
 
-    def keep_alive(self, info: Any) -> int:
+    def keep_alive(self, info: NodeF.ServerInfo) -> int:
         sp = self.get(info.application, info.serverName)
         if sp is None:
             log.debug("keepAlive from unknown server %s.%s", info.application, info.serverName)
@@ -1004,7 +1013,7 @@ class Supervisor:
         sp.on_keep_alive(int(info.pid), info.adapter or "")
         return 0
 
-    def keep_activing(self, info: Any) -> int:
+    def keep_activing(self, info: NodeF.ServerInfo) -> int:
         sp = self.get(info.application, info.serverName)
         if sp is None:
             log.debug("keepActiving from unknown server %s.%s", info.application, info.serverName)
@@ -1025,17 +1034,17 @@ class Supervisor:
                 log.debug("on_version failed for %s.%s: %s", app, server, e)
         return 0
 
-    def state_info(self, app: str, server: str) -> Any:
+    def state_info(self, app: str, server: str) -> NodeDescriptor.ServerStateInfo:
         return self.require(app, server).state_info()
 
-    def state_infos(self) -> list[Any]:
+    def state_infos(self) -> list[NodeDescriptor.ServerStateInfo]:
         """Every server's ``ServerStateInfo``, for a periodic ``updateServerBatch`` (upstream
         resends all states every 60 s, so a registry that missed a report catches up)."""
         return [sp.state_info() for sp in self._servers.values()]
 
     # -- helpers -------------------------------------------------------------------------
 
-    def admin_proxy(self, local: str) -> Any:
+    def admin_proxy(self, local: str) -> AdminF.AdminFProxy:
         return self.communicator.string_to_proxy(AdminF.AdminFProxy, f"AdminObj@{local}")
 
     def _save(self, sp: ServerProcess) -> None:
