@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -159,7 +159,7 @@ def delete(client: AdminClient, out: Output, name: NameArgument) -> None:
     out.emit(doc, lambda console: console.print(f"deleted template {name}", markup=False))
 
 
-def _template_doc(tpl: Any) -> dict[str, str]:
+def _template_doc(tpl: TarsusAdmin.ProfileTemplate) -> dict[str, str]:
     return {
         "name": tpl.name,
         "parent": tpl.parentName,

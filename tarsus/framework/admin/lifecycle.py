@@ -424,7 +424,7 @@ class Lifecycle:
         return await self._node(node, "shutdown")
 
 
-def _state_name(state: Any) -> str:
+def _state_name(state: NodeDescriptor.ServerState | int) -> str:
     """``etos(ServerState)``: ``Inactive``, ``Active``...; unknown numbers as digits."""
     names = ("Inactive", "Activating", "Active", "Deactivating", "Destroying", "Destroyed")
     n = int(state)
