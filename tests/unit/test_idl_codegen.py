@@ -147,18 +147,22 @@ def test_gen_writes_ruff_clean_importable_modules(shop_files: Path, tmp_path: Pa
     assert run.stdout.strip() == "ok", run.stderr
 
 
+def import_generated(root: Path, *names: str) -> list[Any]:
+    """Import generated modules from packages under ``root``."""
+    sys.path.insert(0, str(root))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(str(root))
+
+
 def test_gen_and_load_agree_on_bytes(shop_files: Path, tmp_path: Path) -> None:
     out = tmp_path / "gen_agree"
     CliRunner().invoke(app, ["idl", "gen", str(shop_files), "-o", str(out)])
     generated = (out / "Shop.py").read_text()
     assert "class OrderServiceServant(Servant):" in generated
     assert "async def place(self, order: Order) -> tuple[int, int]:" in generated
-    sys.path.insert(0, str(tmp_path))
-    try:
-        shop = importlib.import_module("gen_agree.Shop")
-        base = importlib.import_module("gen_agree.Base")
-    finally:
-        sys.path.remove(str(tmp_path))
+    shop, base = import_generated(tmp_path, "gen_agree.Shop", "gen_agree.Base")
     loaded = tarsus.idl.load(shop_files)
     a = shop.Order(id=1, lines=[base.Money(cents=2, currency=base.Currency.CNY)])
     b = loaded.Shop.Order(
@@ -267,12 +271,7 @@ def test_per_file_gen_gives_one_class_per_type(per_file_dir: Path) -> None:
     mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(per_file_dir / ".mc")]
     run = subprocess.run([*mypy, str(out)], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout
-    sys.path.insert(0, str(per_file_dir))
-    try:
-        service = importlib.import_module("pf.service")
-        types = importlib.import_module("pf.types")
-    finally:
-        sys.path.remove(str(per_file_dir))
+    service, types = import_generated(per_file_dir, "pf.service", "pf.types")
     box = service.Box(parts=[types.Part(name="x")])
     back = decode(encode(box), service.Box)
     assert back == box and type(back.parts[0]) is types.Part
