@@ -39,8 +39,7 @@ from typing import Any
 from registry_cluster import Cluster
 from rpc_loadgen import dec_fields, enc_bytes, enc_empty_map, enc_int, enc_str, head_ints
 
-from tarsus.framework.registry.query_obj import queryf
-from tarsus.framework.registry.registry_obj import registry_idl
+from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry
 from tarsus.rpc.communicator import Communicator
 
 perf = time.perf_counter
@@ -121,11 +120,10 @@ class Schedule:
 
 
 async def run_keepalive(args: argparse.Namespace, cluster: Cluster) -> None:
-    idl = registry_idl()
     loop = asyncio.get_running_loop()
     target = f"tars.tarsregistry.RegistryObj@tcp -h 127.0.0.1 -p {args.port} -t 60000"
     comms = [Communicator(cache_dir=None) for _ in range(args.conns)]
-    proxies = [c.string_to_proxy(idl.RegistryProxy, target) for c in comms]
+    proxies = [c.string_to_proxy(Registry.RegistryProxy, target) for c in comms]
     await asyncio.gather(*(p.getClientIp() for p in proxies))  # every connection open
     names = [cluster.node_name(n) for n in range(cluster.nodes)]
     last_round = [-1] * cluster.nodes
@@ -140,7 +138,8 @@ async def run_keepalive(args: argparse.Namespace, cluster: Cluster) -> None:
         bucket.lag.append(max(0.0, loop.time() - due))
         try:
             ret = await proxies[n % args.conns].keepAlive(
-                names[n], idl.LoadInfo(avg1=0.5, avg5=float(rnd), avg15=float(n % 100) / 100)
+                names[n],
+                NodeDescriptor.LoadInfo(avg1=0.5, avg5=float(rnd), avg15=float(n % 100) / 100),
             )
         except Exception as e:
             bucket.error(f"{type(e).__name__}: {e}")
@@ -209,7 +208,7 @@ async def run_lookup_rate(args: argparse.Namespace, cluster: Cluster) -> None:
     loop = asyncio.get_running_loop()
     target = f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {args.port} -t 60000"
     comms = [Communicator(cache_dir=None) for _ in range(args.conns)]
-    proxies = [c.string_to_proxy(queryf().QueryFProxy, target) for c in comms]
+    proxies = [c.string_to_proxy(QueryF.QueryFProxy, target) for c in comms]
     await asyncio.gather(*(p.findObjectById("tars.tarsregistry.QueryObj") for p in proxies))
     rng = random.Random(7)
     warm = Bucket("warmup")

@@ -30,11 +30,10 @@ from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
 import typer
 from rich.console import Console
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.cli.call import describe_failure
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import ADMIN_REG_PORT
+from tarsus.protocol.gen import AdminReg, TarsusAdmin
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import (
     ConnectError,
@@ -57,8 +56,6 @@ __all__ = [
     "UsageError",
     "admin_command",
     "admin_session",
-    "adminext",
-    "adminreg",
     "current_user",
     "explain_code",
     "refused",
@@ -95,18 +92,6 @@ ERROR_MEANINGS: dict[int, str] = {
 }
 
 
-@functools.cache
-def adminreg() -> Any:
-    """The ``tars`` module of AdminReg.tars: ``AdminRegProxy``, ``ServerConf``, ..."""
-    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
-
-
-@functools.cache
-def adminext() -> Any:
-    """The ``tarsus`` module of TarsusAdmin.tars: ``AdminExtProxy``, ``ProfileTemplate``."""
-    return tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
-
-
 def current_user() -> str:
     """Who runs the command, as recorded with what it changes (``--user``'s default)."""
     try:
@@ -118,7 +103,7 @@ def current_user() -> str:
 def explain_code(code: int) -> tuple[str, str]:
     """``(EM_TARS_... name, meaning)`` of a tarsErrCode; names are empty for other codes."""
     try:
-        name = adminreg().tarsErrCode(code).name
+        name = AdminReg.tarsErrCode(code).name
     except ValueError:
         name = ""
     return name, ERROR_MEANINGS.get(code, f"error code {code}")
@@ -248,12 +233,12 @@ class AdminClient:
 
     def call(self, method: str, *args: Any) -> Any:
         """``AdminReg.<method>(*args)`` in the proxy's result shape (``(ret, out1, ...)``)."""
-        return self._invoke(adminreg().AdminRegProxy, method, args)
+        return self._invoke(AdminReg.AdminRegProxy, method, args)
 
     def call_ext(self, method: str, *args: Any) -> Any:
         """``tarsus.AdminExt.<method>(*args)``, on the same object and connection as
         :meth:`call`. An upstream admin registry has no such function: that failure says so."""
-        return self._invoke(adminext().AdminExtProxy, method, args)
+        return self._invoke(TarsusAdmin.AdminExtProxy, method, args)
 
     def check(
         self,
@@ -314,7 +299,7 @@ class AdminClient:
             )
         elif isinstance(e, ServerError) and e.code == Ret.SERVER_NO_FUNC:
             message = f"the admin registry {where} does not implement {method}"
-            if method in adminext().AdminExtProxy._tars_ops_:
+            if method in TarsusAdmin.AdminExtProxy._tars_ops_:
                 message += " (a Tarsus extension, AdminExt: upstream's admin registry lacks it)"
         else:
             message = f"the admin registry {where} failed on {method}: {describe_failure(e)}"

@@ -42,13 +42,13 @@ from tarsus.cli.admin_client import (
     ServerArgument,
     UsageError,
     admin_command,
-    adminreg,
     current_user,
     refused,
     split_server_id,
 )
 from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
 from tarsus.patching import PatchProgress, patch_progress
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.locator import default_cache_dir
 
 app = typer.Typer(
@@ -139,9 +139,8 @@ def publish_package(
     timeout_s: int,
 ) -> dict[str, Any]:
     """``batchPatch`` the package to the node, then follow ``getPatchPercent`` to the end."""
-    A = adminreg()
     doing = f"publishing {package.archive.name} to {app_name}.{server} on node {node}"
-    request = A.PatchRequest(
+    request = NodeDescriptor.PatchRequest(
         appname=app_name,
         servername=server,
         nodename=node,
@@ -291,9 +290,8 @@ def deploy(
     plans = [ServantPlan(n, p, app_name, server, node) for n, p in servants.items()]
     who = user or current_user()
     where = f"{server_id} on node {node}"
-    A = adminreg()
 
-    conf = A.ServerConf(
+    conf = AdminReg.ServerConf(
         application=app_name,
         serverName=server,
         nodeName=node,
@@ -302,7 +300,8 @@ def deploy(
         serverType=server_type,
     )
     adapters = [
-        A.AdapterConf(adapterName=p.adapter, endpoint=p.endpoint, servant=p.servant) for p in plans
+        AdminReg.AdapterConf(adapterName=p.adapter, endpoint=p.endpoint, servant=p.servant)
+        for p in plans
     ]
     ret, result = client.call_ext("deployServer", conf, adapters, replace, who)
     client.check(ret, result, f"deploying {where}")

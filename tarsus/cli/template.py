@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,9 +29,9 @@ from tarsus.cli.admin_client import (
     Output,
     UsageError,
     admin_command,
-    adminext,
     current_user,
 )
+from tarsus.protocol.gen import TarsusAdmin
 
 app = typer.Typer(
     name="template",
@@ -142,7 +142,7 @@ def set_(
     """Create or replace template NAME: its parent and its own text (from --file)."""
     profile = _read_profile(file)
     who = user or current_user()
-    tpl = adminext().ProfileTemplate(name=name, parentName=parent, profile=profile)
+    tpl = TarsusAdmin.ProfileTemplate(name=name, parentName=parent, profile=profile)
     method = "forceProfileTemplate" if force else "setProfileTemplate"
     ret, result = client.call_ext(method, tpl, who)
     client.check(ret, result, f"setting template {name}")
@@ -164,7 +164,7 @@ def delete(client: AdminClient, out: Output, name: NameArgument) -> None:
     out.emit(doc, lambda console: console.print(f"deleted template {name}", markup=False))
 
 
-def _template_doc(tpl: Any) -> dict[str, str]:
+def _template_doc(tpl: TarsusAdmin.ProfileTemplate) -> dict[str, str]:
     return {
         "name": tpl.name,
         "parent": tpl.parentName,

@@ -28,10 +28,10 @@ from rich.status import Status
 
 import tarsus
 from tarsus.framework.admin import AdminSettings
-from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import PackageError, open_package
+from tarsus.protocol.gen import NodeDescriptor
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -237,7 +237,7 @@ async def _install(
 ) -> None:
     admin = platform.admin
     assert admin is not None
-    req = adminreg().PatchRequest(
+    req = NodeDescriptor.PatchRequest(
         appname=app,
         servername=server,
         nodename=node,

@@ -8,7 +8,7 @@ hot path never looks at field descriptors again.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from tarsus.codec.types import Field
 
@@ -41,7 +41,7 @@ class Struct:
         """The fields as a dict (shallow: nested structs stay structs)."""
         return {f.name: getattr(self, f.name) for f in self._tars_fields_}
 
-    def replace(self, **changes: Any) -> Any:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (shallow)."""
         values = self.to_dict()
         unknown = set(changes) - values.keys()

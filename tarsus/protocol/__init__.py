@@ -3,6 +3,7 @@
 The files are written by hand from the upstream interface facts so that every module, struct,
 field tag, type, enum value, interface, method and parameter matches Tencent Tars on the wire.
 See README.md in this folder for what each file is and which servant object uses it.
+Their Python is generated once and checked in: ``tarsus.protocol.gen`` (one module per file).
 """
 
 from __future__ import annotations

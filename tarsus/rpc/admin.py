@@ -22,17 +22,15 @@ text after the name and returns the reply (it may be ``async``). Anything else i
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import AdminF
 from tarsus.rpc import logs
 from tarsus.rpc.servant import Servant
 
@@ -45,7 +43,6 @@ __all__ = [
     "AdminCommands",
     "AdminHandler",
     "admin_servant",
-    "adminf",
 ]
 
 log = logging.getLogger("tarsus.rpc.admin")
@@ -65,12 +62,6 @@ _DAYLOG_USAGE = "usage: tars.enabledaylog {remote|local}|[logname]|{true|false}"
 def _fill(key: str, width: int = 50) -> str:
     """TarsCpp's ``TC_Common::outfill``: the key padded with spaces to ``width``."""
     return key.ljust(width)
-
-
-@functools.cache
-def adminf() -> Any:
-    """The ``tars`` module of ``AdminF.tars`` (``AdminFServant``, ``AdminFProxy``)."""
-    return tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
 
 
 class AdminCommands:
@@ -206,9 +197,8 @@ def _adapter_status(adapter: Adapter) -> list[str]:
 
 def admin_servant(app: Application) -> Servant:
     """The ``AdminObj`` servant of ``app``."""
-    base: Any = adminf().AdminFServant
 
-    class AdminServant(base):  # type: ignore[misc]
+    class AdminServant(AdminF.AdminFServant):
         async def shutdown(self) -> None:
             log.warning("AdminF.shutdown: stopping (from the node)")
             app.request_stop()

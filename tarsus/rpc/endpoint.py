@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
+
+from tarsus.protocol.gen.EndpointF import EndpointF
 
 __all__ = [
     "Endpoint",
@@ -224,7 +225,7 @@ class Endpoint:
     # -- EndpointF ---------------------------------------------------------------------------
 
     @classmethod
-    def from_endpointf(cls, ef: Any) -> Endpoint:
+    def from_endpointf(cls, ef: EndpointF) -> Endpoint:
         """Convert a registry ``EndpointF`` (``tars.EndpointF`` from ``EndpointF.tars``).
 
         Takes the values as C++ ``EndpointInfo(const EndpointF&)`` does, except that a weight
@@ -258,13 +259,12 @@ class Endpoint:
         except EndpointError as exc:
             raise EndpointError(f"EndpointF {ef.host!r}:{ef.port!r}: {exc}") from None
 
-    def to_endpointf(self, node_name: str = "") -> Any:
+    def to_endpointf(self, node_name: str = "") -> EndpointF:
         """This endpoint as a registry ``tars.EndpointF``; ``nodeName`` defaults to the host.
 
         (C++ ``EndpointInfo::toEndpointF`` fills ``nodeName`` the same way.)
         """
-        endpointf = _endpointf_class()
-        return endpointf(
+        return EndpointF(
             host=self.host,
             port=self.port,
             timeout=self.timeout,
@@ -277,15 +277,6 @@ class Endpoint:
             authType=self.auth_type,
             nodeName=node_name or self.host,
         )
-
-
-@functools.cache
-def _endpointf_class() -> Any:
-    # Imported and compiled on first use, so importing this module parses no IDL.
-    import tarsus.idl
-    import tarsus.protocol
-
-    return tarsus.idl.load(tarsus.protocol.path("EndpointF.tars")).tars.EndpointF
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import NodeF
 from tarsus.rpc.communicator import Communicator
 
 __all__ = [
@@ -31,7 +29,6 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "NODE_CALL_TIMEOUT_MS",
     "KeepAlive",
-    "nodef",
 ]
 
 log = logging.getLogger("tarsus.rpc.keepalive")
@@ -44,12 +41,6 @@ ACTIVING_INTERVAL = 5.0
 NODE_CALL_TIMEOUT_MS = 3000
 #: At most one warning about an unreachable node per this many seconds.
 WARN_EVERY = 60.0
-
-
-@functools.cache
-def nodef() -> Any:
-    """The ``tars`` module of ``NodeF.tars`` (``ServerInfo``, ``ServerFProxy``, ...)."""
-    return tarsus.idl.load(tarsus.protocol.path("NodeF.tars")).tars
 
 
 class KeepAlive:
@@ -71,7 +62,7 @@ class KeepAlive:
         activing_interval: float = ACTIVING_INTERVAL,
         pid: int | None = None,
     ) -> None:
-        tars = nodef()
+        tars = NodeF
         self.node = node
         self.app = app
         self.server = server
@@ -90,7 +81,7 @@ class KeepAlive:
         self.sent = 0
         self.failed = 0
 
-    def info(self, adapter: str = "") -> Any:
+    def info(self, adapter: str = "") -> NodeF.ServerInfo:
         return self._server_info(
             application=self.app, serverName=self.server, pid=self.pid, adapter=adapter
         )

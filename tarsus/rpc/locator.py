@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from tarsus.codec.constants import CONTEXT_NODE_NAME
+from tarsus.protocol.gen import QueryF
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
@@ -84,15 +85,6 @@ CACHE_FILE_NAME: Final = "endpoints.json"
 _CACHE_VERSION: Final = 1
 #: Problems with one object (registry down, empty answers) are logged at most this often.
 LOG_INTERVAL: Final = 60.0
-
-
-@functools.cache
-def _queryf() -> Any:
-    # Compiled on first use, so importing the RPC runtime parses no IDL.
-    import tarsus.idl
-    import tarsus.protocol
-
-    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -401,7 +393,7 @@ class Locator:
         self.query_method: QueryMethod = query_method
         self.set_division = check_set_division(set_division) if set_division else ""
         self.cache = cache
-        prx = _queryf().QueryFProxy(query)
+        prx = QueryF.QueryFProxy(query)
         prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
         if node_name:
             # As TarsCpp servers: the registry groups the caller by this (IDC groups)
@@ -413,10 +405,10 @@ class Locator:
         """The QueryF call made for each lookup."""
         return "findObjectByIdInSameSet" if self.set_division else self.query_method
 
-    async def find(self, obj_name: str) -> tuple[int, list[Any], list[Any]]:
+    async def find(self, obj_name: str) -> tuple[int, list[EndpointF], list[EndpointF]]:
         """One lookup: (return code, active ``EndpointF`` list, inactive list)."""
         prx = self._prx
-        result: tuple[int, list[Any], list[Any]]
+        result: tuple[int, list[EndpointF], list[EndpointF]]
         if self.set_division:
             result = await prx.findObjectByIdInSameSet(obj_name, self.set_division)
         elif self.query_method == "findObjectById4Any":
@@ -663,7 +655,7 @@ class EndpointManager:
         )
         return schedule.many_fail_interval if many else schedule.fail_interval
 
-    def _convert(self, endpointfs: Sequence[Any]) -> list[Endpoint]:
+    def _convert(self, endpointfs: Sequence[EndpointF]) -> list[Endpoint]:
         out: list[Endpoint] = []
         for ef in endpointfs:
             try:

@@ -28,16 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import PropertyF
 from tarsus.rpc.stats import (
     DEFAULT_MAX_REPORT_SIZE,
     DEFAULT_REPORT_INTERVAL_MS,
@@ -67,19 +65,12 @@ __all__ = [
     "PropertyReporter",
     "Sum",
     "format_decimal",
-    "propertyf",
 ]
 
 log = logging.getLogger("tarsus.rpc.property")
 
 #: ``StatPropMsgHead.iPropertyVer`` sent by current TarsCpp.
 PROPERTY_VERSION: Final = 2
-
-
-@functools.cache
-def propertyf() -> Any:
-    """The ``tars`` module of ``PropertyF.tars`` (``StatPropMsgHead``, ``PropertyFProxy``...)."""
-    return tarsus.idl.load(tarsus.protocol.path("PropertyF.tars")).tars
 
 
 def format_decimal(value: float) -> str:
@@ -272,7 +263,7 @@ class PropertyReporter:
             set_division = communicator.setdivision if communicator.enableset else ""
         self.set_info = parse_set_division(set_division) if set_division else None
         self._proxy = communicator.string_to_proxy(
-            propertyf().PropertyFProxy, property_obj
+            PropertyF.PropertyFProxy, property_obj
         ).with_options(timeout_ms=self.report_timeout_ms)
         self._properties: dict[str, Property] = {}
         self._task: asyncio.Task[None] | None = None
@@ -297,12 +288,12 @@ class PropertyReporter:
     def properties(self) -> list[Property]:
         return list(self._properties.values())
 
-    def take(self) -> dict[Any, Any]:
+    def take(self) -> dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody]:
         """Every property's interval as ``{StatPropMsgHead: StatPropMsgBody}``."""
-        tars = propertyf()
+        tars = PropertyF
         name, area, group = self.set_info or ("", "", "")
         suffix = f".{name}{area}{group}" if self.set_info is not None else ""
-        out: dict[Any, Any] = {}
+        out: dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody] = {}
         for prop in list(self._properties.values()):
             head = tars.StatPropMsgHead(
                 moduleName=(prop.master_name or self.module_name) + suffix,
@@ -323,7 +314,9 @@ class PropertyReporter:
         if batches:
             await asyncio.gather(*(self._send(batch) for batch in batches))
 
-    async def _send(self, batch: dict[Any, Any]) -> None:
+    async def _send(
+        self, batch: dict[PropertyF.StatPropMsgHead, PropertyF.StatPropMsgBody]
+    ) -> None:
         self.sent += 1
         try:
             await self._proxy.reportPropMsg(batch)

@@ -9,8 +9,7 @@ import logging
 import time
 from pathlib import Path
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import ConfigF
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.server_config import SERVER_DOMAIN, ServerConfig
 
@@ -75,7 +74,7 @@ async def add_config(
 async def _fetch(
     communicator: Communicator, config: ServerConfig, filename: str, app_only: bool
 ) -> str:
-    tars = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
+    tars = ConfigF
     proxy = communicator.string_to_proxy(tars.ConfigProxy, config.config)
     server = "" if app_only else config.server
     failure = "no answer"

@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import encode
+from tarsus.protocol.gen import StatF
 from tarsus.rpc.client import CallRecord
 from tarsus.rpc.errors import Ret
 
@@ -67,7 +65,6 @@ __all__ = [
     "parse_set_division",
     "slave_name",
     "split_by_size",
-    "statf",
 ]
 
 log = logging.getLogger("tarsus.rpc.stats")
@@ -112,14 +109,9 @@ _ENTRY_OVERHEAD: Final = 4
 
 _ClientKey = tuple[str, str, str, int, str, int]  # obj, func, host, port, set, code
 _ServerKey = tuple[str, int, str, int]  # func, packet type, caller ip, code
+_Report = dict[StatF.StatMicMsgHead, StatF.StatMicMsgBody]  # one reportMicMsg map
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-@functools.cache
-def statf() -> Any:
-    """The ``tars`` module of ``StatF.tars`` (``StatMicMsgHead``, ``StatFProxy``, ...)."""
-    return tarsus.idl.load(tarsus.protocol.path("StatF.tars")).tars
 
 
 def limit(text: str, max_len: int) -> str:
@@ -192,9 +184,9 @@ def _merge(into: list[int], add: list[int]) -> None:
         into[i] += add[i]
 
 
-def _body(slot: list[int]) -> Any:
+def _body(slot: list[int]) -> StatF.StatMicMsgBody:
     buckets = slot[_BUCKET0 : _BUCKET0 + len(INTERVAL_BOUNDS)]
-    return statf().StatMicMsgBody(
+    return StatF.StatMicMsgBody(
         count=slot[_COUNT],
         timeoutCount=slot[_TIMEOUT],
         execCount=slot[_EXEC],
@@ -251,7 +243,7 @@ class StatReporter:
             set_division = communicator.setdivision if communicator.enableset else ""
         self.set_info = parse_set_division(set_division) if set_division else None
         self.tars_version = tars_version
-        self._proxy = communicator.string_to_proxy(statf().StatFProxy, stat_obj).with_options(
+        self._proxy = communicator.string_to_proxy(StatF.StatFProxy, stat_obj).with_options(
             timeout_ms=self.report_timeout_ms
         )
         self._master_name = self._client_master_name()
@@ -344,14 +336,14 @@ class StatReporter:
             name = f"{name}.{''.join(self.set_info)}"
         return limit(f"{name}@{self.tars_version}", MAX_NAME_LEN)
 
-    def _client_head(self, key: _ClientKey) -> Any:
+    def _client_head(self, key: _ClientKey) -> StatF.StatMicMsgHead:
         obj_name, func, host, port, set_id, code = key
         slave = slave_name(obj_name)
         slave_set = parse_set_division(set_id) if set_id else None
         if slave_set is not None:
             slave = f"{slave}.{''.join(slave_set)}"
         name, area, group = slave_set or ("", "", "")
-        return statf().StatMicMsgHead(
+        return StatF.StatMicMsgHead(
             masterName=self._master_name,
             slaveName=limit(slave, MAX_NAME_LEN),
             interfaceName=limit(func, MAX_NAME_LEN),
@@ -364,13 +356,13 @@ class StatReporter:
             slaveSetID=group,
         )
 
-    def _server_head(self, key: _ServerKey) -> Any:
+    def _server_head(self, key: _ServerKey) -> StatF.StatMicMsgHead:
         func, packet_type, caller_ip, code = key
         slave = self.module_name
         if self.set_info is not None:
             slave = f"{slave}.{''.join(self.set_info)}"
         name, area, group = self.set_info or ("", "", "")
-        return statf().StatMicMsgHead(
+        return StatF.StatMicMsgHead(
             masterName=MASTER_ONE_WAY if packet_type == 1 else MASTER_STAT_FROM_SERVER,
             slaveName=limit(slave, MAX_NAME_LEN),
             interfaceName=limit(func, MAX_NAME_LEN),
@@ -385,7 +377,7 @@ class StatReporter:
 
     # -- reporting -----------------------------------------------------------------------
 
-    def take(self) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    def take(self) -> tuple[_Report, _Report]:
         """Hand over what was counted since the last call, as ``{StatMicMsgHead:
         StatMicMsgBody}`` maps (client side, server side), and start counting afresh."""
         client, self._client = self._client, {}
@@ -403,7 +395,7 @@ class StatReporter:
         if sends:
             await asyncio.gather(*sends)
 
-    async def _send(self, batch: dict[Any, Any], from_client: bool) -> None:
+    async def _send(self, batch: _Report, from_client: bool) -> None:
         self.sent += 1
         try:
             await self._proxy.reportMicMsg(batch, from_client)
@@ -463,10 +455,10 @@ class StatReporter:
         return self._task is not None and not self._task.done()
 
 
-def _build(slots: dict[K, list[int]], head_of: Callable[[K], Any]) -> dict[Any, Any]:
+def _build(slots: dict[K, list[int]], head_of: Callable[[K], StatF.StatMicMsgHead]) -> _Report:
     """Counter slots → ``{head: body}``, merging slots whose heads come out equal (two
     servants of one server share its ``App.Server`` name, as in C++ ``mergeStat``)."""
-    merged: dict[Any, list[int]] = {}
+    merged: dict[StatF.StatMicMsgHead, list[int]] = {}
     for key, slot in slots.items():
         head = head_of(key)
         into = merged.get(head)

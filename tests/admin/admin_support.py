@@ -24,15 +24,15 @@ from tarsus.codec import encode, encode_value
 from tarsus.codec import types as T
 from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
-from tarsus.framework.admin.replies import _state_reply, adminreg
+from tarsus.framework.admin.replies import _state_reply
 from tarsus.framework.node.channel import AdminChannel
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import AdapterSpec, ServerSpec, Store
 
 NODE = "10.0.0.7"
-Tars = adminreg()
-Inactive, Active = Tars.ServerState.Inactive, Tars.ServerState.Active
+Inactive, Active = NodeDescriptor.ServerState.Inactive, NodeDescriptor.ServerState.Active
 
 
 @dataclass
@@ -104,7 +104,7 @@ class ScriptedNode:
     async def getStateInfo(self, app: str, server: str) -> tuple[int, bytes]:
         await self._enter("getStateInfo", app, server)
         state, pid = self.states.get((app, server), (Inactive, 0))
-        info = Tars.ServerStateInfo(
+        info = NodeDescriptor.ServerStateInfo(
             serverState=state, processId=pid, nodeName=NODE, application=app, serverName=server
         )
         return 0, _state_reply().encode_results((info, "state ok"))
@@ -122,7 +122,7 @@ class ScriptedNode:
         polls[0] += 1
         done = polls[0] >= self.patch_polls
         percent = 100 if done else 50
-        info = Tars.PatchInfo(
+        info = NodeDescriptor.PatchInfo(
             bPatching=not done,
             iPercent=percent,
             sVersion="",
@@ -227,7 +227,7 @@ async def admin(store: Store, admin_settings: AdminSettings) -> AsyncIterator[Ha
 
     node_channel = AdminChannel(comm, NODE, node, resolve=resolve, interval=60)
     assert await node_channel.report_once() == 1
-    proxy = comm.string_to_proxy(Tars.AdminRegProxy, f"{ADMIN_SERVANT}@{endpoint}")
+    proxy = comm.string_to_proxy(AdminReg.AdminRegProxy, f"{ADMIN_SERVANT}@{endpoint}")
     harness = Harness(store, registry, app, channels, node, node_channel, endpoint, proxy, comm)
     try:
         yield harness

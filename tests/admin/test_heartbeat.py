@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from admin_support import Harness, Tars, wait_for
+from admin_support import Harness, wait_for
 from sqlalchemy import insert, select
 
 from tarsus.conf import parse
 from tarsus.framework.admin import ADMIN_SERVANT, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.registry import RegistrySettings, add_registry
-from tarsus.framework.registry.query_obj import queryf
+from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import Store
@@ -80,7 +80,7 @@ async def test_the_registry_resolves_the_admin_registry(store: Store) -> None:
     locator = f"tars.tarsregistry.QueryObj@{registry.adapters[0].bound_endpoint}"
     comm = Communicator(locator, cache_dir=None)
     try:
-        query = comm.string_to_proxy(queryf().QueryFProxy, locator)
+        query = comm.string_to_proxy(QueryF.QueryFProxy, locator)
 
         async def listed() -> bool:
             return bool(await query.findObjectById(ADMIN_SERVANT))
@@ -90,7 +90,7 @@ async def test_the_registry_resolves_the_admin_registry(store: Store) -> None:
         (endpoint,) = await query.findObjectById(ADMIN_SERVANT)
         assert (endpoint.host, endpoint.port) == ("127.0.0.1", admin.adapter.port)
         # a client that knows only the locator reaches the admin registry by name
-        proxy = comm.string_to_proxy(Tars.AdminRegProxy, ADMIN_SERVANT)
+        proxy = comm.string_to_proxy(AdminReg.AdminRegProxy, ADMIN_SERVANT)
         assert await proxy.getVersion() == (0, "3.0.17")
     finally:
         await comm.close()

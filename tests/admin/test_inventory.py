@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from admin_support import NODE, Harness, Tars
+from admin_support import NODE, Harness
 from sqlalchemy import insert
 
 from tarsus.framework.admin import ADMIN_SERVANT, AdminError, ErrCode
+from tarsus.protocol.gen import AdminReg
 from tarsus.store import AdapterSpec, ServerSpec
 from tarsus.store.schema import t_server_group_rule
 
@@ -27,7 +28,7 @@ def conf(**fields: object) -> object:
         "exePath": "/usr/local/app/Demo.Conf/bin/Conf",
     }
     values.update(fields)
-    return Tars.ServerConf(**values)
+    return AdminReg.ServerConf(**values)
 
 
 def adapter(**fields: object) -> object:
@@ -37,7 +38,7 @@ def adapter(**fields: object) -> object:
         "endpoint": f"tcp -h {NODE} -p 20100 -t 60000",
     }
     values.update(fields)
-    return Tars.AdapterConf(**values)
+    return AdminReg.AdapterConf(**values)
 
 
 async def test_profile_template_with_inheritance(admin: Harness) -> None:
@@ -185,7 +186,7 @@ async def test_inventory_reads(admin: Harness) -> None:
         ("Demo", "World"),
         ("Other", "Hello"),
     }
-    ret, rows = await p.getServerNameList([Tars.ApplicationServerName("Demo", "World")])
+    ret, rows = await p.getServerNameList([AdminReg.ApplicationServerName("Demo", "World")])
     assert ret == 0 and len(rows) == 1
     assert rows[0]["server_name"] == "World" and rows[0]["node_name"] == NODE
     assert rows[0]["posttime"] != "" and rows[0]["setting_state"] == "inactive"
@@ -214,10 +215,12 @@ async def test_framework_servers_and_check_server(admin: Harness) -> None:
     (fw,) = [s for s in servers if s.serverName == "tarsAdminRegistry"]
     assert fw.objName == f"{ADMIN_SERVANT}@{admin.endpoint}"
     assert await admin.proxy.checkServer(fw) == 0
-    dead = Tars.FrameworkServer("tarsstat", NODE, "tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p 1")
+    dead = AdminReg.FrameworkServer("tarsstat", NODE, "tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p 1")
     assert await admin.proxy.checkServer(dead) == -1
-    assert await admin.proxy.checkServer(Tars.FrameworkServer("tarsnode", NODE, "")) == 0
-    assert await admin.proxy.checkServer(Tars.FrameworkServer("tarsnode", "10.9.9.9", "")) == 1001
+    assert await admin.proxy.checkServer(AdminReg.FrameworkServer("tarsnode", NODE, "")) == 0
+    assert (
+        await admin.proxy.checkServer(AdminReg.FrameworkServer("tarsnode", "10.9.9.9", "")) == 1001
+    )
 
 
 async def test_group_id(admin: Harness) -> None:
@@ -250,7 +253,7 @@ async def test_group_id(admin: Harness) -> None:
 
 async def test_what_tarsus_does_not_do_says_so(admin: Harness) -> None:
     p = admin.proxy
-    assert await p.getPatchPackage("Demo", "Hello", 0, 1) == (-1, Tars.PatchPackage())
+    assert await p.getPatchPackage("Demo", "Hello", 0, 1) == (-1, AdminReg.PatchPackage())
     assert await p.deletePatchFile("Demo", "Hello", "x.tgz") == -1
     assert await p.hasAdminAuth("alice") == (-1, False)
     assert await p.hasDevAuth("Demo", "Hello", "alice") == (-1, False)
@@ -258,4 +261,4 @@ async def test_what_tarsus_does_not_do_says_so(admin: Harness) -> None:
     ret, lines = await p.forceDockerLogin(NODE)
     assert ret == -1 and "not supported" in lines[0]
     assert await p.dockerPull("1") == -1
-    assert await p.registerPlugin(Tars.PluginConf(name="x")) == -1
+    assert await p.registerPlugin(AdminReg.PluginConf(name="x")) == -1

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import NODE, Harness, ScriptedNode, Tars, wait_for
+from admin_support import NODE, Harness, ScriptedNode, wait_for
 from sqlalchemy import insert, select
 
 from tarsus.framework.admin import AdminRegistry
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.tasks import derive_status
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.schema import t_server_patchs, t_task, t_task_item
 
 NOT_START, PREPARE, RUNNING, SUCCESS, FAILED, CANCEL, PAUSE_FLOW = range(7)
@@ -22,7 +23,7 @@ T_SUCCESS, T_FAILED, T_CANCEL, T_PARIAL = 3, 4, 5, 6
 
 
 def item(server: str, command: str, node: str = NODE, **params: str) -> Any:
-    return Tars.TaskItemReq(
+    return AdminReg.TaskItemReq(
         itemNo=f"{server}-{command}-{node}",
         application="Demo",
         serverName=server,
@@ -34,7 +35,7 @@ def item(server: str, command: str, node: str = NODE, **params: str) -> Any:
 
 
 def task(no: str, items: list[Any], *, serial: bool = False, **kw: Any) -> Any:
-    return Tars.TaskReq(taskItemReq=items, taskNo=no, serial=serial, userName="alice", **kw)
+    return AdminReg.TaskReq(taskItemReq=items, taskNo=no, serial=serial, userName="alice", **kw)
 
 
 async def finished(admin: Harness, no: str) -> Any:
@@ -342,7 +343,7 @@ async def test_batch_patch_and_patch_percent_rpcs(admin: Harness, tmp_path: Path
     await admin.deploy(server="Hello")
     package = tmp_path / "Hello.tgz"
     package.write_bytes(b"pkg")
-    req = Tars.PatchRequest(
+    req = NodeDescriptor.PatchRequest(
         appname="Demo", servername="Hello", nodename=NODE, user="bob", filepath=str(package)
     )
     assert await admin.proxy.batchPatch(req) == (0, "patch queued")

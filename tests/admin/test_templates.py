@@ -11,10 +11,9 @@ import pytest
 from admin_support import NODE, Harness
 
 from tarsus.framework.admin import ADMIN_SERVANT
-from tarsus.framework.admin.replies import adminext
+from tarsus.protocol.gen import TarsusAdmin
 from tarsus.store import ServerSpec
 
-Ext = adminext()
 PARENT = "<tars>\n<application>\na=1\nb=2\n</application>\n</tars>\n"
 CHILD = "<tars>\n<application>\nb=3\nc=4\n</application>\n</tars>\n"
 TIME = "%Y-%m-%d %H:%M:%S"
@@ -23,11 +22,13 @@ TIME = "%Y-%m-%d %H:%M:%S"
 @pytest.fixture
 def ext(admin: Harness) -> Any:
     """An AdminExtProxy on the same object and address as ``admin.proxy`` (AdminReg)."""
-    return admin.comm.string_to_proxy(Ext.AdminExtProxy, f"{ADMIN_SERVANT}@{admin.endpoint}")
+    return admin.comm.string_to_proxy(
+        TarsusAdmin.AdminExtProxy, f"{ADMIN_SERVANT}@{admin.endpoint}"
+    )
 
 
 def tpl(name: str, parent: str, profile: str) -> Any:
-    return Ext.ProfileTemplate(name=name, parentName=parent, profile=profile)
+    return TarsusAdmin.ProfileTemplate(name=name, parentName=parent, profile=profile)
 
 
 async def test_list_gives_every_template_with_parent_time_and_user(ext: Any, clock: Any) -> None:
@@ -141,7 +142,7 @@ async def test_upstream_functions_are_unchanged_on_the_shared_object(admin: Harn
     upstream = admin.proxy._tars_ops_
     served = type(admin.registry.servant)._tars_ops_
     assert all(served[name] is op for name, op in upstream.items())
-    assert set(served) - set(upstream) == set(Ext.AdminExtProxy._tars_ops_)
+    assert set(served) - set(upstream) == set(TarsusAdmin.AdminExtProxy._tars_ops_)
     assert await admin.proxy.getVersion() == (0, admin.registry.settings.framework_version)
 
 

@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
 from tarsus.testing import Served, serve
 
-AdminReg = tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
-AdminExt = tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
 ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 NOT_REGISTERED = 1001  # EM_TARS_NODE_NOT_REGISTRY_ERR
 NO_DESCRIPTOR = 1003  # EM_TARS_LOAD_SERVICE_DESC_ERR
@@ -47,7 +44,7 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
 
     _tars_ops_ = {
         **AdminReg.AdminRegServant._tars_ops_,
-        "deployServer": AdminExt.AdminExtServant._tars_ops_["deployServer"],
+        "deployServer": TarsusAdmin.AdminExtServant._tars_ops_["deployServer"],
     }
 
     def __init__(self) -> None:
@@ -125,7 +122,7 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
         self._record("getPatchPercent", application, serverName, nodeName)
         steps = self._steps or [(0, 0, False, False, "")]
         ret, percent, patching, succ, text = steps.pop(0) if len(steps) > 1 else steps[0]
-        info = AdminReg.PatchInfo(
+        info = NodeDescriptor.PatchInfo(
             bPatching=patching,
             iPercent=percent,
             iModifyTime=0,

@@ -59,7 +59,7 @@ def test_deploy_writes_the_instance_and_its_servants_at_once(
 ) -> None:
     done = deploy(
         real_admin, "Test.HelloServer", "--servant", "HelloObj=18601", "--servant",
-        "EchoObj=18602", "--template", "tars.default", "--json", cwd=tmp_path,
+        "EchoObj=18602", "--template", "tars.tarspython.default", "--json", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["servants"][0]["adapter"] == "Test.HelloServer.HelloObjAdapter"
@@ -70,12 +70,12 @@ def test_deploy_writes_the_instance_and_its_servants_at_once(
         ]
     }
     (row,) = real_admin.run(real_admin.store.servers.list())
-    assert (row.setting_state, row.template_name) == ("inactive", "tars.default")
+    assert (row.setting_state, row.template_name) == ("inactive", "tars.tarspython.default")
 
     # --replace: the servants become exactly the ones given
     done = deploy(
         real_admin, "Test.HelloServer", "--servant", "HelloObj=18611", "--replace",
-        "--template", "tars.default", cwd=tmp_path,
+        "--template", "tars.tarspython.default", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert deployed(real_admin) == {
@@ -86,7 +86,7 @@ def test_deploy_writes_the_instance_and_its_servants_at_once(
 def test_every_refusal_names_its_cause_and_changes_nothing(
     real_admin: AdminRegistryThread, tmp_path: Path
 ) -> None:
-    args = ("--servant", "HelloObj=18601", "--template", "tars.default")
+    args = ("--servant", "HelloObj=18601", "--template", "tars.tarspython.default")
     assert deploy(real_admin, "Test.HelloServer", *args, cwd=tmp_path).returncode == 0
     before = deployed(real_admin)
 
@@ -98,7 +98,7 @@ def test_every_refusal_names_its_cause_and_changes_nothing(
     # another server on a port of the same node: refused, and nothing of it is left behind
     taken = deploy(
         real_admin, "Test.OtherServer", "--servant", "AObj=18650", "--servant", "BObj=18601",
-        "--template", "tars.default", cwd=tmp_path,
+        "--template", "tars.tarspython.default", cwd=tmp_path,
     )  # fmt: skip
     assert taken.returncode == 1
     assert "18601" in taken.stderr and "Test.HelloServer" in taken.stderr, taken.stderr
@@ -150,7 +150,7 @@ def test_a_full_disk_is_named_as_the_cause(small_disk: Path, tmp_path: Path) -> 
         fill(small_disk)
         done = deploy(
             admin, "Test.HelloServer", "--servant", "HelloObj=18601", "--template",
-            "tars.default", cwd=tmp_path,
+            "tars.tarspython.default", cwd=tmp_path,
         )  # fmt: skip
         (small_disk / "filler").unlink()
         assert done.returncode == 1

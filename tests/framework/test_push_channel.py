@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import ResponsePacket
 from tarsus.framework.admin.channel import (
     NodeCallTimeout,
@@ -18,11 +16,11 @@ from tarsus.framework.admin.channel import (
     push_operations,
 )
 from tarsus.framework.node.channel import AdminChannel
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.testing import serve
 
-AdminReg = tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
 ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 
 
@@ -148,7 +146,7 @@ async def test_push_packet_is_what_tarscpp_sends() -> None:
         proxy = comm.string_to_proxy(AdminReg.AdminRegProxy, f"{ADMIN_OBJ}@{served.endpoint}")
         pushes: list[ResponsePacket] = []
         proxy.tars_set_push_callback(pushes.append)
-        assert await proxy.reportNode(AdminReg.ReportNode("n1", "sid")) == 0
+        assert await proxy.reportNode(NodeDescriptor.ReportNode("n1", "sid")) == 0
         request = asyncio.ensure_future(channels.request("n1", "startServer", "Test", "Hello"))
         for _ in range(200):
             if pushes:

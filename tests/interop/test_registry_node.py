@@ -37,7 +37,7 @@ from peer import NODE_DIR, Relay, peer_env, run_script
 from sqlalchemy import text
 
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
-from tarsus.framework.registry.query_obj import queryf
+from tarsus.protocol.gen import QueryF
 from tarsus.rpc.application import Application
 from tarsus.store import AdapterSpec, ServerSpec, Store
 from tarsus.testing import serve
@@ -222,7 +222,7 @@ async def test_node_finds_python_hello_through_the_registry(
         assert req.sServantName == "tars.tarsregistry.QueryObj"
         assert req.iVersion == 1
         assert "node_name" in req.context
-        op = queryf().QueryFProxy._tars_ops_["findObjectByIdInSameGroup"]
+        op = QueryF.QueryFProxy._tars_ops_["findObjectByIdInSameGroup"]
         assert op.decode_args(req.sBuffer) == [OBJ]
 
 
@@ -303,7 +303,7 @@ async def test_node_unknown_name_and_no_active_instance(
             assert res["code"] == NODE_LOCAL_TIMEOUT, res
             assert "no adapter selected" in res["message"]
             assert res["endpoints"] == []
-        op = queryf().QueryFProxy._tars_ops_["findObjectByIdInSameGroup"]
+        op = QueryF.QueryFProxy._tars_ops_["findObjectByIdInSameGroup"]
         asked = [op.decode_args(r.sBuffer)[0] for r in recorder.requests()]
         assert asked == ["Test.NoSuchServer.NoSuchObj", OBJ]
 
@@ -337,7 +337,7 @@ async def test_node_set_mode_asks_find_object_by_id_in_same_set(
             assert status == 0, res
             assert tags(res) == Counter({tag: 6})
             assert res["endpoints"] == [f"127.0.0.1:{port}"]
-        op = queryf().QueryFProxy._tars_ops_["findObjectByIdInSameSet"]
+        op = QueryF.QueryFProxy._tars_ops_["findObjectByIdInSameSet"]
         requests = recorder.requests()
         assert [r.sFuncName for r in requests] == ["findObjectByIdInSameSet"] * 2
         assert [op.decode_args(r.sBuffer) for r in requests] == [

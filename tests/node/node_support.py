@@ -24,8 +24,8 @@ import pytest
 import tarsus.idl
 from tarsus.conf import builtin_lookup, resolve_server_profile
 from tarsus.framework.node import NodeSettings, Supervisor, server_obj_servant
-from tarsus.framework.node.idl import tars
 from tarsus.framework.node.servant import SERVER_OBJ
+from tarsus.protocol.gen import RegistryDescriptor
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 
@@ -74,7 +74,7 @@ def profile(server_lines: str = "", template: str = "tars.tarspython.default") -
 
 
 def adapter(name: str, servant: str, port: int) -> Any:
-    return tars().AdapterDescriptor(
+    return RegistryDescriptor.AdapterDescriptor(
         adapterName=name,
         threadNum="1",
         endpoint=f"tcp -h 127.0.0.1 -p {port} -t 60000",
@@ -101,7 +101,7 @@ def descriptor(
     setting_state: str = "active",
     profile_text: str | None = None,
 ) -> Any:
-    return tars().ServerDescriptor(
+    return RegistryDescriptor.ServerDescriptor(
         application=app,
         serverName=server,
         nodeName="127.0.0.1",

@@ -12,8 +12,8 @@ from node_support import HELLO_DIR, eventually, free_port, hello_descriptor
 import tarsus.idl
 from tarsus.codec import decode
 from tarsus.framework.node import InternalState, NodeCommands
-from tarsus.framework.node.idl import nodef, tars
 from tarsus.protocol import PROTOCOL_DIR
+from tarsus.protocol.gen import NodeDescriptor, NodeF
 
 Answers = tarsus.idl.load(
     Path(__file__).parent / "golden" / "Answers.tars", include_dirs=[PROTOCOL_DIR]
@@ -21,7 +21,7 @@ Answers = tarsus.idl.load(
 
 
 def patch_request(filepath: str, version: str = "42") -> Any:
-    return tars().PatchRequest(
+    return NodeDescriptor.PatchRequest(
         appname="Test",
         servername="HelloServer",
         nodename="127.0.0.1",
@@ -89,7 +89,7 @@ async def test_lifecycle_through_pushed_commands(harness_factory: Any) -> None:
 
     async def patched() -> Any:
         ret, data = await commands.getPatchPercent("Test", "HelloServer")
-        info = decode(data, tars().PatchInfo)
+        info = decode(data, NodeDescriptor.PatchInfo)
         return (ret, info) if info.iPercent == 100 else None
 
     ret, info = await eventually(patched, "installed")
@@ -146,7 +146,7 @@ async def test_a_failed_patch_reports_percent_100_and_no_success(
 
     async def done() -> Any:
         ret, data = await commands.getPatchPercent("Test", "HelloServer")
-        info = decode(data, tars().PatchInfo)
+        info = decode(data, NodeDescriptor.PatchInfo)
         return (ret, info) if info.iPercent == 100 else None
 
     ret, info = await eventually(done, "finished")
@@ -178,7 +178,7 @@ async def test_duplicate_patch_is_refused(harness_factory: Any) -> None:
     ret, text = await commands.patchPro(patch_request(str(HELLO_DIR)))
     assert ret == 1005 and "reduplicate" in text
     ret, data = await commands.getPatchPercent("Test", "HelloServer")
-    assert ret == 0 and decode(data, tars().PatchInfo).bPatching
+    assert ret == 0 and decode(data, NodeDescriptor.PatchInfo).bPatching
     # a stop is refused while patching
     ret, text = await commands.stopServer("Test", "HelloServer")
     assert ret == 1004 and "Patching" in text
@@ -260,7 +260,7 @@ async def test_a_backtracking_log_search_stops_nothing_else(harness_factory: Any
     log_dir.mkdir(parents=True)
     (log_dir / "Test.HelloServer.log").write_text("start\n" + "a" * 40 + "\n")
     proxy = node.comm.string_to_proxy(
-        nodef().ServerFProxy, f"tars.tarsnode.ServerObj@{node.settings.node_endpoint}"
+        NodeF.ServerFProxy, f"tars.tarsnode.ServerObj@{node.settings.node_endpoint}"
     ).with_options(timeout_ms=10000)
     search = asyncio.create_task(
         commands.getLogData(

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
-from tarsus.framework.registry.query_obj import queryf
-from tarsus.framework.registry.registry_obj import registry_idl
+from tarsus.protocol.gen import QueryF
+from tarsus.protocol.gen.Registry import RegistryProxy
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import AdapterSpec, ServerSpec, Store
@@ -56,11 +56,11 @@ class Running:
         return f"tars.tarsregistry.QueryObj@{self.query_endpoint}"
 
     def query(self) -> Any:
-        return self.comm.string_to_proxy(queryf().QueryFProxy, self.locator)
+        return self.comm.string_to_proxy(QueryF.QueryFProxy, self.locator)
 
     def nodes(self) -> Any:
         return self.comm.string_to_proxy(
-            registry_idl().RegistryProxy, f"tars.tarsregistry.RegistryObj@{self.registry_endpoint}"
+            RegistryProxy, f"tars.tarsregistry.RegistryObj@{self.registry_endpoint}"
         )
 
 

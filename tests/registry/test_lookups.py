@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tarsus.framework.registry import RegistrySettings
-from tarsus.framework.registry.registry_obj import registry_idl
+from tarsus.protocol.gen import NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.locator import RefreshSchedule
@@ -258,11 +258,11 @@ def _unreachable_engine(store: Store, tmp_path: Any) -> Any:
 
 
 def _state(state: int) -> Any:
-    return registry_idl().ServerStateInfo(serverState=state, processId=0)
+    return NodeDescriptor.ServerStateInfo(serverState=state, processId=0)
 
 
 def _load() -> Any:
-    return registry_idl().LoadInfo(avg1=0.5, avg5=0.5, avg15=0.5)
+    return NodeDescriptor.LoadInfo(avg1=0.5, avg5=0.5, avg15=0.5)
 
 
 def _fields(settings: RegistrySettings) -> dict[str, Any]:

@@ -12,16 +12,15 @@ from registry_harness import FAST, Running, deploy, running_registry, until
 
 from tarsus.codec import RequestPacket, ResponsePacket, decode, encode
 from tarsus.framework.registry import RegistrySettings
-from tarsus.framework.registry.registry_obj import registry_idl
+from tarsus.protocol.gen import NodeDescriptor, Registry
 from tarsus.store import Store
 from tarsus.store.schema import t_server_conf
 
-IDL = registry_idl()
 OBJ = "Test.HelloServer.HelloObj"
 
 
 def node_info(name: str, obj: str = "") -> Any:
-    return IDL.NodeInfo(
+    return NodeDescriptor.NodeInfo(
         nodeName=name,
         nodeObj=obj,
         endpointIp=name,
@@ -33,7 +32,7 @@ def node_info(name: str, obj: str = "") -> Any:
 
 
 def load(avg: float = 0.25) -> Any:
-    return IDL.LoadInfo(avg1=avg, avg5=avg, avg15=avg)
+    return NodeDescriptor.LoadInfo(avg1=avg, avg5=avg, avg15=avg)
 
 
 async def ports(reg: Running, obj: str = OBJ) -> tuple[list[int], list[int]]:
@@ -114,7 +113,9 @@ async def test_update_server_reads_the_node_name_first_as_tarsnode_sends_it(
         # applied to the routes at once, not at the next load
         assert await ports(reg) == ([], [9001])
         # and back, with a pid: through our own proxy, which must put the node first too
-        info = IDL.ServerStateInfo(serverState=IDL.ServerState.Active, processId=99)
+        info = NodeDescriptor.ServerStateInfo(
+            serverState=NodeDescriptor.ServerState.Active, processId=99
+        )
         assert await reg.nodes().updateServer("10.0.0.1", "Test", "HelloServer", info) == 0
         assert await present(store, "10.0.0.1") == ("active", 99)
         assert await ports(reg) == ([9001], [])
@@ -122,7 +123,9 @@ async def test_update_server_reads_the_node_name_first_as_tarsnode_sends_it(
 
 async def test_update_server_in_idl_order_changes_nothing(reg: Running, store: Store) -> None:
     await deploy(store, "Test", "HelloServer", "10.0.0.1", {"HelloObj": "tcp -h 10.0.0.1 -p 9001"})
-    info = IDL.ServerStateInfo(serverState=IDL.ServerState.Inactive, processId=0)
+    info = NodeDescriptor.ServerStateInfo(
+        serverState=NodeDescriptor.ServerState.Inactive, processId=0
+    )
     # (app, server, node) as the IDL names them: read as node "Test", app "HelloServer"...
     assert await reg.nodes().updateServer("Test", "HelloServer", "10.0.0.1", info) == 0
     assert await present(store, "10.0.0.1") == ("active", 4242)
@@ -136,7 +139,7 @@ async def test_update_server_batch_skips_what_the_registry_already_knows(
     await until(lambda: _eq(ports(reg), ([9001, 9002], [])), "both routed")
 
     def info(node: str, state: Any, pid: int) -> Any:
-        return IDL.ServerStateInfo(
+        return NodeDescriptor.ServerStateInfo(
             serverState=state,
             processId=pid,
             nodeName=node,
@@ -144,7 +147,7 @@ async def test_update_server_batch_skips_what_the_registry_already_knows(
             serverName="HelloServer",
         )
 
-    batch = [info("10.0.0.1", IDL.ServerState.Active, 555), info("10.0.0.2", 0, 0)]
+    batch = [info("10.0.0.1", NodeDescriptor.ServerState.Active, 555), info("10.0.0.2", 0, 0)]
     assert await reg.nodes().updateServerBatch(batch) == 0
     # 10.0.0.1: already active in the status map, skipped (the new pid is not written)
     assert await present(store, "10.0.0.1") == ("active", 4242)
@@ -376,7 +379,7 @@ async def test_report_version_and_patch_result_are_recorded(reg: Running, store:
         return row is not None and row.tars_version == "tarsus-9"
 
     await until(version, "the queued version written")
-    result = IDL.PatchResult(
+    result = Registry.PatchResult(
         sApplication="Test",
         sServerName="HelloServer",
         sNodeName="n1",
@@ -392,7 +395,7 @@ async def test_report_version_and_patch_result_are_recorded(reg: Running, store:
 async def test_client_ip_and_unsupported_features(reg: Running) -> None:
     nodes = reg.nodes()
     assert await nodes.getClientIp() == (0, "127.0.0.1")
-    assert await nodes.reportNode(IDL.ReportNode(nodeName="n1", sid="x")) == 0
+    assert await nodes.reportNode(NodeDescriptor.ReportNode(nodeName="n1", sid="x")) == 0
     assert await nodes.getDockerRegistry() == (0, [])
     assert await nodes.dockerPull("1") == -1
     ret, key = await nodes.getFrameworkKey()

@@ -20,8 +20,8 @@ import pytest
 
 import tarsus
 import tarsus.idl
-import tarsus.protocol
 from tarsus.conf import expand
+from tarsus.protocol.gen import AdminF, ConfigF
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ConfigLoadError
 from tarsus.rpc.communicator import Communicator
@@ -30,8 +30,6 @@ from tarsus.testing import serve
 HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
 Demo = tarsus.idl.load(FIXTURES / "Demo.tars").Demo
-AdminF = tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
-ConfigF = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
 SERVANT = "Demo.DemoServer.DemoObj"
 ADAPTER = "Demo.DemoServer.DemoObjAdapter"
 

@@ -24,8 +24,8 @@ import pytest
 
 import tarsus
 import tarsus.idl
-import tarsus.protocol
 from tarsus.conf import expand
+from tarsus.protocol.gen import AdminF, ConfigF, NodeF, StatF
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ServerConfig, ServerConfigError
 from tarsus.rpc.communicator import Communicator
@@ -36,9 +36,6 @@ HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
 ROOT = HERE.parent.parent
 Demo = tarsus.idl.load(FIXTURES / "Demo.tars").Demo
-NodeF = tarsus.idl.load(tarsus.protocol.path("NodeF.tars")).tars
-AdminF = tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
-ConfigF = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
 
 SERVANT = "Demo.DemoServer.DemoObj"
 ADAPTER = "Demo.DemoServer.DemoObjAdapter"
@@ -623,9 +620,6 @@ async def test_a_port_in_use_stops_the_process_with_a_reason(tmp_path: Path) -> 
         code, err = await wait_exit(proc)
     assert code == 1
     assert "cannot start" in err and "address already in use" in err
-
-
-StatF = tarsus.idl.load(tarsus.protocol.path("StatF.tars")).tars
 
 
 async def test_a_configured_stat_service_gets_the_call_statistics(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import types as T
 from tarsus.codec.jsonvalue import JsonValueError, from_jsonable, to_jsonable
+from tarsus.protocol.gen import EndpointF, QueryF
 from tarsus.rpc import current
 from tarsus.rpc.endpoint import parse_proxy
 from tarsus.rpc.errors import TarsError
@@ -251,14 +251,13 @@ def test_void_method_prints_an_empty_object(shop_idl: Path, shop: str) -> None:
 
 def test_bare_name_through_the_locator(shop_idl: Path, shop: str, tmp_path: Path) -> None:
     """A registry (a real QueryF servant answering from a table) resolves the bare name."""
-    queryf: Any = tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
     store = parse_proxy(shop).endpoints[0]
 
-    class Registry(queryf.QueryFServant):  # type: ignore[misc]
+    class Registry(QueryF.QueryFServant):  # type: ignore[misc]
         async def findObjectByIdInSameGroup(self, id: str) -> tuple[int, list[Any], list[Any]]:
             if id != "Shop.StoreServer.StoreObj":
                 return 0, [], []
-            ep = queryf.EndpointF(host=store.host, port=store.port, timeout=60000, istcp=1)
+            ep = EndpointF.EndpointF(host=store.host, port=store.port, timeout=60000, istcp=1)
             return 0, [ep], []
 
     registry = ServerThread(Registry(), "tars.tarsregistry.QueryObj")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import tarsus.idl
-import tarsus.protocol
+from tarsus.protocol.gen import EndpointF, QueryF
 from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
@@ -28,7 +28,6 @@ from tarsus.rpc.errors import ConnectError, NoEndpointError
 from tarsus.rpc.locator import RefreshSchedule, RegistryObjectProxy, check_set_division
 from tarsus.testing import Served, serve
 
-QUERYF: Any = tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
 OBJ = "Demo.WhoServer.WhoObj"
 
 IDL = """
@@ -50,7 +49,7 @@ FAST = RefreshSchedule(
 )
 
 
-class Registry(QUERYF.QueryFServant):  # type: ignore[misc,name-defined]
+class Registry(QueryF.QueryFServant):  # type: ignore[misc,name-defined]
     """A registry answering from ``routes``; records every lookup in ``calls``."""
 
     def __init__(self) -> None:
@@ -92,7 +91,7 @@ class Registry(QUERYF.QueryFServant):  # type: ignore[misc,name-defined]
 
 
 def _endpointf(ep: Endpoint) -> Any:
-    return QUERYF.EndpointF(
+    return EndpointF.EndpointF(
         host=ep.host,
         port=ep.port,
         timeout=ep.timeout,

@@ -19,6 +19,7 @@ import pytest
 
 import tarsus
 import tarsus.idl
+from tarsus.protocol.gen import PropertyF, StatF
 from tarsus.rpc.client import CallRecord
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
@@ -33,10 +34,9 @@ from tarsus.rpc.property import (
     PropertyReporter,
     Sum,
     format_decimal,
-    propertyf,
 )
 from tarsus.rpc.server import Adapter
-from tarsus.rpc.stats import INTERVAL_BOUNDS, StatReporter, split_by_size, statf
+from tarsus.rpc.stats import INTERVAL_BOUNDS, StatReporter, split_by_size
 from tarsus.testing import Served, serve
 
 VERSION = tarsus.__version__
@@ -81,7 +81,7 @@ def calc_impl(demo: Any) -> Any:
     return CalcImpl
 
 
-class RecordingStat(statf().StatFServant):  # type: ignore[misc]
+class RecordingStat(StatF.StatFServant):  # type: ignore[misc]
     """tarsstat's interface, keeping every report it gets."""
 
     def __init__(self) -> None:
@@ -335,7 +335,7 @@ async def test_reports_are_split_to_the_size_limit(
     stat_service: tuple[RecordingStat, Served],
 ) -> None:
     stat, stat_served = stat_service
-    op = statf().StatFServant._tars_ops_["reportMicMsg"]
+    op = StatF.StatFServant._tars_ops_["reportMicMsg"]
     async with Communicator() as comm:
         stats = StatReporter(comm, stat_served.proxy_string, "Demo.Caller", max_report_size=500)
         assert stats.max_report_size == 500
@@ -351,10 +351,9 @@ async def test_reports_are_split_to_the_size_limit(
 
 
 def test_split_by_size_keeps_oversized_entries_whole() -> None:
-    tars = statf()
-    big = tars.StatMicMsgHead(masterName="m" * 600, slaveName="s", interfaceName="f")
-    small = tars.StatMicMsgHead(masterName="m", slaveName="s", interfaceName="g")
-    body = tars.StatMicMsgBody(intervalCount={5: 1})
+    big = StatF.StatMicMsgHead(masterName="m" * 600, slaveName="s", interfaceName="f")
+    small = StatF.StatMicMsgHead(masterName="m", slaveName="s", interfaceName="g")
+    body = StatF.StatMicMsgBody(intervalCount={5: 1})
     batches = split_by_size([(small, body), (big, body), (small, body)], 500)
     assert batches == [{small: body}, {big: body}, {small: body}]
     assert split_by_size([], 500) == []
@@ -441,7 +440,7 @@ async def test_background_reports_then_stop_sends_the_rest(
 # -- properties (PropertyF.reportPropMsg) ------------------------------------------------------
 
 
-class RecordingProperty(propertyf().PropertyFServant):  # type: ignore[misc]
+class RecordingProperty(PropertyF.PropertyFServant):  # type: ignore[misc]
     """tarsproperty's interface, keeping every report it gets."""
 
     def __init__(self) -> None:
@@ -512,7 +511,7 @@ async def test_property_heads_in_a_set_and_split_reports(
     property_service: tuple[RecordingProperty, Served],
 ) -> None:
     prop_service, served = property_service
-    op = propertyf().PropertyFServant._tars_ops_["reportPropMsg"]
+    op = PropertyF.PropertyFServant._tars_ops_["reportPropMsg"]
     async with Communicator() as comm:
         props = PropertyReporter(
             comm,

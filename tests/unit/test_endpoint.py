@@ -217,14 +217,13 @@ FIELDS: tuple[str, ...] = ("host", "port", "timeout", "istcp", "grid", "setId", 
 FIELDS += ("weightType", "authType", "nodeName", "groupworkid", "grouprealid", "bakFlag")
 
 
-def test_importing_endpoint_compiles_no_idl() -> None:
+def test_endpoints_parse_no_idl() -> None:
+    # The framework's types are generated modules (tarsus/protocol/gen): no IDL compiler runs.
     code = (
         "import sys, tarsus.rpc.endpoint as m\n"
-        "assert m._endpointf_class.cache_info().misses == 0\n"
         "m.Endpoint.parse('tcp -h a -p 1')\n"
-        "assert m._endpointf_class.cache_info().misses == 0\n"
         "m.Endpoint('tcp', 'a', 1).to_endpointf()\n"
-        "assert m._endpointf_class.cache_info().misses == 1\n"
+        "assert 'tarsus.idl.parser' not in sys.modules, 'IDL parsed'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

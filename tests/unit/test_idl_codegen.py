@@ -147,18 +147,22 @@ def test_gen_writes_ruff_clean_importable_modules(shop_files: Path, tmp_path: Pa
     assert run.stdout.strip() == "ok", run.stderr
 
 
+def import_generated(root: Path, *names: str) -> list[Any]:
+    """Import generated modules from packages under ``root``."""
+    sys.path.insert(0, str(root))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(str(root))
+
+
 def test_gen_and_load_agree_on_bytes(shop_files: Path, tmp_path: Path) -> None:
     out = tmp_path / "gen_agree"
     CliRunner().invoke(app, ["idl", "gen", str(shop_files), "-o", str(out)])
     generated = (out / "Shop.py").read_text()
     assert "class OrderServiceServant(Servant):" in generated
     assert "async def place(self, order: Order) -> tuple[int, int]:" in generated
-    sys.path.insert(0, str(tmp_path))
-    try:
-        shop = importlib.import_module("gen_agree.Shop")
-        base = importlib.import_module("gen_agree.Base")
-    finally:
-        sys.path.remove(str(tmp_path))
+    shop, base = import_generated(tmp_path, "gen_agree.Shop", "gen_agree.Base")
     loaded = tarsus.idl.load(shop_files)
     a = shop.Order(id=1, lines=[base.Money(cents=2, currency=base.Currency.CNY)])
     b = loaded.Shop.Order(
@@ -221,3 +225,93 @@ def test_framework_interfaces_generate_clean_code(tmp_path: Path) -> None:
     subprocess.run([*ruff, "format", "--check", "--no-cache", str(out)], check=True, cwd=ROOT)
     for tars in protocol:
         assert tarsus.idl.load(tars) is not None
+
+
+# -- one Python module per .tars file (--per-file) ----------------------------------------------
+
+TYPES = """
+module M {
+    enum Kind { SMALL, BIG };
+    struct Part { 0 require string name; 1 optional Kind kind = BIG; };
+};
+"""
+SERVICE = """
+#include "types.tars"
+module M {
+    struct Box { 0 optional vector<Part> parts; };
+    interface Store {
+        Part get(string cast, int self, int op, int result, out Box box);
+        void drop(Part part);
+    };
+};
+"""
+
+
+@pytest.fixture
+def per_file_dir(tmp_path: Path) -> Path:
+    (tmp_path / "types.tars").write_text(TYPES)
+    (tmp_path / "service.tars").write_text(SERVICE)
+    return tmp_path
+
+
+def gen_per_file(files: list[Path], out: Path) -> Any:
+    result = CliRunner().invoke(app, ["idl", "gen", "--per-file", *map(str, files), "-o", str(out)])
+    return result
+
+
+def test_per_file_gen_gives_one_class_per_type(per_file_dir: Path) -> None:
+    out = per_file_dir / "pf"
+    result = gen_per_file([per_file_dir / "service.tars"], out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["__init__.py", "service.py", "types.py"]
+    assert "from . import types\n" in (out / "service.py").read_text()
+    ruff = [sys.executable, "-m", "ruff"]
+    subprocess.run([*ruff, "check", "--no-cache", str(out)], check=True, cwd=ROOT)
+    subprocess.run([*ruff, "format", "--check", "--no-cache", str(out)], check=True, cwd=ROOT)
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(per_file_dir / ".mc")]
+    run = subprocess.run([*mypy, str(out)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout
+    service, types = import_generated(per_file_dir, "pf.service", "pf.types")
+    box = service.Box(parts=[types.Part(name="x")])
+    back = decode(encode(box), service.Box)
+    assert back == box and type(back.parts[0]) is types.Part
+    assert back.parts[0].kind is types.Kind.BIG
+    assert service.Box._tars_name_ == "M.Box" and types.Part._tars_name_ == "M.Part"
+
+
+def test_parameters_named_like_the_methods_locals_still_work(per_file_dir: Path) -> None:
+    store = tarsus.idl.load(per_file_dir / "service.tars").M
+    ops = store.StoreProxy._tars_ops_
+    # On the wire (TUP, JSON) the names stay as declared; in Python cast/self get a "_".
+    assert [p.name for p in ops["get"].params] == ["cast", "self", "op", "result", "box"]
+    calls: list[Any] = []
+
+    async def invoker(op: Any, args: tuple[Any, ...], options: Any) -> Any:
+        calls.append((op.name, args))
+        return store.Part(name="p"), store.Box()
+
+    import asyncio
+
+    proxy = store.StoreProxy(invoker)
+    assert asyncio.run(proxy.get(cast_="c", self_=1, op=2, result=3)) == (
+        store.Part(name="p"),
+        store.Box(),
+    )
+    assert calls == [("get", ("c", 1, 2, 3))]
+
+
+def test_per_file_refuses_a_name_that_hides_an_included_module(tmp_path: Path) -> None:
+    (tmp_path / "types.tars").write_text(TYPES)
+    clash = '#include "types.tars"\nmodule M { struct types { 0 optional Part p; }; };\n'
+    (tmp_path / "clash.tars").write_text(clash)
+    result = gen_per_file([tmp_path / "clash.tars"], tmp_path / "out")
+    assert result.exit_code == 1
+    assert "clash.tars:2:" in result.output and "'types' in clash shadows" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_per_file_refuses_a_file_name_that_is_no_module_name(tmp_path: Path) -> None:
+    (tmp_path / "my-types.tars").write_text(TYPES)
+    result = gen_per_file([tmp_path / "my-types.tars"], tmp_path / "out")
+    assert result.exit_code == 1
+    assert "'my-types' is not a Python module name" in result.output

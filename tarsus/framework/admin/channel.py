@@ -19,9 +19,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec.constants import request_ids
+from tarsus.protocol.gen import NodePush
 
 if TYPE_CHECKING:
     from tarsus.codec.operation import Operation
@@ -56,9 +55,7 @@ class NodeCallTimeout(Exception):
 @functools.cache
 def push_operations() -> dict[str, Operation]:
     """The ``NodePush`` functions by name: how each push's arguments travel."""
-    module = tarsus.idl.load(tarsus.protocol.path("NodePush.tars")).tars
-    ops: dict[str, Operation] = module.NodePushServant._tars_ops_
-    return ops
+    return NodePush.NodePushServant._tars_ops_
 
 
 class NodeChannels:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 
 from tarsus.framework.admin.errors import AdminError, ErrCode
-from tarsus.framework.admin.replies import adminext, adminreg
 from tarsus.framework.descriptor_paths import PathRefused, check_deploy_paths
+from tarsus.protocol.gen import AdminReg, TarsusAdmin
 from tarsus.store.errors import Conflict, InvalidInput, NotFound
 from tarsus.store.schema import (
     t_adapter_conf,
@@ -190,7 +190,7 @@ def _adapter_spec(row: AdapterRow) -> AdapterSpec:
     )
 
 
-def adapter_spec_from_conf(conf: Any) -> AdapterSpec:
+def adapter_spec_from_conf(conf: AdminReg.AdapterConf) -> AdapterSpec:
     """An ``AdminReg.AdapterConf`` as the store's :class:`AdapterSpec`."""
     return AdapterSpec(
         servant=conf.servant,
@@ -205,7 +205,7 @@ def adapter_spec_from_conf(conf: Any) -> AdapterSpec:
     )
 
 
-def server_spec_from_conf(conf: Any) -> ServerSpec:
+def server_spec_from_conf(conf: AdminReg.ServerConf) -> ServerSpec:
     """An ``AdminReg.ServerConf`` as the store's :class:`ServerSpec`.
 
     As upstream's ``insertServerConf`` stores it, ``profile`` is the *template name* (empty:
@@ -238,9 +238,9 @@ def _bad_input(what: str, e: Exception) -> AdminError:
     return AdminError(ErrCode.EM_TARS_PARAMETER_ERR, f"{what}: {e}")
 
 
-def _profile_template(row: TemplateRow) -> Any:
+def _profile_template(row: TemplateRow) -> TarsusAdmin.ProfileTemplate:
     """A ``t_profile_template`` row as AdminExt's ``ProfileTemplate``."""
-    return adminext().ProfileTemplate(
+    return TarsusAdmin.ProfileTemplate(
         name=row.template_name,
         parentName=row.parents_name,
         profile=row.profile,
@@ -283,10 +283,9 @@ class Inventory:
     async def has_server(self, app: str, server: str) -> bool:
         return bool(await self.store.servers.list(app, server))
 
-    async def server_tree(self) -> list[Any]:
-        tars = adminreg()
+    async def server_tree(self) -> list[AdminReg.ServerTree]:
         return [
-            tars.ServerTree(
+            AdminReg.ServerTree(
                 application=r.application,
                 server_name=r.server_name,
                 enable_set=r.enable_set,
@@ -297,7 +296,9 @@ class Inventory:
             for r in await self.store.servers.list()
         ]
 
-    async def server_name_list(self, names: list[Any]) -> list[dict[str, str]]:
+    async def server_name_list(
+        self, names: list[AdminReg.ApplicationServerName]
+    ) -> list[dict[str, str]]:
         """Every ``t_server_conf`` column, as text, of the instances of the named servers."""
         out: list[dict[str, str]] = []
         for name in names:
@@ -305,11 +306,10 @@ class Inventory:
                 out.append({k: _text(v) for k, v in dataclasses.asdict(row).items()})
         return out
 
-    async def framework_servers(self) -> list[Any]:
+    async def framework_servers(self) -> list[AdminReg.FrameworkServer]:
         """``getServers``: every servant of app ``tars`` as ``servant@endpoint``, then every
         node (its ``node_obj``, empty for nodes that only use the push channel)."""
-        tars = adminreg()
-        out: list[Any] = []
+        out: list[AdminReg.FrameworkServer] = []
         async with self.store.connect() as conn:
             rows = await conn.execute(
                 select(
@@ -323,7 +323,7 @@ class Inventory:
             )
             for server, node, servant, endpoint in rows:
                 out.append(
-                    tars.FrameworkServer(
+                    AdminReg.FrameworkServer(
                         serverName=server or "",
                         nodeName=node or "",
                         objName=f"{servant or ''}@{endpoint or ''}",
@@ -331,7 +331,7 @@ class Inventory:
                 )
         for node_row in await self.store.nodes.list():
             out.append(
-                tars.FrameworkServer(
+                AdminReg.FrameworkServer(
                     serverName="tarsnode", nodeName=node_row.node_name, objName=node_row.node_obj
                 )
             )
@@ -377,11 +377,11 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"({name}:{e})") from None
 
     # AdminExt (TarsusAdmin.tars): templates as stored, and writing them.
-    async def profile_templates(self) -> list[Any]:
+    async def profile_templates(self) -> list[TarsusAdmin.ProfileTemplate]:
         """``listProfileTemplates``: every template as a ``ProfileTemplate``, by name."""
         return [_profile_template(row) for row in await self.store.templates.list()]
 
-    async def raw_profile_template(self, name: str) -> Any:
+    async def raw_profile_template(self, name: str) -> TarsusAdmin.ProfileTemplate:
         """``getRawProfileTemplate``: template ``name`` as stored (its own text only)."""
         _require_template_name(name)
         row = await self.store.templates.get(name)
@@ -389,7 +389,9 @@ class Inventory:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"template {name!r} not found")
         return _profile_template(row)
 
-    async def set_profile_template(self, tpl: Any, user: str, *, force: bool = False) -> None:
+    async def set_profile_template(
+        self, tpl: TarsusAdmin.ProfileTemplate, user: str, *, force: bool = False
+    ) -> None:
         """``setProfileTemplate``: create or replace ``tpl.name`` (who: ``user``; when: now).
         1007 with the store's reason for a bad name, text or parent, or a loop, and for a
         change of a built-in template without ``force`` (``forceProfileTemplate``)."""
@@ -451,7 +453,7 @@ class Inventory:
         log.info("deployed %s (by %r)", row.server_id, user)
         return row
 
-    async def insert_server_conf(self, conf: Any, replace: bool) -> ServerRow:
+    async def insert_server_conf(self, conf: AdminReg.ServerConf, replace: bool) -> ServerRow:
         """``insertServerConf``: a ``t_server_conf`` row. Replacing keeps the instance's
         servants (upstream's ``REPLACE INTO`` leaves ``t_adapter_conf`` alone too)."""
         where = f"insertServerConf {conf.application}.{conf.serverName} on {conf.nodeName!r}"
@@ -473,7 +475,7 @@ class Inventory:
         return await self.deploy(spec, adapters, replace=replace, setting_state=state)
 
     async def insert_adapter_conf(
-        self, app: str, server: str, node: str, conf: Any, replace: bool
+        self, app: str, server: str, node: str, conf: AdminReg.AdapterConf, replace: bool
     ) -> ServerRow:
         """``insertAdapterConf``: add (or with ``replace``, change) one servant of a deployed
         instance; the instance's other servants stay."""

@@ -26,10 +26,11 @@ from tarsus.framework.admin.inventory import (
     patch_package,
     record_publish,
 )
-from tarsus.framework.admin.replies import adminreg, decode_patch_info, decode_state_info
+from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
 from tarsus.patching import patch_progress
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.errors import NotFound
 
 if TYPE_CHECKING:
@@ -180,12 +181,14 @@ class Lifecycle:
                 return Outcome(0, "")
         return await self._node(node, "destroyServer", app, server)
 
-    async def state(self, app: str, server: str, node: str) -> tuple[int, Any, str]:
+    async def state(
+        self, app: str, server: str, node: str
+    ) -> tuple[int, AdminReg.ServerStateDesc, str]:
         """``getServerState``: ``(code, ServerStateDesc, result)``; the registry's view from
         the database, the node's from ``getStateInfo``. On a node error the database part is
         still filled in."""
         row = await self.row(app, server, node)
-        desc = adminreg().ServerStateDesc(
+        desc = AdminReg.ServerStateDesc(
             settingStateInReg=row.setting_state,
             presentStateInReg=row.present_state,
             presentStateInNode="",
@@ -274,7 +277,7 @@ class Lifecycle:
         return await self.store.servers.set_flow_state(app, server, nodes, active)
 
     # ------------------------------------------------------------------ publishing
-    async def prepare_patch(self, item: Any) -> Outcome:
+    async def prepare_patch(self, item: AdminReg.TaskItemReq) -> Outcome:
         """Before a task's patch items run: find each item's package. ``filepath`` (ours: a
         local path or ``file:`` URL) is used as it is, its md5 computed if missing; else
         ``patch_id`` names a ``t_server_patchs`` row (missing: 1009)."""
@@ -298,7 +301,7 @@ class Lifecycle:
         params["md5"] = package.md5
         return Outcome(0, "")
 
-    async def patch_request(self, req: Any) -> Any:
+    async def patch_request(self, req: NodeDescriptor.PatchRequest) -> NodeDescriptor.PatchRequest:
         """The ``PatchRequest`` the node gets: ours filled in as upstream's ``batchPatch``
         fills it (``patchobj``, ``servertype`` from the instance, ``md5`` from the package)."""
         out = req.replace(patchobj=self.settings.patch_obj)
@@ -321,36 +324,38 @@ class Lifecycle:
         out.md5 = package.md5
         return out
 
-    async def batch_patch(self, req: Any) -> Outcome:
+    async def batch_patch(self, req: NodeDescriptor.PatchRequest) -> Outcome:
         """``batchPatch``: hand the package to the node (``patchPro``), which installs it in
         the background; progress comes from :meth:`patch_percent`."""
         ready = await self.patch_request(req)
         return await self._node(ready.nodename, "patchPro", ready)
 
-    async def patch_percent(self, app: str, server: str, node: str) -> tuple[int, Any]:
+    async def patch_percent(
+        self, app: str, server: str, node: str
+    ) -> tuple[int, NodeDescriptor.PatchInfo]:
         """``getPatchPercent``: the node's ``PatchInfo`` (on failure, the reason in
         ``sResult``)."""
         try:
             code, raw = await self.push(node, "getPatchPercent", app, server)
         except AdminError as e:
-            return e.code, adminreg().PatchInfo(sResult=e.message)
+            return e.code, NodeDescriptor.PatchInfo(sResult=e.message)
         if code != 0:
             # the node's PatchInfo says why (a refused package, a full disk): keep it
             try:
                 info = decode_patch_info(raw)
             except AdminError:
-                info = adminreg().PatchInfo(sResult=raw if raw.isprintable() else "")
+                info = NodeDescriptor.PatchInfo(sResult=raw if raw.isprintable() else "")
             if not info.sResult.strip():
                 info.sResult = f"getPatchPercent {node} error, iRet:{code}"
             return code, info
         return 0, decode_patch_info(raw)
 
-    async def patch(self, item: Any, on_percent: Callable[[int], None]) -> Outcome:
+    async def patch(self, item: AdminReg.TaskItemReq, on_percent: Callable[[int], None]) -> Outcome:
         """A task's patch step: push ``patchPro``, then :meth:`wait_installed`; the outcome is
         written to ``t_server_patchs``."""
         params = item.parameters
         patch_id = params.get("patch_id", "")
-        req = adminreg().PatchRequest(
+        req = NodeDescriptor.PatchRequest(
             appname=item.application,
             servername=item.serverName,
             nodename=item.nodeName,
@@ -370,14 +375,18 @@ class Lifecycle:
         await self._publish_log(patch_id, item.userName, outcome.ok)
         return outcome
 
-    async def install(self, req: Any, on_percent: Callable[[int], None]) -> Outcome:
+    async def install(
+        self, req: NodeDescriptor.PatchRequest, on_percent: Callable[[int], None]
+    ) -> Outcome:
         """``batchPatch`` then :meth:`wait_installed`: a package installed, or why not."""
         pushed = await self.batch_patch(req)
         if not pushed.ok:
             return pushed
         return await self.wait_installed(req, on_percent)
 
-    async def wait_installed(self, req: Any, on_percent: Callable[[int], None]) -> Outcome:
+    async def wait_installed(
+        self, req: NodeDescriptor.PatchRequest, on_percent: Callable[[int], None]
+    ) -> Outcome:
         """Poll ``getPatchPercent`` every ``patch_poll_interval`` s until the node reports
         success or failure of the install ``req`` started, for at most ``patch_wait_timeout``
         s."""
@@ -419,7 +428,7 @@ class Lifecycle:
         return await self._node(node, "shutdown")
 
 
-def _state_name(state: Any) -> str:
+def _state_name(state: NodeDescriptor.ServerState | int) -> str:
     """``etos(ServerState)``: ``Inactive``, ``Active``...; unknown numbers as digits."""
     names = ("Inactive", "Activating", "Active", "Deactivating", "Destroying", "Destroyed")
     n = int(state)

@@ -12,18 +12,14 @@ a ``str`` decoded with ``surrogateescape``:
 from __future__ import annotations
 
 import functools
-from typing import Any
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec import DecodeError, decode, decode_value
 from tarsus.codec import types as T
 from tarsus.codec.operation import Operation, Param
 from tarsus.framework.admin.errors import AdminError, ErrCode
+from tarsus.protocol.gen import NodeDescriptor
 
 __all__ = [
-    "adminext",
-    "adminreg",
     "decode_log_files",
     "decode_patch_info",
     "decode_state_info",
@@ -32,23 +28,11 @@ __all__ = [
 
 
 @functools.cache
-def adminreg() -> Any:
-    """The ``tars`` module of ``AdminReg.tars`` (structs, enums, servant and proxy)."""
-    return tarsus.idl.load(tarsus.protocol.path("AdminReg.tars")).tars
-
-
-@functools.cache
-def adminext() -> Any:
-    """The ``tarsus`` module of ``TarsusAdmin.tars``: our ``AdminExt``, served beside AdminReg."""
-    return tarsus.idl.load(tarsus.protocol.path("TarsusAdmin.tars")).tarsus
-
-
-@functools.cache
 def _state_reply() -> Operation:
     # (ServerStateInfo at tag 0, string at tag 1) is exactly a result with a return value and
     # one out-parameter, so an Operation decodes it.
     return Operation(
-        "getStateInfo", adminreg().ServerStateInfo, (Param(1, "result", T.STRING, out=True),)
+        "getStateInfo", NodeDescriptor.ServerStateInfo, (Param(1, "result", T.STRING, out=True),)
     )
 
 
@@ -57,7 +41,7 @@ def raw_bytes(result: str) -> bytes:
     return result.encode("utf-8", "surrogateescape")
 
 
-def decode_state_info(result: str) -> tuple[Any, str]:
+def decode_state_info(result: str) -> tuple[NodeDescriptor.ServerStateInfo, str]:
     """``(ServerStateInfo, text)`` from a node's ``getStateInfo`` answer."""
     try:
         info, text = _state_reply().decode_results(raw_bytes(result))
@@ -66,10 +50,10 @@ def decode_state_info(result: str) -> tuple[Any, str]:
     return info, str(text)
 
 
-def decode_patch_info(result: str) -> Any:
+def decode_patch_info(result: str) -> NodeDescriptor.PatchInfo:
     """``PatchInfo`` from a node's ``getPatchPercent`` answer."""
     try:
-        return decode(raw_bytes(result), adminreg().PatchInfo)
+        return decode(raw_bytes(result), NodeDescriptor.PatchInfo)
     except DecodeError as e:
         raise _undecodable("getPatchPercent", e) from None
 

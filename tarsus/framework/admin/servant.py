@@ -23,7 +23,8 @@ from tarsus.codec.constants import TARS_PING
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
 from tarsus.framework.admin.inventory import adapter_spec_from_conf, server_spec_from_conf
-from tarsus.framework.admin.replies import adminext, adminreg, decode_log_files
+from tarsus.framework.admin.replies import decode_log_files
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
@@ -52,8 +53,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 def _served_ops() -> dict[str, Operation]:
     """AdminReg's operations and AdminExt's, one table: the object answers both."""
-    upstream: dict[str, Operation] = adminreg().AdminRegServant._tars_ops_
-    ours: dict[str, Operation] = adminext().AdminExtServant._tars_ops_
+    upstream: dict[str, Operation] = AdminReg.AdminRegServant._tars_ops_
+    ours: dict[str, Operation] = TarsusAdmin.AdminExtServant._tars_ops_
     shared = sorted(upstream.keys() & ours.keys())
     if shared:  # would silently change what upstream clients get
         raise TypeError(f"AdminExt redefines AdminReg functions: {', '.join(shared)}")
@@ -112,7 +113,7 @@ def _caller_ip() -> str:
     return host[7:] if host.startswith("::ffff:") and "." in host else host
 
 
-class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
+class AdminRegImp(AdminReg.AdminRegServant):
     """The admin registry servant. Build it through
     :class:`~tarsus.framework.admin.server.AdminRegistry`."""
 
@@ -137,14 +138,14 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ node channel
     @_guarded
-    async def reportNode(self, rn: Any) -> int:
+    async def reportNode(self, rn: NodeDescriptor.ReportNode) -> int:
         if not rn.nodeName:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, "reportNode: nodeName is empty")
         self.channels.attach(rn.nodeName, current())
         return 0
 
     @_guarded
-    async def deleteNode(self, rn: Any) -> int:
+    async def deleteNode(self, rn: NodeDescriptor.ReportNode) -> int:
         self.channels.detach(rn.nodeName)
         return 0
 
@@ -155,12 +156,12 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ tasks
     @_guarded
-    async def addTaskReq(self, taskReq: Any) -> int:
+    async def addTaskReq(self, taskReq: AdminReg.TaskReq) -> int:
         await self.tasks.add(taskReq)
         return 0
 
     @_guarded
-    async def getTaskRsp(self, taskNo: str) -> tuple[int, Any]:
+    async def getTaskRsp(self, taskNo: str) -> tuple[int, AdminReg.TaskRsp]:
         rsp = await self.tasks.get_rsp(taskNo)
         if rsp is None:
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"no task {taskNo!r}")
@@ -169,7 +170,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     @_guarded
     async def getTaskHistory(
         self, application: str, serverName: str, command: str
-    ) -> tuple[int, list[Any]]:
+    ) -> tuple[int, list[AdminReg.TaskRsp]]:
         return 0, await self.tasks.history(application, serverName, command)
 
     @_guarded
@@ -207,7 +208,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     @_guarded
     async def getServerState(
         self, application: str, serverName: str, nodeName: str
-    ) -> tuple[int, Any, str]:
+    ) -> tuple[int, AdminReg.ServerStateDesc, str]:
         return await self.lifecycle.state(application, serverName, nodeName)
 
     @_guarded
@@ -283,7 +284,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ publishing
     @_guarded
-    async def batchPatch(self, req: Any) -> tuple[int, str]:
+    async def batchPatch(self, req: NodeDescriptor.PatchRequest) -> tuple[int, str]:
         outcome = await self.lifecycle.batch_patch(req)
         return outcome.code, outcome.result
 
@@ -307,7 +308,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     @_guarded
     async def getPatchPercent(
         self, application: str, serverName: str, nodeName: str
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, NodeDescriptor.PatchInfo]:
         return await self.lifecycle.patch_percent(application, serverName, nodeName)
 
     @_guarded
@@ -320,9 +321,9 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
     @_guarded
     async def getPatchPackage(
         self, application: str, serverName: str, packageType: int, defaultVersion: int
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, AdminReg.PatchPackage]:
         log.warning("getPatchPackage %s.%s: %s", application, serverName, _NO_PACKAGE_STORE)
-        return int(ErrCode.EM_TARS_UNKNOWN_ERR), adminreg().PatchPackage()
+        return int(ErrCode.EM_TARS_UNKNOWN_ERR), AdminReg.PatchPackage()
 
     # ------------------------------------------------------------------ templates and config
     @_guarded
@@ -332,15 +333,19 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
 
     # AdminExt (TarsusAdmin.tars)
     @_guarded
-    async def listProfileTemplates(self) -> tuple[int, list[Any], str]:
+    async def listProfileTemplates(self) -> tuple[int, list[TarsusAdmin.ProfileTemplate], str]:
         return 0, await self.inventory.profile_templates(), ""
 
     @_guarded
-    async def getRawProfileTemplate(self, name: str) -> tuple[int, Any, str]:
+    async def getRawProfileTemplate(
+        self, name: str
+    ) -> tuple[int, TarsusAdmin.ProfileTemplate, str]:
         return 0, await self.inventory.raw_profile_template(name), ""
 
     @_guarded
-    async def setProfileTemplate(self, tpl: Any, user: str) -> tuple[int, str]:
+    async def setProfileTemplate(
+        self, tpl: TarsusAdmin.ProfileTemplate, user: str
+    ) -> tuple[int, str]:
         await self.inventory.set_profile_template(tpl, user)
         log.info("template %s set by %r (parent %r)", tpl.name, user, tpl.parentName)
         return 0, ""
@@ -390,13 +395,18 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         return 0, await self.inventory.server_profile(application, serverName, nodeName), ""
 
     @_guarded
-    async def insertServerConf(self, conf: Any, replace: bool) -> int:
+    async def insertServerConf(self, conf: AdminReg.ServerConf, replace: bool) -> int:
         await self.inventory.insert_server_conf(conf, bool(replace))
         return 0
 
     @_guarded
     async def insertAdapterConf(
-        self, sApplication: str, serverName: str, nodeName: str, conf: Any, replace: bool
+        self,
+        sApplication: str,
+        serverName: str,
+        nodeName: str,
+        conf: AdminReg.AdapterConf,
+        replace: bool,
     ) -> int:
         await self.inventory.insert_adapter_conf(
             sApplication, serverName, nodeName, conf, bool(replace)
@@ -436,11 +446,13 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         return 0, await self.inventory.has_server(application, serverName)
 
     @_guarded
-    async def getServerTree(self) -> tuple[int, list[Any]]:
+    async def getServerTree(self) -> tuple[int, list[AdminReg.ServerTree]]:
         return 0, await self.inventory.server_tree()
 
     @_guarded
-    async def getServerNameList(self, fullServerName: list[Any]) -> tuple[int, list[Any]]:
+    async def getServerNameList(
+        self, fullServerName: list[AdminReg.ApplicationServerName]
+    ) -> tuple[int, list[dict[str, str]]]:
         return 0, await self.inventory.server_name_list(list(fullServerName))
 
     @_guarded
@@ -484,11 +496,11 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ framework health
     @_guarded
-    async def getServers(self) -> tuple[int, list[Any]]:
+    async def getServers(self) -> tuple[int, list[AdminReg.FrameworkServer]]:
         return 0, await self.inventory.framework_servers()
 
     @_guarded
-    async def checkServer(self, server: Any) -> int:
+    async def checkServer(self, server: AdminReg.FrameworkServer) -> int:
         if not server.objName:
             return (await self.lifecycle.ping(server.nodeName)).code
         try:
@@ -527,7 +539,7 @@ class AdminRegImp(adminreg().AdminRegServant):  # type: ignore[misc]
         return int(ErrCode.EM_TARS_UNKNOWN_ERR)
 
     @_guarded
-    async def registerPlugin(self, conf: Any) -> int:
+    async def registerPlugin(self, conf: AdminReg.PluginConf) -> int:
         log.warning("registerPlugin %s: tarsus has no db_tars_web.t_plugin", conf.name)
         return int(ErrCode.EM_TARS_UNKNOWN_ERR)
 

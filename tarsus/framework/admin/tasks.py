@@ -29,8 +29,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
-from tarsus.framework.admin.replies import adminreg
 from tarsus.framework.admin.settings import AdminSettings
+from tarsus.protocol.gen import AdminReg
 from tarsus.store.errors import Conflict, InvalidInput, StoreError
 from tarsus.store.tasks import TaskItemRecord, TaskRecord, Tasks
 
@@ -73,9 +73,11 @@ class TaskOperations(Protocol):
 
     async def undeploy(self, application: str, server: str, node: str, user: str) -> Outcome: ...
 
-    async def prepare_patch(self, item: Any) -> Outcome: ...
+    async def prepare_patch(self, item: AdminReg.TaskItemReq) -> Outcome: ...
 
-    async def patch(self, item: Any, on_percent: Callable[[int], None]) -> Outcome: ...
+    async def patch(
+        self, item: AdminReg.TaskItemReq, on_percent: Callable[[int], None]
+    ) -> Outcome: ...
 
     async def set_flow(
         self, application: str, server: str, nodes: list[str], active: bool
@@ -115,8 +117,8 @@ def _now_text(now: datetime) -> str:
 class Task:
     """One task in memory: its request, its answer being filled in, and its runner."""
 
-    req: Any  # TaskReq
-    rsp: Any  # TaskRsp
+    req: AdminReg.TaskReq
+    rsp: AdminReg.TaskRsp
     timeout: float
     created: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
@@ -128,7 +130,7 @@ class Task:
         return self.finished_at is not None
 
     @property
-    def items(self) -> list[Any]:
+    def items(self) -> list[AdminReg.TaskItemRsp]:
         return list(self.rsp.taskItemRsp)
 
     def expired(self, now: float) -> bool:
@@ -191,9 +193,8 @@ class TaskEngine:
         return gone
 
     # ------------------------------------------------------------------ requests
-    async def add(self, req: Any) -> None:
+    async def add(self, req: AdminReg.TaskReq) -> None:
         """Validate, store and start a task (``addTaskReq``). Raises :class:`AdminError`."""
-        tars = adminreg()
         items = list(req.taskItemReq)
         if not req.taskNo:
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, "addTaskReq: taskNo is empty")
@@ -241,9 +242,11 @@ class TaskEngine:
                 raise AdminError(
                     ErrCode.EM_TARS_UNKNOWN_ERR, f"task {req.taskNo} could not be stored: {e}"
                 ) from None
-        rsp = tars.TaskRsp(
+        rsp = AdminReg.TaskRsp(
             taskItemRsp=[
-                tars.TaskItemRsp(req=item, status=I_NOT_START, statusInfo=status_name(I_NOT_START))
+                AdminReg.TaskItemRsp(
+                    req=item, status=I_NOT_START, statusInfo=status_name(I_NOT_START)
+                )
                 for item in items
             ],
             taskNo=req.taskNo,
@@ -274,12 +277,12 @@ class TaskEngine:
             req.userName,
         )
 
-    def get(self, task_no: str) -> Any | None:
+    def get(self, task_no: str) -> AdminReg.TaskRsp | None:
         """The task's ``TaskRsp`` from memory (a copy, status derived), or None."""
         task = self.tasks.get(task_no)
         return None if task is None else _snapshot(task.rsp)
 
-    async def get_rsp(self, task_no: str) -> Any | None:
+    async def get_rsp(self, task_no: str) -> AdminReg.TaskRsp | None:
         """``getTaskRsp``: from memory, else rebuilt from the database, else None."""
         rsp = self.get(task_no)
         if rsp is not None or self.store is None:
@@ -287,7 +290,7 @@ class TaskEngine:
         record = await self.store.get(task_no)
         return None if record is None else _from_record(record)
 
-    async def history(self, application: str, server: str, command: str) -> list[Any]:
+    async def history(self, application: str, server: str, command: str) -> list[AdminReg.TaskRsp]:
         """``getTaskHistory``: stored tasks of one server and command, newest first."""
         if self.store is None:
             return []
@@ -543,7 +546,7 @@ class TaskEngine:
         item.executeLog = text
         await self._persist(task, item, log=text)
 
-    async def _persist(self, task: Task, item: Any, **values: Any) -> None:
+    async def _persist(self, task: Task, item: AdminReg.TaskItemRsp, **values: Any) -> None:
         if self.store is None:
             return
         try:
@@ -564,10 +567,9 @@ def _task_status_name(status: int) -> str:
     return names[status] if 0 <= status < len(names) else str(status)
 
 
-def _snapshot(rsp: Any) -> Any:
-    tars = adminreg()
+def _snapshot(rsp: AdminReg.TaskRsp) -> AdminReg.TaskRsp:
     items = [
-        tars.TaskItemRsp(
+        AdminReg.TaskItemRsp(
             req=i.req,
             startTime=i.startTime,
             endTime=i.endTime,
@@ -578,7 +580,7 @@ def _snapshot(rsp: Any) -> Any:
         )
         for i in rsp.taskItemRsp
     ]
-    return tars.TaskRsp(
+    return AdminReg.TaskRsp(
         taskItemRsp=items,
         taskNo=rsp.taskNo,
         serial=rsp.serial,
@@ -593,11 +595,10 @@ def _time_text(value: datetime | None) -> str:
     return "" if value is None else value.strftime(TIME_FORMAT)
 
 
-def _from_record(record: TaskRecord) -> Any:
-    tars = adminreg()
+def _from_record(record: TaskRecord) -> AdminReg.TaskRsp:
     items = [
-        tars.TaskItemRsp(
-            req=tars.TaskItemReq(
+        AdminReg.TaskItemRsp(
+            req=AdminReg.TaskItemReq(
                 taskNo=record.task_no,
                 itemNo=i.item_no,
                 application=i.application,
@@ -617,7 +618,7 @@ def _from_record(record: TaskRecord) -> Any:
         )
         for i in record.items
     ]
-    return tars.TaskRsp(
+    return AdminReg.TaskRsp(
         taskItemRsp=items,
         taskNo=record.task_no,
         serial=record.serial,

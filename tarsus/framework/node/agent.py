@@ -24,29 +24,31 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tarsus
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec.constants import QUERY_OBJ, REGISTRY_OBJ
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
-from tarsus.framework.node.idl import queryf, registry
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.framework.node.supervisor import Supervisor
+from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry, RegistryDescriptor
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.proxy import ServantProxy
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
 log = logging.getLogger("tarsus.framework.node.agent")
+
+P = TypeVar("P", bound=ServantProxy)
 
 
 @dataclass
@@ -84,7 +86,7 @@ class _Load:
     def __init__(self) -> None:
         self.samples: list[float] = []
 
-    def sample(self) -> Any:
+    def sample(self) -> NodeDescriptor.LoadInfo:
         try:
             avg1 = os.getloadavg()[0]
         except OSError:
@@ -92,7 +94,7 @@ class _Load:
         self.samples = [*self.samples[-14:], avg1]
         avg5 = sum(self.samples[-5:]) / len(self.samples[-5:])
         avg15 = sum(self.samples) / len(self.samples)
-        return registry().LoadInfo(avg1, avg5, avg15, 0)
+        return NodeDescriptor.LoadInfo(avg1, avg5, avg15, 0)
 
 
 class NodeAgent:
@@ -109,8 +111,8 @@ class NodeAgent:
         self.registered = False
         self.loaded = False
         self._registry_lost = False
-        self._registry: Any = None
-        self._query: Any = None
+        self._registry: Registry.RegistryProxy | None = None
+        self._query: QueryF.QueryFProxy | None = None
         self._load = _Load()
         self._tasks: list[asyncio.Task[None]] = []
         self._locator_cache: tuple[float, str | None] = (0.0, None)
@@ -130,8 +132,8 @@ class NodeAgent:
             refresh_endpoint_interval_ms=s.refresh_endpoint_interval_ms,
         )
         self.communicator = comm
-        self._registry = comm.string_to_proxy(registry().RegistryProxy, REGISTRY_OBJ)
-        self._query = comm.string_to_proxy(queryf().QueryFProxy, s.locator)
+        self._registry = comm.string_to_proxy(Registry.RegistryProxy, REGISTRY_OBJ)
+        self._query = comm.string_to_proxy(QueryF.QueryFProxy, s.locator)
         if not self.node_name:
             self.node_name = await self._ask_node_name()
         host = s.host or self.node_name
@@ -231,7 +233,9 @@ class NodeAgent:
             await self.stop()
 
     # ------------------------------------------------------------------ the registry
-    def _timed(self, proxy: Any, timeout_ms: int | None = None) -> Any:
+    def _timed(self, proxy: P | None, timeout_ms: int | None = None) -> P:
+        if proxy is None:
+            raise RuntimeError("the node agent is not started")
         return proxy.with_options(timeout_ms=timeout_ms or self.settings.registry_timeout_ms)
 
     async def _ask_node_name(self) -> str:
@@ -248,8 +252,7 @@ class NodeAgent:
         return str(ip)
 
     async def _register(self) -> bool:
-        reg = registry()
-        info = reg.NodeInfo(
+        info = NodeDescriptor.NodeInfo(
             self.node_name,
             "",  # no NodeObj: commands arrive over the push channel (3.x nodes)
             "",
@@ -291,7 +294,9 @@ class NodeAgent:
         await self.supervisor.load_all(descriptors, locator=await self._registry_locator())
         self.loaded = True
 
-    async def _load_descriptor(self, app: str, server: str) -> Any:
+    async def _load_descriptor(
+        self, app: str, server: str
+    ) -> RegistryDescriptor.ServerDescriptor | None:
         try:
             found = await self._timed(self._registry, 3000).getServers(app, server, self.node_name)
         except TarsError as e:
@@ -318,14 +323,14 @@ class NodeAgent:
         active = await self._timed(self._query, 3000).findObjectById(ADMIN_OBJ)
         return _endpoint_strings(active)
 
-    async def _report_state(self, info: Any) -> None:
+    async def _report_state(self, info: NodeDescriptor.ServerStateInfo) -> None:
         # Wire order as tarsnode sends it: node name first (framework.md §11.1).
         await self._timed(self._registry).updateServer(
             self.node_name, info.application, info.serverName, info
         )
 
     async def _report_patched(self, app: str, server: str, version: str, user: str) -> None:
-        result = registry().PatchResult(app, server, self.node_name, version, user)
+        result = Registry.PatchResult(app, server, self.node_name, version, user)
         await self._timed(self._registry, 3000).updatePatchResult(result)
 
     async def _report_version(self, app: str, server: str, version: str) -> None:
@@ -379,7 +384,7 @@ class NodeAgent:
             await self._timed(self._registry, 3000).updateServerBatch(states)
 
 
-def _endpoint_strings(endpointfs: Any) -> list[str]:
+def _endpoint_strings(endpointfs: Iterable[EndpointF] | None) -> list[str]:
     out: list[str] = []
     for ef in endpointfs or ():
         try:

@@ -20,11 +20,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tarsus.codec.jsonvalue import JsonValueError, from_jsonable, to_jsonable
 from tarsus.framework.node.config import atomic_write
-from tarsus.framework.node.idl import canonical, tars
+from tarsus.protocol.gen import RegistryDescriptor
 
 __all__ = ["CACHE_FORMAT", "CacheEntry", "NodeCache"]
 
@@ -35,7 +34,7 @@ CACHE_FORMAT = 1
 
 @dataclass
 class CacheEntry:
-    descriptor: Any
+    descriptor: RegistryDescriptor.ServerDescriptor
     enabled: bool = False
     pid: int = 0
     #: the process's start time (epoch seconds, as psutil gives it), 0 without a process
@@ -75,7 +74,7 @@ class NodeCache:
         except ValueError as e:
             self._set_aside(f"{e}")
             return
-        cls = tars().ServerDescriptor
+        cls = RegistryDescriptor.ServerDescriptor
         for sid, item in data["servers"].items():
             try:
                 desc = from_jsonable(item["descriptor"], cls, "descriptor")
@@ -137,10 +136,10 @@ class NodeCache:
     def save(self) -> None:
         """Write the file if its content changed. Errors are logged: a full disk must not
         stop supervision."""
-        cls = tars().ServerDescriptor
+        cls = RegistryDescriptor.ServerDescriptor
         servers = {}
         for sid, entry in sorted(self._entries.items()):
-            desc = canonical(entry.descriptor, cls)
+            desc = entry.descriptor
             servers[sid] = {
                 "enabled": entry.enabled,
                 "pid": entry.pid,

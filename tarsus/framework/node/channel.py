@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from tarsus.codec import ResponsePacket
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import PUSH_FUNC
 from tarsus.framework.admin.channel import push_operations
-from tarsus.framework.node.idl import adminreg
+from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 
@@ -67,7 +68,7 @@ class AdminChannel:
         self.admin_obj = admin_obj
         self.sid = uuid.uuid4().hex
         #: admin registry endpoint string -> proxy whose connection carries the pushes
-        self.proxies: dict[str, Any] = {}
+        self.proxies: dict[str, AdminReg.AdminRegProxy] = {}
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -84,7 +85,7 @@ class AdminChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if say_goodbye:
-            rn = adminreg().ReportNode(self.node_name, self.sid)
+            rn = NodeDescriptor.ReportNode(self.node_name, self.sid)
             for proxy in list(self.proxies.values()):
                 with contextlib.suppress(TarsError, OSError):
                     await proxy.with_options(timeout_ms=1000).deleteNode(rn)
@@ -124,15 +125,14 @@ class AdminChannel:
         for gone in set(self.proxies) - set(endpoints):
             log.info("admin registry %s is gone", gone)
             del self.proxies[gone]
-        module = adminreg()
         for ep in endpoints:
             if ep not in self.proxies:
                 proxy = self.communicator.string_to_proxy(
-                    module.AdminRegProxy, f"{self.admin_obj}@{ep}"
+                    AdminReg.AdminRegProxy, f"{self.admin_obj}@{ep}"
                 )
-                proxy.tars_set_push_callback(lambda rsp, p=proxy: self._on_push(p, rsp))
+                proxy.tars_set_push_callback(functools.partial(self._on_push, proxy))
                 self.proxies[ep] = proxy
-        rn = module.ReportNode(self.node_name, self.sid)
+        rn = NodeDescriptor.ReportNode(self.node_name, self.sid)
         results = await asyncio.gather(
             *(
                 p.with_options(timeout_ms=self.call_timeout_ms).reportNode(rn)
@@ -149,7 +149,7 @@ class AdminChannel:
         return ok
 
     # ------------------------------------------------------------------ pushes
-    def _on_push(self, proxy: Any, rsp: ResponsePacket) -> None:
+    def _on_push(self, proxy: AdminReg.AdminRegProxy, rsp: ResponsePacket) -> None:
         func = rsp.status.get(PUSH_FUNC, "")
         op = push_operations().get(func)
         if op is None:
@@ -169,7 +169,9 @@ class AdminChannel:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run_command(self, proxy: Any, func: str, request_id: int, args: list[Any]) -> None:
+    async def _run_command(
+        self, proxy: AdminReg.AdminRegProxy, func: str, request_id: int, args: list[Any]
+    ) -> None:
         method = getattr(self.handler, func, None)
         if method is None:
             ret, result = -1, f"{func} is not supported by this node"

@@ -21,14 +21,12 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
 from tarsus.codec import encode, encode_value, types
 from tarsus.codec.operation import Operation, Param
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.idl import canonical, tars
 from tarsus.framework.node.logview import (
     LogCommandError,
     LogSearcher,
@@ -37,6 +35,7 @@ from tarsus.framework.node.logview import (
     log_file,
 )
 from tarsus.framework.node.supervisor import Supervisor
+from tarsus.protocol.gen import NodeDescriptor, RegistryDescriptor
 
 __all__ = ["DescriptorLoader", "NodeCommands"]
 
@@ -44,7 +43,7 @@ log = logging.getLogger("tarsus.framework.node.commands")
 
 #: ``load_descriptor(app, server)``: the server's current ``ServerDescriptor`` for this node,
 #: or None when there is none (unknown, or the registry unreachable and nothing cached).
-DescriptorLoader = Callable[[str, str], Awaitable[Any]]
+DescriptorLoader = Callable[[str, str], Awaitable[RegistryDescriptor.ServerDescriptor | None]]
 
 Result = tuple[int, str | bytes]
 
@@ -54,7 +53,7 @@ def _state_info_answer() -> Operation:
     """``ServerStateInfo`` at tag 0 and a string at tag 1: the shape of a result struct."""
     return Operation(
         "getStateInfo",
-        tars().ServerStateInfo,
+        NodeDescriptor.ServerStateInfo,
         (Param(1, "result", types.STRING, out=True),),
     )
 
@@ -174,8 +173,8 @@ class NodeCommands:
         where = f"getStateInfo [{application}.{serverName}] "
         sp = self.supervisor.get(application, serverName)
         if sp is None:
-            state = tars().ServerState.Inactive
-            info = tars().ServerStateInfo(
+            state = NodeDescriptor.ServerState.Inactive
+            info = NodeDescriptor.ServerStateInfo(
                 serverState=state,
                 processId=-1,
                 nodeName=self.supervisor.settings.node_name,
@@ -193,14 +192,13 @@ class NodeCommands:
         where = f"getPatchPercent [{application}.{serverName}] "
         sp = self.supervisor.get(application, serverName)
         if sp is None:
-            info = tars().PatchInfo(sResult=where + "server not exist")
+            info = NodeDescriptor.PatchInfo(sResult=where + "server not exist")
             return NodeErrorCode.LOAD_SERVICE_DESC, encode(info)
         info = sp.patch.to_patch_info()
         ret = 0 if (info.bPatching or info.bSucc) else -1
         return ret, encode(info)
 
-    async def patchPro(self, req: Any) -> Result:
-        req = canonical(req, tars().PatchRequest)
+    async def patchPro(self, req: NodeDescriptor.PatchRequest) -> Result:
         app, server = req.appname, req.servername
         if not req.filepath:
             return (

@@ -35,7 +35,6 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tarsus.codec.constants import NODE_SERVER_OBJ as NODE_OBJ
 from tarsus.conf import ConfigError, TCConfig, expand, node_macros, parse
@@ -46,6 +45,7 @@ from tarsus.framework.descriptor_paths import (
     require_within,
 )
 from tarsus.framework.node.settings import NodeSettings
+from tarsus.protocol.gen import RegistryDescriptor
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 
 __all__ = [
@@ -132,7 +132,9 @@ def _simplify(path: str) -> str:
     return simple
 
 
-def server_layout(desc: Any, settings: NodeSettings) -> ServerLayout:
+def server_layout(
+    desc: RegistryDescriptor.ServerDescriptor, settings: NodeSettings
+) -> ServerLayout:
     """The paths of ``desc`` on this node, by upstream's rules (§4.4)."""
     app, server = desc.application, desc.serverName
     _check_name(app, "application")
@@ -199,7 +201,9 @@ def _roots(settings: NodeSettings) -> list[Path]:
     return [Path(settings.data_dir), *(Path(d) for d in settings.trusted_dirs)]
 
 
-def check_layout(desc: Any, layout: ServerLayout, settings: NodeSettings) -> None:
+def check_layout(
+    desc: RegistryDescriptor.ServerDescriptor, layout: ServerLayout, settings: NodeSettings
+) -> None:
     """:class:`ConfigGenError` unless every path of ``desc`` (as laid out in ``layout``)
     stays inside the node's directories, symbolic links resolved (see
     ``tarsus/framework/descriptor_paths.py``)."""
@@ -413,7 +417,7 @@ class GeneratedConfig:
     written: bool = False
 
 
-def adapter_ports(desc: Any) -> set[int]:
+def adapter_ports(desc: RegistryDescriptor.ServerDescriptor) -> set[int]:
     """The ports of ``desc``'s adapters (those that parse)."""
     ports = set()
     for adapter in (desc.adapters or {}).values():
@@ -423,7 +427,7 @@ def adapter_ports(desc: Any) -> set[int]:
 
 
 def render_config(
-    desc: Any,
+    desc: RegistryDescriptor.ServerDescriptor,
     settings: NodeSettings,
     *,
     used_ports: Iterable[int] = (),
@@ -449,7 +453,7 @@ def render_config(
         raise ConfigGenError(f"the node's endpoint {settings.node_endpoint!r}: {e}") from e
     tc.set(f"{_SERVER}<node>", f"{NODE_OBJ}@{node_ep}")
     ports: set[int] = set()
-    adapters: Mapping[str, Any] = desc.adapters or {}
+    adapters: Mapping[str, RegistryDescriptor.AdapterDescriptor] = desc.adapters or {}
     for name in sorted(adapters, reverse=True):  # upstream walks its std::map backwards
         if not name:
             continue
@@ -514,7 +518,7 @@ def render_config(
 
 
 def generate_config(
-    desc: Any,
+    desc: RegistryDescriptor.ServerDescriptor,
     settings: NodeSettings,
     *,
     used_ports: Iterable[int] = (),

@@ -3,11 +3,11 @@ sends its heartbeats (§2.5). A thin servant over the :class:`Supervisor`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tarsus.codec.constants import NODE_SERVER_OBJ as SERVER_OBJ
 from tarsus.codec.constants import NODE_SERVER_PORT as SERVER_OBJ_PORT
-from tarsus.framework.node.idl import nodef
+from tarsus.protocol.gen import NodeF
 from tarsus.rpc.servant import Servant
 
 if TYPE_CHECKING:
@@ -18,13 +18,12 @@ __all__ = ["SERVER_OBJ", "SERVER_OBJ_PORT", "server_obj_servant"]
 
 def server_obj_servant(supervisor: Supervisor) -> Servant:
     """The ``ServerF`` servant of ``supervisor``. Unknown servers get -1, as upstream."""
-    base: Any = nodef().ServerFServant
 
-    class ServerObj(base):  # type: ignore[misc]
-        async def keepAlive(self, serverInfo: Any) -> int:
+    class ServerObj(NodeF.ServerFServant):
+        async def keepAlive(self, serverInfo: NodeF.ServerInfo) -> int:
             return supervisor.keep_alive(serverInfo)
 
-        async def keepActiving(self, serverInfo: Any) -> int:
+        async def keepActiving(self, serverInfo: NodeF.ServerInfo) -> int:
             return supervisor.keep_activing(serverInfo)
 
         async def reportVersion(self, app: str, serverName: str, version: str) -> int:

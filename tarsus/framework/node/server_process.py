@@ -50,7 +50,6 @@ from tarsus.framework.node.config import (
     ServerLayout,
 )
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.idl import tars
 from tarsus.framework.node.launch import LaunchError, launch_spec
 from tarsus.framework.node.limiter import ActivationLimiter
 from tarsus.framework.node.package import (
@@ -61,6 +60,7 @@ from tarsus.framework.node.package import (
 )
 from tarsus.framework.node.process import ProcessHandle, process_cmdline, process_create_time
 from tarsus.framework.node.settings import NodeSettings
+from tarsus.protocol.gen import AdminF, NodeDescriptor, RegistryDescriptor
 
 __all__ = [
     "ADMIN_ADAPTER",
@@ -121,8 +121,8 @@ class PatchStatus:
     result: str = ""
     succ: bool = False
 
-    def to_patch_info(self) -> Any:
-        return tars().PatchInfo(
+    def to_patch_info(self) -> NodeDescriptor.PatchInfo:
+        return NodeDescriptor.PatchInfo(
             bPatching=self.patching,
             iPercent=self.percent,
             iModifyTime=self.modify_time,
@@ -150,7 +150,7 @@ class ServerHost(Protocol):
     def save(self, sp: ServerProcess) -> None:
         """Record the server in the local cache."""
 
-    def admin_proxy(self, local: str) -> Any:
+    def admin_proxy(self, local: str) -> AdminF.AdminFProxy:
         """A proxy on a server's ``AdminObj`` at its ``local`` endpoint."""
 
 
@@ -162,7 +162,11 @@ class ServerProcess:
     """One server on this node: its descriptor, config, process and state."""
 
     def __init__(
-        self, host: ServerHost, descriptor: Any, *, operator_stopped: bool = False
+        self,
+        host: ServerHost,
+        descriptor: RegistryDescriptor.ServerDescriptor,
+        *,
+        operator_stopped: bool = False,
     ) -> None:
         self.host = host
         self.app: str = descriptor.application
@@ -261,7 +265,7 @@ class ServerProcess:
             notes.append("stopped by an operator: it stays stopped until an operator starts it")
         return notes
 
-    def state_info(self) -> Any:
+    def state_info(self) -> NodeDescriptor.ServerStateInfo:
         """The ``ServerStateInfo`` the registry and ``getStateInfo`` get. ``exState`` also
         carries ``LIMITED_UNTIL`` (epoch s) while the activation limiter holds it back."""
         state = self.state.wire if self.runtime.enable_working else 0
@@ -272,8 +276,8 @@ class ServerProcess:
         held = self.held_until()
         if held is not None:
             ex["LIMITED_UNTIL"] = str(int(held))
-        server_state = tars().ServerState
-        return tars().ServerStateInfo(
+        server_state = NodeDescriptor.ServerState
+        return NodeDescriptor.ServerStateInfo(
             serverState=server_state(state),
             processId=self.pid,
             nodeName=self.settings.node_name,
@@ -741,7 +745,9 @@ class ServerProcess:
             except NodeError as e:
                 log.error("%s: %s", self.server_id, e)
 
-    async def load(self, desc: Any, generate: ConfigGenerator) -> None:
+    async def load(
+        self, desc: RegistryDescriptor.ServerDescriptor, generate: ConfigGenerator
+    ) -> None:
         """Take ``desc`` (new or changed) and have ``generate`` write the server's config
         (upstream ``CommandLoad``)."""
         async with self.lock:

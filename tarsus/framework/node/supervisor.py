@@ -29,10 +29,10 @@ from tarsus.framework.node.config import (
     remove_server_files,
 )
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.idl import adminf, canonical, tars
 from tarsus.framework.node.package import LocalPackageSource, PackageSource
 from tarsus.framework.node.server_process import DOWN, InternalState, ServerProcess
 from tarsus.framework.node.settings import NodeSettings
+from tarsus.protocol.gen import AdminF, NodeDescriptor, NodeF, RegistryDescriptor
 from tarsus.rpc.communicator import Communicator
 
 __all__ = ["PatchedCallback", "StateCallback", "Supervisor", "VersionCallback"]
@@ -41,7 +41,7 @@ log = logging.getLogger("tarsus.framework.node.supervisor")
 
 #: ``on_state(info)``: info is a ``ServerStateInfo`` (application, serverName, nodeName,
 #: serverState, processId, settingState, exState).
-StateCallback = Callable[[Any], Awaitable[None]]
+StateCallback = Callable[[NodeDescriptor.ServerStateInfo], Awaitable[None]]
 #: ``on_patched(app, server, version, user)``: a package was installed (upstream: the node
 #: then calls ``Registry.updatePatchResult``).
 PatchedCallback = Callable[[str, str, str, str], Awaitable[None]]
@@ -83,7 +83,7 @@ class Supervisor:
         self.communicator = communicator or Communicator(cache_dir=None)
         self._servers: dict[str, ServerProcess] = {}
         self._load_lock = asyncio.Lock()
-        self._reports: asyncio.Queue[Any] = asyncio.Queue()
+        self._reports: asyncio.Queue[NodeDescriptor.ServerStateInfo] = asyncio.Queue()
         self._monitor: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -146,12 +146,14 @@ class Supervisor:
     def servers(self) -> list[ServerProcess]:
         return list(self._servers.values())
 
-    async def load(self, descriptor: Any, *, locator: str | None = None) -> ServerProcess:
+    async def load(
+        self, descriptor: RegistryDescriptor.ServerDescriptor, *, locator: str | None = None
+    ) -> ServerProcess:
         """Take ``descriptor`` (new or changed) and (re)generate the server's config
         (upstream ``CommandLoad``). A server first seen by this node process picks up a
         process still running for it from the cache. ``locator``: the registry's current
         QueryObj list for ``${locator}`` (else the node's own)."""
-        desc = canonical(descriptor, tars().ServerDescriptor)
+        desc = descriptor
         sid = f"{desc.application}.{desc.serverName}"
         sp = self._servers.get(sid)
         new = sp is None
@@ -185,7 +187,10 @@ class Supervisor:
         return {port for sid, sp in self._servers.items() if sid != exclude for port in sp.ports}
 
     async def load_all(
-        self, descriptors: Iterable[Any], *, locator: str | None = None
+        self,
+        descriptors: Iterable[RegistryDescriptor.ServerDescriptor],
+        *,
+        locator: str | None = None,
     ) -> list[ServerProcess]:
         """A full load (upstream loads every server of the node at start): load each
         descriptor; servers no longer listed are forgotten when they are not running."""
@@ -212,9 +217,7 @@ class Supervisor:
         ones started."""
         restored = []
         for sid, entry in self.cache.entries().items():
-            desc = canonical(entry.descriptor, tars().ServerDescriptor).replace(
-                settingState="active" if entry.enabled else "inactive"
-            )
+            desc = entry.descriptor.replace(settingState="active" if entry.enabled else "inactive")
             try:
                 restored.append(await self.load(desc))
             except NodeError as e:
@@ -302,13 +305,13 @@ class Supervisor:
             raise NodeError(sp.patch.result)
         return sp.patch.result
 
-    def patch_info(self, app: str, server: str) -> Any:
+    def patch_info(self, app: str, server: str) -> NodeDescriptor.PatchInfo:
         """The ``PatchInfo`` of the server's last (or current) installation."""
         return self.require(app, server).patch.to_patch_info()
 
     # -- ServerF (heartbeats from the servers) ---------------------------------------------
 
-    def keep_alive(self, info: Any) -> int:
+    def keep_alive(self, info: NodeF.ServerInfo) -> int:
         sp = self.get(info.application, info.serverName)
         if sp is None:
             log.debug("keepAlive from unknown server %s.%s", info.application, info.serverName)
@@ -316,7 +319,7 @@ class Supervisor:
         sp.on_keep_alive(int(info.pid), info.adapter or "")
         return 0
 
-    def keep_activing(self, info: Any) -> int:
+    def keep_activing(self, info: NodeF.ServerInfo) -> int:
         sp = self.get(info.application, info.serverName)
         if sp is None:
             log.debug("keepActiving from unknown server %s.%s", info.application, info.serverName)
@@ -335,16 +338,16 @@ class Supervisor:
                 log.debug("on_version failed for %s.%s: %s", app, server, e)
         return 0
 
-    def state_infos(self) -> list[Any]:
+    def state_infos(self) -> list[NodeDescriptor.ServerStateInfo]:
         """Every server's ``ServerStateInfo``, for a periodic ``updateServerBatch`` (upstream
         resends all states every 60 s, so a registry that missed a report catches up)."""
         return [sp.state_info() for sp in self._servers.values()]
 
     # -- helpers -------------------------------------------------------------------------
 
-    def admin_proxy(self, local: str) -> Any:
+    def admin_proxy(self, local: str) -> AdminF.AdminFProxy:
         """A proxy on a server's ``AdminObj`` (a :class:`ServerHost` duty)."""
-        return self.communicator.string_to_proxy(adminf().AdminFProxy, f"AdminObj@{local}")
+        return self.communicator.string_to_proxy(AdminF.AdminFProxy, f"AdminObj@{local}")
 
     def save(self, sp: ServerProcess) -> None:
         """Record ``sp`` in the local cache (a :class:`ServerHost` duty)."""

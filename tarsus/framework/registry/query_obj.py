@@ -7,28 +7,21 @@ as upstream's ``current->getHostName()``. No call touches the database.
 
 from __future__ import annotations
 
-import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.codec.constants import CONTEXT_NODE_NAME
 from tarsus.framework.registry.routes import Lookup, caller_ip
+from tarsus.protocol.gen import QueryF
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.current import current
 
 if TYPE_CHECKING:
     from tarsus.framework.registry.service import Registry
 
-__all__ = ["QueryImp", "queryf"]
+__all__ = ["QueryImp"]
 
 log = logging.getLogger("tarsus.registry.query")
-
-
-@functools.cache
-def queryf() -> Any:
-    """The ``tars`` module of ``QueryF.tars``."""
-    return tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
 
 
 def _peer_ip() -> str:
@@ -42,10 +35,7 @@ def _peer_ip() -> str:
     return call.context.get(CONTEXT_NODE_NAME) or caller_ip(call.peer)
 
 
-_Base: Any = queryf().QueryFServant
-
-
-class QueryImp(_Base):  # type: ignore[misc]
+class QueryImp(QueryF.QueryFServant):
     """The ``QueryF`` servant of a :class:`~tarsus.framework.registry.service.Registry`.
 
     Unknown objects get empty lists with return code 0, as upstream; the enterprise-only
@@ -55,7 +45,7 @@ class QueryImp(_Base):  # type: ignore[misc]
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def findObjectById(self, id: str) -> list[Any]:
+    async def findObjectById(self, id: str) -> list[EndpointF]:
         return self.registry.snapshot.find_by_id(id)
 
     async def findObjectById4Any(self, id: str) -> Lookup:
@@ -87,5 +77,5 @@ class QueryImp(_Base):  # type: ignore[misc]
     async def registerQuery(self, id: str, name: str) -> int:
         return -1
 
-    async def getLocker(self, req: Any) -> int:
+    async def getLocker(self, req: QueryF.GetMasterSlaveLock) -> int:
         return -1

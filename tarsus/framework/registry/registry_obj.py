@@ -12,15 +12,19 @@ report is ignored — so our own node agent sends the node name first, like tars
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-import tarsus.idl
-import tarsus.protocol
 from tarsus.framework.registry.routes import caller_ip
+from tarsus.protocol.gen import NodeDescriptor, RegistryDescriptor
+from tarsus.protocol.gen.Registry import (
+    DockerRegistry,
+    FrameworkKey,
+    PatchResult,
+    RegistryServant,
+)
 from tarsus.rpc.current import current
 from tarsus.store import StoreError
 
@@ -32,19 +36,12 @@ __all__ = [
     "NODE_SERVER_PORT",
     "RegistryImp",
     "node_address",
-    "registry_idl",
     "server_descriptor",
 ]
 
 log = logging.getLogger("tarsus.registry.nodes")
 
 _DB_ERRORS = (StoreError, SQLAlchemyError, OSError)
-
-
-@functools.cache
-def registry_idl() -> Any:
-    """The ``tars`` module of ``Registry.tars``."""
-    return tarsus.idl.load(tarsus.protocol.path("Registry.tars")).tars
 
 
 def _peer() -> tuple[str, int] | None:
@@ -72,12 +69,11 @@ def _time_text(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def server_descriptor(view: ServerView) -> Any:
+def server_descriptor(view: ServerView) -> RegistryDescriptor.ServerDescriptor:
     """A ``tars.ServerDescriptor`` as upstream's ``getServers`` fills it."""
-    idl = registry_idl()
     row = view.row
     adapters = {
-        a.adapter_name: idl.AdapterDescriptor(
+        a.adapter_name: RegistryDescriptor.AdapterDescriptor(
             adapterName=a.adapter_name,
             threadNum=str(a.thread_num),
             endpoint=a.endpoint,
@@ -93,7 +89,7 @@ def server_descriptor(view: ServerView) -> Any:
         for a in view.adapters
         if a.adapter_name
     }
-    return idl.ServerDescriptor(
+    return RegistryDescriptor.ServerDescriptor(
         application=row.application,
         serverName=row.server_name,
         nodeName=row.node_name,
@@ -118,20 +114,19 @@ def server_descriptor(view: ServerView) -> Any:
     )
 
 
-_Base: Any = registry_idl().RegistryServant
-
-
-class RegistryImp(_Base):  # type: ignore[misc]
+class RegistryImp(RegistryServant):
     """The ``Registry`` servant of a :class:`~tarsus.framework.registry.service.Registry`."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def reportNode(self, rn: Any) -> int:
+    async def reportNode(self, rn: NodeDescriptor.ReportNode) -> int:
         self.registry.reported_nodes[rn.nodeName] = _peer()
         return 0
 
-    async def registerNode(self, nodeName: str, ni: Any, li: Any) -> int:
+    async def registerNode(
+        self, nodeName: str, ni: NodeDescriptor.NodeInfo, li: NodeDescriptor.LoadInfo
+    ) -> int:
         ip, port = node_address(ni.endpointIp, ni.endpointPort, _peer())
         return await self.registry.register_node(
             nodeName,
@@ -144,22 +139,26 @@ class RegistryImp(_Base):  # type: ignore[misc]
             node_obj_default=f"{NODE_SERVER_OBJ}@tcp -h {ip} -p {port} -t 60000" if ip else "",
         )
 
-    async def keepAlive(self, nodeName: str, load: Any) -> int:
+    async def keepAlive(self, nodeName: str, load: NodeDescriptor.LoadInfo) -> int:
         self.registry.keep_alive(nodeName, (load.avg1, load.avg5, load.avg15))
         return 0
 
-    async def getServers(self, app: str, serverName: str, nodeName: str) -> list[Any]:
+    async def getServers(
+        self, app: str, serverName: str, nodeName: str
+    ) -> list[RegistryDescriptor.ServerDescriptor]:
         return [
             server_descriptor(v) for v in await self.registry.servers_of(app, serverName, nodeName)
         ]
 
-    async def updateServer(self, nodeName: str, app: str, serverName: str, state: Any) -> int:
+    async def updateServer(  # type: ignore[override]  # renamed slots, called positionally
+        self, nodeName: str, app: str, serverName: str, state: NodeDescriptor.ServerStateInfo
+    ) -> int:
         # Wire slots 1..3 are (node, app, server): see the module docstring.
         return await self.registry.update_server(
             nodeName, app, serverName, int(state.serverState), state.processId
         )
 
-    async def updateServerBatch(self, vState: list[Any]) -> int:
+    async def updateServerBatch(self, vState: list[NodeDescriptor.ServerStateInfo]) -> int:
         return await self.registry.update_server_batch(
             (s.nodeName, s.application, s.serverName, int(s.serverState), s.processId)
             for s in vState
@@ -198,7 +197,7 @@ class RegistryImp(_Base):  # type: ignore[misc]
     async def getClientIp(self) -> tuple[int, str]:
         return 0, caller_ip(_peer())
 
-    async def updatePatchResult(self, result: Any) -> int:
+    async def updatePatchResult(self, result: PatchResult) -> int:
         return await self.registry.patch_result(
             result.sApplication,
             result.sServerName,
@@ -209,11 +208,11 @@ class RegistryImp(_Base):  # type: ignore[misc]
 
     # -- containers and the market: not offered ------------------------------------------------
 
-    async def getDockerRegistry(self) -> tuple[int, list[Any]]:
+    async def getDockerRegistry(self) -> tuple[int, list[DockerRegistry]]:
         return 0, []
 
     async def dockerPull(self, baseImageId: str) -> int:
         return -1
 
-    async def getFrameworkKey(self) -> tuple[int, Any]:
-        return 0, registry_idl().FrameworkKey()
+    async def getFrameworkKey(self) -> tuple[int, FrameworkKey]:
+        return 0, FrameworkKey()

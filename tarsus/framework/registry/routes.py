@@ -40,6 +40,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 from tarsus.store.routes import GroupPriority, GroupRule, RouteRow
 
@@ -73,7 +74,7 @@ ServerKey = tuple[str, str]
 #: ``(application, server_name, node_name)``: one instance.
 StatusKey = tuple[str, str, str]
 #: A QueryF answer: (return code, active EndpointF list, inactive EndpointF list).
-Lookup = tuple[int, list[Any], list[Any]]
+Lookup = tuple[int, list[EndpointF], list[EndpointF]]
 
 #: Where the ``t_registry_info`` rows live in a snapshot (no deployable server has this key).
 REGISTRY_KEY: Final[ServerKey] = ("", "t_registry_info")
@@ -83,15 +84,7 @@ INACTIVE: Final = 0
 #: ``EndpointF.weightType`` of dynamic weights (answered as round-robin, see the module doc).
 _DYNAMIC_WEIGHT: Final = 2
 
-_EMPTY: Final[tuple[list[Any], list[Any]]] = ([], [])
-
-
-@functools.cache
-def _endpointf() -> Any:
-    import tarsus.idl
-    import tarsus.protocol
-
-    return tarsus.idl.load(tarsus.protocol.path("EndpointF.tars")).tars.EndpointF
+_EMPTY: Final[tuple[list[EndpointF], list[EndpointF]]] = ([], [])
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -220,7 +213,7 @@ class _Instance:
     """One routable row: its EndpointF and what lookups filter on."""
 
     servant: str
-    epf: Any
+    epf: EndpointF
     active: bool
     work_group: int
     real_group: int
@@ -247,7 +240,6 @@ def _parse_endpoint(text: str) -> Endpoint | str:
 
 
 def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
-    endpointf = _endpointf()
     instances: list[_Instance] = []
     for row in rows:
         if not row.servant and not row.endpoint:
@@ -288,7 +280,7 @@ def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
         weight_type = ep.weight_type
         if active and weight_type == _DYNAMIC_WEIGHT:
             weight_type = 0
-        epf = endpointf(
+        epf = EndpointF(
             host=ep.host,
             port=ep.port,
             timeout=ep.timeout,
@@ -365,11 +357,13 @@ class _SetName:
     __slots__ = ("by_area", "by_id")
 
     def __init__(self) -> None:
-        self.by_id: dict[str, tuple[list[Any], list[Any]]] = {}
-        self.by_area: dict[str, tuple[list[Any], list[Any]]] = {}
+        self.by_id: dict[str, tuple[list[EndpointF], list[EndpointF]]] = {}
+        self.by_area: dict[str, tuple[list[EndpointF], list[EndpointF]]] = {}
 
 
-def _add(table: dict[Any, tuple[list[Any], list[Any]]], key: Any, inst: _Instance) -> None:
+def _add(
+    table: dict[Any, tuple[list[EndpointF], list[EndpointF]]], key: Any, inst: _Instance
+) -> None:
     lists = table.get(key)
     if lists is None:
         lists = table[key] = ([], [])
@@ -385,9 +379,9 @@ class ServantRoutes:
     def __init__(self, name: str, instances: Iterable[_Instance]) -> None:
         self.name = name
         insts = tuple(instances)
-        self.active: list[Any] = [i.epf for i in insts if i.active]
-        self.inactive: list[Any] = [i.epf for i in insts if not i.active]
-        by_work: dict[int, tuple[list[Any], list[Any]]] = {}
+        self.active: list[EndpointF] = [i.epf for i in insts if i.active]
+        self.inactive: list[EndpointF] = [i.epf for i in insts if not i.active]
+        by_work: dict[int, tuple[list[EndpointF], list[EndpointF]]] = {}
         sets: dict[str, _SetName] = {}
         for inst in insts:
             _add(by_work, inst.work_group, inst)
@@ -400,15 +394,15 @@ class ServantRoutes:
                 _add(entry.by_area, set_area, inst)
         self._by_work = by_work
         self._sets: dict[str, _SetName] | None = sets or None
-        self._memo_group: dict[int, tuple[list[Any], list[Any]]] = {}
-        self._memo_station: dict[str, tuple[list[Any], list[Any]]] = {}
+        self._memo_group: dict[int, tuple[list[EndpointF], list[EndpointF]]] = {}
+        self._memo_station: dict[str, tuple[list[EndpointF], list[EndpointF]]] = {}
 
-    def _where(self, attr: str, groups: frozenset[int]) -> tuple[list[Any], list[Any]]:
+    def _where(self, attr: str, groups: frozenset[int]) -> tuple[list[EndpointF], list[EndpointF]]:
         active = [e for e in self.active if getattr(e, attr) in groups]
         inactive = [e for e in self.inactive if getattr(e, attr) in groups]
         return active, inactive
 
-    def in_group(self, group: int, index: GroupIndex) -> tuple[list[Any], list[Any]]:
+    def in_group(self, group: int, index: GroupIndex) -> tuple[list[EndpointF], list[EndpointF]]:
         """Upstream ``findObjectByIdInGroupPriority`` for a caller in ``group``."""
         if group == -1:
             return self.active, self.inactive
@@ -430,20 +424,24 @@ class ServantRoutes:
         self._memo_group[group] = result
         return result
 
-    def in_station(self, station: str, members: frozenset[int]) -> tuple[list[Any], list[Any]]:
+    def in_station(
+        self, station: str, members: frozenset[int]
+    ) -> tuple[list[EndpointF], list[EndpointF]]:
         memo = self._memo_station.get(station)
         if memo is None:
             memo = self._memo_station[station] = self._where("grouprealid", members)
         return memo
 
-    def in_set(self, name: str, area: str, group: str) -> tuple[list[Any], list[Any]] | None:
+    def in_set(
+        self, name: str, area: str, group: str
+    ) -> tuple[list[EndpointF], list[EndpointF]] | None:
         """Set routing; None when the servant has no set rows named ``name`` (the caller falls
         back to IDC groups), empty lists when it has but none match."""
         sets = self._sets
         entry: _SetName | None = sets.get(name) if sets is not None else None
         if entry is None:
             return None
-        found: tuple[list[Any], list[Any]] | None
+        found: tuple[list[EndpointF], list[EndpointF]] | None
         if group == "*":
             found = entry.by_area.get(f"{name}.{area}")
         else:
@@ -609,7 +607,7 @@ class RouteSnapshot:
 
     # -- lookups (framework.md §3.3) -----------------------------------------------------------
 
-    def find_by_id(self, obj: str) -> list[Any]:
+    def find_by_id(self, obj: str) -> list[EndpointF]:
         """``findObjectById``: the active endpoints."""
         routes = self.servants.get(obj)
         return routes.active if routes is not None else []
