@@ -12,6 +12,10 @@ MariaDB must be running; a test needing it fails with the command that starts it
 ``TARSUS_SKIP_MARIADB=1`` is set, which skips those tests instead. ``TARSUS_TEST_MARIADB`` may
 point at another server (``mysql+asyncmy://user:pw@host:port``). Only databases these fixtures
 create are ever dropped.
+
+Markers (registered in pyproject.toml; docs/testing.md) are applied here so that new tests get
+them without asking: every MariaDB variant of ``store_url`` is ``mariadb``, and every test under
+a directory of ``DIRECTORY_MARKERS`` gets that directory's markers.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ if TYPE_CHECKING:
     from tarsus.store import Store
 
 STORE_KINDS = ("sqlite", "mariadb")
+#: Markers every test below ``tests/<directory>`` carries.
+DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
+    "multihost": ("netns", "mariadb", "slow"),  # namespaces as hosts, MariaDB as the store
+    "interop": ("interop",),  # the Node Tars SDK as the peer
+    "bench": ("slow",),  # each runs a whole bench at its smallest size
+}
+TESTS = Path(__file__).parent
 MARIADB_SERVER = os.environ.get("TARSUS_TEST_MARIADB", "mysql+asyncmy://root@127.0.0.1:3306")
 MARIADB_START = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 TEST_DB_PREFIX = "tarsus_test_"
@@ -108,7 +119,17 @@ async def require_mariadb() -> None:
     )
 
 
-@pytest.fixture(params=STORE_KINDS)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            directory = item.path.relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/
+            continue
+        for marker in DIRECTORY_MARKERS.get(directory, ()):
+            item.add_marker(marker)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database URL, once for SQLite and once for MariaDB (dropped afterwards)."""
     kind: str = request.param

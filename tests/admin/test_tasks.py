@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import NODE, Harness, ScriptedNode, Tars, wait_for
+from admin_support import NODE, Harness, ScriptedNode, Tars
 from sqlalchemy import insert, select
 
 from tarsus.framework.admin import AdminRegistry
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.tasks import derive_status
 from tarsus.store.schema import t_server_patchs, t_task, t_task_item
+from tarsus.testing import eventually
 
 NOT_START, PREPARE, RUNNING, SUCCESS, FAILED, CANCEL, PAUSE_FLOW = range(7)
 T_SUCCESS, T_FAILED, T_CANCEL, T_PARIAL = 3, 4, 5, 6
@@ -47,7 +48,7 @@ async def finished(admin: Harness, no: str) -> Any:
         assert ret == 0
         return all(i.status in (SUCCESS, FAILED, CANCEL) for i in rsp.taskItemRsp)
 
-    await wait_for(done)
+    await eventually(done, f"task {no} to finish")
     return rsp
 
 
@@ -124,7 +125,7 @@ async def test_a_newer_elegant_task_cancels_what_the_older_has_not_started(
     admin.node.delay = 0.3
     first = [item("Hello", "restart"), item("Hello", "stop")]
     assert await admin.proxy.addTaskReq(task("t-old", first, isElegant=True, eachNum=1)) == 0
-    await wait_for(lambda: admin.node.calls)
+    await eventually(lambda: admin.node.calls, "the first call to the node")
     second = task("t-new", [item("Hello", "start")], isElegant=True, eachNum=1)
     assert await admin.proxy.addTaskReq(second) == 0
     old = await finished(admin, "t-old")

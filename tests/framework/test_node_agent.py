@@ -4,26 +4,15 @@ answers pushed commands, and a pushed ``shutdown`` is answered before the node s
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from tarsus.testing import free_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
-    query, registry, admin, node_port = _free_ports(4)
+    query, registry, admin, node_port = free_ports(4)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
         run_node=False,

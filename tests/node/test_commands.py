@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node_support import HELLO_DIR, eventually, free_port, hello_descriptor
+from node_support import HELLO_DIR, hello_descriptor
 
 import tarsus.idl
 from tarsus.codec import decode
 from tarsus.framework.node import NodeCommands
 from tarsus.framework.node.idl import tars
 from tarsus.protocol import PROTOCOL_DIR
+from tarsus.testing import eventually, free_port
 
 Answers = tarsus.idl.load(
     Path(__file__).parent / "golden" / "Answers.tars", include_dirs=[PROTOCOL_DIR]

@@ -16,11 +16,12 @@ from typing import Any
 
 import psutil
 import pytest
-from node_support import HELLO_DIR, descriptor, free_port, hello_descriptor, make_settings
+from node_support import HELLO_DIR, descriptor, hello_descriptor, make_settings
 
 from tarsus.framework.node import PackageError, PackageManifest, install_package, server_layout
 from tarsus.framework.node.config import ServerLayout
 from tarsus.framework.node.package import md5_of, python_satisfies, venv_python
+from tarsus.testing import free_port
 
 APP, SERVER = "Demo", "Pkg"
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from tarsus.conf import expand
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ConfigLoadError
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import serve
+from tarsus.testing import free_port, serve
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
@@ -34,12 +33,6 @@ AdminF = tarsus.idl.load(tarsus.protocol.path("AdminF.tars")).tars
 ConfigF = tarsus.idl.load(tarsus.protocol.path("ConfigF.tars")).tars
 SERVANT = "Demo.DemoServer.DemoObj"
 ADAPTER = "Demo.DemoServer.DemoObjAdapter"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DemoImpl(Demo.DemoServant):  # type: ignore[misc,name-defined]
