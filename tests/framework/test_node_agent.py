@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
-from tarsus.testing import free_ports
+from tarsus.testing import eventually, free_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
@@ -31,12 +31,10 @@ async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Pa
         running = asyncio.ensure_future(agent.run_forever())
         try:
             assert framework.channels is not None and framework.admin is not None
-            for _ in range(200):
-                if framework.channels.connected("127.0.0.1") and agent.registered:
-                    break
-                await asyncio.sleep(0.05)
-            assert framework.channels.connected("127.0.0.1")
-            assert agent.registered
+            await eventually(
+                lambda: framework.channels.connected("127.0.0.1") and agent.registered,
+                "the node to register and connect its push channel",
+            )
             assert framework.store is not None
             row = await framework.store.nodes.get("127.0.0.1")
             assert row is not None and row.present_state == "active"

@@ -305,11 +305,11 @@ async def test_py_client_one_way(M: Any, node_port: int, version: int) -> None:
         (adapter,) = comm.object_proxy(name, version=version).adapters.values()
         conn = await adapter.connection()
         assert conn.pending == {}  # nothing waits for an answer that never comes
-        for _ in range(100):
-            if await echo.lastNote() == text:
-                break
-            await asyncio.sleep(0.02)
-        assert await echo.lastNote() == text
+
+        async def arrived() -> bool:
+            return bool(await echo.lastNote() == text)
+
+        await eventually(arrived, "Node to receive the one-way note")
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -24,7 +24,7 @@ from tarsus.conf import expand
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ConfigLoadError
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import free_port, serve
+from tarsus.testing import eventually, free_port, serve
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
@@ -317,10 +317,7 @@ async def test_shutdown_stops_the_application(tmp_path: Path, restore_logging: N
     try:
         running_app = Running(app, comm)
         slow = asyncio.ensure_future(running_app.demo.slow(300))
-        for _ in range(500):
-            if app.adapters[0].inflight:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: app.adapters[0].inflight, "the slow call in flight")
         assert await running_app.admin.shutdown() is None
         assert await slow == 300  # drained, not cut
         await asyncio.wait_for(serving, 30)

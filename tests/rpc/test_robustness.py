@@ -33,7 +33,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import ConnectError, InvokeTimeout, Ret
 from tarsus.rpc.framing import frame, split_frames
-from tarsus.testing import eventually_sync, free_port
+from tarsus.testing import eventually, eventually_sync, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "hello"
@@ -516,9 +516,5 @@ async def test_slow_client_is_closed_by_the_idle_timeout() -> None:
         writer.close()
         # the good client's connection, idle now too, is closed as well; the next call
         # reconnects
-        for _ in range(500):
-            if conn.closed:
-                break
-            await asyncio.sleep(0.02)
-        assert conn.closed
+        await eventually(lambda: conn.closed, "the idle connection to be closed")
         assert await hello.sayHello("after") == (0, "idle:after")
