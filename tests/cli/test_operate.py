@@ -502,6 +502,7 @@ def tarsus_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_an_unreachable_admin_registry_is_one_line_naming_it() -> None:
     address = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_cli("server", "list", "--admin", address)
@@ -516,6 +517,7 @@ def test_an_unreachable_admin_registry_is_one_line_naming_it() -> None:
     assert error["name"] == "PROXY_CONNECT_ERR" and address in error["message"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_registry_when_resolving_through_the_locator(tmp_path: Path) -> None:
     locator = f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_cli("server", "status", "Test.HelloServer", "--node", "n", "--locator", locator)

@@ -651,6 +651,7 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
     return st.sampled_from(list(t))  # an enum
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["Scalars", "Ints", "Floats", "Containers", "Defaults", "HighTags", "Everything"]
 )

@@ -117,6 +117,7 @@ async def test_crash_is_restarted_with_a_new_process(harness_factory: Any) -> No
     assert pids[:2] == [first, sp.pid]
 
 
+@pytest.mark.slow
 async def test_hung_server_is_replaced(harness_factory: Any) -> None:
     node = await harness_factory()
     port = free_port()

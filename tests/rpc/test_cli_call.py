@@ -200,6 +200,7 @@ def test_struct_enum_bytes_and_map_values(shop_idl: Path, shop: str, protocol: l
     }
 
 
+@pytest.mark.slow
 def test_optional_fields_default_and_enums_by_name_or_number(shop_idl: Path, shop: str) -> None:
     out = ok(tarsus_call("--idl", shop_idl, shop, "put", '{"item": {"name": "x"}}'))
     assert out["stored"]["color"] == "RED" and out["stored"]["photo"] == ""
@@ -213,12 +214,14 @@ def test_context_reaches_the_servant(shop_idl: Path, shop: str) -> None:
     assert out == {"return": {"trace": "abc-1", "user": "bob=admin"}}
 
 
+@pytest.mark.slow
 def test_void_method_prints_an_empty_object(shop_idl: Path, shop: str) -> None:
     # ping is declared by Store and Audit: the object's name (...StoreObj) picks Store
     assert ok(tarsus_call("--idl", shop_idl, shop, "ping")) == {}
     assert ok(tarsus_call("--idl", shop_idl, shop, "Store.ping")) == {}
 
 
+@pytest.mark.slow
 def test_bare_name_through_the_locator(shop_idl: Path, shop: str, tmp_path: Path) -> None:
     """A registry (a real QueryF servant answering from a table) resolves the bare name."""
     queryf: Any = tarsus.idl.load(tarsus.protocol.path("QueryF.tars")).tars
@@ -276,6 +279,7 @@ def test_timeout_exits_1_with_invoke_timeout(shop_idl: Path, shop: str) -> None:
     assert "within 100 ms" in proc.stderr
 
 
+@pytest.mark.slow
 def test_unreachable_server_exits_1(shop_idl: Path) -> None:
     proxy = f"Shop.StoreServer.StoreObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_call("--idl", shop_idl, proxy, "ping")
@@ -330,6 +334,7 @@ def test_ambiguous_method_lists_the_interfaces(shop_idl: Path) -> None:
     assert "write Interface.ping" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_command_lines_exit_2(shop_idl: Path, tmp_path: Path) -> None:
     proc = tarsus_call("--idl", tmp_path / "none.tars", "Obj@tcp -h 127.0.0.1 -p 1", "ping")
     assert proc.returncode == 2 and "no such IDL file" in proc.stderr

@@ -369,6 +369,7 @@ async def _churn(port: int, count: int, batch: int) -> None:
         await asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True)
 
 
+@pytest.mark.slow
 async def test_thousands_of_connections_opened_and_dropped(server: HelloServer) -> None:
     async with Communicator() as comm:
         hello = comm.string_to_proxy(Test.HelloProxy, server.proxy_string)

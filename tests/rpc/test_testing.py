@@ -54,6 +54,7 @@ def refused(port: int) -> bool:
 # a server in a thread
 
 
+@pytest.mark.slow
 def test_server_thread_serves_blocking_callers_and_other_processes() -> None:
     servant = Hello()
     with ServerThread(servant, OBJ) as server:

@@ -288,7 +288,6 @@ def all_types(draw: st.DrawFn, idl: Any) -> Any:
     )
 
 
-@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_round_trip_of_generated_values(codec_idl: Any, data: st.DataObject) -> None:

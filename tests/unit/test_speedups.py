@@ -689,7 +689,6 @@ def test_nesting_bombs_fail_cleanly(what: str, unit: bytes) -> None:
             decode(data, cls)
 
 
-@pytest.mark.slow
 def test_deep_but_valid_nesting_is_skipped() -> None:
     cls = make_struct([(5, T.INT, True, None)])
     data = b"\x0a" * DEEP + b"\x0b" * DEEP + b"\x50\x2a"
