@@ -88,6 +88,7 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
         pytest.fail(f"tarsus up did not stop on Ctrl-C:\n{log.read_text(errors='replace')}")
 
 
+@pytest.mark.slow
 def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     busy = [p for p in PORTS if not _port_free(p)]
     if busy:
