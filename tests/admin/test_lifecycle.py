@@ -1,5 +1,5 @@
 """Lifecycle RPCs over a real socket: what each writes to t_server_conf, what it pushes to the
-node, and the return codes of every failure (framework.md §5.3)."""
+node, and the return codes of every failure (docs/admin.md)."""
 
 from __future__ import annotations
 

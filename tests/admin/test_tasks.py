@@ -1,6 +1,6 @@
 """Tasks (addTaskReq / getTaskRsp / getTaskHistory / setTaskItemInfo) over a real socket:
 serial, parallel and elegant runs, item statuses and logs, and the t_task rows that outlive
-the admin registry (framework.md §5.5)."""
+the admin registry (docs/admin.md)."""
 
 from __future__ import annotations
 

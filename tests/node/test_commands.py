@@ -62,7 +62,7 @@ async def make(harness_factory: Any) -> Setup:
     node = await harness_factory()
     registry = Registry()
     port = free_port()
-    # deployed, not yet started: setting_state inactive (framework.md §5.2)
+    # deployed, not yet started: setting_state inactive (as TarsWeb's ``addServerConf``)
     registry.descriptors[("Test", "HelloServer")] = hello_descriptor(
         port, exe_path="", setting_state="inactive"
     )

@@ -440,7 +440,7 @@ def test_garbage_values_decode_alike(t: Any, data: bytes) -> None:
 # --------------------------------------------------------------------------------- fixed cases
 
 
-# RequestPacket as captured from @tars/stream (protocol.md §2.10 shape): 126 bytes.
+# RequestPacket as captured from @tars/stream on loopback: 126 bytes.
 NODE_REQUEST = bytes.fromhex(
     "10012c3c4130395619546573742e48656c6c6f5365727665722e48656c6c6f4f626a66087361"
     "7948656c6c6f7d000040000102030405060708090a0b0c0d0e0f101112131415161718191a1b"

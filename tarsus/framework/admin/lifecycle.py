@@ -1,4 +1,4 @@
-"""Operations on server instances that involve their node (framework.md §5.3, §5.4).
+"""Operations on server instances that involve their node (upstream ``AdminRegistryImp``).
 
 Each writes the desired state to ``t_server_conf`` where upstream does, then pushes the command
 to the node over the push channel and returns the node's ``(ret, result)``. They are shared by
@@ -387,7 +387,7 @@ class Lifecycle:
             if info.iPercent == 100 and info.bSucc:
                 return Outcome(0, info.sResult or f"'{where}' patched")
             if info.iPercent == 100 and not info.bPatching:
-                # the node marks 100 on failure too (framework.md §11.14): bSucc tells
+                # the node marks 100 on failure too (``CommandPatch::execute``): bSucc tells
                 return Outcome(
                     ErrCode.EM_TARS_UNKNOWN_ERR, info.sResult or f"patching '{where}' failed"
                 )

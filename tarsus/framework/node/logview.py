@@ -1,4 +1,4 @@
-"""The web console's log viewer on the node: ``getLogFileList`` and ``getLogData`` (§4.9).
+"""The web console's log viewer on the node: ``getLogFileList`` and ``getLogData`` (``NodeImp``).
 
 Upstream runs ``getLogData``'s ``cmd`` through a shell after replacing
 ``__log_file_name__`` with the file's path: whoever can reach the admin registry runs any

@@ -1,4 +1,4 @@
-"""Installing a Python service from its package (the node's half of a publish, §4.8).
+"""Installing a Python service from its package (the node's half of ``CommandPatch``).
 
 A package is a directory, or a ``.tgz`` of one, holding ``tarsus.toml``, the service's code,
 and optionally ``requirements.txt`` and ``wheels/*.whl``::
