@@ -3,7 +3,10 @@
 * ``store_url`` — a fresh database URL, once per engine (``sqlite``: a file in ``tmp_path``;
   ``mariadb``: a new ``tarsus_test_<hex>`` database on ``127.0.0.1:3306``, dropped afterwards
   even when the test fails). Hand it to a subprocess, or to ``open_store`` yourself.
-* ``store`` — ``open_store(store_url, clock=clock)``, migrated, closed afterwards.
+* ``store`` — ``open_store(store_url, clock=clock)``, migrated, closed afterwards. On MariaDB
+  the tables are copied from a database migrated once per session (``SHOW CREATE TABLE``, much
+  quicker than migrating); ``open_store`` then seeds the built-in templates with the test's
+  clock, as on a fresh database. Tests of migrating itself use ``store_url``.
 * ``clock`` — the store's clock: starts at the current second and moves only when a test calls
   ``clock.advance(seconds)``, so timestamps are predictable.
 * ``make_store_url(kind, tmp_path)`` — the URL alone, for a test that manages the database.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -47,6 +51,12 @@ TEST_DB_PREFIX = "tarsus_test_"
 
 _mariadb_problem: str | None = None
 _mariadb_checked = False
+#: The session's migrated MariaDB database that each MariaDB ``store`` copies its tables from;
+#: "" when it cannot be copied that way (views, triggers or routines), so each test migrates.
+_migrated_template: str | None = None
+#: Tables a migration fills with the clock's time: left for ``open_store`` to fill again.
+SEEDED_WITH_THE_CLOCK = ("t_profile_template",)
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
 
 
 class ManualClock:
@@ -149,11 +159,84 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+async def _template() -> str:
+    """The session's migrated MariaDB database (made on first use), or "" (see above)."""
+    global _migrated_template
+    if _migrated_template is None:
+        from sqlalchemy import text
+
+        from tarsus.store import open_store
+
+        url = make_store_url("mariadb", Path("."))
+        store = await open_store(url)
+        try:
+            async with store.engine.connect() as conn:
+                extras = await conn.scalar(
+                    text(
+                        "SELECT (SELECT COUNT(*) FROM information_schema.views"
+                        "        WHERE table_schema = DATABASE())"
+                        " + (SELECT COUNT(*) FROM information_schema.triggers"
+                        "    WHERE trigger_schema = DATABASE())"
+                        " + (SELECT COUNT(*) FROM information_schema.routines"
+                        "    WHERE routine_schema = DATABASE())"
+                    )
+                )
+        finally:
+            await store.close()
+        _migrated_template = url if not extras else ""
+        if extras:
+            await drop_test_database(url)
+    return _migrated_template
+
+
+async def _copy_tables(template_url: str, url: str) -> None:
+    """Create ``url``'s database with the tables of ``template_url``'s, and their rows but
+    those of ``SEEDED_WITH_THE_CLOCK``; AUTO_INCREMENT counters start afresh."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import StaticPool
+
+    from tarsus.store import normalize_url
+
+    template = normalize_url(template_url).database
+    target = normalize_url(url)
+    server = create_async_engine(target._replace(database=None), poolclass=StaticPool)
+    try:
+        async with server.connect() as conn:
+            await conn.exec_driver_sql(f"CREATE DATABASE `{target.database}` CHARACTER SET utf8mb4")
+            await conn.exec_driver_sql(f"USE `{target.database}`")
+            await conn.exec_driver_sql("SET foreign_key_checks = 0")
+            tables = await conn.scalars(
+                text(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = :db AND table_type = 'BASE TABLE'"
+                ),
+                {"db": template},
+            )
+            for table in tables.all():
+                show = await conn.exec_driver_sql(f"SHOW CREATE TABLE `{template}`.`{table}`")
+                await conn.exec_driver_sql(_AUTO_INCREMENT.sub("", show.one()[1]))
+                if table not in SEEDED_WITH_THE_CLOCK:
+                    await conn.exec_driver_sql(
+                        f"INSERT INTO `{table}` SELECT * FROM `{template}`.`{table}`"
+                    )
+            await conn.commit()
+    finally:
+        await server.dispose()
+
+
+def pytest_sessionfinish() -> None:
+    if _migrated_template:
+        asyncio.run(drop_test_database(_migrated_template))
+
+
 @pytest.fixture
 async def store(store_url: str, clock: ManualClock) -> AsyncIterator[Store]:
     """An open, migrated store on a fresh database, on both engines."""
     from tarsus.store import open_store
 
+    if store_url.startswith(MARIADB_SERVER) and (template := await _template()):
+        await _copy_tables(template, store_url)
     opened = await open_store(store_url, clock=clock)
     try:
         yield opened
