@@ -36,11 +36,9 @@ import datetime
 import json
 import logging
 import os
-import random
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +53,7 @@ from report import command_lines, replace_section
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
+from tarsus.testing import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -77,30 +76,6 @@ class BenchError(RuntimeError):
 
 # ---------------------------------------------------------------------------------------------
 # processes
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` ports nothing listens on, below the kernel's ephemeral range."""
-    held: list[socket.socket] = []
-    ports: list[int] = []
-    try:
-        for port in random.sample(range(20000, 30000), 10000):
-            if len(ports) == n:
-                break
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                s.close()
-                continue
-            held.append(s)
-            ports.append(port)
-    finally:
-        for s in held:
-            s.close()
-    if len(ports) < n:
-        raise BenchError(f"found only {len(ports)} free ports of {n}")
-    return ports
 
 
 class Child:

@@ -61,6 +61,8 @@ from typing import Any
 
 from report import command_lines, replace_section
 
+from tarsus.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 SERVERS_DIR = BENCH / "rpc_servers"
@@ -223,12 +225,6 @@ DEFAULT_SERVERS = ("tarsus", "grpc.aio", "node", "bare")
 
 # ---------------------------------------------------------------------------------------------
 # processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:

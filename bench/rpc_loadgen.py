@@ -48,7 +48,7 @@ perf = time.perf_counter
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------------------------------------
-# A minimal Tars codec (protocol.md §1): just what echo requests and responses need.
+# A minimal Tars codec (docs/codec.md): just what echo requests and responses need.
 
 _i8 = struct.Struct(">b")
 _i16 = struct.Struct(">h")

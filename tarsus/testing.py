@@ -1,16 +1,31 @@
-"""Test your servants without a cluster: serve in-process on an ephemeral port, call through
-a real proxy over a real socket.
+"""Test your servants without a cluster: real servers on free ports, real proxies, real sockets.
 
     async with serve(MyHello(), "Test.HelloServer.HelloObj") as served:
         hello = served.proxy(HelloProxy)
         assert await hello.sayHello("x") == (0, "hello x")
+
+* :func:`serve` — a servant in-process on a free port, for the duration of a block;
+* :class:`ServerThread` — the same on an event loop of its own in a daemon thread, for callers
+  that block (a ``SyncCommunicator``, the ``tarsus`` CLI run as a subprocess);
+  :class:`LoopThread` is that loop, for anything else a blocking test needs served;
+* :func:`free_port` / :func:`free_ports` — ports to hand to a server in another process;
+* :func:`eventually` / :func:`eventually_sync` — wait for a condition with a deadline, failing
+  with a message that names what was awaited (never a bare ``sleep``).
+
+The guide: docs/testing.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+import asyncio
+import inspect
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
+from typing import Any, TypeVar, overload
 
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
@@ -19,9 +34,22 @@ from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
 
 P = TypeVar("P", bound=ServantProxy)
+T = TypeVar("T")
+
+#: How long :func:`eventually` waits by default. Generous on purpose: the deadline only bounds
+#: a failure, and a loaded two-core machine takes seconds to start a Python server.
+WAIT = 60.0
+#: How often :func:`eventually` checks by default.
+INTERVAL = 0.02
+
+
+# ---------------------------------------------------------------------------------------------
+# a servant on a free port
 
 
 class Served:
+    """A servant being served by :func:`serve` or :class:`ServerThread`."""
+
     def __init__(self, app: Application, adapter: Adapter, communicator: Communicator) -> None:
         self.app = app
         self.adapter = adapter
@@ -59,3 +87,240 @@ async def serve(
     finally:
         await comm.close()
         await app.stop(drain_timeout=1.0)
+
+
+class LoopThread:
+    """An asyncio event loop running in a daemon thread until :meth:`close`.
+
+    Blocking test code uses it to keep async servers running beside it::
+
+        with LoopThread() as loop:
+            store = loop.run(open_store(url))
+    """
+
+    def __init__(self, name: str = "tarsus-testing-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, aw: Awaitable[T], timeout: float = WAIT) -> T:
+        """Run ``aw`` on the loop, wait for it (at most ``timeout`` s) and return its result."""
+
+        async def wrapped() -> T:
+            return await aw
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout=timeout)
+
+    def close(self) -> None:
+        """Stop the loop and its thread; what still runs on it is abandoned."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+    def __enter__(self) -> LoopThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ServerThread:
+    """:func:`serve` on a :class:`LoopThread`, for callers that block or run in another process.
+
+        with ServerThread(MyHello(), "Test.HelloServer.HelloObj") as server:
+            subprocess.run(["tarsus", "call", server.proxy_string, ...])
+
+    ``server.run(coro)`` runs a coroutine on the server's loop (to look at or change the
+    servant's state from the test).
+    """
+
+    def __init__(
+        self,
+        servant: Servant,
+        servant_name: str = "Test.TestServer.TestObj",
+        *,
+        host: str = "127.0.0.1",
+        **adapter_options: Any,
+    ) -> None:
+        self._loop = LoopThread(f"tarsus-testing-{servant_name}")
+        self._cm: AbstractAsyncContextManager[Served] = serve(
+            servant, servant_name, host=host, **adapter_options
+        )
+        try:
+            self.served: Served = self._loop.run(self._cm.__aenter__())
+        except BaseException:
+            self._loop.close()
+            raise
+
+    @property
+    def endpoint(self) -> str:
+        return self.served.endpoint
+
+    @property
+    def proxy_string(self) -> str:
+        return self.served.proxy_string
+
+    def run(self, aw: Awaitable[T], timeout: float = WAIT) -> T:
+        """Run ``aw`` on the server's loop and return its result."""
+        return self._loop.run(aw, timeout)
+
+    def stop(self) -> None:
+        """Stop serving (connections drained for up to a second) and end the thread."""
+        if self._loop.loop.is_closed():
+            return
+        try:
+            self._loop.run(self._cm.__aexit__(None, None, None))
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> ServerThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# free ports
+
+#: Where :func:`free_ports` looks: below the kernel's ephemeral range (Linux: 32768-60999), so an
+#: outgoing connection cannot take a port between the test choosing it and a server binding it,
+#: and above the framework's well-known ports (12000, 17890, 17891, 18601, 19386).
+PORT_RANGE = range(20000, 30000)
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` different ports of ``host`` that nothing listens on, to hand to other processes.
+
+    They are free when chosen; a server started afterwards binds them (a port another program
+    takes meanwhile gives that server a clear "address already in use"). A server in this
+    process binds port 0 instead (:func:`serve` does).
+    """
+    ports: list[int] = []
+    with ExitStack() as held:  # held until all are chosen, so they differ
+        for port in random.sample(PORT_RANGE, len(PORT_RANGE)):
+            if len(ports) == n:
+                break
+            sock = held.enter_context(socket.socket())
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            ports.append(port)
+    if len(ports) < n:
+        raise RuntimeError(f"only {len(ports)} of {n} ports free in {PORT_RANGE} on {host}")
+    return ports
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port of ``host`` that nothing listens on (see :func:`free_ports`)."""
+    return free_ports(1, host)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# waiting for a condition
+
+
+def _failure(what: str, timeout: float, last: object) -> AssertionError:
+    return AssertionError(f"never happened within {timeout:g} s: {what} (last check: {last!r})")
+
+
+@overload
+async def eventually(
+    check: Callable[[], Coroutine[Any, Any, T]],
+    what: str,
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    ignoring: type[Exception] | tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T],
+    what: str,
+    *,
+    timeout: float = ...,
+    interval: float = ...,
+    ignoring: type[Exception] | tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
+    what: str,
+    *,
+    timeout: float = WAIT,
+    interval: float = INTERVAL,
+    ignoring: type[Exception] | tuple[type[Exception], ...] = (),
+) -> Any:
+    """Call ``check()`` (plain or async) every ``interval`` s until it returns something truthy,
+    and return that. After ``timeout`` s raise ``AssertionError`` naming ``what`` was awaited
+    and the last value seen. Exceptions of the ``ignoring`` types count as "not yet"; any
+    other propagates at once.
+
+        await eventually(lambda: node.state == "active", "the node to report Active")
+        rows = await eventually(store.servers.list, "a server row", ignoring=StoreUnavailable)
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            last = check()
+            if inspect.isawaitable(last):
+                last = await last
+        except ignoring as e:
+            last = e
+        else:
+            if last:
+                return last
+        if loop.time() >= deadline:
+            raise _failure(what, timeout, last)
+        await asyncio.sleep(interval)
+
+
+def eventually_sync(
+    check: Callable[[], T],
+    what: str,
+    *,
+    timeout: float = WAIT,
+    interval: float = INTERVAL,
+    ignoring: type[Exception] | tuple[type[Exception], ...] = (),
+) -> T:
+    """:func:`eventually` for code without an event loop: ``check`` is a plain callable and the
+    wait blocks the thread.
+
+        eventually_sync(lambda: log.exists() and "is up" in log.read_text(), "the up line")
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last: object
+        try:
+            value = check()
+        except ignoring as e:
+            last = e
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise _failure(what, timeout, last)
+        time.sleep(interval)
+
+
+__all__ = [
+    "INTERVAL",
+    "PORT_RANGE",
+    "WAIT",
+    "LoopThread",
+    "Served",
+    "ServerThread",
+    "eventually",
+    "eventually_sync",
+    "free_port",
+    "free_ports",
+    "serve",
+]

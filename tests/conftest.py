@@ -3,7 +3,10 @@
 * ``store_url`` — a fresh database URL, once per engine (``sqlite``: a file in ``tmp_path``;
   ``mariadb``: a new ``tarsus_test_<hex>`` database on ``127.0.0.1:3306``, dropped afterwards
   even when the test fails). Hand it to a subprocess, or to ``open_store`` yourself.
-* ``store`` — ``open_store(store_url, clock=clock)``, migrated, closed afterwards.
+* ``store`` — ``open_store(store_url, clock=clock)``, migrated, closed afterwards. On MariaDB
+  the tables are copied from a database migrated once per session (``SHOW CREATE TABLE``, much
+  quicker than migrating); ``open_store`` then seeds the built-in templates with the test's
+  clock, as on a fresh database. Tests of migrating itself use ``store_url``.
 * ``clock`` — the store's clock: starts at the current second and moves only when a test calls
   ``clock.advance(seconds)``, so timestamps are predictable.
 * ``make_store_url(kind, tmp_path)`` — the URL alone, for a test that manages the database.
@@ -12,12 +15,17 @@ MariaDB must be running; a test needing it fails with the command that starts it
 ``TARSUS_SKIP_MARIADB=1`` is set, which skips those tests instead. ``TARSUS_TEST_MARIADB`` may
 point at another server (``mysql+asyncmy://user:pw@host:port``). Only databases these fixtures
 create are ever dropped.
+
+Markers (registered in pyproject.toml; docs/testing.md) are applied here so that new tests get
+them without asking: every MariaDB variant of ``store_url`` is ``mariadb``, and every test under
+a directory of ``DIRECTORY_MARKERS`` gets that directory's markers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -30,12 +38,25 @@ if TYPE_CHECKING:
     from tarsus.store import Store
 
 STORE_KINDS = ("sqlite", "mariadb")
+#: Markers every test below ``tests/<directory>`` carries.
+DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
+    "multihost": ("netns", "mariadb", "slow"),  # namespaces as hosts, MariaDB as the store
+    "interop": ("interop",),  # the Node Tars SDK as the peer
+    "bench": ("slow",),  # each runs a whole bench at its smallest size
+}
+TESTS = Path(__file__).parent
 MARIADB_SERVER = os.environ.get("TARSUS_TEST_MARIADB", "mysql+asyncmy://root@127.0.0.1:3306")
 MARIADB_START = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 TEST_DB_PREFIX = "tarsus_test_"
 
 _mariadb_problem: str | None = None
 _mariadb_checked = False
+#: The session's migrated MariaDB database that each MariaDB ``store`` copies its tables from;
+#: "" when it cannot be copied that way (views, triggers or routines), so each test migrates.
+_migrated_template: str | None = None
+#: Tables a migration fills with the clock's time: left for ``open_store`` to fill again.
+SEEDED_WITH_THE_CLOCK = ("t_profile_template",)
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
 
 
 class ManualClock:
@@ -108,7 +129,17 @@ async def require_mariadb() -> None:
     )
 
 
-@pytest.fixture(params=STORE_KINDS)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            directory = item.path.relative_to(TESTS).parts[0]
+        except ValueError:  # a test outside tests/
+            continue
+        for marker in DIRECTORY_MARKERS.get(directory, ()):
+            item.add_marker(marker)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database URL, once for SQLite and once for MariaDB (dropped afterwards)."""
     kind: str = request.param
@@ -128,11 +159,84 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+async def _template() -> str:
+    """The session's migrated MariaDB database (made on first use), or "" (see above)."""
+    global _migrated_template
+    if _migrated_template is None:
+        from sqlalchemy import text
+
+        from tarsus.store import open_store
+
+        url = make_store_url("mariadb", Path("."))
+        store = await open_store(url)
+        try:
+            async with store.engine.connect() as conn:
+                extras = await conn.scalar(
+                    text(
+                        "SELECT (SELECT COUNT(*) FROM information_schema.views"
+                        "        WHERE table_schema = DATABASE())"
+                        " + (SELECT COUNT(*) FROM information_schema.triggers"
+                        "    WHERE trigger_schema = DATABASE())"
+                        " + (SELECT COUNT(*) FROM information_schema.routines"
+                        "    WHERE routine_schema = DATABASE())"
+                    )
+                )
+        finally:
+            await store.close()
+        _migrated_template = url if not extras else ""
+        if extras:
+            await drop_test_database(url)
+    return _migrated_template
+
+
+async def _copy_tables(template_url: str, url: str) -> None:
+    """Create ``url``'s database with the tables of ``template_url``'s, and their rows but
+    those of ``SEEDED_WITH_THE_CLOCK``; AUTO_INCREMENT counters start afresh."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import StaticPool
+
+    from tarsus.store import normalize_url
+
+    template = normalize_url(template_url).database
+    target = normalize_url(url)
+    server = create_async_engine(target._replace(database=None), poolclass=StaticPool)
+    try:
+        async with server.connect() as conn:
+            await conn.exec_driver_sql(f"CREATE DATABASE `{target.database}` CHARACTER SET utf8mb4")
+            await conn.exec_driver_sql(f"USE `{target.database}`")
+            await conn.exec_driver_sql("SET foreign_key_checks = 0")
+            tables = await conn.scalars(
+                text(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = :db AND table_type = 'BASE TABLE'"
+                ),
+                {"db": template},
+            )
+            for table in tables.all():
+                show = await conn.exec_driver_sql(f"SHOW CREATE TABLE `{template}`.`{table}`")
+                await conn.exec_driver_sql(_AUTO_INCREMENT.sub("", show.one()[1]))
+                if table not in SEEDED_WITH_THE_CLOCK:
+                    await conn.exec_driver_sql(
+                        f"INSERT INTO `{table}` SELECT * FROM `{template}`.`{table}`"
+                    )
+            await conn.commit()
+    finally:
+        await server.dispose()
+
+
+def pytest_sessionfinish() -> None:
+    if _migrated_template:
+        asyncio.run(drop_test_database(_migrated_template))
+
+
 @pytest.fixture
 async def store(store_url: str, clock: ManualClock) -> AsyncIterator[Store]:
     """An open, migrated store on a fresh database, on both engines."""
     from tarsus.store import open_store
 
+    if store_url.startswith(MARIADB_SERVER) and (template := await _template()):
+        await _copy_tables(template, store_url)
     opened = await open_store(store_url, clock=clock)
     try:
         yield opened

@@ -36,7 +36,7 @@ enum {
     K_FLOAT, K_DOUBLE, K_STRING, K_BYTES, K_VECTOR, K_MAP, K_ENUM, K_STRUCT, K_COUNT
 };
 
-/* Wire type codes (protocol.md §1.2). */
+/* Wire type codes (TarsCpp servant/tup/Tars.h: TarsHeadeChar to TarsHeadeSimpleList). */
 enum {
     W_CHAR, W_SHORT, W_INT32, W_INT64, W_FLOAT, W_DOUBLE, W_STRING1, W_STRING4,
     W_MAP, W_LIST, W_STRUCT_BEGIN, W_STRUCT_END, W_ZERO, W_SIMPLE_LIST
@@ -66,7 +66,7 @@ static const long long KIND_HI[K_COUNT] = {
     [K_UBYTE] = 255, [K_USHORT] = 65535, [K_UINT] = 4294967295LL, [K_ENUM] = INT32_MAX,
 };
 
-/* Reader widening (protocol.md §1.3): the widest wire integer each kind accepts. */
+/* Reader widening (docs/codec.md): the widest wire integer each kind accepts. */
 static const int KIND_MAXWIRE[K_COUNT] = {
     [K_BOOL] = W_CHAR, [K_BYTE] = W_CHAR, [K_SHORT] = W_SHORT, [K_UBYTE] = W_SHORT,
     [K_INT] = W_INT32, [K_USHORT] = W_INT32, [K_ENUM] = W_INT32,
@@ -655,7 +655,7 @@ put_be(Enc *e, uint64_t v, int size)
     e->len += size;
 }
 
-/* An integer in its narrowest wire form (protocol.md §1.3). Needs 10 bytes reserved. */
+/* An integer in its narrowest wire form (TarsOutputStream::write). Needs 10 bytes reserved. */
 static inline void
 put_int(Enc *e, int tag, long long v)
 {
@@ -1332,7 +1332,7 @@ seek_slow(Dec *s, Py_ssize_t *pp, int tag, int *ty)
  *
  * NOTE: this mirrors compiler._emit_seek exactly, including its quirk: for tags 1..14 a head
  * byte (tag << 4) | 0x0B is taken as field ``tag`` with wire type StructEnd (then a type
- * mismatch), where protocol.md §1.8 would call the field absent. Change both together. */
+ * mismatch), where TarsCpp's skipToTag would call the field absent. Change both together. */
 static inline int
 seek(Dec *s, Py_ssize_t *pp, int tag, int *ty)
 {

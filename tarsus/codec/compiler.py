@@ -49,7 +49,7 @@ from tarsus.codec.types import (
 Encoder = Callable[[Any, bytearray], None]
 Decoder = Callable[[bytes, int, int], tuple[Any, int]]
 
-#: Wire types an integer of each declared kind may arrive as (reader widening, protocol §1.3).
+#: Wire types an integer of each declared kind may arrive as (reader widening, docs/codec.md).
 _INT_WIRE = {
     BOOL: (wire.ZERO, wire.CHAR),
     BYTE: (wire.ZERO, wire.CHAR),
@@ -211,7 +211,7 @@ class _Source:
 
 
 def _emit_int(src: _Source, ind: int, tag: int, x: str, lo: int, hi: int) -> None:
-    """Write integer ``x`` at ``tag`` in its narrowest wire form (protocol §1.3).
+    """Write integer ``x`` at ``tag`` in its narrowest wire form (``TarsOutputStream::write``).
 
     A value outside the declared kind's range fails here (unsigned kinds) or in the final
     packer (struct.error), never silently goes out wider than readers of that kind accept.

@@ -1,6 +1,6 @@
 """How an interface method's arguments and results travel in ``sBuffer``.
 
-Plain Tars (iVersion 1, protocol.md §2.9): the n-th declared parameter has tag n (out
+Plain Tars (iVersion 1; TarsCpp ``Operation::createParamDecl``): parameter n has tag n (out
 parameters count too). The request carries the in-parameters at their tags; the response
 carries the return value at tag 0 and every out-parameter at its tag. Each operation compiles
 two hidden structs (arguments, results) so the fast struct codec does the work.

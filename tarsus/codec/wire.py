@@ -12,7 +12,7 @@ from typing import Final
 
 from tarsus.codec.errors import DecodeError
 
-# Type codes (protocol.md §1.2).
+# Type codes (TarsCpp ``servant/tup/Tars.h``: ``TarsHeadeChar`` to ``TarsHeadeSimpleList``).
 CHAR: Final = 0
 SHORT: Final = 1
 INT32: Final = 2

@@ -18,7 +18,7 @@ from tarsus.conf.tcconfig import escape
 
 __all__ = ["NODE_MACROS", "expand", "macros_in", "node_macros"]
 
-#: The macros tarsnode defines for every server it loads (framework.md §4.4), in the order
+#: The macros tarsnode defines for every server it loads (upstream ``CommandLoad``), in the order
 #: :func:`node_macros` documents them. ``locator`` may be missing (see there).
 NODE_MACROS: tuple[str, ...] = (
     "locator",
@@ -110,7 +110,7 @@ def node_macros(
     - ``mainclass`` ``com.qq.<app>.<server>.<Server>`` (lower-cased app and server, for Java).
     - ``setdivision`` the set id or ``NULL``; ``enableset`` ``y`` when there is a set id.
     - ``priKey`` the framework's private key, only when there is one. (Upstream's condition is
-      inverted, framework.md §11.10, so it only ever sets it empty; we do what it meant.)
+      inverted in ``CommandLoad``, so it only ever sets it empty; we do what it meant.)
     """
     values = {
         "modulename": f"{app}.{server}",

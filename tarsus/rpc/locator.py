@@ -94,7 +94,7 @@ LOG_INTERVAL: Final = 60.0
 class RefreshSchedule:
     """When an :class:`EndpointManager` asks the registry again (seconds).
 
-    The defaults are TarsCpp's ``QueryEpBase`` (protocol.md §4.3). C++ refuses a
+    The defaults are TarsCpp's ``QueryEpBase`` (``EndpointManager.cpp``). C++ refuses a
     ``refresh-endpoint-interval`` below 5 s; :meth:`from_interval_ms` applies that floor, a
     schedule built directly does not (tests use sub-second schedules).
 

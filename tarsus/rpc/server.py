@@ -7,7 +7,7 @@ calls never hold up fast ones. Replies produced in the same turn of the event lo
 one write. Bad input closes that connection (a packet that is not Tars) or is answered with a
 Tars return code (an argument that does not decode), and never reaches other connections.
 
-Dispatch follows upstream's pipeline (protocol.md §5.2): overload (-9) and queue timeout (-6)
+Dispatch follows TarsCpp's ``ServantHandle::handleTarsProtocol``: overload (-9), queue timeout (-6)
 checks, servant name (-4), ``tars_ping``, unknown function (-3), argument decoding by iVersion
 (1 Tars, 3 TUP, 5 JSON; -1 on failure), the call, result encoding (-2 on failure); a servant
 exception is answered with -99 and its text; one-way calls get no reply.

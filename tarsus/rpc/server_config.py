@@ -79,7 +79,7 @@ class ClientConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """What a Tars server reads from the config file its node writes (protocol.md §5.5)."""
+    """What a Tars server reads from the config file its node writes (docs/rpc-server.md)."""
 
     app: str
     server: str

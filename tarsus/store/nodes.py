@@ -1,4 +1,4 @@
-"""``t_node_info``: node registration, heartbeats and dead-node detection (framework.md §3.5).
+"""``t_node_info``: node registration, heartbeats and dead-node detection (upstream ``CDbHandle``).
 
 Every write sets ``modify_time`` (and ``registry_timestamp`` on the server rows it touches) from
 the store's clock, so SQLite and MySQL, whose ``ON UPDATE`` would do it there, agree.

@@ -471,7 +471,7 @@ t_web_release_conf = Table(
     **_TABLE_OPTS,
 )
 
-# Not in db_tars.sql: upstream's web model / docs (framework.md §8.1, §7.4).
+# Not in db_tars.sql: written by upstream's tarsnotify (``NotifyServer/NotifyImp.cpp``).
 t_server_notifys = Table(
     "t_server_notifys",
     metadata,

@@ -1,7 +1,7 @@
 """``t_server_conf`` and ``t_adapter_conf``: deployed server instances and their servants.
 
 The desired state (``setting_state``) is written by the management path, the observed state
-(``present_state``, ``process_id``) from node reports (framework.md §3.4). Every write sets
+(``present_state``, ``process_id``) from node reports (docs/store.md). Every write sets
 ``registry_timestamp`` from the store's clock: the registry's incremental route load reads only
 rows whose timestamp moved, so a write that forgot it would never reach clients.
 """
@@ -59,7 +59,7 @@ __all__ = ["PRESENT_CHUNK", "AdapterSpec", "PresentReport", "ServerSpec", "Serve
 PRESENT_CHUNK = 1000
 
 #: ``(node_name, application, server_name, present_state, process_id)``; node first, as the
-#: node sends ``updateServer`` (framework.md §11, quirk 1).
+#: node sends ``updateServer`` (docs/registry.md).
 PresentReport = tuple[str, str, str, str, int]
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")

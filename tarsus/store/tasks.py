@@ -2,7 +2,7 @@
 
 The admin registry's task engine writes every task here before it runs it, and every change of
 an item's status, times or log as it happens, so a task outlives the process that ran it.
-Upstream persists only publish tasks (framework.md §11.6); the rows are the same.
+Upstream persists only publish tasks (``DbProxy::addTaskReq``); the rows are the same.
 
 ``parameters`` is stored as upstream's ``TC_Parsepara`` text (``k=v&k2=v2``, keys sorted, the
 characters ``=&%`` and CR/LF written as ``%XX``), so rows written by either side read on the

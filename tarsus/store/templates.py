@@ -1,4 +1,4 @@
-"""``t_profile_template``: config templates with single inheritance (framework.md §3.7, §8.2).
+"""``t_profile_template``: config templates with single inheritance (docs/config.md).
 
 Resolution follows upstream: a template's parent is merged *under* it (the child wins), and a
 visited-set ends the chain, so ``tars.default`` (installed as its own parent) and any loop an

@@ -238,18 +238,3 @@ async def admin(store: Store, admin_settings: AdminSettings) -> AsyncIterator[Ha
         await node_channel.stop()
         await comm.close()
         await app.stop(drain_timeout=1.0)
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    """Poll ``predicate`` (sync or async) until it is true; fail after ``timeout`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from admin_support import Harness, wait_for
+from admin_support import Harness
 from sqlalchemy import insert, select
 
 from tarsus.conf import parse
@@ -18,6 +18,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import Store
 from tarsus.store.schema import t_registry_info
+from tarsus.testing import eventually
 
 EPHEMERAL = "tcp -h 127.0.0.1 -p 0 -t 60000"
 
@@ -32,7 +33,7 @@ async def rows(store: Store) -> dict[str, tuple[str, str, str]]:
 async def test_heartbeat_row_names_the_bound_endpoint(admin: Harness, clock: Any) -> None:
     port = admin.registry.adapter.port
     locator_id = f"127.0.0.1:{port}"
-    await wait_for(lambda: _has(admin.store, locator_id))
+    await eventually(lambda: _has(admin.store, locator_id), f"the heartbeat row {locator_id}")
     servant, endpoint, state = (await rows(admin.store))[locator_id]
     assert (servant, endpoint, state) == (
         ADMIN_SERVANT,
@@ -85,7 +86,7 @@ async def test_the_registry_resolves_the_admin_registry(store: Store) -> None:
         async def listed() -> bool:
             return bool(await query.findObjectById(ADMIN_SERVANT))
 
-        await wait_for(listed)  # the registry loaded our t_registry_info row
+        await eventually(listed, "the registry to load our t_registry_info row")
         assert admin.adapter is not None
         (endpoint,) = await query.findObjectById(ADMIN_SERVANT)
         assert (endpoint.host, endpoint.port) == ("127.0.0.1", admin.adapter.port)

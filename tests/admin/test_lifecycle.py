@@ -1,13 +1,14 @@
 """Lifecycle RPCs over a real socket: what each writes to t_server_conf, what it pushes to the
-node, and the return codes of every failure (framework.md §5.3)."""
+node, and the return codes of every failure (docs/admin.md)."""
 
 from __future__ import annotations
 
-from admin_support import NODE, Harness, wait_for
+from admin_support import NODE, Harness
 from sqlalchemy import update
 
 from tarsus.framework.admin import ErrCode
 from tarsus.store.schema import t_server_conf
+from tarsus.testing import eventually
 
 
 async def test_start_sets_setting_state_active_and_starts_on_the_node(admin: Harness) -> None:
@@ -185,7 +186,7 @@ async def test_node_tools(admin: Harness) -> None:
     ret, files = await admin.proxy.getLogFileList("Demo", "Hello", "remote")
     assert ret == 1007 and files == []
     assert await admin.proxy.shutdownNode(NODE) == (0, "shutting down")
-    await wait_for(lambda: "10.0.0.7" in admin.channels.heartbeats())
+    await eventually(lambda: "10.0.0.7" in admin.channels.heartbeats(), "a heartbeat from the node")
     ret, beats = await admin.proxy.getNodeList([NODE, "10.9.9.9"])
     assert ret == 0 and beats[NODE] != "" and beats["10.9.9.9"] == ""
 

@@ -1,6 +1,6 @@
 """Tasks (addTaskReq / getTaskRsp / getTaskHistory / setTaskItemInfo) over a real socket:
 serial, parallel and elegant runs, item statuses and logs, and the t_task rows that outlive
-the admin registry (framework.md §5.5)."""
+the admin registry (docs/admin.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import NODE, Harness, ScriptedNode, wait_for
+from admin_support import NODE, Harness, ScriptedNode
 from sqlalchemy import insert, select
 
 from tarsus.framework.admin import AdminRegistry
@@ -17,6 +17,7 @@ from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.tasks import derive_status
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.schema import t_server_patchs, t_task, t_task_item
+from tarsus.testing import eventually
 
 NOT_START, PREPARE, RUNNING, SUCCESS, FAILED, CANCEL, PAUSE_FLOW = range(7)
 T_SUCCESS, T_FAILED, T_CANCEL, T_PARIAL = 3, 4, 5, 6
@@ -48,12 +49,12 @@ async def finished(admin: Harness, no: str) -> Any:
         assert ret == 0
         return all(i.status in (SUCCESS, FAILED, CANCEL) for i in rsp.taskItemRsp)
 
-    await wait_for(done)
+    await eventually(done, f"task {no} to finish")
     # the items read as done a moment before the engine has written them all and recorded the
     # task as finished
     live = admin.registry.tasks.tasks.get(no)
     if live is not None:
-        await wait_for(lambda: live.finished)
+        await eventually(lambda: live.finished, f"task {no} recorded as finished")
     return rsp
 
 
@@ -130,7 +131,7 @@ async def test_a_newer_elegant_task_cancels_what_the_older_has_not_started(
     admin.node.delay = 0.3
     first = [item("Hello", "restart"), item("Hello", "stop")]
     assert await admin.proxy.addTaskReq(task("t-old", first, isElegant=True, eachNum=1)) == 0
-    await wait_for(lambda: admin.node.calls)
+    await eventually(lambda: admin.node.calls, "the first call to the node")
     second = task("t-new", [item("Hello", "start")], isElegant=True, eachNum=1)
     assert await admin.proxy.addTaskReq(second) == 0
     old = await finished(admin, "t-old")
@@ -208,6 +209,8 @@ async def test_expired_tasks_are_read_from_the_database(admin: Harness) -> None:
     assert await admin.proxy.addTaskReq(task("t-exp", [item("A", "start")])) == 0
     await finished(admin, "t-exp")
     engine = admin.registry.tasks
+    # its items are done before its runner is (it still writes the last of them)
+    await eventually(lambda: engine.tasks["t-exp"].finished, "t-exp's runner to end")
     assert engine.sweep(now=0.0) == []  # not yet
     assert engine.sweep(now=1e12) == ["t-exp"]
     ret, rsp = await admin.proxy.getTaskRsp("t-exp")

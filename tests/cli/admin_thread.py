@@ -9,8 +9,6 @@ connected: the commands that use it here (templates) only need the database.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +17,7 @@ from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.rpc.application import Application
 from tarsus.store import Store, open_store
+from tarsus.testing import LoopThread
 
 T = TypeVar("T")
 
@@ -27,16 +26,14 @@ class AdminRegistryThread:
     """A real AdminRegistry over the database at ``url``, served until :meth:`stop`."""
 
     def __init__(self, url: str, clock: Callable[[], datetime] | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.loop = LoopThread("admin-registry")
         self.store: Store
         self.app: Application
         self.registry: AdminRegistry
         try:
             self.run(self._start(url, clock))
         except BaseException:
-            self._stop_loop()
+            self.loop.close()
             raise
         assert self.registry.adapter is not None
         #: what ``--admin`` takes
@@ -53,28 +50,19 @@ class AdminRegistryThread:
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run ``coro`` on the admin registry's loop (e.g. a store call) and return its result."""
-
-        async def wrapped() -> T:
-            return await coro
-
-        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout=30)
+        return self.loop.run(coro)
 
     def stop(self) -> None:
         try:
             self.run(self._stop())
         finally:
-            self._stop_loop()
+            self.loop.close()
 
     async def _stop(self) -> None:
         try:
             await self.app.stop(drain_timeout=1.0)
         finally:
             await self.store.close()
-
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
     def __enter__(self) -> AdminRegistryThread:
         return self

@@ -4,21 +4,17 @@ It is a stand-in until the lead's end-to-end test drives the real admin registry
 (``tarsus.framework.admin``) with a real node: it keeps servers, adapters and patches in
 memory and answers the AdminReg methods the CLI calls, with upstream's return codes and
 result texts. The CLI reaches it as it would reach the real one: over a real socket, served
-by ``tarsus.testing.serve`` on an asyncio loop in a background thread.
+by ``tarsus.testing.ServerThread`` (``tests/cli/conftest.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
-from tarsus.testing import Served, serve
 
 ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 NOT_REGISTERED = 1001  # EM_TARS_NODE_NOT_REGISTRY_ERR
@@ -219,23 +215,3 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
         if profileName in self.templates:
             return 0, self.templates[profileName], f"({profileName}:OK)"
         return 0, "", f"({profileName}:template not found)"
-
-
-class ServerThread:
-    """``tarsus.testing.serve`` on a loop in a daemon thread, so the (blocking) CLI can call it."""
-
-    def __init__(self, servant: Any, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self._cm: AbstractAsyncContextManager[Served] = serve(servant, name)
-        self.served = self._run(self._cm.__aenter__())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-    def stop(self) -> None:
-        self._run(self._cm.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()

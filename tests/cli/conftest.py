@@ -14,18 +14,17 @@ from typing import Any
 
 import pytest
 from admin_thread import AdminRegistryThread
-from adminreg_standin import ADMIN_OBJ, ServerThread, StandInAdmin
+from adminreg_standin import ADMIN_OBJ, StandInAdmin
+
+from tarsus.testing import ServerThread
 
 
 @pytest.fixture
 def standin() -> Iterator[tuple[StandInAdmin, str]]:
     """A fresh stand-in admin registry and its proxy string."""
     admin = StandInAdmin()
-    server = ServerThread(admin, ADMIN_OBJ)
-    try:
-        yield admin, server.served.proxy_string
-    finally:
-        server.stop()
+    with ServerThread(admin, ADMIN_OBJ) as server:
+        yield admin, server.proxy_string
 
 
 @pytest.fixture

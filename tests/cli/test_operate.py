@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,7 @@ from typer.testing import CliRunner, Result
 
 import tarsus.cli.server
 from tarsus.cli import app
+from tarsus.testing import free_port
 
 HELLO_TOML = """
 [package]
@@ -75,13 +75,6 @@ def tgz_of(files: dict[str, bytes], path: Path) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # --------------------------------------------------------------------------- deploy
@@ -512,8 +505,9 @@ def tarsus_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_an_unreachable_admin_registry_is_one_line_naming_it() -> None:
-    address = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {closed_port()}"
+    address = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_cli("server", "list", "--admin", address)
     assert proc.returncode == 1
     assert proc.stdout == ""
@@ -526,8 +520,9 @@ def test_an_unreachable_admin_registry_is_one_line_naming_it() -> None:
     assert error["name"] == "PROXY_CONNECT_ERR" and address in error["message"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_registry_when_resolving_through_the_locator(tmp_path: Path) -> None:
-    locator = f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {closed_port()}"
+    locator = f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_cli("server", "status", "Test.HelloServer", "--node", "n", "--locator", locator)
     assert proc.returncode == 1
     (line,) = proc.stderr.splitlines()

@@ -4,26 +4,15 @@ answers pushed commands, and a pushed ``shutdown`` is answered before the node s
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from tarsus.testing import eventually, free_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
-    query, registry, admin, node_port = _free_ports(4)
+    query, registry, admin, node_port = free_ports(4)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
         run_node=False,
@@ -42,12 +31,10 @@ async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Pa
         running = asyncio.ensure_future(agent.run_forever())
         try:
             assert framework.channels is not None and framework.admin is not None
-            for _ in range(200):
-                if framework.channels.connected("127.0.0.1") and agent.registered:
-                    break
-                await asyncio.sleep(0.05)
-            assert framework.channels.connected("127.0.0.1")
-            assert agent.registered
+            await eventually(
+                lambda: framework.channels.connected("127.0.0.1") and agent.registered,
+                "the node to register and connect its push channel",
+            )
             assert framework.store is not None
             row = await framework.store.nodes.get("127.0.0.1")
             assert row is not None and row.present_state == "active"

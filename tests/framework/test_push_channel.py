@@ -19,7 +19,7 @@ from tarsus.framework.node.channel import AdminChannel
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import serve
+from tarsus.testing import eventually, serve
 
 ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 
@@ -129,10 +129,7 @@ async def test_node_gone_means_not_connected() -> None:
         node, comm = await _connected_node(channels, served.endpoint, Commands())
         await node.stop()
         await comm.close()
-        for _ in range(100):
-            if not channels.connected("10.0.0.7"):
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: not channels.connected("10.0.0.7"), "the channel to close")
         with pytest.raises(NodeNotConnected):
             await channels.request("10.0.0.7", "startServer", "A", "B")
 
@@ -148,10 +145,7 @@ async def test_push_packet_is_what_tarscpp_sends() -> None:
         proxy.tars_set_push_callback(pushes.append)
         assert await proxy.reportNode(NodeDescriptor.ReportNode("n1", "sid")) == 0
         request = asyncio.ensure_future(channels.request("n1", "startServer", "Test", "Hello"))
-        for _ in range(200):
-            if pushes:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: pushes, "the push to the node")
         (push,) = pushes
         assert push.iRequestId == 0 and push.iVersion == 1 and push.iRet == 0
         assert push.status == {"TARS_FUNC": "startServer"}

@@ -93,6 +93,7 @@ def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
         pytest.fail(f"tarsus up did not stop on Ctrl-C:\n{log.read_text(errors='replace')}")
 
 
+@pytest.mark.slow
 def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"

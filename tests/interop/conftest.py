@@ -1,4 +1,4 @@
-"""Fixtures for interoperability tests against the Node Tars SDK (recipes §4).
+"""Fixtures for interoperability tests against the Node Tars SDK (docs/testing.md).
 
 The Node codec peer starts once per test session. Tests using it skip only when ``node``
 itself is missing; a missing ``node_modules`` is installed with ``npm ci`` first.

@@ -6,7 +6,7 @@ identical. Where upstream SDKs legitimately differ, the test says so and checks 
 still hold:
 
 - 0.0 as float/double: Node writes ZeroTag; C++/Go write a typed zero. Either is accepted by
-  every reader (protocol.md §1.4), so Tarsus may pick either: both are checked.
+  every reader (docs/codec.md), so Tarsus may pick either: both are checked.
 - Map entry order: Node keeps map entries in a JS object, so integer-like keys ("0", "7",
   "42") come out first in ascending order, before the other keys in insertion order. Tarsus
   keeps dict order. Byte-exact cases therefore build their dicts in the order V8 iterates.
@@ -161,7 +161,7 @@ def test_integer_boundaries(node_peer: NodeCodecPeer, field: str, value: int) ->
     ],
 )
 def test_long_narrows_like_node(node_peer: NodeCodecPeer, value: int, wire: str) -> None:
-    """The writer picks the smallest integer form (protocol.md §1.3); tag 3 is ``l``."""
+    """The writer picks the smallest integer form (``TarsOutputStream::write``); tag 3 is ``l``."""
     obj = M.Ints(l=value)
     ours, _ = both_ways(node_peer, obj)
     head = int(wire[:2], 16)
@@ -468,13 +468,13 @@ def test_narrower_wire_type_is_widened(node_peer: NodeCodecPeer) -> None:
 # ---------------------------------------------------------------------------------------------
 # packets (@tars/rpc's own RequestF.js classes)
 
-# protocol.md §2.10, Node client request for echo("hello") with context {k: v}, without the
+# Captured on loopback: Node client request for echo("hello") with context {k: v}, without the
 # 4-byte length prefix.
 NODE_REQUEST = bytes.fromhex(
     "1001 2c 3c 4002 5617" + b"Test.NodeServer.EchoObj".hex() + "6604" + b"echo".hex()
     + "7d000007 1605" + b"hello".hex() + "810bb8 98000106016b160176 a80c"
 )  # fmt: skip
-# protocol.md §2.10, Node server response to a request with iRequestId 42.
+# Captured on loopback: Node server response to a request with iRequestId 42.
 NODE_RESPONSE = bytes.fromhex(
     "1001 2c 302a 4c 5c 6d000015 0007 2611" + b"echo:py|ctx=pyctx".hex() + "780c 8600 980c"
 )
@@ -599,7 +599,7 @@ def test_tup_bytes_match_node(node_peer: NodeCodecPeer) -> None:
 
 
 def test_tup_captured_node_request() -> None:
-    """protocol.md §2.12: the sBuffer of Node's TUP echo("hello")."""
+    """Captured on loopback: the sBuffer of Node's TUP echo("hello")."""
     captured = bytes.fromhex("080001 060173 1d000007 0605") + b"hello"
     assert tarsus.codec.UniAttribute.decode(captured, version=3).get("s", T.STRING) == "hello"
     ua = tarsus.codec.UniAttribute()
@@ -651,6 +651,7 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
     return st.sampled_from(list(t))  # an enum
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["Scalars", "Ints", "Floats", "Containers", "Defaults", "HighTags", "Everything"]
 )

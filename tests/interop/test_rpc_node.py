@@ -40,7 +40,7 @@ from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import InvokeTimeout, Ret, ServerError, TarsError
 from tarsus.rpc.proxy import CallOptions
-from tarsus.testing import serve
+from tarsus.testing import eventually, free_port, serve
 
 IDL = """
 module InteropRpc
@@ -143,12 +143,6 @@ def echo_impl(M: Any) -> Any:
     return EchoImpl
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def node_server(node: str, idle_ms: int = 60000) -> Iterator[int]:
     """Run rpc_server.js on a free port until the block ends; yields the port."""
@@ -208,14 +202,6 @@ async def run_node_client(
             f"stderr:\n{run.stderr_tail()}"
         )
     return results
-
-
-async def wait_for(predicate: Any, what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -319,11 +305,11 @@ async def test_py_client_one_way(M: Any, node_port: int, version: int) -> None:
         (adapter,) = comm.object_proxy(name, version=version).adapters.values()
         conn = await adapter.connection()
         assert conn.pending == {}  # nothing waits for an answer that never comes
-        for _ in range(100):
-            if await echo.lastNote() == text:
-                break
-            await asyncio.sleep(0.02)
-        assert await echo.lastNote() == text
+
+        async def arrived() -> bool:
+            return bool(await echo.lastNote() == text)
+
+        await eventually(arrived, "Node to receive the one-way note")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -343,7 +329,7 @@ async def test_py_client_reconnects_after_node_closes_an_idle_connection(M: Any,
             assert await echo.echo("a") == (1, "node:a|k=")
             (adapter,) = comm.object_proxy(name).adapters.values()
             first = await adapter.connection()
-            await wait_for(lambda: first.closed, "Node to close the idle connection")
+            await eventually(lambda: first.closed, "Node to close the idle connection")
             assert await echo.echo("b") == (1, "node:b|k=")
             assert await adapter.connection() is not first
 
@@ -425,7 +411,7 @@ async def test_node_client_timeout(node: str, echo_impl: Any, version: int) -> N
 async def test_node_client_one_way(node: str, echo_impl: Any, version: int) -> None:
     async with served(echo_impl) as (servant, port), Relay(port) as relay:
         r = await run_node_client(node, relay.port, "oneway", "echo", version=version)
-        await wait_for(lambda: len(relay.downstream) > 0, "the echo reply")
+        await eventually(lambda: len(relay.downstream) > 0, "the echo reply")
     assert r["oneway"]["ok"] is False
     assert r["oneway"]["message"] == ONE_WAY_REJECTION  # Node's local "success"
     assert r["echo"]["ok"]

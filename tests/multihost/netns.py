@@ -1,4 +1,4 @@
-"""Several hosts on one machine: real network namespaces joined by a bridge (recipes §3).
+"""Several hosts on one machine: real network namespaces joined by a bridge (docs/testing.md).
 
 Each :class:`Host` is a network namespace with its own loopback and one veth on a bridge in the
 root namespace, addressed in the benchmarking range 198.18.<net>.0/24 (the subnet is picked

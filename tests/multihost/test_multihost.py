@@ -31,6 +31,7 @@ import pytest
 from netns import Host, Network, unavailable_reason
 
 from tarsus.store import StoreUnavailable, drop_database, open_store
+from tarsus.testing import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -38,20 +39,6 @@ HELLO = "Test.HelloServer"
 NODE_TIMEOUT = 6  # seconds without heartbeats before the registry routes around a node
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
-
-
-async def _wait(what: str, check: Any, timeout: float = 60.0, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check() if asyncio.iscoroutinefunction(check) else check()
-        except Exception as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        await asyncio.sleep(step)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
 
 
 def _calls(log: Path) -> list[dict[str, Any]]:
@@ -137,8 +124,8 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
                 log=logs / "fw.log",
                 cwd=ROOT,
             )  # fmt: skip
-            await _wait(
-                "the framework", lambda: "is up" in (logs / "fw.log").read_text(), timeout=90
+            await eventually(
+                lambda: "is up" in (logs / "fw.log").read_text(), "the framework", timeout=90
             )
             for node in (n1, n2):
                 node.popen(
@@ -158,7 +145,7 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
                 names = {n["name"] for n in listed if n.get("connected")}
                 return {n1.address, n2.address} <= names
 
-            await _wait("both nodes to connect", nodes_connected, timeout=60, step=0.5)
+            await eventually(nodes_connected, "both nodes to connect", interval=0.5)
             for node in (n1, n2):
                 done = await asyncio.to_thread(
                     _cli,
@@ -182,7 +169,7 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
                 hosts = {c["host"] for c in _calls(calls)[-40:] if c["ok"]}
                 return {n1.address, n2.address} <= hosts
 
-            await _wait("calls answered by both nodes", both_answer, timeout=60)
+            await eventually(both_answer, "calls answered by both nodes", interval=0.2)
 
             # 2. n2 dies: callers stop using it within 5 s
             n2.kill()
@@ -200,10 +187,11 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
             cut_at = time.time()
             try:
                 os.kill(pid_before, signal.SIGKILL)  # a crash while the framework is away
-                restarted = await _wait(
-                    "n1's node to restart its crashed Hello",
+                restarted = await eventually(
                     lambda: [p for p in _hello_pids(n1) if p != pid_before],
+                    "n1's node to restart its crashed Hello",
                     timeout=30,
+                    interval=0.2,
                 )
                 await asyncio.sleep(3)
                 during = [c for c in _calls(calls) if c["t"] > cut_at + 2]
@@ -222,7 +210,13 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
                     and states.get(n2.address, ("",))[0] == "inactive"
                 )
 
-            await _wait("the registry to converge", converged, timeout=90, step=1.0)
+            await eventually(
+                converged,
+                "the registry to converge",
+                timeout=90,
+                interval=1.0,
+                ignoring=StoreUnavailable,
+            )
             assert _hello_pids(n1) == [pid_now], "exactly one Hello on n1"
             final = [c for c in _calls(calls) if c["t"] > time.time() - 3]
             assert final and all(c["ok"] for c in final), final[-5:]

@@ -8,11 +8,9 @@ tarsnode. Every process a test started is killed at the end, whatever happened.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from tarsus.framework.node.servant import SERVER_OBJ
 from tarsus.protocol.gen import RegistryDescriptor
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
+from tarsus.testing import WAIT, eventually, free_port
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -38,29 +37,6 @@ Test = tarsus.idl.load(HELLO_DIR / "Hello.tars").Test
 
 HELLO_SERVANT = "Test.HelloServer.HelloObj"
 HELLO_ADAPTER = "Test.HelloServer.HelloObjAdapter"
-#: Generous: a loaded two-core machine starts a Python server in well under this.
-WAIT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``check()`` (sync or async) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.05)
 
 
 def profile(server_lines: str = "", template: str = "tars.tarspython.default") -> str:
@@ -213,7 +189,7 @@ class NodeHarness:
             sp = self.supervisor.get(app, server)
             return sp if sp is not None and sp.state.value == state else None
 
-        return await eventually(check, f"{app}.{server} {state}", timeout)
+        return await eventually(check, f"{app}.{server} {state}", timeout=timeout)
 
     async def say_hello(self, port: int, name: str = "node") -> str:
         proxy = self.comm.string_to_proxy(

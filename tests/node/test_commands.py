@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node_support import HELLO_DIR, eventually, free_port, hello_descriptor
+from node_support import HELLO_DIR, hello_descriptor
 
 import tarsus.idl
 from tarsus.codec import decode
 from tarsus.framework.node import InternalState, NodeCommands
 from tarsus.protocol import PROTOCOL_DIR
 from tarsus.protocol.gen import NodeDescriptor, NodeF
+from tarsus.testing import eventually, free_port
 
 Answers = tarsus.idl.load(
     Path(__file__).parent / "golden" / "Answers.tars", include_dirs=[PROTOCOL_DIR]
@@ -61,7 +62,7 @@ async def make(harness_factory: Any) -> Setup:
     node = await harness_factory()
     registry = Registry()
     port = free_port()
-    # deployed, not yet started: setting_state inactive (framework.md §5.2)
+    # deployed, not yet started: setting_state inactive (as TarsWeb's ``addServerConf``)
     registry.descriptors[("Test", "HelloServer")] = hello_descriptor(
         port, exe_path="", setting_state="inactive"
     )

@@ -84,7 +84,7 @@ def test_generated_config_matches_the_golden_file() -> None:
     assert cfg.get(f"{echo}<allow>") == "10.0.0.0/8"
     assert cfg.get(f"{echo}<threads>") == "4"
     assert generated.ports == {18601, 18602, 31234}
-    # what the node reads back: hearttimeout in milliseconds (§11.3, deliberately)
+    # what the node reads back: hearttimeout in milliseconds (docs/node.md, deliberately)
     assert generated.runtime.heart_timeout == 60.0
     assert generated.runtime.activating_timeout == 60.0
     assert generated.runtime.deactivating_timeout == 3.0

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
-from node_support import HELLO_DIR, descriptor, free_port, hello_descriptor, make_settings
+from node_support import HELLO_DIR, descriptor, hello_descriptor, make_settings
 
 from tarsus.framework.node import (
     NodeError,
@@ -29,6 +29,7 @@ from tarsus.framework.node import (
 )
 from tarsus.framework.node.config import ServerLayout
 from tarsus.framework.node.package import UnpackLimits, md5_of, python_satisfies, venv_python
+from tarsus.testing import free_port
 
 APP, SERVER = "Demo", "Pkg"
 

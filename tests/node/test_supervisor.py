@@ -27,14 +27,13 @@ from node_support import (
     HELLO_SERVER,
     ROOT,
     NodeHarness,
-    eventually,
-    free_port,
     hello_descriptor,
     processes_under,
     script_descriptor,
 )
 
 from tarsus.framework.node import ActivationLimits, InternalState, NodeError
+from tarsus.testing import eventually, free_port
 
 ACTIVE = 2
 INACTIVE = 0
@@ -126,6 +125,7 @@ async def test_crash_is_restarted_with_a_new_process(harness_factory: Any) -> No
     assert pids[:2] == [first, sp.pid]
 
 
+@pytest.mark.slow
 async def test_hung_server_is_replaced(harness_factory: Any) -> None:
     node = await harness_factory()
     port = free_port()
@@ -225,7 +225,7 @@ async def test_node_restart_adopts_running_and_restarts_dead(
     # the adopted process still answers, and its keepAlive reaches the new node
     assert await node2.say_hello(hello_port)
     beat = hello.last_heartbeat
-    await eventually(lambda: hello.last_heartbeat > beat, "keepAlive to the new node", 30)
+    await eventually(lambda: hello.last_heartbeat > beat, "keepAlive to the new node", timeout=30)
     # an adopted process that crashes is noticed and restarted too
     os.kill(hello_pid, signal.SIGKILL)
     await eventually(lambda: hello.pid not in (0, hello_pid), "adopted crash restarted")

@@ -3,9 +3,8 @@ ephemeral ports) over a real database, and deploying instances into that databas
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +98,3 @@ async def deploy(
     )
     await store.servers.set_setting_state(app, server, node, setting)
     await store.servers.update_present(node, app, server, present, 4242)
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    """Wait for ``predicate`` (polled every 20 ms); fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never happened within {timeout}s: {what}")

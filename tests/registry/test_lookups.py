@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from registry_harness import FAST, Running, deploy, running_registry, until
+from registry_harness import FAST, Running, deploy, running_registry
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -20,7 +20,7 @@ from tarsus.rpc.locator import RefreshSchedule
 from tarsus.store import Store
 from tarsus.store import routes as db
 from tarsus.store.schema import t_registry_info
-from tarsus.testing import serve
+from tarsus.testing import eventually, serve
 
 OBJ = "Test.HelloServer.HelloObj"
 
@@ -52,7 +52,7 @@ async def test_a_locator_resolves_a_deployed_servant_by_name(
     async with serve(hello_servant(hello_idl, "a"), OBJ) as served:
         await deploy(store, "Test", "HelloServer", "127.0.0.1", {"HelloObj": served.endpoint})
         # the next incremental load picks the new server up
-        await until(lambda: _has_active(reg), "the registry routes the new server")
+        await eventually(lambda: _has_active(reg), "the registry routes the new server")
         async with Communicator(reg.locator, cache_dir=None, refresh_schedule=QUICK) as comm:
             hello = comm.string_to_proxy(hello_idl.HelloProxy, OBJ)
             assert await hello.hello("bob") == "a: hello bob"
@@ -70,7 +70,7 @@ async def test_the_registrys_own_objects_resolve_through_it(reg: Running, store:
         active = await reg.query().findObjectById("tars.tarsregistry.QueryObj")
         return [e.port for e in active] == [query_port]
 
-    await until(announced, "QueryObj resolves to our port")
+    await eventually(announced, "QueryObj resolves to our port")
     assert [e.port for e in await reg.query().findObjectById("tars.tarsregistry.RegistryObj")] == [
         registry_port
     ]
@@ -93,12 +93,12 @@ async def test_the_registrys_own_objects_resolve_through_it(reg: Running, store:
 async def test_a_state_change_reaches_lookups_at_the_next_load(reg: Running, store: Store) -> None:
     await deploy(store, "Test", "HelloServer", "10.0.0.1", {"HelloObj": "tcp -h 10.0.0.1 -p 9001"})
     await deploy(store, "Test", "HelloServer", "10.0.0.2", {"HelloObj": "tcp -h 10.0.0.2 -p 9002"})
-    await until(lambda: _answer_is(reg, (0, [9001, 9002], [])), "both instances active")
+    await eventually(lambda: _answer_is(reg, (0, [9001, 9002], [])), "both instances active")
     # another writer (the admin, a node through another registry) stops one instance
     await store.servers.update_present("10.0.0.2", "Test", "HelloServer", "inactive", 0)
-    await until(lambda: _answer_is(reg, (0, [9001], [9002])), "10.0.0.2 listed inactive")
+    await eventually(lambda: _answer_is(reg, (0, [9001], [9002])), "10.0.0.2 listed inactive")
     await store.servers.set_flow_state("Test", "HelloServer", ["10.0.0.1"], False)
-    await until(lambda: _answer_is(reg, (0, [], [9001, 9002])), "flow switched off")
+    await eventually(lambda: _answer_is(reg, (0, [], [9001, 9002])), "flow switched off")
 
 
 async def _answer_is(reg: Running, expected: tuple[int, list[int], list[int]]) -> bool:
@@ -163,7 +163,7 @@ async def test_lookups_are_answered_from_memory_while_the_database_is_down(
         working = store.engine
         store.engine = _unreachable_engine(store, tmp_path)
         try:
-            await until(
+            await eventually(
                 lambda: _true(reg.registry._outage.down_since is not None),
                 "the registry notices the outage",
             )
@@ -180,15 +180,17 @@ async def test_lookups_are_answered_from_memory_while_the_database_is_down(
         finally:
             await store.engine.dispose()
             store.engine = working
-        await until(lambda: _true(reg.registry._outage.down_since is None), "the registry recovers")
+        await eventually(
+            lambda: _true(reg.registry._outage.down_since is None), "the registry recovers"
+        )
 
         async def beat_written() -> bool:
             node = await store.nodes.get("10.0.0.1")
             return node is not None and node.load_avg1 == 0.5
 
-        await until(beat_written, "the keepAlive queued during the outage is written")
+        await eventually(beat_written, "the keepAlive queued during the outage is written")
         await store.servers.update_present("10.0.0.1", "Test", "HelloServer", "inactive", 0)
-        await until(lambda: _answer_is(reg, (0, [], [9001])), "loads resume")
+        await eventually(lambda: _answer_is(reg, (0, [], [9001])), "loads resume")
 
 
 async def test_a_registry_starting_without_database_waits_for_it(
@@ -224,10 +226,10 @@ async def test_stale_registries_are_marked_inactive(store: Store, clock: Any) ->
             return sorted(e.port for e in active), sorted(e.port for e in inactive)
 
         own = reg.registry.adapters[0].port
-        await until(lambda: _eq(ports(), (sorted([17890, own]), [])), "both registries listed")
+        await eventually(lambda: _eq(ports(), (sorted([17890, own]), [])), "both registries listed")
         clock.advance(61)  # the other registry stopped beating a minute ago; we go on
         reg.registry._last_expiry = -float("inf")
-        await until(lambda: _eq(ports(), ([own], [17890])), "the silent one inactive")
+        await eventually(lambda: _eq(ports(), ([own], [17890])), "the silent one inactive")
 
 
 async def test_recover_protection_refuses_a_load_with_most_nodes_inactive(

@@ -8,13 +8,14 @@ import struct
 from typing import Any
 
 import pytest
-from registry_harness import FAST, Running, deploy, running_registry, until
+from registry_harness import FAST, Running, deploy, running_registry
 
 from tarsus.codec import RequestPacket, ResponsePacket, decode, encode
 from tarsus.framework.registry import RegistrySettings
 from tarsus.protocol.gen import NodeDescriptor, Registry
 from tarsus.store import Store
 from tarsus.store.schema import t_server_conf
+from tarsus.testing import eventually
 
 OBJ = "Test.HelloServer.HelloObj"
 
@@ -136,7 +137,7 @@ async def test_update_server_batch_skips_what_the_registry_already_knows(
 ) -> None:
     for node, port in (("10.0.0.1", 9001), ("10.0.0.2", 9002)):
         await deploy(store, "Test", "HelloServer", node, {"HelloObj": f"tcp -h {node} -p {port}"})
-    await until(lambda: _eq(ports(reg), ([9001, 9002], [])), "both routed")
+    await eventually(lambda: _eq(ports(reg), ([9001, 9002], [])), "both routed")
 
     def info(node: str, state: Any, pid: int) -> Any:
         return NodeDescriptor.ServerStateInfo(
@@ -168,7 +169,7 @@ async def test_keepalives_are_queued_and_written_together(reg: Running, store: S
         rows = {n.node_name: n.load_avg1 for n in await store.nodes.list()}
         return rows == {"10.0.0.1": 1.5, "10.0.0.2": 2.5}
 
-    await until(written, "the queued keepAlives written")
+    await eventually(written, "the queued keepAlives written")
 
 
 async def test_register_node_refuses_a_second_live_node_of_the_same_name(reg: Running) -> None:
@@ -190,7 +191,7 @@ async def test_dead_nodes_and_their_endpoints_go_inactive(store: Store, clock: A
         assert await ports(reg) == ([9001, 9002], [])
         clock.advance(2 * slow.node_timeout)  # both silent for two timeouts...
         assert await nodes.keepAlive("10.0.0.1", load()) == 0  # ...but 10.0.0.1 beats now
-        await until(lambda: _eq(ports(reg), ([9001], [9002])), "10.0.0.2 swept")
+        await eventually(lambda: _eq(ports(reg), ([9001], [9002])), "10.0.0.2 swept")
         assert await present(store, "10.0.0.2") == ("inactive", 0)
         assert await present(store, "10.0.0.1") == ("active", 4242)
         node = await store.nodes.get("10.0.0.2")
@@ -212,8 +213,8 @@ async def test_destroy_node_makes_its_servers_inactive_at_once(reg: Running, sto
     await deploy(store, "Test", "Other", "10.0.0.1", {"OtherObj": "tcp -h 10.0.0.1 -p 9101"})
     # The node (named 10.0.0.1) registers from this machine: its calls come from 127.0.0.1.
     await store.nodes.register("10.0.0.1", "", "127.0.0.1", 19386, "/d", 0, 0, 0, "v")
-    await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
-    await until(lambda: _eq(ports(reg, "Test.Other.OtherObj"), ([9101], [])), "Other routed")
+    await eventually(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    await eventually(lambda: _eq(ports(reg, "Test.Other.OtherObj"), ([9101], [])), "Other routed")
     assert await reg.nodes().destroyNode("10.0.0.1") == 0
     assert await ports(reg) == ([], [9001])
     assert await ports(reg, "Test.Other.OtherObj") == ([], [9101])
@@ -224,7 +225,7 @@ async def test_destroy_node_makes_its_servers_inactive_at_once(reg: Running, sto
 async def test_destroy_node_from_another_address_is_refused(reg: Running, store: Store) -> None:
     await deploy(store, "Test", "HelloServer", "10.0.0.1", {"HelloObj": "tcp -h 10.0.0.1 -p 9001"})
     assert await reg.nodes().registerNode("10.0.0.1", node_info("10.0.0.1"), load()) == 0
-    await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    await eventually(lambda: _eq(ports(reg), ([9001], [])), "routed")
     # This caller is 127.0.0.1, not the node 10.0.0.1: it may not take the node's services down.
     assert await reg.nodes().destroyNode("10.0.0.1") == -1
     assert await ports(reg) == ([9001], [])
@@ -378,7 +379,7 @@ async def test_report_version_and_patch_result_are_recorded(reg: Running, store:
         row = await store.servers.get("Test", "HelloServer", "n1")
         return row is not None and row.tars_version == "tarsus-9"
 
-    await until(version, "the queued version written")
+    await eventually(version, "the queued version written")
     result = Registry.PatchResult(
         sApplication="Test",
         sServerName="HelloServer",
@@ -451,7 +452,7 @@ async def test_a_load_in_flight_does_not_bring_back_an_older_state(
     await registry.start()
     try:
         # the start-up load and the one after the (here: empty) first heartbeat are done
-        await until(lambda: _eq(_now(registry.loads), 2), "start-up loads done")
+        await eventually(lambda: _eq(_now(registry.loads), 2), "start-up loads done")
         read, release = asyncio.Event(), asyncio.Event()
         real = db.load_routes
 

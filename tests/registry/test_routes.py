@@ -1,4 +1,4 @@
-"""The route cache (framework.md §3.2/§3.3): each rule has a case that fails without it."""
+"""The route cache (docs/registry.md): each rule has a case that fails without it."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,13 @@ from tarsus.protocol.gen import AdminF, ConfigF
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ConfigLoadError
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import serve
+from tarsus.testing import eventually, free_port, serve
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
 Demo = tarsus.idl.load(FIXTURES / "Demo.tars").Demo
 SERVANT = "Demo.DemoServer.DemoObj"
 ADAPTER = "Demo.DemoServer.DemoObjAdapter"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DemoImpl(Demo.DemoServant):  # type: ignore[misc,name-defined]
@@ -322,10 +315,7 @@ async def test_shutdown_stops_the_application(tmp_path: Path, restore_logging: N
     try:
         running_app = Running(app, comm)
         slow = asyncio.ensure_future(running_app.demo.slow(300))
-        for _ in range(500):
-            if app.adapters[0].inflight:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: app.adapters[0].inflight, "the slow call in flight")
         assert await running_app.admin.shutdown() is None
         assert await slow == 300  # drained, not cut
         await asyncio.wait_for(serving, 30)

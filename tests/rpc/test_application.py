@@ -30,7 +30,7 @@ from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ServerConfig, ServerConfigError
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import ConnectError
-from tarsus.testing import Served, serve
+from tarsus.testing import Served, eventually, free_port, serve
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "conf_fixtures"
@@ -40,24 +40,6 @@ Demo = tarsus.idl.load(FIXTURES / "Demo.tars").Demo
 SERVANT = "Demo.DemoServer.DemoObj"
 ADAPTER = "Demo.DemoServer.DemoObjAdapter"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|\d+\|(ERROR|WARN|INFO|DEBUG|TARS)\|")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(check: Any, what: str, tries: int = 500) -> Any:
-    """Poll ``check()`` (sync or async) until it returns something truthy; bounded."""
-    for _ in range(tries):
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 @dataclass
@@ -514,7 +496,7 @@ async def test_a_server_started_like_tarsnode_starts_it(
                 await check_admin_commands(admin, demo, tmp_path, asked)
                 slow = asyncio.ensure_future(demo.with_options(timeout_ms=20000).slow(3000))
                 await eventually(
-                    lambda: _inflight(admin), "the slow call shows as in flight", tries=200
+                    lambda: _inflight(admin), "the slow call shows as in flight", timeout=4
                 )
                 assert await admin.shutdown() is None
                 assert await slow == 3000

@@ -11,12 +11,9 @@ import base64
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +26,7 @@ from tarsus.protocol.gen import EndpointF, QueryF
 from tarsus.rpc import current
 from tarsus.rpc.endpoint import parse_proxy
 from tarsus.rpc.errors import TarsError
-from tarsus.testing import Served, serve
+from tarsus.testing import ServerThread, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO_IDL = ROOT / "examples" / "hello" / "Hello.tars"
@@ -73,26 +70,6 @@ module Test {
 
 
 # --------------------------------------------------------------------------- servers
-
-
-class ServerThread:
-    """``tarsus.testing.serve`` on a loop in a daemon thread, for callers in other processes."""
-
-    def __init__(self, servant: Any, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self._cm: AbstractAsyncContextManager[Served] = serve(servant, name)
-        self.served = self._run(self._cm.__aenter__())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-    def stop(self) -> None:
-        self._run(self._cm.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -142,17 +119,10 @@ def shop(shop_idl: Path) -> Iterator[str]:
         server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def hello() -> Iterator[str]:
     """examples/hello/server.py as a subprocess; yields its proxy string."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "hello" / "server.py"), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -230,6 +200,7 @@ def test_struct_enum_bytes_and_map_values(shop_idl: Path, shop: str, protocol: l
     }
 
 
+@pytest.mark.slow
 def test_optional_fields_default_and_enums_by_name_or_number(shop_idl: Path, shop: str) -> None:
     out = ok(tarsus_call("--idl", shop_idl, shop, "put", '{"item": {"name": "x"}}'))
     assert out["stored"]["color"] == "RED" and out["stored"]["photo"] == ""
@@ -243,12 +214,14 @@ def test_context_reaches_the_servant(shop_idl: Path, shop: str) -> None:
     assert out == {"return": {"trace": "abc-1", "user": "bob=admin"}}
 
 
+@pytest.mark.slow
 def test_void_method_prints_an_empty_object(shop_idl: Path, shop: str) -> None:
     # ping is declared by Store and Audit: the object's name (...StoreObj) picks Store
     assert ok(tarsus_call("--idl", shop_idl, shop, "ping")) == {}
     assert ok(tarsus_call("--idl", shop_idl, shop, "Store.ping")) == {}
 
 
+@pytest.mark.slow
 def test_bare_name_through_the_locator(shop_idl: Path, shop: str, tmp_path: Path) -> None:
     """A registry (a real QueryF servant answering from a table) resolves the bare name."""
     store = parse_proxy(shop).endpoints[0]
@@ -305,8 +278,9 @@ def test_timeout_exits_1_with_invoke_timeout(shop_idl: Path, shop: str) -> None:
     assert "within 100 ms" in proc.stderr
 
 
+@pytest.mark.slow
 def test_unreachable_server_exits_1(shop_idl: Path) -> None:
-    proxy = f"Shop.StoreServer.StoreObj@tcp -h 127.0.0.1 -p {_free_port()}"
+    proxy = f"Shop.StoreServer.StoreObj@tcp -h 127.0.0.1 -p {free_port()}"
     proc = tarsus_call("--idl", shop_idl, proxy, "ping")
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ConnectError -8 PROXY_CONNECT_ERR: cannot connect")
@@ -359,6 +333,7 @@ def test_ambiguous_method_lists_the_interfaces(shop_idl: Path) -> None:
     assert "write Interface.ping" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_command_lines_exit_2(shop_idl: Path, tmp_path: Path) -> None:
     proc = tarsus_call("--idl", tmp_path / "none.tars", "Obj@tcp -h 127.0.0.1 -p 1", "ping")
     assert proc.returncode == 2 and "no such IDL file" in proc.stderr

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import ConnectError, NoEndpointError
 from tarsus.rpc.locator import RefreshSchedule, RegistryObjectProxy, check_set_division
-from tarsus.testing import Served, serve
+from tarsus.testing import Served, eventually, free_port, serve
 
 OBJ = "Demo.WhoServer.WhoObj"
 
@@ -137,14 +137,6 @@ async def _servers(who: Callable[[str], Any], *labels: str) -> AsyncIterator[lis
         yield [await stack.enter_async_context(serve(who(label), OBJ)) for label in labels]
 
 
-async def _until(predicate: Callable[[], Awaitable[bool]], what: str, tries: int = 300) -> None:
-    for _ in range(tries):
-        if await predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
-
-
 async def test_bare_name_is_resolved_and_balanced(
     demo: Any, who: Callable[[str], Any], tmp_path: Path
 ) -> None:
@@ -211,7 +203,7 @@ async def test_calls_keep_working_when_the_registry_stops(
         async def lookups_failing() -> bool:
             return obj.manager.failures >= 3
 
-        await _until(lookups_failing, "refreshes against the stopped registry failed")
+        await eventually(lookups_failing, "refreshes against the stopped registry failed")
         answers = {await prx.whoami() for _ in range(6)}
         assert answers == {"a", "b"}
         await comm.close()
@@ -265,7 +257,7 @@ async def test_clients_follow_a_changed_list(
             async def moved() -> bool:
                 return await prx.whoami() == "b"
 
-            await _until(moved, "the client moved to the new endpoint")
+            await eventually(moved, "the client moved to the new endpoint")
             assert {await prx.whoami() for _ in range(5)} == {"b"}
         doc = json.loads((tmp_path / "endpoints.json").read_text())
         assert doc["entries"][0]["active"] == [str(_ep(b))]
@@ -291,16 +283,14 @@ async def test_calls_in_flight_survive_a_changed_list(
             async def moved() -> bool:
                 return await prx.whoami() == "b"
 
-            await _until(moved, "the client moved to the new endpoint")
+            await eventually(moved, "the client moved to the new endpoint")
             assert await in_flight == "a"  # the dropped endpoint's call was not cut
 
 
 async def test_a_dead_registry_endpoint_is_skipped(
     demo: Any, who: Callable[[str], Any], tmp_path: Path
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+    dead_port = free_port()  # nobody listens there
     registry = Registry()
     async with serve(registry, "tars.tarsregistry.QueryObj") as reg, _servers(who, "a") as (a,):
         registry.routes[OBJ] = ([_ep(a)], [])
@@ -327,7 +317,7 @@ async def test_an_empty_active_list_keeps_the_old_list(
             async def asked_again() -> bool:
                 return registry.lookups() >= seen + 3
 
-            await _until(asked_again, "the registry was asked again")
+            await eventually(asked_again, "the registry was asked again")
             assert await prx.whoami() == "a"
         # the cache still has the last useful answer
         doc = json.loads((tmp_path / "endpoints.json").read_text())
@@ -517,7 +507,7 @@ async def test_an_answer_without_active_endpoints_drops_cached_ones(
             async def answered() -> bool:
                 return obj.manager.problem != ""
 
-            await _until(answered, "the registry answered", tries=3000)
+            await eventually(answered, "the registry answered", timeout=30.0)
             with pytest.raises(NoEndpointError) as e:
                 await prx.whoami()
             assert "lists no active endpoint" in e.value.message

@@ -33,6 +33,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import ConnectError, InvokeTimeout, Ret
 from tarsus.rpc.framing import frame, split_frames
+from tarsus.testing import eventually, eventually_sync, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "hello"
@@ -46,20 +47,6 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 
 # ---------------------------------------------------------------------------------------------
 # the server under attack, and clients
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class HelloServer:
@@ -382,6 +369,7 @@ async def _churn(port: int, count: int, batch: int) -> None:
         await asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True)
 
 
+@pytest.mark.slow
 async def test_thousands_of_connections_opened_and_dropped(server: HelloServer) -> None:
     async with Communicator() as comm:
         hello = comm.string_to_proxy(Test.HelloProxy, server.proxy_string)
@@ -392,7 +380,7 @@ async def test_thousands_of_connections_opened_and_dropped(server: HelloServer) 
         await _churn(server.port, 3000, 100)
         # every dropped connection is closed on the server too: its descriptors come back
         await asyncio.to_thread(
-            wait_until, lambda: server.open_fds() <= fds, "the server to close 3000 sockets"
+            eventually_sync, lambda: server.open_fds() <= fds, "the server to close 3000 sockets"
         )
         assert await hello.sayHello("b") == (0, "hello b, from Python")
         grown = server.rss() - rss
@@ -529,9 +517,5 @@ async def test_slow_client_is_closed_by_the_idle_timeout() -> None:
         writer.close()
         # the good client's connection, idle now too, is closed as well; the next call
         # reconnects
-        for _ in range(500):
-            if conn.closed:
-                break
-            await asyncio.sleep(0.02)
-        assert conn.closed
+        await eventually(lambda: conn.closed, "the idle connection to be closed")
         assert await hello.sayHello("after") == (0, "idle:after")

@@ -18,7 +18,7 @@ from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.errors import InvokeTimeout, Ret, ServerError, TarsError
 from tarsus.rpc.framing import frame
 from tarsus.rpc.proxy import CallOptions
-from tarsus.testing import serve
+from tarsus.testing import eventually, serve
 
 IDL = """
 module Demo {
@@ -141,10 +141,7 @@ async def test_timeout_one_way_deferred_and_blocking(demo: Any, calc_impl: Any) 
         assert await calc.slow(1) == 1
         before = len(calc_impl.notes)
         assert await calc.tars_oneway().note("fire and forget") is None
-        for _ in range(100):
-            if len(calc_impl.notes) > before:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(calc_impl.notes) > before, "the one-way note to arrive")
         assert calc_impl.notes[-1] == "fire and forget"
         assert await calc.later(21) == 42
         assert await calc.blocking(1) == 2

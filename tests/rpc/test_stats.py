@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from tarsus.rpc.property import (
 )
 from tarsus.rpc.server import Adapter
 from tarsus.rpc.stats import INTERVAL_BOUNDS, StatReporter, split_by_size
-from tarsus.testing import Served, serve
+from tarsus.testing import Served, eventually, free_port, serve
 
 VERSION = tarsus.__version__
 
@@ -300,18 +299,11 @@ async def test_server_side_heads_in_a_set(
     assert (head.interfaceName, head.returnValue, body.count) == ("add", 0, 1)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_stat_service_down_never_breaks_calls(
     demo: Any, calc_impl: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="tarsus.rpc.stats")
-    down = f"tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p {closed_port()}"
+    down = f"tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p {free_port()}"
     async with serve(calc_impl(), "Demo.CalcServer.CalcObj") as calc_served:
         comm = calc_served.communicator
         stats = StatReporter(comm, down, "Demo.CalcServer")
@@ -417,11 +409,7 @@ async def test_background_reports_then_stop_sends_the_rest(
         await stats.start()
         assert stats.running
         await calc.add(1, 1)
-        for _ in range(500):
-            if stat.reports:
-                break
-            await asyncio.sleep(0.01)
-        assert stat.reports, "no report within 5 s"
+        await eventually(lambda: stat.reports, "a report to the stat service")
         await calc.add(2, 2)
         await stats.stop()
         assert not stats.running and stats.observe_call not in comm.observers
@@ -535,7 +523,7 @@ async def test_property_heads_in_a_set_and_split_reports(
 
 
 async def test_property_service_down_drops_the_interval(caplog: pytest.LogCaptureFixture) -> None:
-    down = f"tars.tarsproperty.PropertyObj@tcp -h 127.0.0.1 -p {closed_port()}"
+    down = f"tars.tarsproperty.PropertyObj@tcp -h 127.0.0.1 -p {free_port()}"
     async with Communicator() as comm:
         props = PropertyReporter(comm, down, "Demo.CalcServer")
         props.create("queue", Sum()).report(1)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import tarsus.idl
 from tarsus.rpc import current
 from tarsus.rpc.errors import InvokeTimeout, ServerError, TarsError
 from tarsus.rpc.sync import SyncCommunicator
-from tarsus.testing import Served, serve
+from tarsus.testing import ServerThread
 
 IDL = """
 module Demo {
@@ -38,26 +36,6 @@ module Demo {
     };
 };
 """
-
-
-class ServerThread:
-    """``tarsus.testing.serve`` on a loop in a daemon thread."""
-
-    def __init__(self, servant: Any, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self._cm: AbstractAsyncContextManager[Served] = serve(servant, name)
-        self.served = self._run(self._cm.__aenter__())
-
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-    def stop(self) -> None:
-        self._run(self._cm.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")

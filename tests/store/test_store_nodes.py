@@ -1,4 +1,4 @@
-"""Node registration, heartbeats and the dead-node sweep (framework.md §3.5)."""
+"""Node registration, heartbeats and the dead-node sweep (docs/registry.md)."""
 
 from __future__ import annotations
 

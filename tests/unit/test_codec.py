@@ -27,7 +27,7 @@ from tarsus.codec import types as T
 
 
 def test_request_packet_matches_the_node_sdk_capture() -> None:
-    # protocol.md §2.10: echo("hello") with context {k: v} from @tars/rpc, minus the length.
+    # captured on loopback: echo("hello") with context {k: v} from @tars/rpc, minus the length.
     captured = bytes.fromhex(
         "1001 2c 3c 4002 5617"
         + b"Test.NodeServer.EchoObj".hex()
@@ -54,7 +54,7 @@ def test_request_packet_matches_the_node_sdk_capture() -> None:
 
 
 def test_response_packet_from_the_node_sdk_decodes() -> None:
-    # protocol.md §2.10: Node server's answer to request id 42.
+    # captured on loopback: Node server's answer to request id 42.
     data = bytes.fromhex("1001 2c 302a 4c 5c 6d000015 0007 2611") + b"echo:py|ctx=pyctx"
     data += bytes.fromhex("780c 8600 980c")
     rsp = decode(data, ResponsePacket)

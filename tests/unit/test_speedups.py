@@ -302,6 +302,7 @@ def type_and_value(draw: st.DrawFn) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------------- encode
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(struct_and_value())
 def test_struct_encoding_is_byte_identical(case: tuple[type, Any]) -> None:
@@ -349,6 +350,7 @@ def test_value_encoding_is_byte_identical(case: tuple[Any, Any]) -> None:
     assert c_encode_value(c[1], t) == data
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.data())
 def test_bad_values_fail_alike(data: st.DataObject) -> None:
@@ -364,6 +366,7 @@ def test_bad_values_fail_alike(data: st.DataObject) -> None:
 # --------------------------------------------------------------------------------- decode
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(STRUCTS, st.binary(max_size=64))
 def test_garbage_decodes_alike(cls: type, data: bytes) -> None:
@@ -390,6 +393,7 @@ def mutated(draw: st.DrawFn) -> tuple[type, bytes]:
     return cls, bytes(data)
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=1000)
 @given(mutated())
 def test_mutated_encodings_decode_alike(case: tuple[type, bytes]) -> None:
@@ -398,6 +402,7 @@ def test_mutated_encodings_decode_alike(case: tuple[type, bytes]) -> None:
     assert_same_outcome(c, py)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(type_and_value())
 def test_every_truncated_value_is_rejected(case: tuple[Any, Any]) -> None:
@@ -410,6 +415,7 @@ def test_every_truncated_value_is_rejected(case: tuple[Any, Any]) -> None:
         assert c[0] == "DecodeError"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(struct_and_value())
 def test_every_truncated_struct_decodes_alike(case: tuple[type, Any]) -> None:
@@ -423,6 +429,7 @@ def test_every_truncated_struct_decodes_alike(case: tuple[type, Any]) -> None:
             assert c[0] == "DecodeError"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(TYPES, st.binary(max_size=48))
 def test_garbage_values_decode_alike(t: Any, data: bytes) -> None:
@@ -433,7 +440,7 @@ def test_garbage_values_decode_alike(t: Any, data: bytes) -> None:
 # --------------------------------------------------------------------------------- fixed cases
 
 
-# RequestPacket as captured from @tars/stream (protocol.md §2.10 shape): 126 bytes.
+# RequestPacket as captured from @tars/stream on loopback: 126 bytes.
 NODE_REQUEST = bytes.fromhex(
     "10012c3c4130395619546573742e48656c6c6f5365727665722e48656c6c6f4f626a66087361"
     "7948656c6c6f7d000040000102030405060708090a0b0c0d0e0f101112131415161718191a1b"
@@ -665,6 +672,7 @@ def test_strings_round_trip_any_bytes() -> None:
 DEEP = 10**6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("what", "unit"),
     [
@@ -713,6 +721,7 @@ def test_huge_length_prefixes_fail_without_allocating(data: bytes) -> None:
     assert peak < 1 << 20
 
 
+@pytest.mark.slow
 def test_no_leaks() -> None:
     """Encode, decode and every error path, many times: traced memory must not grow."""
     t = T.map(T.STRING, T.vector(Color))

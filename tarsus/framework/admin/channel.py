@@ -1,4 +1,4 @@
-"""The admin registry's end of the node push channel (framework.md §5.1).
+"""The admin registry's end of the node push channel (upstream ``NodeManager::requestNode``).
 
 Nodes keep a connection to every admin registry open by calling ``AdminReg.reportNode`` on it
 every 10 s. To run a command on a node, the admin registry writes a *server push* on that

@@ -1,4 +1,4 @@
-"""Operations on server instances that involve their node (framework.md §5.3, §5.4).
+"""Operations on server instances that involve their node (upstream ``AdminRegistryImp``).
 
 Each writes the desired state to ``t_server_conf`` where upstream does, then pushes the command
 to the node over the push channel and returns the node's ``(ret, result)``. They are shared by

@@ -1,7 +1,7 @@
 """Reading what nodes answer over the push channel.
 
 A node answers most pushed commands with plain text, but three of them carry a Tars-encoded
-buffer in ``reportResult``'s ``result`` string (framework.md §2.5), which the channel hands us as
+buffer in ``reportResult``'s ``result`` string (``NodePush.tars``), which the channel hands us as
 a ``str`` decoded with ``surrogateescape``:
 
 * ``getStateInfo``: ``ServerStateInfo`` at tag 0, a text at tag 1;

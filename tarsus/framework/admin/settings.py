@@ -16,7 +16,7 @@ DEFAULT_ENDPOINT = f"tcp -h 0.0.0.0 -p {DEFAULT_PORT} -t 60000"
 
 @dataclass(frozen=True, slots=True)
 class AdminSettings:
-    """Timings and names of one admin registry. Defaults are upstream's (framework.md §13)."""
+    """Timings and names of one admin registry. Defaults are upstream's (docs/admin.md)."""
 
     #: Seconds between ``t_registry_info`` heartbeats of our servant (``updateHeartInterval``).
     update_heart_interval: float = 10.0
@@ -75,7 +75,7 @@ class AdminSettings:
         ``/tars/reap<updateHeartInterval>`` (min 5), ``<registryTimeout>`` (min 5),
         ``<heartbeatoff>``, ``/tars/objname<patchServerObj>``,
         ``/tars/patch<patch_wait_timeout>`` (upstream reads a misspelt path and always uses
-        300 s, framework.md §11.13; we read the one its template writes) and
+        300 s, ``TaskList::patch``; we read the one its template writes) and
         ``/tars/application/server<elegant_wait_second>`` (2-180, else 75).
         """
         values = ConfigValues(tc)

@@ -1,4 +1,4 @@
-"""The task engine behind ``addTaskReq`` / ``getTaskRsp`` (framework.md §5.5).
+"""The task engine behind ``addTaskReq`` / ``getTaskRsp`` (upstream ``ExecuteTask.cpp``).
 
 A task is a list of items, each one command (``start``, ``stop``, ``restart``, ``patch_tars``,
 ``grace_patch_tars``, ``undeploy_tars``) on one server instance. It runs in one of three ways:
@@ -11,7 +11,7 @@ A task is a list of items, each one command (``start``, ``stop``, ``restart``, `
 
 Every task is stored in ``t_task``/``t_task_item`` before ``addTaskReq`` answers, and every
 status, time and log change of an item is written as it happens; upstream stores only publish
-tasks (§11.6). Tasks are kept in memory while they run and for ``task_timeout`` seconds after;
+tasks (``DbProxy::addTaskReq``). Tasks live in memory until ``task_timeout`` seconds after they end;
 ``getTaskRsp`` reads older ones from the database. A task runs as an asyncio task: one item
 failing, even by a bug, marks that item FAILED and never stops the engine.
 """

@@ -1,4 +1,4 @@
-"""The node's end of the push channel to the admin registries (framework.md §5.1).
+"""The node's end of the push channel to the admin registries (``NodePush.tars``; docs/node.md).
 
 Every ``interval`` (10 s, as upstream) the node finds the admin registries
 (``tars.tarsAdminRegistry.AdminRegObj``) and calls ``reportNode`` on each over a connection

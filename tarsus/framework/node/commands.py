@@ -1,4 +1,4 @@
-"""``NodeCommands``: what the node does for each command the admin registry pushes (§2.5, §5.3).
+"""``NodeCommands``: what the node does for each command the admin registry pushes (``NodePush``).
 
 One ``async`` method per ``NodePush`` function, named as the function and taking its
 arguments after ``(requestId, nodeName)``. Each returns ``(ret, result)`` exactly as

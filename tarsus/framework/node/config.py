@@ -1,4 +1,4 @@
-"""The config file the node writes for each server it runs (upstream ``CommandLoad``, §4.4).
+"""The config file the node writes for each server it runs (upstream ``CommandLoad``; docs/node.md).
 
 From a ``ServerDescriptor`` and the node's settings:
 
@@ -20,7 +20,7 @@ marked, or the default one, under the data directory (:func:`remove_server_files
 
 The node reads some keys back from the result (:class:`RuntimeConfig`). ``hearttimeout`` is
 taken as **milliseconds**, as its default (45000) says; upstream compares it with seconds
-(framework.md §11.3), which turns its 45 s hung detection into 12.5 h.
+(``ServerObject::setHeartTimeout``), which turns its 45 s hung detection into 12.5 h.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _simplify(path: str) -> str:
 def server_layout(
     desc: RegistryDescriptor.ServerDescriptor, settings: NodeSettings
 ) -> ServerLayout:
-    """The paths of ``desc`` on this node, by upstream's rules (§4.4)."""
+    """The paths of ``desc`` on this node, by upstream's rules (``CommandLoad``)."""
     app, server = desc.application, desc.serverName
     _check_name(app, "application")
     _check_name(server, "server name")

@@ -1,4 +1,4 @@
-"""The web console's log viewer on the node: ``getLogFileList`` and ``getLogData``.
+"""The web console's log viewer on the node: ``getLogFileList`` and ``getLogData`` (``NodeImp``).
 
 Upstream (``ServerManager::getLogData`` in TarsFramework's tarsnode) runs ``getLogData``'s
 ``cmd`` through a shell after replacing ``__log_file_name__`` with the file's path: whoever can

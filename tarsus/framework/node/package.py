@@ -1,4 +1,4 @@
-"""Installing a Python service from its package (the node's half of a publish, §4.8).
+"""Installing a Python service from its package (the node's half of ``CommandPatch``).
 
 What a package is, its manifest (``tarsus.toml``, ``PackageManifest``), its md5 and how a
 directory is packed live in :mod:`tarsus.package`, shared with deploy tooling (``tarsus

@@ -1,5 +1,5 @@
 """``tars.tarsnode.ServerObj`` (``ServerF``, port 19386): where every server on this machine
-sends its heartbeats (§2.5). A thin servant over the :class:`Supervisor`."""
+sends its heartbeats (``NodeF.tars``). A thin servant over the :class:`Supervisor`."""
 
 from __future__ import annotations
 

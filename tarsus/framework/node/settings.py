@@ -1,6 +1,6 @@
 """``NodeSettings``: who the node is, where it keeps things, and how it supervises.
 
-Defaults are upstream's where upstream has one (framework.md §13), except where Tarsus is
+Defaults are upstream's where upstream has one (docs/node.md), except where Tarsus is
 deliberately faster: the monitor runs every second (upstream 2-3 s) and crashes are noticed
 the moment the process exits, not at the next monitor pass. Every interval is a setting, so
 tests (and impatient operators) can shrink them.
@@ -25,7 +25,7 @@ DEFAULT_DISK_RESERVE = 256 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ActivationLimits:
-    """Crash-loop protection for node-initiated starts (upstream ``Activator``, §4.7).
+    """Crash-loop protection for node-initiated starts (upstream ``Activator.cpp``).
 
     A start that follows the previous one within ``time_interval`` seconds counts; once more
     than ``max_count`` such starts have counted, the server is *limited*: the node does not

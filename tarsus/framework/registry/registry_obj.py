@@ -1,6 +1,6 @@
 """``tars.tarsregistry.RegistryObj``: what tarsnode tells the registry, and asks of it.
 
-**updateServer's argument order** (framework.md §11.1). The IDL declares ``updateServer(app,
+**updateServer's argument order** (upstream ``RegistryImp``). The IDL declares ``updateServer(app,
 serverName, nodeName, state)``, but every tarsnode sends the node name in the first slot (tag 1),
 then the application and the server (``updateServer(nodeName, app, serverName, state)``), and
 upstream's registry reads them in that order. We do the same: the first argument is the node,

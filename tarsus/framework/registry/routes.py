@@ -5,7 +5,7 @@ Input (records of :mod:`tarsus.store.routes`, re-exported here): one :class:`Rou
 own rows from ``t_registry_info`` — and the IDC group tables (:class:`GroupRule` from
 ``t_server_group_rule``, :class:`GroupPriority` from ``t_group_priority``).
 
-Output: an immutable :class:`RouteSnapshot` that answers every lookup of framework.md §3.3
+Output: an immutable :class:`RouteSnapshot` that answers every ``QueryF`` lookup (docs/registry.md)
 from precomputed lists. A reader holds one snapshot for the whole lookup, and a new snapshot
 replaces the old one in one assignment, so nobody sees a half-built cache (upstream's
 reader/writer double buffers).
@@ -605,7 +605,7 @@ class RouteSnapshot:
     def instance_count(self) -> int:
         return sum(len(s.instances) for s in self.servers.values())
 
-    # -- lookups (framework.md §3.3) -----------------------------------------------------------
+    # -- lookups (upstream ``CDbHandle::findObjectById*``) -----------------------------------------
 
     def find_by_id(self, obj: str) -> list[EndpointF]:
         """``findObjectById``: the active endpoints."""

@@ -1,4 +1,4 @@
-"""What a registry can be tuned with; upstream's defaults except where noted (framework.md §13)."""
+"""What a registry can be tuned with; upstream's defaults except where noted (docs/registry.md)."""
 
 from __future__ import annotations
 
