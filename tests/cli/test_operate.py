@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adminreg_standin import ADMIN_OBJ, AdminReg, ServerThread, StandInAdmin
+from adminreg_standin import ADMIN_OBJ, AdminReg, StandInAdmin
 from typer.testing import CliRunner, Result
 
 import tarsus.cli.server
 from tarsus.cli import app
-from tarsus.testing import free_port
+from tarsus.testing import ServerThread, free_port
 
 HELLO_TOML = """
 [package]
