@@ -379,13 +379,6 @@ class RuntimeConfig:
             enable_working=tc.get(f"{_SERVER}<enableworking>", "y").strip().lower() == "y",
         )
 
-    @classmethod
-    def from_file(cls, path: Path) -> RuntimeConfig:
-        try:
-            return cls.from_config(parse(path.read_text("utf-8", "surrogateescape")))
-        except (OSError, ConfigError):
-            return cls()
-
 
 def _ms(text: str) -> float | None:
     try:
