@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tarsus.framework.admin import channel as admin_channel
 from tarsus.framework.node.logview import (
     MAX_OUTPUT,
     LogCommandError,
@@ -16,6 +17,7 @@ from tarsus.framework.node.logview import (
     run_log_command,
     search_log,
 )
+from tarsus.framework.node.settings import NodeSettings
 
 LINES = [f"{i:03d} {'ERROR' if i % 10 == 0 else 'info'} message {i}\n" for i in range(1, 201)]
 
@@ -210,3 +212,11 @@ async def test_only_the_read_budget_of_the_file_is_read(tmp_path: Path) -> None:
     assert "[... read only the last 10000 bytes of A.B.log]" in out
     out = await search_log(path, "grep -c line", limits)
     assert 0 < int(out.split()[0]) < 2000 and "stopped reading A.B.log after 10000 bytes" in out
+
+
+def test_a_search_times_out_before_the_admin_registry_stops_waiting_for_the_node() -> None:
+    """The console reaches getLogData through the admin registry, which waits a fixed time for
+    the node's answer: a search must give up first, or the operator sees a call timeout (1002)
+    instead of "the log search timed out"."""
+    default = NodeSettings.__dataclass_fields__["log_search_timeout"].default
+    assert isinstance(default, float) and default < admin_channel.DEFAULT_TIMEOUT

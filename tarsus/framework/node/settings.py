@@ -105,8 +105,9 @@ class NodeSettings:
     report_timeout: float = 5.0
 
     #: ``getLogData``: seconds one log search may run (in its own worker process) before it is
-    #: stopped and answered "timed out"
-    log_search_timeout: float = 10.0
+    #: stopped and answered "timed out"; under the admin registry's 5 s wait for a node's answer
+    #: (``admin/channel.py``), so that the console gets "timed out" rather than a call timeout
+    log_search_timeout: float = 4.0
     #: ``getLogData``: bytes of memory (address space) of the worker
     log_search_memory: int = 512 * 1024 * 1024
     #: ``getLogData``: bytes of the log file read at most
