@@ -208,6 +208,7 @@ async def test_destroy_node_makes_its_servers_inactive_at_once(reg: Running, sto
     await deploy(store, "Test", "Other", "10.0.0.1", {"OtherObj": "tcp -h 10.0.0.1 -p 9101"})
     await store.nodes.register("10.0.0.1", "", "10.0.0.1", 19386, "/d", 0, 0, 0, "v")
     await until(lambda: _eq(ports(reg), ([9001], [])), "routed")
+    await until(lambda: _eq(ports(reg, "Test.Other.OtherObj"), ([9101], [])), "Other routed")
     assert await reg.nodes().destroyNode("10.0.0.1") == 0
     assert await ports(reg) == ([], [9001])
     assert await ports(reg, "Test.Other.OtherObj") == ([], [9101])

@@ -20,11 +20,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import tarsus.idl
-import tarsus.protocol
+from tarsus.framework.push import push_operations
 
 if TYPE_CHECKING:
-    from tarsus.codec.operation import Operation
     from tarsus.rpc.current import Current
     from tarsus.rpc.server import ServerConnection
 
@@ -52,14 +50,6 @@ class NodeCallTimeout(Exception):
         super().__init__(f"node {node_name!r} did not answer {func} within {timeout:g} s")
         self.node_name = node_name
         self.func = func
-
-
-@functools.cache
-def push_operations() -> dict[str, Operation]:
-    """The ``NodePush`` functions by name: how each push's arguments travel."""
-    module = tarsus.idl.load(tarsus.protocol.path("NodePush.tars")).tars
-    ops: dict[str, Operation] = module.NodePushServant._tars_ops_
-    return ops
 
 
 class NodeChannels:

@@ -42,6 +42,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.periodic import Periodic
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
@@ -49,6 +50,8 @@ log = logging.getLogger("tarsus.framework.node.agent")
 
 REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
 QUERY_OBJ = "tars.tarsregistry.QueryObj"
+#: First retry (s) of a registry that did not answer; doubles up to ``keepalive_interval``.
+_FIRST_RETRY = 0.25
 
 
 @dataclass
@@ -77,6 +80,9 @@ class NodeAgentSettings:
     refresh_endpoint_interval_ms: int = 10000
     #: extra :class:`NodeSettings` fields (monitor interval, heart timeout, limits, ...)
     supervision: Mapping[str, Any] = field(default_factory=dict)
+    #: ``App.Server`` ids served by the process this agent runs in (``tarsus up``'s
+    #: one-process layout): recorded in the store like any server, never started by us
+    hosted: frozenset[str] = frozenset()
 
 
 class _Load:
@@ -114,7 +120,14 @@ class NodeAgent:
         self._registry: Any = None
         self._query: Any = None
         self._load = _Load()
-        self._tasks: list[asyncio.Task[None]] = []
+        #: seconds to the next registration attempt while the registry does not answer
+        self._retry = _FIRST_RETRY
+        self.loops = [
+            Periodic(
+                "tarsus-node-keepalive", self._keepalive_interval, self._keepalive, run_first=True
+            ),
+            Periodic("tarsus-node-sync", settings.sync_interval, self._sync_round),
+        ]
         self._locator_cache: tuple[float, str | None] = (0.0, None)
         self._stop_requested = asyncio.Event()
 
@@ -179,11 +192,8 @@ class NodeAgent:
             interval=s.admin_report_interval,
         )
         self.channel.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._keepalive_loop(), name="tarsus-node-keepalive"),
-            loop.create_task(self._sync_loop(), name="tarsus-node-sync"),
-        ]
+        for periodic in self.loops:
+            periodic.start()
         log.info(
             "node %s up: ServerObj on %s, %d server(s), registry %s",
             self.node_name,
@@ -193,12 +203,8 @@ class NodeAgent:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        for periodic in reversed(self.loops):
+            await periodic.stop()
         if self.channel is not None:
             await self.channel.stop()
             self.channel = None
@@ -290,10 +296,17 @@ class NodeAgent:
             )
             await self.supervisor.restore()
             return
-        await self.supervisor.load_all(descriptors, locator=await self._registry_locator())
+        ours = [d for d in descriptors if not self._hosted(d.application, d.serverName)]
+        await self.supervisor.load_all(ours, locator=await self._registry_locator())
         self.loaded = True
 
+    def _hosted(self, app: str, server: str) -> bool:
+        return f"{app}.{server}" in self.settings.hosted
+
     async def _load_descriptor(self, app: str, server: str) -> Any:
+        if self._hosted(app, server):
+            log.warning("%s.%s runs inside this node's own process: not managed", app, server)
+            return None
         try:
             found = await self._timed(self._registry, 3000).getServers(app, server, self.node_name)
         except TarsError as e:
@@ -334,42 +347,45 @@ class NodeAgent:
         await self._timed(self._registry).reportVersion(app, server, self.node_name, version)
 
     # ------------------------------------------------------------------ loops
-    async def _keepalive_loop(self) -> None:
-        while True:
-            try:
-                if not self.registered:
-                    self.registered = await self._register()
-                if self.registered:
-                    await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
-                    if self._registry_lost:
-                        # Back after an outage: what changed meanwhile reaches the registry
-                        # now, not at the next 60 s batch.
-                        self._registry_lost = False
-                        log.info("the registry answers again: sending every server's state")
-                        await self._sync_all()
-                if not self.loaded and self.registered:
-                    await self._initial_load()
-                    if self.loaded:
-                        await self._sync_all()
-            except TarsError as e:
-                if not self._registry_lost:
-                    log.warning("the registry does not answer (%s); services keep running", e)
-                self._registry_lost = True
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("node keepAlive round failed")
-            await asyncio.sleep(self.settings.keepalive_interval)
+    def _keepalive_interval(self) -> float:
+        """Upstream's 10 s once registered and loaded; until then the registry is retried
+        sooner (0.25 s, doubling up to 10 s), so a node started together with its framework
+        (``tarsus up --processes``) is registered as soon as the registry listens."""
+        if self.registered and self.loaded and not self._registry_lost:
+            self._retry = _FIRST_RETRY
+            return self.settings.keepalive_interval
+        retry = self._retry
+        self._retry = min(retry * 2, self.settings.keepalive_interval)
+        return min(retry, self.settings.keepalive_interval)
 
-    async def _sync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sync_interval)
-            try:
-                await self._sync_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.debug("updateServerBatch failed: %s", e)
+    async def _keepalive(self) -> None:
+        try:
+            if not self.registered:
+                self.registered = await self._register()
+                if self.registered and self.channel is not None:
+                    self.channel.report_now()  # take commands now, not at the next round
+            if self.registered:
+                await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
+                if self._registry_lost:
+                    # Back after an outage: what changed meanwhile reaches the registry
+                    # now, not at the next 60 s batch.
+                    self._registry_lost = False
+                    log.info("the registry answers again: sending every server's state")
+                    await self._sync_all()
+            if not self.loaded and self.registered:
+                await self._initial_load()
+                if self.loaded:
+                    await self._sync_all()
+        except TarsError as e:
+            if not self._registry_lost:
+                log.warning("the registry does not answer (%s); services keep running", e)
+            self._registry_lost = True
+
+    async def _sync_round(self) -> None:
+        try:
+            await self._sync_all()
+        except Exception as e:
+            log.debug("updateServerBatch failed: %s", e)
 
     async def _sync_all(self) -> None:
         """Every server's state in one ``updateServerBatch`` (upstream every 60 s)."""

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from tarsus.codec import ResponsePacket
-from tarsus.framework.admin.channel import push_operations
 from tarsus.framework.node.idl import adminreg
+from tarsus.framework.push import push_operations
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.server import PUSH_FUNC
