@@ -50,8 +50,9 @@ log = logging.getLogger("tarsus.framework.node.agent")
 
 REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
 QUERY_OBJ = "tars.tarsregistry.QueryObj"
-#: First retry (s) of a registry that did not answer; doubles up to ``keepalive_interval``.
-_FIRST_RETRY = 0.25
+#: Retries (s) of a registry that did not answer yet: the first, doubling up to the last.
+_FIRST_RETRY = 0.1
+_MAX_RETRY = 1.0
 
 
 @dataclass
@@ -349,13 +350,13 @@ class NodeAgent:
     # ------------------------------------------------------------------ loops
     def _keepalive_interval(self) -> float:
         """Upstream's 10 s once registered and loaded; until then the registry is retried
-        sooner (0.25 s, doubling up to 10 s), so a node started together with its framework
+        sooner (0.1 s, doubling up to 1 s), so a node started together with its framework
         (``tarsus up --processes``) is registered as soon as the registry listens."""
         if self.registered and self.loaded and not self._registry_lost:
             self._retry = _FIRST_RETRY
             return self.settings.keepalive_interval
         retry = self._retry
-        self._retry = min(retry * 2, self.settings.keepalive_interval)
+        self._retry = min(retry * 2, _MAX_RETRY)
         return min(retry, self.settings.keepalive_interval)
 
     async def _keepalive(self) -> None:
