@@ -94,7 +94,8 @@ class Periodic:
             await self._wait()
 
     async def _wait(self) -> None:
-        self._wake.clear()
+        # A run_now() that came during the round (or before the loop started) is not lost.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._seconds()):
                 await self._wake.wait()
+        self._wake.clear()
