@@ -91,6 +91,16 @@ async def test_the_registry_runs_as_its_own_process_from_its_config(tmp_path: Pa
     assert proc.returncode == 0, out
 
 
+def _run_service(module: str, conf: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, f"--config={conf}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
 @pytest.mark.parametrize(
     ("db", "reason"),
     [
@@ -102,26 +112,13 @@ def test_a_service_that_cannot_start_says_why_and_exits_1(
     tmp_path: Path, db: str, reason: str
 ) -> None:
     conf = _registry_config(tmp_path, _free_port(), _free_port(), db)
-    done = subprocess.run(
-        [sys.executable, "-m", "tarsus.framework.registry", f"--config={conf}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = _run_service("tarsus.framework.registry", conf)
     assert done.returncode == 1
     assert "cannot start tars.tarsregistry" in done.stderr and reason in done.stderr
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.conf"
-    done = subprocess.run(
-        [sys.executable, "-m", "tarsus.framework.admin", f"--config={missing}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = _run_service("tarsus.framework.admin", tmp_path / "nope.conf")
     assert done.returncode == 1
     assert "cannot start tars.tarsAdminRegistry" in done.stderr and "nope.conf" in done.stderr
 
