@@ -267,7 +267,8 @@ class AllInOne:
 def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
     """The private profile of a framework service's row: where the store is, and what
     ``tarsus up`` was told (the store URL holds its password, as upstream's templates of the
-    framework services hold theirs)."""
+    framework services hold theirs; the registry's node timeout as given, see
+    :meth:`~tarsus.framework.registry.service.Registry.from_config`)."""
     url = normalize_url(settings.db_url, settings.data_dir).render_as_string(hide_password=False)
     lines = [
         "<tars>",
@@ -283,10 +284,10 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [
-            "  <reap>",
+            "  <tarsus>",  # ours: without upstream's 15 s floor of /tars/reap<nodeTimeout>
             f"    nodeTimeout = {r.node_timeout:g}",
             f"    nodeTimeoutInterval = {r.node_sweep_interval:g}",
-            "  </reap>",
+            "  </tarsus>",
         ]
     lines.append("</tars>")
     return "\n".join(lines) + "\n"

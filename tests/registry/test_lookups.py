@@ -275,3 +275,21 @@ async def _true(value: bool) -> bool:
 
 async def _eq(awaitable: Any, expected: Any) -> bool:
     return bool(await awaitable == expected)
+
+
+async def test_a_framework_service_routed_twice_is_listed_once(store: Store) -> None:
+    """tars.tarsAdminRegistry beats into t_registry_info *and* is a server with its own
+    t_adapter_conf row (as upstream installs it): its address is given once."""
+    admin = "tars.tarsAdminRegistry.AdminRegObj"
+    await deploy(
+        store, "tars", "tarsAdminRegistry", "10.0.0.9", {"AdminRegObj": "tcp -h 10.0.0.9 -p 12000"}
+    )
+    await db.heartbeat_registry(store, "10.0.0.9:12000", [(admin, "tcp -h 10.0.0.9 -p 12000")], "x")
+    async with running_registry(store) as reg:
+
+        async def listed() -> tuple[list[int], list[int]]:
+            _, active, inactive = await reg.query().findObjectById4Any(admin)
+            return [e.port for e in active], [e.port for e in inactive]
+
+        await until(lambda: _eq(listed(), ([12000], [])), "the admin registry listed")
+        assert [e.port for e in await reg.query().findObjectById(admin)] == [12000]

@@ -24,6 +24,7 @@ from tarsus.framework.node.idl import adminreg
 from tarsus.framework.push import push_operations
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.periodic import Periodic
 from tarsus.rpc.server import PUSH_FUNC
 
 __all__ = ["ADMIN_OBJ", "AdminChannel", "CommandHandler"]
@@ -68,21 +69,17 @@ class AdminChannel:
         self.sid = uuid.uuid4().hex
         #: admin registry endpoint string -> proxy whose connection carries the pushes
         self.proxies: dict[str, Any] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(
+            "tarsus-node-report", lambda: self.interval, self.report_once, run_first=True
+        )
         self._running: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._rounds.start()
 
     async def stop(self, *, say_goodbye: bool = False) -> None:
         """Stop reporting; ``say_goodbye`` calls ``deleteNode`` on each admin registry."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._rounds.stop()
         if say_goodbye:
             rn = adminreg().ReportNode(self.node_name, self.sid)
             for proxy in list(self.proxies.values()):
@@ -98,20 +95,7 @@ class AdminChannel:
 
     def report_now(self) -> None:
         """Run a round now (after a config change, or in tests) instead of waiting."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.report_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reporting to the admin registries failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
+        self._rounds.run_now()
 
     async def report_once(self) -> int:
         """One round: refresh the admin registry list, ``reportNode`` to each. Returns how

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Final, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tarsus.conf import ConfigError, TCConfig, parse
+from tarsus.conf import ConfigError, ConfigValues, TCConfig, parse
 from tarsus.framework.registry.routes import (
     INACTIVE,
     REGISTRY_KEY,
@@ -196,10 +196,21 @@ class Registry(FrameworkService):
     @classmethod
     def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
         """Settings from upstream's ``tars.tarsregistry`` keys (:meth:`RegistrySettings.
-        from_tcconfig`); the address advertised for servants on ``0.0.0.0`` is ``localip``."""
+        from_tcconfig`); the address advertised for servants on ``0.0.0.0`` is ``localip``.
+
+        Our own ``/tars/tarsus<nodeTimeout>`` and ``<nodeTimeoutInterval>`` (seconds, without
+        upstream's 15 s floor; ``tarsus up --node-timeout`` writes them) win over upstream's
+        ``/tars/reap`` keys, so both layouts of ``tarsus up`` time nodes out alike."""
         settings = RegistrySettings.from_tcconfig(tc)
-        if config.localip and settings.advertise_host is None:
-            settings = dataclasses.replace(settings, advertise_host=config.localip)
+        values = ConfigValues(tc)
+        settings = dataclasses.replace(
+            settings,
+            node_timeout=values.number("/tars/tarsus<nodeTimeout>", settings.node_timeout),
+            node_sweep_interval=values.number(
+                "/tars/tarsus<nodeTimeoutInterval>", settings.node_sweep_interval
+            ),
+            advertise_host=settings.advertise_host or config.localip or None,
+        )
         return cls(store, settings)
 
     def servants(self) -> dict[str, Servant]:
