@@ -210,12 +210,11 @@ class AllInOne:
                             admin_at = f"{ADMIN_OBJ}@tcp -h {found[0].host} -p {found[0].port}"
                     if admin_at:
                         admin = comm.string_to_proxy(adminreg().AdminRegProxy, admin_at)
-                        ret, _version, result = await admin.with_options(
-                            timeout_ms=2000
-                        ).getNodeVesion(s.host)
-                        if ret == 0:
+                        # a command pushed to the node and answered: its push channel is up
+                        ok, result = await admin.with_options(timeout_ms=6000).pingNode(s.host)
+                        if ok:
                             return
-                        last_error = f"the node is not connected yet ({result})"
+                        last_error = f"the node does not take commands yet ({result})"
                 except TarsError as e:
                     last_error = str(e)
                 await asyncio.sleep(0.05)
