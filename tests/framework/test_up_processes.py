@@ -25,6 +25,8 @@ from typing import TypeVar
 import psutil
 import pytest
 
+from tarsus.store import open_store
+
 ROOT = Path(__file__).resolve().parents[2]
 TARSUS = [sys.executable, "-m", "tarsus"]
 LOCATOR = "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890"
@@ -84,51 +86,58 @@ def _processes(data_dir: Path, marker: str = "") -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[Callable[..., Path]]:
-    """Starts ``tarsus up ARGS`` (once per test) and returns its data directory; stops it
-    with Ctrl-C afterwards, checking that nothing is left."""
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
-    data_dir = tmp_path / ".tarsus"
-    log = tmp_path / "up.log"
-    procs: list[subprocess.Popen[bytes]] = []
+class Up:
+    """``tarsus up ARGS`` as a user runs it, once per test; :meth:`stop` is Ctrl-C."""
 
-    def start(*args: str) -> Path:
-        with open(log, "ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    [*TARSUS, "up", "--data-dir", str(data_dir), *args],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
+    def __init__(self, tmp_path: Path) -> None:
+        self.data_dir = tmp_path / ".tarsus"
+        self.log = tmp_path / "up.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *args: str) -> Path:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [*TARSUS, "up", "--data-dir", str(self.data_dir), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
             )
         deadline = time.monotonic() + 120
-        while "is up" not in log.read_text(errors="replace"):
-            if procs[0].poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"tarsus up did not come up:\n{log.read_text(errors='replace')}")
+        while "is up" not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tarsus up did not come up:\n{self.log.read_text(errors='replace')}")
             time.sleep(0.1)
-        return data_dir
+        return self.data_dir
 
-    yield start
-    for proc in procs:
+    def stop(self) -> None:
+        """Ctrl-C; then nothing may be left running."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.send_signal(signal.SIGINT)
         try:
-            assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")
+            assert proc.wait(timeout=60) == 0, self.log.read_text(errors="replace")
         except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail(f"tarsus up did not stop on Ctrl-C:\n{log.read_text(errors='replace')}")
-    if procs:
-        assert _processes(data_dir) == [], "Ctrl-C must leave no service running"
+            pytest.fail(
+                f"tarsus up did not stop on Ctrl-C:\n{self.log.read_text(errors='replace')}"
+            )
+        assert _processes(self.data_dir) == [], "Ctrl-C must leave no service running"
         assert all(_port_free(p) for p in PORTS)
 
 
-def test_processes_layout_lists_restarts_and_stops_the_framework(
-    up: Callable[..., Path],
-) -> None:
-    data_dir = up("--processes")
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    busy = [p for p in PORTS if not _port_free(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
+    running = Up(tmp_path)
+    yield running
+    running.stop()
+
+
+def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None:
+    data_dir = up.start("--processes")
     servers = _servers()
     assert set(servers) >= FRAMEWORK, servers
     for name in FRAMEWORK:
@@ -157,11 +166,20 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(
     )
 
 
-def test_one_process_layout_records_the_framework_rows(up: Callable[..., Path]) -> None:
-    data_dir = up("--no-example")
+async def test_one_process_layout_records_the_framework_rows(up: Up) -> None:
+    data_dir = up.start("--no-example")
     servers = _servers()
     assert set(servers) >= FRAMEWORK, servers
     for name in FRAMEWORK:
         assert servers[name]["present_state"] == "active"
     # served by tarsus up itself: the node starts no process for them
     assert _processes(data_dir) == []
+    up.stop()
+    # stopped with it: the rows say so (what a console reading the store shows)
+    store = await open_store(None, data_dir=data_dir)
+    try:
+        for name in FRAMEWORK:
+            row = await store.servers.get("tars", name.split(".")[1], "127.0.0.1")
+            assert row is not None and (row.present_state, row.process_id) == ("inactive", 0)
+    finally:
+        await store.close()
