@@ -293,3 +293,39 @@ async def test_a_framework_service_routed_twice_is_listed_once(store: Store) -> 
 
         await until(lambda: _eq(listed(), ([12000], [])), "the admin registry listed")
         assert [e.port for e in await reg.query().findObjectById(admin)] == [12000]
+
+
+async def test_on_fixed_ports_the_registry_routes_itself_from_its_first_answer(
+    store: Store,
+) -> None:
+    """A node started together with its registry asks for RegistryObj at once: the first
+    answer already lists it (no window in which the registry lists itself as nothing)."""
+    import socket
+
+    from tarsus.framework.registry import add_registry
+    from tarsus.framework.registry.query_obj import queryf
+    from tarsus.rpc.application import Application
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    app = Application()
+    add_registry(
+        app,
+        store,
+        query_endpoint=f"tcp -h 127.0.0.1 -p {ports[0]} -t 60000",
+        registry_endpoint=f"tcp -h 127.0.0.1 -p {ports[1]} -t 60000",
+        settings=FAST,
+    )
+    await app.start()
+    try:
+        async with Communicator(cache_dir=None) as comm:
+            query = comm.string_to_proxy(
+                queryf().QueryFProxy, f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {ports[0]}"
+            )
+            found = await query.findObjectById("tars.tarsregistry.RegistryObj")
+            assert [e.port for e in found] == [ports[1]]
+    finally:
+        await app.stop(drain_timeout=1.0)

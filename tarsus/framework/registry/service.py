@@ -241,6 +241,17 @@ class Registry(FrameworkService):
         self._outage.since_ok = time.monotonic()
         self._announced = False
         self._bind_deadline = time.monotonic() + _BIND_WAIT
+        if self.adapters and all(a.endpoint.port for a in self.adapters):
+            # Our ports are fixed: announce them now, just before we listen, so that nobody
+            # who reaches us finds our own objects missing (a node started together with us
+            # asks for RegistryObj at once, and would keep that empty answer until its next
+            # refresh). With port 0 the port is known once we listen: the reap loop does it.
+            try:
+                await self._write_heartbeat()
+                await self.load(full=False)
+                self._announced = True
+            except _DB_ERRORS as e:
+                self._outage.failed("first heartbeat", e)
         await super().start()
         log.info(
             "registry started: %d servants, %d instances routed",
@@ -402,6 +413,11 @@ class Registry(FrameworkService):
             return
         if not self.listening:
             return  # not listening yet (port unknown), or stopping
+        await self._write_heartbeat()
+
+    async def _write_heartbeat(self) -> None:
+        if self.settings.heartbeat_off or not self.adapters:
+            return
         await db.heartbeat_registry(
             self.store, self.locator_id, self.own_servants(), self.settings.tars_version
         )
