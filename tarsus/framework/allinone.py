@@ -192,36 +192,44 @@ class AllInOne:
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
-        """Until the registry routes the admin registry and the node takes its commands
-        (its push channel is up), asked as any client would."""
+        """Until our node has loaded its servers from the registry, and the registry routes
+        the admin registry, which reaches the node over its push channel (asked as any
+        client would)."""
         s = self.settings
         deadline = time.monotonic() + READY_TIMEOUT
         last_error = "no answer yet"
-        async with Communicator(s.locator, cache_dir=None) as comm:
-            query = comm.string_to_proxy(queryf().QueryFProxy, s.locator).with_options(
-                timeout_ms=1000
-            )
-            admin_at = ""
-            while time.monotonic() < deadline:
-                try:
-                    if not admin_at:
-                        found = await query.findObjectById(ADMIN_OBJ)
-                        if found:
-                            admin_at = f"{ADMIN_OBJ}@tcp -h {found[0].host} -p {found[0].port}"
-                    if admin_at:
-                        admin = comm.string_to_proxy(adminreg().AdminRegProxy, admin_at)
-                        # a command pushed to the node and answered: its push channel is up
-                        ok, result = await admin.with_options(timeout_ms=6000).pingNode(s.host)
-                        if ok:
+        while time.monotonic() < deadline:
+            if self.node is None or not self.node.loaded:
+                last_error = "the node has not loaded its servers from the registry"
+            else:
+                # A fresh client each attempt: one whose first connection was refused (the
+                # registry was not listening yet) shields that endpoint for a while.
+                async with Communicator(s.locator, cache_dir=None) as comm:
+                    try:
+                        if await self._node_takes_commands(comm):
                             return
-                        last_error = f"the node does not take commands yet ({result})"
-                except TarsError as e:
-                    last_error = str(e)
-                await asyncio.sleep(0.05)
+                        last_error = "the node does not take commands yet"
+                    except TarsError as e:
+                        last_error = str(e)
+            await asyncio.sleep(0.05)
         raise RuntimeError(
             f"the framework services did not come up within {READY_TIMEOUT:.0f} s "
             f"({last_error}); see {s.node_dir / 'app_log' / FRAMEWORK_APP}"
         )
+
+    async def _node_takes_commands(self, comm: Communicator) -> bool:
+        """The registry routes the admin registry, which pushes a ``ping`` to our node and
+        gets its answer."""
+        s = self.settings
+        query = comm.string_to_proxy(queryf().QueryFProxy, s.locator)
+        found = await query.with_options(timeout_ms=1000).findObjectById(ADMIN_OBJ)
+        if not found:
+            return False
+        admin = comm.string_to_proxy(
+            adminreg().AdminRegProxy, f"{ADMIN_OBJ}@tcp -h {found[0].host} -p {found[0].port}"
+        )
+        ok, _result = await admin.with_options(timeout_ms=6000).pingNode(s.host)
+        return bool(ok)
 
     # ------------------------------------------------------------------ both
 

@@ -35,6 +35,9 @@ ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 #: Seconds between reportNode rounds (upstream ServerManager: 10 s).
 REPORT_INTERVAL = 10.0
 CALL_TIMEOUT_MS = 3000
+#: Rounds while no admin registry is known: the first after this many seconds, doubling.
+_FIRST_RETRY = 0.1
+_MAX_RETRY = 1.0
 
 
 class CommandHandler(Protocol):
@@ -70,8 +73,9 @@ class AdminChannel:
         #: admin registry endpoint string -> proxy whose connection carries the pushes
         self.proxies: dict[str, Any] = {}
         self._rounds = Periodic(
-            "tarsus-node-report", lambda: self.interval, self.report_once, run_first=True
+            "tarsus-node-report", self._next_round, self.report_once, run_first=True
         )
+        self._retry = _FIRST_RETRY
         self._running: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -92,6 +96,16 @@ class AdminChannel:
             for running in pending:
                 running.cancel()
         self.proxies.clear()
+
+    def _next_round(self) -> float:
+        """``interval`` once an admin registry took our report; until then sooner (0.1 s,
+        doubling up to 1 s), so a node that comes up with its framework takes commands as
+        soon as the admin registry is routed, not a whole interval later."""
+        if self.proxies:
+            self._retry = _FIRST_RETRY
+            return self.interval
+        retry, self._retry = self._retry, min(self._retry * 2, _MAX_RETRY)
+        return min(retry, self.interval)
 
     def report_now(self) -> None:
         """Run a round now (after a config change, or in tests) instead of waiting."""
