@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-__all__ = ["Periodic"]
+__all__ = ["Backoff", "Periodic"]
 
 log = logging.getLogger("tarsus.periodic")
 
@@ -99,3 +99,22 @@ class Periodic:
             async with asyncio.timeout(self._seconds()):
                 await self._wake.wait()
         self._wake.clear()
+
+
+class Backoff:
+    """Waits that double from ``first`` up to ``limit``: the pace of a loop retrying what has
+    not answered yet (an ``interval`` function returns :meth:`next` until it succeeds, then
+    calls :meth:`reset`)."""
+
+    def __init__(self, first: float, limit: float) -> None:
+        self.first = first
+        self.limit = limit
+        self._next = first
+
+    def next(self) -> float:
+        wait = self._next
+        self._next = min(wait * 2, self.limit)
+        return wait
+
+    def reset(self) -> None:
+        self._next = self.first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tarsus.rpc.periodic import Periodic
+from tarsus.rpc.periodic import Backoff, Periodic
 
 
 async def _until(check: object, what: str) -> None:
@@ -96,3 +96,10 @@ async def test_start_twice_runs_one_loop() -> None:
     await asyncio.sleep(0.01)
     await loop.stop()
     assert rounds == 1
+
+
+def test_backoff_doubles_up_to_its_limit_and_starts_over_when_reset() -> None:
+    backoff = Backoff(0.1, 1.0)
+    assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    backoff.reset()
+    assert backoff.next() == 0.1

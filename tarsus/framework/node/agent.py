@@ -42,7 +42,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
-from tarsus.rpc.periodic import Periodic
+from tarsus.rpc.periodic import Backoff, Periodic
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
@@ -51,8 +51,8 @@ log = logging.getLogger("tarsus.framework.node.agent")
 REGISTRY_OBJ = "tars.tarsregistry.RegistryObj"
 QUERY_OBJ = "tars.tarsregistry.QueryObj"
 #: Retries (s) of a registry that did not answer yet: the first, doubling up to the last.
-_FIRST_RETRY = 0.1
-_MAX_RETRY = 1.0
+FIRST_RETRY = 0.1
+MAX_RETRY = 1.0
 
 
 @dataclass
@@ -121,8 +121,8 @@ class NodeAgent:
         self._registry: Any = None
         self._query: Any = None
         self._load = _Load()
-        #: seconds to the next registration attempt while the registry does not answer
-        self._retry = _FIRST_RETRY
+        #: the pace of registration attempts until the registry answers
+        self._retry = Backoff(FIRST_RETRY, MAX_RETRY)
         self.loops = [
             Periodic(
                 "tarsus-node-keepalive", self._keepalive_interval, self._keepalive, run_first=True
@@ -349,15 +349,14 @@ class NodeAgent:
 
     # ------------------------------------------------------------------ loops
     def _keepalive_interval(self) -> float:
-        """Upstream's 10 s once registered and loaded; until then the registry is retried
-        sooner (0.1 s, doubling up to 1 s), so a node started together with its framework
-        (``tarsus up --processes``) is registered as soon as the registry listens."""
-        if self.registered and self.loaded and not self._registry_lost:
-            self._retry = _FIRST_RETRY
+        """Upstream's 10 s once registered and loaded (an outage after that too: nodes must
+        not all hammer a registry coming back); until then the registry is retried sooner
+        (0.1 s, doubling up to 1 s), so a node started together with its framework (``tarsus
+        up --processes``) is registered as soon as the registry listens."""
+        if self.registered and self.loaded:
+            self._retry.reset()
             return self.settings.keepalive_interval
-        retry = self._retry
-        self._retry = min(retry * 2, _MAX_RETRY)
-        return min(retry, self.settings.keepalive_interval)
+        return min(self._retry.next(), self.settings.keepalive_interval)
 
     async def _keepalive(self) -> None:
         try:

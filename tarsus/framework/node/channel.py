@@ -24,7 +24,7 @@ from tarsus.framework.node.idl import adminreg
 from tarsus.framework.push import push_operations
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
-from tarsus.rpc.periodic import Periodic
+from tarsus.rpc.periodic import Backoff, Periodic
 from tarsus.rpc.server import PUSH_FUNC
 
 __all__ = ["ADMIN_OBJ", "AdminChannel", "CommandHandler"]
@@ -36,8 +36,8 @@ ADMIN_OBJ = "tars.tarsAdminRegistry.AdminRegObj"
 REPORT_INTERVAL = 10.0
 CALL_TIMEOUT_MS = 3000
 #: Rounds while no admin registry is known: the first after this many seconds, doubling.
-_FIRST_RETRY = 0.1
-_MAX_RETRY = 1.0
+FIRST_RETRY = 0.1
+MAX_RETRY = 1.0
 
 
 class CommandHandler(Protocol):
@@ -75,7 +75,7 @@ class AdminChannel:
         self._rounds = Periodic(
             "tarsus-node-report", self._next_round, self.report_once, run_first=True
         )
-        self._retry = _FIRST_RETRY
+        self._retry = Backoff(FIRST_RETRY, MAX_RETRY)
         self._running: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -102,10 +102,9 @@ class AdminChannel:
         doubling up to 1 s), so a node that comes up with its framework takes commands as
         soon as the admin registry is routed, not a whole interval later."""
         if self.proxies:
-            self._retry = _FIRST_RETRY
+            self._retry.reset()
             return self.interval
-        retry, self._retry = self._retry, min(self._retry * 2, _MAX_RETRY)
-        return min(retry, self.interval)
+        return min(self._retry.next(), self.interval)
 
     def report_now(self) -> None:
         """Run a round now (after a config change, or in tests) instead of waiting."""
