@@ -33,6 +33,7 @@ it is.
 
     .venv/bin/python bench/up.py                  # 5 + 5 runs, writes docs/benchmarks.md
     .venv/bin/python bench/up.py --quick --no-write
+    .venv/bin/python bench/up.py --processes --runs 3 --no-write   # tarsus up --processes
 """
 
 from __future__ import annotations
