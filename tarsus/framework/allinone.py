@@ -9,7 +9,8 @@ for this machine (``ServerObj`` 19386) runs the business services as processes o
 
 * **One process** (the default, for a laptop): the services are served by this process. Their
   rows show ``active`` with this process's pid while it runs and ``inactive`` once it stopped;
-  the node agent knows they live in its own process and never starts or stops them.
+  the node agent knows they live in its own process and never starts or stops them. Without
+  a node (``run_node=False``) they are not recorded.
 * **Processes** (``processes=True``, upstream's production layout): each service is its own
   process (``python -m tarsus.framework.<service> --config=FILE``) under the node agent, which
   brings them up from its local cache when nothing else runs yet (upstream ``tarsnode``
@@ -143,7 +144,10 @@ class AllInOne:
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
         progress("starting the registry and the admin registry")
-        await record_framework(store, s)
+        if s.run_node:
+            # Without our node, another node agent may take this host's name; it would try
+            # to start rows it cannot run. Upstream records them with the framework host's node.
+            await record_framework(store, s)
         app = Application()
         self.app = app
         self.registry = add_registry(
@@ -166,7 +170,8 @@ class AllInOne:
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.
         await self.registry.heartbeat()
         await self.admin.heartbeat.beat()
-        await _set_present(store, s.host, "active", os.getpid())
+        if s.run_node:
+            await _set_present(store, s.host, "active", os.getpid())
         await self.registry.load(full=False)
         if s.run_node:
             progress("starting the node agent")
@@ -255,7 +260,7 @@ class AllInOne:
             await app.stop(drain_timeout=1.0)
         store, self.store = self.store, None
         if store is not None:
-            if app is not None:  # our rows: the services stopped with this process
+            if app is not None and self.settings.run_node:  # ours stopped with this process
                 with contextlib.suppress(Exception):
                     await _set_present(store, self.settings.host, "inactive", 0)
             await store.close()
