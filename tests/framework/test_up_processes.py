@@ -165,6 +165,18 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
         lambda: _servers()["tars.tarsregistry"]["present_state"] == "active",
     )
 
+    # Restarted through the admin registry, as any server.
+    (before,) = _processes(data_dir, "tarsregistry")
+    done = _tarsus(
+        "server", "restart", "tars.tarsregistry", "--node", "127.0.0.1", "--admin", ADMIN
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    _eventually(
+        "a new registry process",
+        lambda: [p for p in _processes(data_dir, "tarsregistry") if p.pid != before.pid],
+    )
+    _eventually("a call by name to answer after the restart", lambda: _call_hello().returncode == 0)
+
 
 async def test_one_process_layout_records_the_framework_rows(up: Up) -> None:
     data_dir = up.start("--no-example")

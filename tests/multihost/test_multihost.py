@@ -37,7 +37,9 @@ from tarsus.store import StoreUnavailable, drop_database, open_store
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 HELLO = "Test.HelloServer"
-NODE_TIMEOUT = 6  # seconds without heartbeats before the registry routes around a node
+#: seconds without heartbeats before the registry routes around a node: above the nodes' 10 s
+#: keepAlive period (below it, live nodes are swept between two beats)
+NODE_TIMEOUT = 15
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 

@@ -118,6 +118,8 @@ class NodeAgent:
         self.registered = False
         self.loaded = False
         self._registry_lost = False
+        #: ``App.Server`` -> its last state report, when it did not reach the registry
+        self._unreported: dict[str, Any] = {}
         self._registry: Any = None
         self._query: Any = None
         self._load = _Load()
@@ -335,10 +337,32 @@ class NodeAgent:
         return _endpoint_strings(active)
 
     async def _report_state(self, info: Any) -> None:
-        # Wire order as tarsnode sends it: node name first (framework.md §11.1).
-        await self._timed(self._registry).updateServer(
-            self.node_name, info.application, info.serverName, info
-        )
+        # Wire order as tarsnode sends it: node name first (upstream ServerObject::setState).
+        key = f"{info.application}.{info.serverName}"
+        try:
+            await self._timed(self._registry).updateServer(
+                self.node_name, info.application, info.serverName, info
+            )
+        except TarsError:
+            # Sent again once the registry answers: the batch alone would not carry a new
+            # pid (the registry skips batch entries whose state it already has).
+            self._unreported[key] = info
+            raise
+        self._unreported.pop(key, None)
+
+    async def _report_unreported(self) -> None:
+        """Report again, as they are now, the servers whose state report failed while the
+        registry was away."""
+        pending, self._unreported = self._unreported, {}
+        sup = self.supervisor
+        if sup is None or not pending:
+            return
+        for info in sup.state_infos():
+            if f"{info.application}.{info.serverName}" in pending:
+                try:
+                    await self._report_state(info)
+                except TarsError as e:
+                    log.debug("resending the state of %s failed: %s", info.serverName, e)
 
     async def _report_patched(self, app: str, server: str, version: str, user: str) -> None:
         result = registry().PatchResult(app, server, self.node_name, version, user)
@@ -371,6 +395,7 @@ class NodeAgent:
                     # now, not at the next 60 s batch.
                     self._registry_lost = False
                     log.info("the registry answers again: sending every server's state")
+                    await self._report_unreported()
                     await self._sync_all()
             if not self.loaded and self.registered:
                 await self._initial_load()
