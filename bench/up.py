@@ -33,6 +33,7 @@ it is.
 
     .venv/bin/python bench/up.py                  # 5 + 5 runs, writes docs/benchmarks.md
     .venv/bin/python bench/up.py --quick --no-write
+    .venv/bin/python bench/up.py --processes --runs 3 --no-write   # tarsus up --processes
 """
 
 from __future__ import annotations
@@ -208,14 +209,16 @@ def cli_call(env: dict[str, str]) -> float:
 class UpProcess:
     """``python -m tarsus up --data-dir DIR``, its output in a log, the "is up" line timed."""
 
-    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, env: dict[str, str], extra: list[str]
+    ) -> None:
         self.log_path = log_path
         self.up_line_at: float | None = None
         self.reported: float | None = None
         self._log = log_path.open("w")
         self.t0 = time.monotonic()
         self.p = subprocess.Popen(
-            [PY, "-m", "tarsus", "up", "--data-dir", str(data_dir)],
+            [PY, "-m", "tarsus", "up", "--data-dir", str(data_dir), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
@@ -271,7 +274,8 @@ def one_run(
 ) -> dict[str, Any]:
     waited = wait_ports_free(args.port_wait)
     window = LoadWindow().start()
-    up = UpProcess(data_dir, log_dir / f"{kind}-{i}.log", env)
+    extra = ["--processes"] if args.processes else []
+    up = UpProcess(data_dir, log_dir / f"{kind}-{i}.log", env, extra)
     try:
         answered, attempts = asyncio.run(first_answer(up.p, args.timeout))
         load = window.end()
@@ -514,6 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         "--env-bytecode",
         action="store_true",
         help="keep the environment's bytecode setting (default: a cache prefix in the temp dir)",
+    )
+    ap.add_argument(
+        "--processes",
+        action="store_true",
+        help="measure `tarsus up --processes` (each framework service its own process)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) on failure")
     add_output_arguments(ap, DEFAULT_DOC)

@@ -4,7 +4,9 @@
     tarsus up --db mysql://root@127.0.0.1:3306/db_tars --host 198.18.0.10 --no-example
 
 Starts the registry (QueryObj 17890, RegistryObj 17891), the admin registry (AdminRegObj
-12000) and a node agent (ServerObj 19386) in one process, then deploys, installs and starts
+12000) and a node agent (ServerObj 19386) in one process — or, with ``--processes``, the node
+agent here and each framework service as its own process under it (``tars.tarsregistry``,
+``tars.tarsAdminRegistry``, upstream's production layout) — then deploys, installs and starts
 ``examples/hello`` so that a call by name answers at once::
 
     tarsus call --locator 'tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890' \\
@@ -28,10 +30,14 @@ from rich.status import Status
 
 import tarsus
 from tarsus.framework.admin import AdminSettings
+from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import PackageError, open_package
-from tarsus.protocol.gen import NodeDescriptor
+from tarsus.patching import patch_progress
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, QueryF
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.errors import TarsError
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -76,6 +82,14 @@ def up(
             "(upstream 250).",
         ),
     ] = 30.0,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            help="Run each framework service as its own process under the node agent "
+            "(upstream's production layout) instead of all in this one.",
+        ),
+    ] = False,
     create: Annotated[
         bool,
         typer.Option(
@@ -92,11 +106,15 @@ def up(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     console = Console(stderr=True)
+    if processes and not node:
+        console.print("[red]tarsus up:[/red] --processes runs the framework under the node agent")
+        raise typer.Exit(2)
     settings = AllInOneSettings(
         data_dir=data_dir,
         db_url=db,
         host=host,
         run_node=node,
+        processes=processes,
         create_store=create,
         # the node is in this process: poll its install progress often (upstream: every 1 s)
         admin=AdminSettings(patch_poll_interval=0.05),
@@ -138,7 +156,7 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
                     console.print("stopped during start-up")
                     return 1
                 starting.result()
-        except (StoreError, PackageError, OSError, RuntimeError) as e:
+        except (StoreError, PackageError, OSError, RuntimeError, TarsError) as e:
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
         elapsed = time.monotonic() - started
@@ -164,20 +182,25 @@ async def _start(
 
 async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, console: Console) -> None:
     """Deploy ``examples/hello`` on this node (once), install its package when it changed,
-    start it, and wait until the registry routes calls to it."""
+    start it, and wait until the registry routes calls to it.
+
+    The row is written by the admin registry's own deploy (over the store this process has
+    open); installing and starting go through ``AdminRegObj`` and readiness through
+    ``QueryObj``, as for any client: the same whether the framework runs in this process or
+    each service in its own."""
     example_dir = find_example()
     if example_dir is None:
         console.print("[yellow]examples/hello not found: nothing deployed[/yellow]")
         return
-    admin, store, registry = platform.admin, platform.store, platform.registry
-    assert admin is not None and store is not None and registry is not None
+    store = platform.store
+    assert store is not None
     app, server = EXAMPLE_SERVER
     node = settings.host
     package = open_package(str(example_dir), settings.data_dir / "packages")
     servants = package.manifest.servant_ports() if package.manifest else {"HelloObj": 18601}
     row = await store.servers.get(app, server, node)
     if row is None:
-        await admin.deploy(
+        row = await Inventory(store).deploy(
             ServerSpec(
                 application=app,
                 server_name=server,
@@ -194,49 +217,39 @@ async def _deploy_example(platform: AllInOne, settings: AllInOneSettings, consol
             ],
             user="tarsus-up",
         )
-        row = await store.servers.get(app, server, node)
-    assert row is not None
-    await _wait_node(platform, node)
-    if row.patch_version != package.md5:  # new, or the example changed since last time
-        await _install(platform, app, server, node, str(package.archive), package.md5)
-        outcome = await admin.lifecycle.restart(app, server, node)
-    else:
-        outcome = await admin.lifecycle.start(app, server, node)
-    if not outcome.ok:
-        raise RuntimeError(f"starting {app}.{server}: {outcome.result}")
     servant = f"{app}.{server}.{next(iter(servants))}"
-    deadline = time.monotonic() + 30
-    # Ready = the node saw the server come up (its first keepAlive) and the registry routes
-    # to it. The database's present_state alone may still be what the last run left.
-    while time.monotonic() < deadline:
-        code, desc, _ = await admin.lifecycle.state(app, server, node)
-        if code == 0 and desc.presentStateInNode.lower() == "active":
-            break
-        await asyncio.sleep(0.02)
-    while time.monotonic() < deadline:
-        if registry.snapshot.find_by_id(servant):
-            return
-        await asyncio.sleep(0.02)
+    async with Communicator(settings.locator, cache_dir=None) as comm:
+        admin = comm.string_to_proxy(
+            AdminReg.AdminRegProxy,
+            f"tars.tarsAdminRegistry.AdminRegObj@tcp -h {node} -p {settings.ports.admin}",
+        ).with_options(timeout_ms=30000)
+        query = comm.string_to_proxy(QueryF.QueryFProxy, settings.locator)
+        if row.patch_version != package.md5:  # new, or the example changed since last time
+            await _install(admin, app, server, node, str(package.archive), package.md5)
+            ret, result = await admin.restartServer(app, server, node)
+        else:
+            ret, result = await admin.startServer(app, server, node)
+        if ret != 0:
+            raise RuntimeError(f"starting {app}.{server}: {result}")
+        deadline = time.monotonic() + 30
+        # Ready = the node saw the server come up (its first keepAlive) and the registry routes
+        # to it. The database's present_state alone may still be what the last run left.
+        while time.monotonic() < deadline:
+            code, desc, _ = await admin.getServerState(app, server, node)
+            if code == 0 and desc.presentStateInNode.lower() == "active":
+                break
+            await asyncio.sleep(0.02)
+        while time.monotonic() < deadline:
+            if await query.findObjectById(servant):
+                return
+            await asyncio.sleep(0.02)
     raise RuntimeError(f"{servant} did not become active within 30 s (see the node's logs)")
 
 
-async def _wait_node(platform: AllInOne, node: str) -> None:
-    channels = platform.channels
-    assert channels is not None
-    if platform.node is not None and platform.node.channel is not None:
-        platform.node.channel.report_now()
-    deadline = time.monotonic() + 10
-    while not channels.connected(node):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the node agent {node} did not connect to the admin registry")
-        await asyncio.sleep(0.01)
-
-
 async def _install(
-    platform: AllInOne, app: str, server: str, node: str, archive: str, md5: str
+    admin: AdminReg.AdminRegProxy, app: str, server: str, node: str, archive: str, md5: str
 ) -> None:
-    admin = platform.admin
-    assert admin is not None
+    """``batchPatch`` the package, then follow ``getPatchPercent`` to the end."""
     req = NodeDescriptor.PatchRequest(
         appname=app,
         servername=server,
@@ -246,9 +259,18 @@ async def _install(
         md5=md5,
         filepath=archive,
     )
-    outcome = await admin.lifecycle.install(req, on_percent=lambda _percent: None)
-    if not outcome.ok:
-        raise RuntimeError(f"installing {app}.{server}: {outcome.result}")
+    ret, result = await admin.batchPatch(req)
+    if ret != 0:
+        raise RuntimeError(f"installing {app}.{server}: {result or f'error {ret}'}")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        progress = patch_progress(*await admin.getPatchPercent(app, server, node))
+        if progress.succeeded:
+            return
+        if progress.failed:
+            raise RuntimeError(f"installing {app}.{server}: {progress.reason or 'failed'}")
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"installing {app}.{server}: not finished after 300 s")
 
 
 def _print_ready(
@@ -257,7 +279,8 @@ def _print_ready(
     """What runs where; ``store_url`` as the store shows it (password hidden)."""
     p: Ports = settings.ports
     h = settings.host
-    console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s")
+    layout = "each framework service its own process" if settings.processes else "one process"
+    console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s ({layout})")
     console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
     console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
     if settings.run_node:

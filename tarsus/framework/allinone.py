@@ -1,25 +1,41 @@
-"""The whole framework on one machine, in one process: what ``tarsus up`` runs.
+"""The whole framework on one machine: what ``tarsus up`` runs, in one of two layouts.
 
-One asyncio process serves the registry (``tars.tarsregistry.QueryObj`` 17890,
-``RegistryObj`` 17891) and the admin registry (``tars.tarsAdminRegistry.AdminRegObj`` 12000)
-over one store (SQLite under the data directory by default, MySQL/MariaDB by URL), and runs a
-node agent for this machine, which starts the business services as processes of their own.
-Everything speaks the Tars protocol on upstream's ports, so ``tarsus call``, our CLI, upstream
-SDKs and upstream tools see an ordinary Tars framework.
+The framework services — the registry (``tars.tarsregistry``: ``QueryObj`` 17890,
+``RegistryObj`` 17891) and the admin registry (``tars.tarsAdminRegistry``: ``AdminRegObj``
+12000) — are recorded in the store as ordinary servers of application ``tars`` on this node,
+with upstream's object names and ports (TarsFramework ``deploy/framework/sql/tars_servers.sql``),
+so the admin registry lists them and upstream TarsWeb's framework list shows them. A node agent
+for this machine (``ServerObj`` 19386) runs the business services as processes of their own.
 
-Stopping (Ctrl-C) stops the node agent *and the services it started*, then the framework:
-nothing is left running. (A node agent started with ``tarsus node`` leaves its services
-running when it exits, as upstream's tarsnode does.)
+* **One process** (the default, for a laptop): the services are served by this process. Their
+  rows show ``active`` with this process's pid while it runs and ``inactive`` once it stopped;
+  the node agent knows they live in its own process and never starts or stops them. Without
+  a node (``run_node=False``) they are not recorded.
+* **Processes** (``processes=True``, upstream's production layout): each service is its own
+  process (``python -m tarsus.framework.<service> --config=FILE``) under the node agent, which
+  brings them up from its local cache when nothing else runs yet (upstream ``tarsnode``
+  adopting the framework services it finds in ``t_server_conf``), restarts them when they die
+  and lets them be stopped, started and listed like any server.
+
+Stopping (Ctrl-C) stops the node agent *and the services it started* — the framework's own
+in the processes layout — then what runs in this process: nothing is left running. (A node
+agent started with ``tarsus node`` leaves its services running when it exits, as upstream's
+tarsnode does.) See docs/running.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
     NODE_SERVER_PORT,
@@ -29,19 +45,36 @@ from tarsus.codec.constants import (
 )
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
+from tarsus.framework.admin.server import ADMIN_SPEC
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
+from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
+from tarsus.framework.registry.registry_obj import server_descriptor
+from tarsus.framework.registry.service import REGISTRY_SPEC
+from tarsus.framework.service import FRAMEWORK_APP, ServiceSpec
+from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.errors import TarsError
 from tarsus.store import Store, open_store
+from tarsus.store.engine import normalize_url
+from tarsus.store.servers import AdapterSpec, ServerSpec
 
-__all__ = ["AllInOne", "AllInOneSettings", "Ports"]
+__all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 
 log = logging.getLogger("tarsus.framework.allinone")
+
+#: The framework services ``tarsus up`` runs.
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC)
+#: The template of their rows; their own settings are in the private profile.
+FRAMEWORK_TEMPLATE = "tars.tarspython.default"
+#: Seconds to wait for the framework services to answer and the node to connect.
+READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
 class Ports:
-    """Upstream's default ports (framework.md §13)."""
+    """Upstream's default ports (TarsFramework ``deploy/framework/conf``)."""
 
     query: int = QUERY_PORT
     registry: int = REGISTRY_PORT
@@ -60,6 +93,8 @@ class AllInOneSettings:
     run_node: bool = True
     #: make a store in an existing but empty SQLite file (else refused: see open_store)
     create_store: bool = False
+    #: each framework service its own process under the node agent (needs ``run_node``)
+    processes: bool = False
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
 
@@ -67,13 +102,29 @@ class AllInOneSettings:
     def locator(self) -> str:
         return f"{QUERY_OBJ}@tcp -h {self.host} -p {self.ports.query}"
 
+    @property
+    def node_dir(self) -> Path:
+        return self.data_dir / "node"
+
+    def service_ports(self, spec: ServiceSpec) -> dict[str, int]:
+        """``servant -> port`` of a framework service, with this run's ports."""
+        by_servant = {
+            REGISTRY_SPEC.servants[0][0]: self.ports.query,
+            REGISTRY_SPEC.servants[1][0]: self.ports.registry,
+            ADMIN_OBJ: self.ports.admin,
+        }
+        return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
+
 
 class AllInOne:
     """Start with :meth:`start`, stop with :meth:`stop` (or ``async with``)."""
 
     def __init__(self, settings: AllInOneSettings) -> None:
+        if settings.processes and not settings.run_node:
+            raise ValueError("the processes layout runs the framework under a node agent")
         self.settings = settings
         self.store: Store | None = None
+        #: this process's servants (one-process layout only)
         self.app: Application | None = None
         self.registry: Registry | None = None
         self.admin: AdminRegistry | None = None
@@ -87,47 +138,124 @@ class AllInOne:
         progress("opening the store")
         self.store = await open_store(s.db_url, data_dir=s.data_dir, create=s.create_store)
         try:
-            progress("starting the registry and the admin registry")
-            app = Application()
-            self.app = app
-            self.registry = add_registry(
-                app,
-                self.store,
-                query_endpoint=f"tcp -h {s.host} -p {s.ports.query} -t 60000",
-                registry_endpoint=f"tcp -h {s.host} -p {s.ports.registry} -t 60000",
-                settings=s.registry,
-            )
-            self.channels = NodeChannels(self_ip=s.host)
-            self.admin = add_admin(
-                app,
-                self.store,
-                self.channels,
-                endpoint=f"tcp -h {s.host} -p {s.ports.admin} -t 60000",
-                settings=s.admin,
-            )
-            await app.start()
-            # Announce our own servants and route them now, not at the first timer tick: the
-            # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.
-            await self.registry.heartbeat()
-            if self.admin.heartbeat is not None:
-                await self.admin.heartbeat.beat()
-            await self.registry.load(full=False)
-            if s.run_node:
-                progress("starting the node agent")
-                self.node = NodeAgent(
-                    NodeAgentSettings(
-                        locator=s.locator,
-                        node_name=s.host,
-                        host=s.host,
-                        port=s.ports.node,
-                        data_dir=s.data_dir / "node",
-                        stop_services_on_exit=True,
-                    )
-                )
-                await self.node.start()
+            if s.processes:
+                await self._start_processes(self.store, progress)
+            else:
+                await self._start_here(self.store, progress)
         except BaseException:
             await self.stop()
             raise
+
+    # ------------------------------------------------------------------ one process
+
+    async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
+        s = self.settings
+        progress("starting the registry and the admin registry")
+        if s.run_node:
+            # Without our node, another node agent may take this host's name; it would try
+            # to start rows it cannot run. Upstream records them with the framework host's node.
+            await record_framework(store, s)
+        app = Application()
+        self.app = app
+        self.registry = add_registry(
+            app,
+            store,
+            query_endpoint=f"tcp -h {s.host} -p {s.ports.query} -t 60000",
+            registry_endpoint=f"tcp -h {s.host} -p {s.ports.registry} -t 60000",
+            settings=s.registry,
+        )
+        self.channels = NodeChannels(self_ip=s.host)
+        self.admin = add_admin(
+            app,
+            store,
+            self.channels,
+            endpoint=f"tcp -h {s.host} -p {s.ports.admin} -t 60000",
+            settings=s.admin,
+        )
+        await app.start()
+        # Announce our own servants and route them now, not at the first timer tick: the
+        # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.
+        await self.registry.heartbeat()
+        await self.admin.heartbeat.beat()
+        if s.run_node:
+            await _set_present(store, s.host, "active", os.getpid())
+        await self.registry.load(full=False)
+        if s.run_node:
+            progress("starting the node agent")
+            self.node = NodeAgent(
+                self._node_settings(hosted=frozenset(f.server_id for f in FRAMEWORK_SERVICES))
+            )
+            await self.node.start()
+            await self._wait_ready()
+
+    # ------------------------------------------------------------------ processes
+
+    async def _start_processes(self, store: Store, progress: Callable[[str], None]) -> None:
+        s = self.settings
+        progress("recording the framework services")
+        node_settings = self._node_settings(hosted=frozenset())
+        launchers = _stage_launchers(node_settings.data_dir / "data")
+        await record_framework(store, s, launchers=launchers)
+        await _seed_node_cache(store, s.host, node_settings.data_dir / "data")
+        progress("starting the node agent and, under it, the framework services")
+        self.node = NodeAgent(node_settings)
+        await self.node.start()
+        progress("waiting for the framework services")
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        """Until our node has loaded its servers from the registry, and the registry routes
+        the admin registry, which reaches the node over its push channel (asked as any
+        client would)."""
+        s = self.settings
+        deadline = time.monotonic() + READY_TIMEOUT
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.node is None or not self.node.loaded:
+                last_error = "the node has not loaded its servers from the registry"
+            else:
+                # A fresh client each attempt: one whose first connection was refused (the
+                # registry was not listening yet) shields that endpoint for a while.
+                async with Communicator(s.locator, cache_dir=None) as comm:
+                    try:
+                        if await self._node_takes_commands(comm):
+                            return
+                        last_error = "the node does not take commands yet"
+                    except TarsError as e:
+                        last_error = str(e)
+            await asyncio.sleep(0.05)
+        raise RuntimeError(
+            f"the framework services did not come up within {READY_TIMEOUT:.0f} s "
+            f"({last_error}); see {s.node_dir / 'app_log' / FRAMEWORK_APP}"
+        )
+
+    async def _node_takes_commands(self, comm: Communicator) -> bool:
+        """The registry routes the admin registry, which pushes a ``ping`` to our node and
+        gets its answer."""
+        s = self.settings
+        query = comm.string_to_proxy(QueryF.QueryFProxy, s.locator)
+        found = await query.with_options(timeout_ms=1000).findObjectById(ADMIN_OBJ)
+        if not found:
+            return False
+        admin = comm.string_to_proxy(
+            AdminReg.AdminRegProxy, f"{ADMIN_OBJ}@tcp -h {found[0].host} -p {found[0].port}"
+        )
+        ok, _result = await admin.with_options(timeout_ms=6000).pingNode(s.host)
+        return bool(ok)
+
+    # ------------------------------------------------------------------ both
+
+    def _node_settings(self, *, hosted: frozenset[str]) -> NodeAgentSettings:
+        s = self.settings
+        return NodeAgentSettings(
+            locator=s.locator,
+            node_name=s.host,
+            host=s.host,
+            port=s.ports.node,
+            data_dir=s.node_dir,
+            stop_services_on_exit=True,
+            hosted=hosted,
+        )
 
     async def stop(self) -> None:
         node, self.node = self.node, None
@@ -139,6 +267,9 @@ class AllInOne:
             await app.stop(drain_timeout=1.0)
         store, self.store = self.store, None
         if store is not None:
+            if app is not None and self.settings.run_node:  # ours stopped with this process
+                with contextlib.suppress(Exception):
+                    await _set_present(store, self.settings.host, "inactive", 0)
             await store.close()
 
     async def __aenter__(self) -> AllInOne:
@@ -147,3 +278,102 @@ class AllInOne:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+# ---------------------------------------------------------------------- the tars rows
+
+
+def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
+    """The private profile of a framework service's row: where the store is, and what
+    ``tarsus up`` was told (the store URL holds its password, as upstream's templates of the
+    framework services hold theirs; the registry's node timeout as given, see
+    :meth:`~tarsus.framework.registry.service.Registry.from_config`)."""
+    url = normalize_url(settings.db_url, settings.data_dir).render_as_string(hide_password=False)
+    lines = [
+        "<tars>",
+        "  <application>",
+        "    <server>",
+        "      logLevel = INFO",  # the template's DEBUG would log every SQL statement
+        "    </server>",
+        "  </application>",
+        "  <db>",
+        f"    url = {url}",
+        "  </db>",
+    ]
+    if spec is REGISTRY_SPEC:
+        r = settings.registry
+        lines += [
+            "  <tarsus>",  # ours: without upstream's 15 s floor of /tars/reap<nodeTimeout>
+            f"    nodeTimeout = {r.node_timeout:g}",
+            f"    nodeTimeoutInterval = {r.node_sweep_interval:g}",
+            "  </tarsus>",
+        ]
+    lines.append("</tars>")
+    return "\n".join(lines) + "\n"
+
+
+async def record_framework(
+    store: Store, settings: AllInOneSettings, *, launchers: dict[str, Path] | None = None
+) -> None:
+    """Record the framework services as servers of application ``tars`` on this node
+    (``t_server_conf`` / ``t_adapter_conf``, upstream's objects and ports), replacing what a
+    previous run recorded. ``launchers`` (server name -> file): what the node runs for each
+    (processes layout); without, the rows carry no executable (one-process layout)."""
+    for spec in FRAMEWORK_SERVICES:
+        exe = str(launchers[spec.name]) if launchers else ""
+        ports = settings.service_ports(spec)
+        await store.servers.deploy(
+            ServerSpec(
+                application=FRAMEWORK_APP,
+                server_name=spec.name,
+                node_name=settings.host,
+                template_name=FRAMEWORK_TEMPLATE,
+                profile=framework_profile(settings, spec),
+                exe_path=exe,
+            ),
+            [
+                AdapterSpec(servant=servant, endpoint=endpoint)
+                for servant, endpoint in spec.endpoints(settings.host, ports).items()
+            ],
+            replace=True,
+        )
+        await store.servers.set_setting_state(FRAMEWORK_APP, spec.name, settings.host, "active")
+
+
+async def _set_present(store: Store, node: str, state: str, pid: int) -> None:
+    for spec in FRAMEWORK_SERVICES:
+        await store.servers.update_present(node, FRAMEWORK_APP, spec.name, state, pid)
+
+
+def _stage_launchers(node_data: Path) -> dict[str, Path]:
+    """Each service's launcher under ``<node data>/tars.<service>/bin/`` (where upstream's
+    installer puts each framework binary); rewritten when it changed."""
+    out = {}
+    for spec in FRAMEWORK_SERVICES:
+        path = node_data / spec.server_id / "bin" / f"{spec.name}.py"
+        text = spec.launcher()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        out[spec.name] = path
+    return out
+
+
+async def _seed_node_cache(store: Store, node: str, node_data: Path) -> None:
+    """Put the framework services' descriptors, as the registry would send them, into the
+    node's local cache, enabled: a node that cannot reach a registry starts what its cache
+    holds, which is how the framework comes up (upstream: tarsnode's ``serversCache.dat``).
+    The pid of a process still running from an earlier run is kept, so it is adopted."""
+    from tarsus.framework.node.settings import NodeSettings
+
+    lookup = Registry(store)  # only its database reads, no loops
+    where = NodeSettings(node_name=node, data_dir=node_data, log_dir=node_data.parent / "app_log")
+    cache = NodeCache(where.cache_file)
+    for spec in FRAMEWORK_SERVICES:
+        views = await lookup.servers_of(FRAMEWORK_APP, spec.name, node)
+        descriptor: Any = server_descriptor(views[0])
+        old = cache.get(spec.server_id)
+        pid, created = (old.pid, old.create_time) if old is not None else (0, 0.0)
+        cache.put(
+            spec.server_id, CacheEntry(descriptor, enabled=True, pid=pid, create_time=created)
+        )

@@ -1,6 +1,8 @@
 """The platform across real hosts (network namespaces) with MariaDB as the store.
 
-fw runs the framework (``tarsus up --db mysql://... --no-node``); n1 and n2 each run a node
+fw runs the framework in upstream's production layout (``tarsus up --processes --db
+mysql://...``: a node agent, and under it the registry and the admin registry each as its own
+process, ``tars.tarsregistry`` and ``tars.tarsAdminRegistry``); n1 and n2 each run a node
 agent (``tarsus node --locator ...``) with Hello deployed on it; client calls
 ``Test.HelloServer.HelloObj`` by name in a loop (caller.py), logging which node answered.
 
@@ -36,7 +38,9 @@ from tarsus.testing import eventually
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 HELLO = "Test.HelloServer"
-NODE_TIMEOUT = 6  # seconds without heartbeats before the registry routes around a node
+#: seconds without heartbeats before the registry routes around a node: above the nodes' 10 s
+#: keepAlive period (below it, live nodes are swept between two beats)
+NODE_TIMEOUT = 15
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -117,8 +121,8 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
 
             fw.popen(
                 [
-                    PY, "-m", "tarsus", "up", "-v", "--db", url, "--host", fw.address,
-                    "--no-node", "--no-example", "--data-dir", str(tmp_path / "fw"),
+                    PY, "-m", "tarsus", "up", "-v", "--processes", "--db", url,
+                    "--host", fw.address, "--no-example", "--data-dir", str(tmp_path / "fw"),
                     "--node-timeout", str(NODE_TIMEOUT),
                 ],
                 log=logs / "fw.log",

@@ -12,15 +12,16 @@ from registry_harness import FAST, Running, deploy, running_registry
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tarsus.framework.registry import RegistrySettings
-from tarsus.protocol.gen import NodeDescriptor
+from tarsus.framework.registry import RegistrySettings, add_registry
+from tarsus.protocol.gen import NodeDescriptor, QueryF
+from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.locator import RefreshSchedule
 from tarsus.store import Store
 from tarsus.store import routes as db
 from tarsus.store.schema import t_registry_info
-from tarsus.testing import eventually, serve
+from tarsus.testing import eventually, free_ports, serve
 
 OBJ = "Test.HelloServer.HelloObj"
 
@@ -277,3 +278,47 @@ async def _true(value: bool) -> bool:
 
 async def _eq(awaitable: Any, expected: Any) -> bool:
     return bool(await awaitable == expected)
+
+
+async def test_a_framework_service_routed_twice_is_listed_once(store: Store) -> None:
+    """tars.tarsAdminRegistry beats into t_registry_info *and* is a server with its own
+    t_adapter_conf row (as upstream installs it): its address is given once."""
+    admin = "tars.tarsAdminRegistry.AdminRegObj"
+    await deploy(
+        store, "tars", "tarsAdminRegistry", "10.0.0.9", {"AdminRegObj": "tcp -h 10.0.0.9 -p 12000"}
+    )
+    await db.heartbeat_registry(store, "10.0.0.9:12000", [(admin, "tcp -h 10.0.0.9 -p 12000")], "x")
+    async with running_registry(store) as reg:
+
+        async def listed() -> tuple[list[int], list[int]]:
+            _, active, inactive = await reg.query().findObjectById4Any(admin)
+            return [e.port for e in active], [e.port for e in inactive]
+
+        await eventually(lambda: _eq(listed(), ([12000], [])), "the admin registry listed")
+        assert [e.port for e in await reg.query().findObjectById(admin)] == [12000]
+
+
+async def test_on_fixed_ports_the_registry_routes_itself_from_its_first_answer(
+    store: Store,
+) -> None:
+    """A node started together with its registry asks for RegistryObj at once: the first
+    answer already lists it (no window in which the registry lists itself as nothing)."""
+    ports = free_ports(2)
+    app = Application()
+    add_registry(
+        app,
+        store,
+        query_endpoint=f"tcp -h 127.0.0.1 -p {ports[0]} -t 60000",
+        registry_endpoint=f"tcp -h 127.0.0.1 -p {ports[1]} -t 60000",
+        settings=FAST,
+    )
+    await app.start()
+    try:
+        async with Communicator(cache_dir=None) as comm:
+            query = comm.string_to_proxy(
+                QueryF.QueryFProxy, f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {ports[0]}"
+            )
+            found = await query.findObjectById("tars.tarsregistry.RegistryObj")
+            assert [e.port for e in found] == [ports[1]]
+    finally:
+        await app.stop(drain_timeout=1.0)

@@ -20,10 +20,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tarsus.codec.constants import request_ids
-from tarsus.protocol.gen import NodePush
+from tarsus.framework.push import push_operations
 
 if TYPE_CHECKING:
-    from tarsus.codec.operation import Operation
     from tarsus.rpc.current import Current
     from tarsus.rpc.server import ServerConnection
 
@@ -50,12 +49,6 @@ class NodeCallTimeout(Exception):
         super().__init__(f"node {node_name!r} did not answer {func} within {timeout:g} s")
         self.node_name = node_name
         self.func = func
-
-
-@functools.cache
-def push_operations() -> dict[str, Operation]:
-    """The ``NodePush`` functions by name: how each push's arguments travel."""
-    return NodePush.NodePushServant._tars_ops_
 
 
 class NodeChannels:

@@ -1,7 +1,7 @@
-"""The admin registry put together (upstream ``AdminRegistryServer``), and how to add it to an
-application.
+"""The admin registry put together (upstream ``AdminRegistryServer``), and how to serve it.
 
-::
+It is a :class:`~tarsus.framework.service.FrameworkService` (docs/architecture.md, "one
+service shape")::
 
     app = Application()
     channels = NodeChannels(self_ip="10.0.0.1")
@@ -10,46 +10,61 @@ application.
     ...
     await app.stop()       # stops them again; unfinished task items become CANCEL
 
-Without an application (tools, tests) call :meth:`AdminRegistry.start` and
-:meth:`AdminRegistry.stop` yourself.
+``python -m tarsus.framework.admin --config=FILE`` runs it as a process of its own, from the
+config a node generated (upstream ``tarsAdminRegistry --config=...``). Without an application
+(tools, tests) call :meth:`AdminRegistry.start` and :meth:`AdminRegistry.stop` yourself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Self
 
 from tarsus.framework.admin.heartbeat import RegistryHeartbeat
 from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.admin.lifecycle import Lifecycle
 from tarsus.framework.admin.servant import AdminRegImp
 from tarsus.framework.admin.settings import (
-    ADMIN_ADAPTER,
     ADMIN_SERVANT,
     DEFAULT_ENDPOINT,
+    DEFAULT_PORT,
     AdminSettings,
 )
 from tarsus.framework.admin.tasks import TaskEngine
+from tarsus.framework.service import FrameworkService, ServiceSpec, host
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.tasks import Tasks
 
 if TYPE_CHECKING:
+    from tarsus.conf import TCConfig
     from tarsus.framework.admin.channel import NodeChannels
-    from tarsus.rpc.application import Application
+    from tarsus.rpc.application import Application, ServerConfig
+    from tarsus.rpc.servant import Servant
     from tarsus.rpc.server import Adapter
     from tarsus.store.engine import Store
     from tarsus.store.rows import ServerRow
     from tarsus.store.servers import AdapterSpec, ServerSpec
 
-__all__ = ["AdminRegistry", "add_admin"]
+__all__ = ["ADMIN_SPEC", "AdminRegistry", "add_admin"]
 
 log = logging.getLogger("tarsus.framework.admin")
 
+#: ``tars.tarsAdminRegistry``: upstream's object and port (TarsFramework
+#: ``deploy/framework/conf/tarsAdminRegistry``).
+ADMIN_SPEC: Final = ServiceSpec(
+    name="tarsAdminRegistry",
+    servants=((ADMIN_SERVANT, DEFAULT_PORT),),
+    module="tarsus.framework.admin",
+)
 
-class AdminRegistry:
+
+class AdminRegistry(FrameworkService):
     """One admin registry: the servant, its task engine and its heartbeat, over ``store``
     and the node push ``channels``."""
+
+    spec = ADMIN_SPEC
 
     def __init__(
         self,
@@ -59,6 +74,7 @@ class AdminRegistry:
         settings: AdminSettings | None = None,
         communicator: Communicator | None = None,
     ) -> None:
+        super().__init__()
         self.store = store
         self.channels = channels
         self.settings = settings or AdminSettings()
@@ -74,27 +90,40 @@ class AdminRegistry:
             settings=self.settings,
             communicator=self.communicator,
         )
-        #: set once the servant is served (``add_admin``): writes ``t_registry_info``
-        self.heartbeat: RegistryHeartbeat | None = None
-        self.adapter: Adapter | None = None
-        self.started = False
-
-    def serve_on(self, adapter: Adapter) -> None:
-        """Heartbeat ``adapter``'s bound endpoint into ``t_registry_info`` once it listens."""
-        self.adapter = adapter
+        #: writes our served adapters into ``t_registry_info`` once they listen
         self.heartbeat = RegistryHeartbeat(
             self.store,
             self.settings,
-            lambda: {adapter.servant_name: adapter.bound_endpoint} if adapter.accepting else {},
+            lambda: {a.servant_name: a.bound_endpoint for a in self.adapters if a.accepting},
         )
+        self.started = False
+
+    @classmethod
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
+        """Settings from upstream's ``tars.tarsAdminRegistry`` keys
+        (:meth:`AdminSettings.from_tcconfig`); pushes name ``localip`` as our address."""
+        from tarsus.framework.admin.channel import NodeChannels
+
+        settings = AdminSettings.from_tcconfig(tc)
+        if config.localip and settings.advertise_host is None:
+            settings = dataclasses.replace(settings, advertise_host=config.localip)
+        return cls(store, NodeChannels(self_ip=config.localip or "127.0.0.1"), settings=settings)
+
+    def servants(self) -> dict[str, Servant]:
+        return {ADMIN_SERVANT: self.servant}
+
+    @property
+    def adapter(self) -> Adapter | None:
+        """``AdminRegObj``'s adapter, once served."""
+        return self.adapters[0] if self.adapters else None
 
     async def start(self) -> None:
         """Start the task sweeper and the heartbeat (idempotent)."""
         if self.started:
             return
         self.tasks.start()
-        if self.heartbeat is not None:
-            self.heartbeat.start()
+        self.heartbeat.start()
+        await super().start()
         self.started = True
 
     async def stop(self) -> None:
@@ -102,8 +131,8 @@ class AdminRegistry:
         if not self.started:
             return
         self.started = False
-        if self.heartbeat is not None:
-            await self.heartbeat.stop()
+        await super().stop()
+        await self.heartbeat.stop()
         await self.tasks.stop()
 
     async def deploy(
@@ -129,21 +158,11 @@ def add_admin(
     endpoint: str = DEFAULT_ENDPOINT,
     settings: AdminSettings | None = None,
 ) -> AdminRegistry:
-    """Serve ``tars.tarsAdminRegistry.AdminRegObj`` on ``endpoint`` in ``app``.
+    """Serve ``tars.tarsAdminRegistry.AdminRegObj`` on ``endpoint`` in ``app``
+    (:func:`~tarsus.framework.service.host` with an explicit endpoint).
 
     The registry's background work starts with ``app.start()`` (an initialize hook) and stops
     with ``app.stop()`` (a destroy hook, after the adapters closed).
     """
     registry = AdminRegistry(store, channels, settings=settings, communicator=app.communicator)
-    adapter = app.add_servant(registry.servant, ADMIN_SERVANT, endpoint, name=ADMIN_ADAPTER)
-    registry.serve_on(adapter)
-
-    async def start(_app: Application) -> None:
-        await registry.start()
-
-    async def stop(_app: Application) -> None:
-        await registry.stop()
-
-    app.on_initialize(start)
-    app.on_destroy(stop)
-    return registry
+    return host(app, registry, {ADMIN_SERVANT: endpoint})

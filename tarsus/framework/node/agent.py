@@ -42,6 +42,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.periodic import Backoff, Periodic
 from tarsus.rpc.proxy import ServantProxy
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
@@ -49,6 +50,9 @@ __all__ = ["NodeAgent", "NodeAgentSettings"]
 log = logging.getLogger("tarsus.framework.node.agent")
 
 P = TypeVar("P", bound=ServantProxy)
+#: Retries (s) of a registry that did not answer yet: the first, doubling up to the last.
+FIRST_RETRY = 0.1
+MAX_RETRY = 1.0
 
 
 @dataclass
@@ -77,6 +81,9 @@ class NodeAgentSettings:
     refresh_endpoint_interval_ms: int = 10000
     #: extra :class:`NodeSettings` fields (monitor interval, heart timeout, limits, ...)
     supervision: Mapping[str, Any] = field(default_factory=dict)
+    #: ``App.Server`` ids served by the process this agent runs in (``tarsus up``'s
+    #: one-process layout): recorded in the store like any server, never started by us
+    hosted: frozenset[str] = frozenset()
 
 
 class _Load:
@@ -111,10 +118,19 @@ class NodeAgent:
         self.registered = False
         self.loaded = False
         self._registry_lost = False
+        #: ``App.Server`` -> its last state report, when it did not reach the registry
+        self._unreported: dict[str, NodeDescriptor.ServerStateInfo] = {}
         self._registry: Registry.RegistryProxy | None = None
         self._query: QueryF.QueryFProxy | None = None
         self._load = _Load()
-        self._tasks: list[asyncio.Task[None]] = []
+        #: the pace of registration attempts until the registry answers
+        self._retry = Backoff(FIRST_RETRY, MAX_RETRY)
+        self.loops = [
+            Periodic(
+                "tarsus-node-keepalive", self._keepalive_interval, self._keepalive, run_first=True
+            ),
+            Periodic("tarsus-node-sync", settings.sync_interval, self._sync_round),
+        ]
         self._locator_cache: tuple[float, str | None] = (0.0, None)
         self._stop_requested = asyncio.Event()
 
@@ -179,11 +195,8 @@ class NodeAgent:
             interval=s.admin_report_interval,
         )
         self.channel.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._keepalive_loop(), name="tarsus-node-keepalive"),
-            loop.create_task(self._sync_loop(), name="tarsus-node-sync"),
-        ]
+        for periodic in self.loops:
+            periodic.start()
         log.info(
             "node %s up: ServerObj on %s, %d server(s), registry %s",
             self.node_name,
@@ -193,12 +206,8 @@ class NodeAgent:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        for periodic in reversed(self.loops):
+            await periodic.stop()
         if self.channel is not None:
             await self.channel.stop()
             self.channel = None
@@ -291,12 +300,19 @@ class NodeAgent:
             )
             await self.supervisor.restore()
             return
-        await self.supervisor.load_all(descriptors, locator=await self._registry_locator())
+        ours = [d for d in descriptors if not self._hosted(d.application, d.serverName)]
+        await self.supervisor.load_all(ours, locator=await self._registry_locator())
         self.loaded = True
+
+    def _hosted(self, app: str, server: str) -> bool:
+        return f"{app}.{server}" in self.settings.hosted
 
     async def _load_descriptor(
         self, app: str, server: str
     ) -> RegistryDescriptor.ServerDescriptor | None:
+        if self._hosted(app, server):
+            log.warning("%s.%s runs inside this node's own process: not managed", app, server)
+            return None
         try:
             found = await self._timed(self._registry, 3000).getServers(app, server, self.node_name)
         except TarsError as e:
@@ -324,10 +340,32 @@ class NodeAgent:
         return _endpoint_strings(active)
 
     async def _report_state(self, info: NodeDescriptor.ServerStateInfo) -> None:
-        # Wire order as tarsnode sends it: node name first (framework.md §11.1).
-        await self._timed(self._registry).updateServer(
-            self.node_name, info.application, info.serverName, info
-        )
+        # Wire order as tarsnode sends it: node name first (upstream ServerObject::setState).
+        key = f"{info.application}.{info.serverName}"
+        try:
+            await self._timed(self._registry).updateServer(
+                self.node_name, info.application, info.serverName, info
+            )
+        except TarsError:
+            # Sent again once the registry answers: the batch alone would not carry a new
+            # pid (the registry skips batch entries whose state it already has).
+            self._unreported[key] = info
+            raise
+        self._unreported.pop(key, None)
+
+    async def _report_unreported(self) -> None:
+        """Report again, as they are now, the servers whose state report failed while the
+        registry was away."""
+        pending, self._unreported = self._unreported, {}
+        sup = self.supervisor
+        if sup is None or not pending:
+            return
+        for info in sup.state_infos():
+            if f"{info.application}.{info.serverName}" in pending:
+                try:
+                    await self._report_state(info)
+                except TarsError as e:
+                    log.debug("resending the state of %s failed: %s", info.serverName, e)
 
     async def _report_patched(self, app: str, server: str, version: str, user: str) -> None:
         result = Registry.PatchResult(app, server, self.node_name, version, user)
@@ -337,42 +375,45 @@ class NodeAgent:
         await self._timed(self._registry).reportVersion(app, server, self.node_name, version)
 
     # ------------------------------------------------------------------ loops
-    async def _keepalive_loop(self) -> None:
-        while True:
-            try:
-                if not self.registered:
-                    self.registered = await self._register()
-                if self.registered:
-                    await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
-                    if self._registry_lost:
-                        # Back after an outage: what changed meanwhile reaches the registry
-                        # now, not at the next 60 s batch.
-                        self._registry_lost = False
-                        log.info("the registry answers again: sending every server's state")
-                        await self._sync_all()
-                if not self.loaded and self.registered:
-                    await self._initial_load()
-                    if self.loaded:
-                        await self._sync_all()
-            except TarsError as e:
-                if not self._registry_lost:
-                    log.warning("the registry does not answer (%s); services keep running", e)
-                self._registry_lost = True
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("node keepAlive round failed")
-            await asyncio.sleep(self.settings.keepalive_interval)
+    def _keepalive_interval(self) -> float:
+        """Upstream's 10 s once registered and loaded (an outage after that too: nodes must
+        not all hammer a registry coming back); until then the registry is retried sooner
+        (0.1 s, doubling up to 1 s), so a node started together with its framework (``tarsus
+        up --processes``) is registered as soon as the registry listens."""
+        if self.registered and self.loaded:
+            self._retry.reset()
+            return self.settings.keepalive_interval
+        return min(self._retry.next(), self.settings.keepalive_interval)
 
-    async def _sync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sync_interval)
-            try:
-                await self._sync_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.debug("updateServerBatch failed: %s", e)
+    async def _keepalive(self) -> None:
+        try:
+            if not self.registered:
+                self.registered = await self._register()
+                if self.registered and self.channel is not None:
+                    self.channel.report_now()  # take commands now, not at the next round
+            if self.registered:
+                await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
+                if self._registry_lost:
+                    # Back after an outage: what changed meanwhile reaches the registry
+                    # now, not at the next 60 s batch.
+                    self._registry_lost = False
+                    log.info("the registry answers again: sending every server's state")
+                    await self._report_unreported()
+                    await self._sync_all()
+            if not self.loaded and self.registered:
+                await self._initial_load()
+                if self.loaded:
+                    await self._sync_all()
+        except TarsError as e:
+            if not self._registry_lost:
+                log.warning("the registry does not answer (%s); services keep running", e)
+            self._registry_lost = True
+
+    async def _sync_round(self) -> None:
+        try:
+            await self._sync_all()
+        except Exception as e:
+            log.debug("updateServerBatch failed: %s", e)
 
     async def _sync_all(self) -> None:
         """Every server's state in one ``updateServerBatch`` (upstream every 60 s)."""

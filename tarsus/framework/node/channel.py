@@ -23,10 +23,11 @@ from typing import Any, Protocol
 from tarsus.codec import ResponsePacket
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import PUSH_FUNC
-from tarsus.framework.admin.channel import push_operations
+from tarsus.framework.push import push_operations
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.periodic import Backoff, Periodic
 
 __all__ = ["ADMIN_OBJ", "AdminChannel", "CommandHandler"]
 
@@ -35,6 +36,9 @@ log = logging.getLogger("tarsus.framework.node.channel")
 #: Seconds between reportNode rounds (upstream ServerManager: 10 s).
 REPORT_INTERVAL = 10.0
 CALL_TIMEOUT_MS = 3000
+#: Rounds while no admin registry is known: the first after this many seconds, doubling.
+FIRST_RETRY = 0.1
+MAX_RETRY = 1.0
 
 
 class CommandHandler(Protocol):
@@ -69,21 +73,18 @@ class AdminChannel:
         self.sid = uuid.uuid4().hex
         #: admin registry endpoint string -> proxy whose connection carries the pushes
         self.proxies: dict[str, AdminReg.AdminRegProxy] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(
+            "tarsus-node-report", self._next_round, self.report_once, run_first=True
+        )
+        self._retry = Backoff(FIRST_RETRY, MAX_RETRY)
         self._running: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._rounds.start()
 
     async def stop(self, *, say_goodbye: bool = False) -> None:
         """Stop reporting; ``say_goodbye`` calls ``deleteNode`` on each admin registry."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._rounds.stop()
         if say_goodbye:
             rn = NodeDescriptor.ReportNode(self.node_name, self.sid)
             for proxy in list(self.proxies.values()):
@@ -97,22 +98,18 @@ class AdminChannel:
                 running.cancel()
         self.proxies.clear()
 
+    def _next_round(self) -> float:
+        """``interval`` once an admin registry took our report; until then sooner (0.1 s,
+        doubling up to 1 s), so a node that comes up with its framework takes commands as
+        soon as the admin registry is routed, not a whole interval later."""
+        if self.proxies:
+            self._retry.reset()
+            return self.interval
+        return min(self._retry.next(), self.interval)
+
     def report_now(self) -> None:
         """Run a round now (after a config change, or in tests) instead of waiting."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.report_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reporting to the admin registries failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
+        self._rounds.run_now()
 
     async def report_once(self) -> int:
         """One round: refresh the admin registry list, ``reportNode`` to each. Returns how

@@ -662,9 +662,26 @@ class RouteSnapshot:
 def _servant_routes(
     name: str, keys: tuple[ServerKey, ...], servers: Mapping[ServerKey, _Server]
 ) -> ServantRoutes:
-    return ServantRoutes(
-        name, (inst for key in keys for inst in servers[key].instances if inst.servant == name)
-    )
+    instances = [inst for key in keys for inst in servers[key].instances if inst.servant == name]
+    if len(keys) > 1:
+        instances = _one_per_address(instances)
+    return ServantRoutes(name, instances)
+
+
+def _one_per_address(instances: list[_Instance]) -> list[_Instance]:
+    """One instance per address (host, port, transport), an active one if any.
+
+    A framework service is routed both by its ``t_registry_info`` row (its own heartbeat) and
+    by its ``t_adapter_conf`` row as a ``tars.*`` server (TarsFramework's
+    ``deploy/framework/sql/tars_servers.sql`` records both): clients and nodes must see its
+    address once, not twice (a node would keep two push connections to one admin registry)."""
+    chosen: dict[tuple[str, int, int], _Instance] = {}
+    for inst in instances:
+        address = (inst.epf.host, inst.epf.port, inst.epf.istcp)
+        have = chosen.get(address)
+        if have is None or (inst.active and not have.active):
+            chosen[address] = inst
+    return list(chosen.values())
 
 
 # -- the holder --------------------------------------------------------------------------------

@@ -16,10 +16,13 @@ and the background loops (framework.md §3.1):
 The database going away never stops lookups: every failure keeps the last snapshot, is logged
 once per outage, and the loops retry on their schedule.
 
-:func:`add_registry` serves ``tars.tarsregistry.QueryObj`` and ``tars.tarsregistry.RegistryObj``
-from an :class:`~tarsus.rpc.application.Application` and ties the loops to it: they start in
-the application's ``on_initialize`` hook (so the servants listen only once routes are loaded)
-and stop in its ``on_destroy`` hook.
+It is a :class:`~tarsus.framework.service.FrameworkService` (docs/architecture.md, "one
+service shape"): :func:`~tarsus.framework.service.host` — or :func:`add_registry` with explicit
+endpoints — serves ``tars.tarsregistry.QueryObj`` and ``tars.tarsregistry.RegistryObj`` from an
+:class:`~tarsus.rpc.application.Application` and ties the loops to it: they start in the
+application's ``on_initialize`` hook (so the servants listen only once routes are loaded) and
+stop in its ``on_destroy`` hook. ``python -m tarsus.framework.registry --config=FILE`` runs it
+as a process of its own.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ import gc
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tarsus.conf import ConfigError, parse
+from tarsus.conf import ConfigError, ConfigValues, TCConfig, parse
 from tarsus.framework.registry.routes import (
     INACTIVE,
     REGISTRY_KEY,
@@ -51,25 +54,37 @@ from tarsus.framework.registry.routes import (
     cxx_atoi,
 )
 from tarsus.framework.registry.settings import (
+    QUERY_PORT,
     QUERY_SERVANT,
+    REGISTRY_PORT,
     REGISTRY_SERVANT,
     RegistrySettings,
 )
+from tarsus.framework.service import FrameworkService, ServiceSpec, host
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
+from tarsus.rpc.periodic import Periodic
 from tarsus.store import routes as db
 from tarsus.store.errors import InvalidInput, NotFound, StoreError
 from tarsus.store.nodes import REGISTER_CONFLICT
 
 if TYPE_CHECKING:
-    from tarsus.rpc.application import Application
-    from tarsus.rpc.server import Adapter
+    from tarsus.rpc.application import Application, ServerConfig
+    from tarsus.rpc.servant import Servant
     from tarsus.store.engine import Store
     from tarsus.store.rows import AdapterRow, ServerRow
 
-__all__ = ["PRESENT_STATE_OF", "Registry", "add_registry", "present_state_of"]
+__all__ = ["PRESENT_STATE_OF", "REGISTRY_SPEC", "Registry", "add_registry", "present_state_of"]
 
 log = logging.getLogger("tarsus.registry")
+
+#: ``tars.tarsregistry``: upstream's objects and ports (TarsFramework
+#: ``deploy/framework/conf/tarsregistry``).
+REGISTRY_SPEC: Final = ServiceSpec(
+    name="tarsregistry",
+    servants=((QUERY_SERVANT, QUERY_PORT), (REGISTRY_SERVANT, REGISTRY_PORT)),
+    module="tarsus.framework.registry",
+)
 
 #: ``tars.ServerState`` number -> the ``present_state`` value stored. ``Destroying`` has no
 #: column value upstream (MySQL refuses it); it is stored as ``destroyed``.
@@ -125,27 +140,28 @@ class _Outage:
             self.since_ok = time.monotonic()
 
 
-class Registry:
+class Registry(FrameworkService):
     """The registry of one process: routes, node reports, and the loops keeping them fresh.
 
     Start with :meth:`start` (returns once the first full load succeeded), stop with
-    :meth:`stop`; :func:`add_registry` does both through an application's hooks. Lookups read
-    :attr:`snapshot`.
+    :meth:`stop`; :func:`~tarsus.framework.service.host` does both through an application's
+    hooks. Lookups read :attr:`snapshot`. Its :attr:`adapters` (QueryObj first) are what goes
+    into ``t_registry_info``.
     """
 
+    spec = REGISTRY_SPEC
+
     def __init__(self, store: Store, settings: RegistrySettings | None = None) -> None:
+        super().__init__()
         self.store = store
         self.settings = settings or RegistrySettings()
         self.cache = RouteCache()
-        #: the adapters whose endpoints go into ``t_registry_info`` (QueryObj first)
-        self.adapters: list[Adapter] = []
         #: node name -> peer of its last ``reportNode`` (kept, as upstream, for the record)
         self.reported_nodes: dict[str, tuple[str, int] | None] = {}
         self.loads = 0
         self._outage = _Outage()
         self._keepalives: dict[str, tuple[float, float, float]] = {}
         self._versions: dict[StatusKey, str] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._load_lock = asyncio.Lock()
         self._started = False
         self._reload_pending = False
@@ -156,6 +172,52 @@ class Registry:
         # In-memory state changes, replayed over loads whose query began before them.
         self._seq = 0
         self._recent: list[tuple[int, dict[StatusKey, tuple[str, int]]]] = []
+        s = self.settings
+        self.loops = [
+            # every 50 ms until our servants listen and are announced, then load_interval
+            Periodic(
+                "tarsus-registry-reap",
+                lambda: s.load_interval if self._announced else 0.05,
+                self._reap_tick,
+                run_first=True,
+                on_error=self._failed,
+            ),
+            Periodic(
+                "tarsus-registry-sweep",
+                s.node_sweep_interval,
+                self.sweep_nodes,
+                on_error=self._failed,
+            ),
+            Periodic("tarsus-registry-flush", s.flush_interval, self.flush, on_error=self._failed),
+        ]
+        self._announced = False
+        self._bind_deadline = 0.0
+
+    @classmethod
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
+        """Settings from upstream's ``tars.tarsregistry`` keys (:meth:`RegistrySettings.
+        from_tcconfig`); the address advertised for servants on ``0.0.0.0`` is ``localip``.
+
+        Our own ``/tars/tarsus<nodeTimeout>`` and ``<nodeTimeoutInterval>`` (seconds, without
+        upstream's 15 s floor; ``tarsus up --node-timeout`` writes them) win over upstream's
+        ``/tars/reap`` keys, so both layouts of ``tarsus up`` time nodes out alike."""
+        settings = RegistrySettings.from_tcconfig(tc)
+        values = ConfigValues(tc)
+        settings = dataclasses.replace(
+            settings,
+            node_timeout=values.number("/tars/tarsus<nodeTimeout>", settings.node_timeout),
+            node_sweep_interval=values.number(
+                "/tars/tarsus<nodeTimeoutInterval>", settings.node_sweep_interval
+            ),
+            advertise_host=settings.advertise_host or config.localip or None,
+        )
+        return cls(store, settings)
+
+    def servants(self) -> dict[str, Servant]:
+        from tarsus.framework.registry.query_obj import QueryImp
+        from tarsus.framework.registry.registry_obj import RegistryImp
+
+        return {QUERY_SERVANT: QueryImp(self), REGISTRY_SERVANT: RegistryImp(self)}
 
     @property
     def snapshot(self) -> RouteSnapshot:
@@ -177,19 +239,20 @@ class Registry:
                 self._outage.failed("initial route load", e)
                 await asyncio.sleep(self.settings.init_retry_interval)
         self._outage.since_ok = time.monotonic()
-        loop = asyncio.get_running_loop()
-        s = self.settings
-        self._tasks = [
-            loop.create_task(self._first_heartbeat(), name="tarsus-registry-first-heartbeat"),
-            loop.create_task(self._every(s.load_interval, self.reap), name="tarsus-registry-reap"),
-            loop.create_task(
-                self._every(s.node_sweep_interval, self.sweep_nodes),
-                name="tarsus-registry-sweep",
-            ),
-            loop.create_task(
-                self._every(s.flush_interval, self.flush), name="tarsus-registry-flush"
-            ),
-        ]
+        self._announced = False
+        self._bind_deadline = time.monotonic() + _BIND_WAIT
+        if self.adapters and all(a.endpoint.port for a in self.adapters):
+            # Our ports are fixed: announce them now, just before we listen, so that nobody
+            # who reaches us finds our own objects missing (a node started together with us
+            # asks for RegistryObj at once, and would keep that empty answer until its next
+            # refresh). With port 0 the port is known once we listen: the reap loop does it.
+            try:
+                await self._write_heartbeat()
+                await self.load(full=False)
+                self._announced = True
+            except _DB_ERRORS as e:
+                self._outage.failed("first heartbeat", e)
+        await super().start()
         log.info(
             "registry started: %d servants, %d instances routed",
             len(self.snapshot),
@@ -198,44 +261,37 @@ class Registry:
 
     async def stop(self) -> None:
         """Stop the loops and write what is still queued (best effort)."""
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
         if self._started:
             with contextlib.suppress(*_DB_ERRORS):
                 await asyncio.wait_for(self.flush(), timeout=5.0)
         self._started = False
 
-    async def _every(self, interval: float, action: Callable[[], Awaitable[Any]]) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await action()
-            except _DB_ERRORS as e:
-                self._outage.failed(getattr(action, "__name__", "registry task"), e)
-            except Exception:  # a bug must not end the loop
-                log.exception("registry task %s failed", getattr(action, "__name__", action))
+    def _failed(self, e: Exception) -> None:
+        """A loop's round failed: a database outage is logged once, a bug every time."""
+        if isinstance(e, _DB_ERRORS):
+            self._outage.failed("registry loop", e)
+        else:
+            log.error("registry loop failed", exc_info=e)
 
-    async def _first_heartbeat(self) -> None:
-        """Once our servants listen, announce them and load them into the routes."""
-        waited = 0.0
-        while not all(a.accepting for a in self.adapters):
-            if waited >= _BIND_WAIT:
-                log.warning(
-                    "our servants do not listen after %.0fs; announcing them at the next tick",
-                    waited,
-                )
+    async def _reap_tick(self) -> None:
+        """The reap loop: first, once our servants listen, announce them and load them into
+        the routes (clients and nodes look them up right away); then :meth:`reap`."""
+        if self._announced:
+            await self.reap()
+            return
+        if not self.listening:
+            if time.monotonic() < self._bind_deadline:
                 return
-            await asyncio.sleep(0.05)
-            waited += 0.05
-        try:
-            await self.heartbeat()
-            await self.load(full=False)
-        except _DB_ERRORS as e:
-            self._outage.failed("first heartbeat", e)
+            log.warning(
+                "our servants do not listen after %.0fs; announcing them at the next tick",
+                _BIND_WAIT,
+            )
+            self._announced = True
+            return
+        self._announced = True
+        await self.heartbeat()
+        await self.load(full=False)
 
     # -- routes ----------------------------------------------------------------------------------
 
@@ -355,8 +411,13 @@ class Registry:
         """Upsert our servants into ``t_registry_info`` (unless ``heartbeat_off``)."""
         if self.settings.heartbeat_off or not self.adapters:
             return
-        if not all(a.accepting for a in self.adapters):
+        if not self.listening:
             return  # not listening yet (port unknown), or stopping
+        await self._write_heartbeat()
+
+    async def _write_heartbeat(self) -> None:
+        if self.settings.heartbeat_off or not self.adapters:
+            return
         await db.heartbeat_registry(
             self.store, self.locator_id, self.own_servants(), self.settings.tars_version
         )
@@ -705,26 +766,11 @@ def add_registry(
     registry_endpoint: str,
     settings: RegistrySettings | None = None,
 ) -> Registry:
-    """Serve ``tars.tarsregistry.QueryObj`` and ``tars.tarsregistry.RegistryObj`` from ``app``.
+    """Serve ``tars.tarsregistry.QueryObj`` and ``tars.tarsregistry.RegistryObj`` from ``app``
+    on the given endpoints (:func:`~tarsus.framework.service.host` with explicit endpoints).
 
     The registry's loads start in ``app``'s ``on_initialize`` hook — ``app.start()`` returns
     once the routes are loaded and the servants listen — and stop in its ``on_destroy`` hook.
     """
-    from tarsus.framework.registry.query_obj import QueryImp
-    from tarsus.framework.registry.registry_obj import RegistryImp
-
-    registry = Registry(store, settings)
-    registry.adapters.append(app.add_servant(QueryImp(registry), QUERY_SERVANT, query_endpoint))
-    registry.adapters.append(
-        app.add_servant(RegistryImp(registry), REGISTRY_SERVANT, registry_endpoint)
-    )
-
-    async def initialize(_app: Application) -> None:
-        await registry.start()
-
-    async def destroy(_app: Application) -> None:
-        await registry.stop()
-
-    app.on_initialize(initialize)
-    app.on_destroy(destroy)
-    return registry
+    endpoints = {QUERY_SERVANT: query_endpoint, REGISTRY_SERVANT: registry_endpoint}
+    return host(app, Registry(store, settings), endpoints)

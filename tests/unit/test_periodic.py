@@ -1,0 +1,105 @@
+"""``Periodic``: background loops started and stopped one way."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tarsus.rpc.periodic import Backoff, Periodic
+
+
+async def _until(check: object, what: str) -> None:
+    async with asyncio.timeout(10):
+        while not check():  # type: ignore[operator]
+            await asyncio.sleep(0.001)
+
+
+async def test_a_failing_round_does_not_end_the_loop() -> None:
+    calls = 0
+    errors: list[Exception] = []
+
+    async def action() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the database went away")
+
+    loop = Periodic("test", 0.001, action, run_first=True, on_error=errors.append)
+    loop.start()
+    await _until(lambda: calls >= 3, "three rounds")
+    await loop.stop()
+    assert [str(e) for e in errors] == ["the database went away"]
+    assert not loop.running
+
+
+async def test_stop_cancels_a_round_in_progress_and_leaves_no_task() -> None:
+    entered, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def action() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    loop = Periodic("test", 3600, action, run_first=True)
+    loop.start()
+    await entered.wait()
+    await loop.stop()
+    assert cancelled.is_set() and not loop.running
+    await loop.stop()  # again: nothing to do
+
+
+async def test_the_first_round_waits_an_interval_unless_run_first_or_run_now() -> None:
+    rounds = 0
+
+    async def action() -> None:
+        nonlocal rounds
+        rounds += 1
+
+    loop = Periodic("test", 3600, action)
+    loop.start()
+    await asyncio.sleep(0.01)
+    assert rounds == 0
+    loop.run_now()
+    await _until(lambda: rounds == 1, "the round run_now asked for")
+    await loop.stop()
+
+
+async def test_the_interval_is_read_before_every_wait() -> None:
+    intervals = iter([0.001, 0.001, 3600.0])
+    rounds = 0
+
+    async def action() -> None:
+        nonlocal rounds
+        rounds += 1
+
+    loop = Periodic("test", lambda: next(intervals), action, run_first=True)
+    loop.start()
+    await _until(lambda: rounds == 3, "three rounds")
+    await asyncio.sleep(0.01)
+    await loop.stop()
+    assert rounds == 3  # the third wait is an hour
+
+
+async def test_start_twice_runs_one_loop() -> None:
+    rounds = 0
+
+    async def action() -> None:
+        nonlocal rounds
+        rounds += 1
+
+    loop = Periodic("test", 3600, action, run_first=True)
+    loop.start()
+    loop.start()
+    await _until(lambda: rounds >= 1, "a round")
+    await asyncio.sleep(0.01)
+    await loop.stop()
+    assert rounds == 1
+
+
+def test_backoff_doubles_up_to_its_limit_and_starts_over_when_reset() -> None:
+    backoff = Backoff(0.1, 1.0)
+    assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    backoff.reset()
+    assert backoff.next() == 0.1
