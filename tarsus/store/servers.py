@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, Table, and_, delete, insert, select, tuple_, update
+from sqlalchemy import String, Table, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from tarsus.conf import ConfigError, parse
@@ -327,14 +327,21 @@ class Servers:
             await self._check_ports(conn, server, rows)
             try:
                 if exists is None:
+                    # upstream's column is NOT NULL and TarsWeb's schema sync makes it so: a
+                    # server not patched yet carries its deploy time (migration 0003)
                     await conn.execute(
                         insert(t_server_conf).values(
-                            setting_state="inactive", present_state="inactive", **values
+                            setting_state="inactive",
+                            present_state="inactive",
+                            patch_time=now,
+                            **values,
                         )
                     )
                 else:
                     await conn.execute(
-                        update(t_server_conf).where(t_server_conf.c.id == exists).values(values)
+                        update(t_server_conf)
+                        .where(t_server_conf.c.id == exists)
+                        .values(patch_time=func.coalesce(t_server_conf.c.patch_time, now), **values)
                     )
                     await conn.execute(delete(t_adapter_conf).where(_adapter_key(app, name, node)))
                 if rows:

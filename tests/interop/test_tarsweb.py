@@ -278,13 +278,19 @@ def test_nodes_and_templates(console: Console) -> None:
     assert {"tars.default", "tars.tarspython.default"} <= set(templates), templates
 
 
-def test_framework_list_names_the_node(console: Console) -> None:
+def test_framework_list_names_the_node_and_the_framework_services(console: Console) -> None:
     servers = console.get("get_framework_list")["servers"]
     nodes = [s for s in servers if s["serverName"] == "tarsnode"]
     assert [s["nodeName"] for s in nodes] == [NODE], servers
     # Filled on registration from the node's address: something checkServer can ping.
     assert nodes[0]["objName"] == f"tars.tarsnode.ServerObj@tcp -h {NODE} -p 19386 -t 60000"
-    # (The framework's own tars.* services join this list once they are t_server_conf rows.)
+    # The framework's own services are servers of application tars, with upstream's objects.
+    objects = {s["objName"].split("@")[0] for s in servers if s["serverName"] != "tarsnode"}
+    assert objects == {
+        "tars.tarsregistry.QueryObj",
+        "tars.tarsregistry.RegistryObj",
+        "tars.tarsAdminRegistry.AdminRegObj",
+    }, servers
 
 
 def _log_params() -> dict[str, str]:

@@ -13,6 +13,7 @@ from tarsus.conf.templates import builtin_names
 from tarsus.store import Store, open_store
 from tarsus.store.migrate import alembic_config, head_revision
 from tarsus.store.schema import metadata, t_profile_template, t_server_conf
+from tarsus.store.servers import ServerSpec
 
 UPSTREAM_TABLES = {
     "t_server_conf",
@@ -210,3 +211,21 @@ async def test_migration_0002_stores_python_servers_as_upstream_types(tmp_path: 
             "C": "tars_python",
             "Cpp": "tars_cpp",
         }
+
+
+async def test_migration_0003_gives_every_server_a_patch_time(tmp_path: Path) -> None:
+    """Upstream TarsWeb's schema sync makes ``patch_time`` NOT NULL and stops at a NULL; rows
+    deployed and never patched held one before."""
+    db = tmp_path / "tarsus.db"
+    _at_0001(db)  # its servers were never patched: patch_time NULL
+    async with await open_store(f"sqlite:///{db}") as store:
+        async with store.connect() as conn:
+            times = (await conn.execute(select(t_server_conf.c.patch_time))).scalars().all()
+        assert len(times) == 4 and all(t is not None for t in times), times
+        spec = ServerSpec("Demo", "New", "n1", server_type="tars_cpp", template_name="tars.default")
+        await store.servers.deploy(spec, [])
+        async with store.connect() as conn:
+            new = await conn.scalar(
+                select(t_server_conf.c.patch_time).where(t_server_conf.c.server_name == "New")
+            )
+        assert new is not None  # a fresh deploy carries its deploy time
