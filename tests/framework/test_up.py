@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from up_support import ROOT, call_hello, tarsus
 
 from tarsus.testing import (
     FRAMEWORK_PORTS,
@@ -23,30 +23,6 @@ from tarsus.testing import (
     port_is_free,
     services_of,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-TARSUS = [sys.executable, "-m", "tarsus"]
-LOCATOR = "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890"
-
-
-def _call() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            *TARSUS,
-            "call",
-            "--locator",
-            LOCATOR,
-            "--idl",
-            str(ROOT / "examples/hello/Hello.tars"),
-            "Test.HelloServer.HelloObj",
-            "sayHello",
-            '{"name":"x"}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def _start_up(data_dir: Path, log: Path) -> TarsusUp:
@@ -66,7 +42,7 @@ def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     log = tmp_path / "up.log"
     up = _start_up(data_dir, log)
     try:
-        done = _call()
+        done = call_hello()
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}
         assert services_of(data_dir), "the Hello service should run as its own process"
@@ -78,7 +54,7 @@ def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     # Again on the same data directory: the deployment is kept and comes back.
     up = _start_up(data_dir, log)
     try:
-        done = _call()
+        done = call_hello()
         assert done.returncode == 0, done.stderr + log.read_text(errors="replace")
         assert len(services_of(data_dir)) == 1, "no duplicate service after a restart"
     finally:
@@ -90,7 +66,7 @@ HELLO = ("Test.HelloServer", "--node", "127.0.0.1")
 
 
 def _tarsus(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*TARSUS, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = tarsus(*args)
     assert done.returncode == 0, f"tarsus {' '.join(args)}: {done.stderr}"
     return done
 
@@ -126,7 +102,7 @@ def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
     up = _start_up(data_dir, log)
     bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        assert _call().returncode == 0
+        assert call_hello().returncode == 0
         # a restart stops, then starts: the node does not start it by itself in between
         restarted = _tarsus("server", "restart", *HELLO)
         assert "please check: pid " in restarted.stdout, restarted.stdout
@@ -162,7 +138,7 @@ def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
         # ... until an operator starts it
         started = _tarsus("server", "start", *HELLO)
         assert "please check: pid " in started.stdout, started.stdout
-        _until(lambda: _call().returncode == 0, "Hello to answer again", log)
+        _until(lambda: call_hello().returncode == 0, "Hello to answer again", log)
         assert _status()["notes"] == []
     finally:
         bystander.kill()

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from up_support import ROOT, call_hello, tarsus
 
 from tarsus.store import open_store
 from tarsus.testing import (
@@ -31,28 +30,14 @@ from tarsus.testing import (
     services_of,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-TARSUS = [sys.executable, "-m", "tarsus"]
-LOCATOR = "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890"
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
 FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry"}
 
 T = TypeVar("T")
 
 
-def _tarsus(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TARSUS, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
-
-
-def _call_hello() -> subprocess.CompletedProcess[str]:
-    return _tarsus(
-        "call", "--locator", LOCATOR, "--idl", str(ROOT / "examples/hello/Hello.tars"),
-        "Test.HelloServer.HelloObj", "sayHello", '{"name":"x"}',
-    )  # fmt: skip
-
-
 def _servers() -> dict[str, dict[str, str]]:
-    done = _tarsus("server", "list", "--json", "--admin", ADMIN)
+    done = tarsus("server", "list", "--json", "--admin", ADMIN)
     assert done.returncode == 0, done.stdout + done.stderr
     return {s["server"]: s for s in json.loads(done.stdout)["servers"]}
 
@@ -106,7 +91,7 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
         )
     assert len(services_of(data_dir, "tarsregistry")) == 1
     assert len(services_of(data_dir, "tarsAdminRegistry")) == 1
-    done = _call_hello()
+    done = call_hello()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}
 
@@ -117,7 +102,7 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
         lambda: [p for p in services_of(data_dir, "tarsregistry") if p.pid != registry.pid],
         "the node to start the registry again",
     )
-    _eventually(lambda: _call_hello().returncode == 0, "a call by name to answer")
+    _eventually(lambda: call_hello().returncode == 0, "a call by name to answer")
     assert len(services_of(data_dir, "tarsregistry")) == 1, "exactly one registry"
     _eventually(
         lambda: _servers()["tars.tarsregistry"]["present_state"] == "active",
@@ -126,15 +111,13 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
 
     # Restarted through the admin registry, as any server.
     (before,) = services_of(data_dir, "tarsregistry")
-    done = _tarsus(
-        "server", "restart", "tars.tarsregistry", "--node", "127.0.0.1", "--admin", ADMIN
-    )
+    done = tarsus("server", "restart", "tars.tarsregistry", "--node", "127.0.0.1", "--admin", ADMIN)
     assert done.returncode == 0, done.stdout + done.stderr
     _eventually(
         lambda: [p for p in services_of(data_dir, "tarsregistry") if p.pid != before.pid],
         "a new registry process",
     )
-    _eventually(lambda: _call_hello().returncode == 0, "a call by name to answer after the restart")
+    _eventually(lambda: call_hello().returncode == 0, "a call by name to answer after the restart")
 
 
 async def test_one_process_layout_records_the_framework_rows(up: Up) -> None:
