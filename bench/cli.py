@@ -28,7 +28,6 @@ import argparse
 import datetime
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from typing import Any
 from machine_load import LoadWindow, load_lines, machine_facts
 from report import add_output_arguments, command_lines, emit
 
+from tarsus.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- cli:begin -->", "<!-- cli:end -->"
@@ -49,13 +50,6 @@ BIN = Path(sys.executable).parent
 
 class BenchError(Exception):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def kinds(port: int) -> dict[str, list[str]]:

@@ -20,35 +20,22 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 from report import replace_section
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
+from tarsus.testing import TarsusUp, services_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- recovery:begin -->", "<!-- recovery:end -->"
 HELLO = "Test.HelloServer.HelloObj@tcp -h 127.0.0.1 -p 18601 -t 60000"
-
-
-def hello_pids(data_dir: Path) -> list[int]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if any(p.startswith("--config=") for p in cmdline) and any(
-            str(data_dir) in p for p in cmdline
-        ):
-            found.append(proc.pid)
-    return found
 
 
 async def answers(test: Any, comm: Communicator) -> bool:
@@ -65,29 +52,18 @@ async def measure(kills: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="tarsus-recovery-") as tmp:
         data_dir = Path(tmp) / "data"
         log = Path(tmp) / "up.log"
-        with open(log, "wb") as out:
-            up = subprocess.Popen(
-                [sys.executable, "-m", "tarsus", "up", "--data-dir", str(data_dir)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        try:
-            deadline = time.monotonic() + 120
-            while "is up" not in log.read_text(errors="replace"):
-                if up.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"tarsus up did not come up:\n{log.read_text()}")
-                await asyncio.sleep(0.1)
+        with TarsusUp("--data-dir", str(data_dir), log=log, cwd=ROOT, timeout=120):
             started: list[float] = []
             answered: list[float] = []
             async with Communicator(connect_timeout_ms=200, cache_dir=None) as comm:
                 for i in range(kills):
-                    (pid,) = hello_pids(data_dir)
+                    (hello,) = services_of(data_dir)
+                    pid = hello.pid
                     t0 = time.monotonic()
                     os.kill(pid, signal.SIGKILL)
                     new_at = 0.0
                     while time.monotonic() - t0 < 30:
-                        if not new_at and [p for p in hello_pids(data_dir) if p != pid]:
+                        if not new_at and [p for p in services_of(data_dir) if p.pid != pid]:
                             new_at = time.monotonic()
                         if new_at and await answers(test, comm):
                             started.append(new_at - t0)
@@ -100,12 +76,6 @@ async def measure(kills: int) -> dict[str, list[float]]:
                           f"answering after {answered[-1] * 1000:.0f} ms")  # fmt: skip
                     await asyncio.sleep(1.0)
             return {"started": started, "answered": answered}
-        finally:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                up.kill()
 
 
 def render(result: dict[str, list[float]], command: str) -> str:

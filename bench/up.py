@@ -47,7 +47,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from report import add_output_arguments, command_lines, emit
 
 import tarsus.idl
 from tarsus.rpc.communicator import Communicator
+from tarsus.testing import port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -114,10 +114,8 @@ def taken_ports() -> dict[int, str]:
                     label = f"pid {c.pid}"
             who[c.laddr.port] = label
     for port in PORTS:
-        if port not in who:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    who[port] = "unknown process"
+        if port not in who and not port_is_free(port):
+            who[port] = "unknown process"
     return who
 
 

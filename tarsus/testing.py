@@ -9,6 +9,9 @@
   that block (a ``SyncCommunicator``, the ``tarsus`` CLI run as a subprocess);
   :class:`LoopThread` is that loop, for anything else a blocking test needs served;
 * :func:`free_port` / :func:`free_ports` — ports to hand to a server in another process;
+  :func:`port_is_free` — whether nothing listens on a given (fixed) port;
+* :class:`TarsusUp` — ``tarsus up`` in a process of its own until Ctrl-C, as a user runs it;
+  :func:`services_of` — the processes its node runs;
 * :func:`eventually` / :func:`eventually_sync` — wait for a condition with a deadline, failing
   with a message that names what was awaited (never a bare ``sleep``).
 
@@ -20,12 +23,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar, overload
+
+import psutil  # type: ignore[import-untyped]
 
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
@@ -219,12 +228,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     return free_ports(1, host)[0]
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing accepts connections on ``port`` of ``host``: before a test starts
+    something on a fixed port (upstream's 17890, 12000...), and after it stopped it."""
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
 # ---------------------------------------------------------------------------------------------
 # waiting for a condition
 
 
-def _failure(what: str, timeout: float, last: object) -> AssertionError:
-    return AssertionError(f"never happened within {timeout:g} s: {what} (last check: {last!r})")
+def _failure(
+    what: str, timeout: float, last: object, describe: Callable[[], str] | None = None
+) -> AssertionError:
+    message = f"never happened within {timeout:g} s: {what} (last check: {last!r})"
+    if describe is not None:
+        message += "\n" + describe()
+    return AssertionError(message)
 
 
 @overload
@@ -289,11 +310,13 @@ def eventually_sync(
     timeout: float = WAIT,
     interval: float = INTERVAL,
     ignoring: type[Exception] | tuple[type[Exception], ...] = (),
+    describe: Callable[[], str] | None = None,
 ) -> T:
     """:func:`eventually` for code without an event loop: ``check`` is a plain callable and the
-    wait blocks the thread.
+    wait blocks the thread. On failure the message ends with ``describe()`` if given (a
+    process's log, say).
 
-        eventually_sync(lambda: log.exists() and "is up" in log.read_text(), "the up line")
+        eventually_sync(lambda: "is up" in log.read_text(), "the up line", describe=log.read_text)
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -307,20 +330,136 @@ def eventually_sync(
                 return value
             last = value
         if time.monotonic() >= deadline:
-            raise _failure(what, timeout, last)
+            raise _failure(what, timeout, last, describe)
         time.sleep(interval)
 
 
+# ---------------------------------------------------------------------------------------------
+# tarsus up in a process of its own
+
+#: What ``tarsus up`` prints once everything answers (tarsus/cli/up.py).
+UP_LINE = " is up"
+#: The fixed ports ``tarsus up`` listens on, upstream's: the registry's QueryObj and
+#: RegistryObj, the admin registry's AdminRegObj, the node's ServerObj, the example Hello.
+FRAMEWORK_PORTS = (17890, 17891, 12000, 19386, 18601)
+
+
+class TarsusUp:
+    """``tarsus up ARGS`` as a user runs it: a process of its own, its output appended to
+    ``log``; the constructor returns once it printed that it is up. :meth:`stop` is Ctrl-C.
+
+        with TarsusUp("--data-dir", str(tmp_path / "data"), log=tmp_path / "up.log") as up:
+            subprocess.run(["tarsus", "call", ...])
+        assert up.returncode == 0, up.log_text()
+
+    It needs the framework's fixed ports (:data:`FRAMEWORK_PORTS`, or ``ports``): if one is
+    taken it fails at once (``AssertionError``) rather than start a second framework beside
+    another. A failure to come up (the process exits, or ``timeout`` s pass) kills the process
+    and raises ``AssertionError`` with the log.
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        log: Path,
+        cwd: Path | None = None,
+        timeout: float = WAIT,
+        ports: tuple[int, ...] = FRAMEWORK_PORTS,
+    ) -> None:
+        busy = [port for port in ports if not port_is_free(port)]
+        if busy:
+            raise AssertionError(
+                f"ports {busy} are taken: another Tars framework runs here; stop it first"
+            )
+        self.log = log
+        ups_before = self.log_text().count(UP_LINE)
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tarsus", "up", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+            )
+
+        def up() -> bool:
+            if self.log_text().count(UP_LINE) > ups_before:
+                return True
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"tarsus up exited ({self.proc.returncode}):\n{self.log_text()}"
+                )
+            return False
+
+        try:
+            eventually_sync(
+                up, "tarsus up to come up", timeout=timeout, interval=0.1, describe=self.log_text
+            )
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it stopped, else None."""
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        """What it printed so far (the whole log file)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, timeout: float = WAIT) -> int:
+        """Ctrl-C (SIGINT) and wait for it to exit; return its exit status. If it has not
+        exited within ``timeout`` s it is killed and ``AssertionError`` raised with the log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(
+                    f"tarsus up did not stop on Ctrl-C within {timeout:g} s:\n{self.log_text()}"
+                ) from None
+        return self.proc.returncode
+
+    def __enter__(self) -> TarsusUp:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def services_of(data_dir: Path, marker: str = "") -> list[psutil.Process]:
+    """The processes the node of ``tarsus up --data-dir DATA_DIR`` runs (each is started with
+    a ``--config=`` file under the data directory, tarsus/framework/node), only those with
+    ``marker`` in their command line if given. Empty once ``tarsus up`` stopped cleanly."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline: list[str] = proc.info["cmdline"] or []
+        configs = [part for part in cmdline if part.startswith("--config=")]
+        if any(str(data_dir) in part for part in configs) and (
+            not marker or any(marker in part for part in cmdline)
+        ):
+            found.append(proc)
+    return found
+
+
 __all__ = [
+    "FRAMEWORK_PORTS",
     "INTERVAL",
     "PORT_RANGE",
+    "UP_LINE",
     "WAIT",
     "LoopThread",
     "Served",
     "ServerThread",
+    "TarsusUp",
     "eventually",
     "eventually_sync",
     "free_port",
     "free_ports",
+    "port_is_free",
     "serve",
+    "services_of",
 ]

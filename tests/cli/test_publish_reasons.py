@@ -14,55 +14,26 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tarsus.testing import TarsusUp
+
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
 NODE = "127.0.0.1"
-PORTS = (17890, 17891, 12000, 19386)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Path]:
     """``tarsus up --no-example`` until the test ends; yields its log file."""
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
     log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tarsus", "up", "--no-example", "--data-dir", "data"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "is up" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"tarsus up did not come up:\n{log.read_text(errors='replace')}")
-            time.sleep(0.1)
+    with TarsusUp("--no-example", "--data-dir", "data", log=log, cwd=tmp_path):
         yield log
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def tarsus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,122 +8,65 @@ Tars framework already listens on this machine.
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from up_support import ROOT, call_hello, tarsus
 
-ROOT = Path(__file__).resolve().parents[2]
-TARSUS = [sys.executable, "-m", "tarsus"]
-LOCATOR = "tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890"
-PORTS = (17890, 17891, 12000, 19386, 18601)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _call() -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            *TARSUS,
-            "call",
-            "--locator",
-            LOCATOR,
-            "--idl",
-            str(ROOT / "examples/hello/Hello.tars"),
-            "Test.HelloServer.HelloObj",
-            "sayHello",
-            '{"name":"x"}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+from tarsus.testing import (
+    FRAMEWORK_PORTS,
+    TarsusUp,
+    eventually_sync,
+    port_is_free,
+    services_of,
+)
 
 
-def _start_up(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    busy = [p for p in PORTS if not _port_free(p)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken: another Tars framework runs here; stop it first")
-    runs_before = log.read_text(errors="replace").count("is up") if log.exists() else 0
-    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+def _start_up(data_dir: Path, log: Path) -> TarsusUp:
     # As a user runs it: no --data-dir, so ./.tarsus under the working directory (a relative
     # path the node must not hand to its services as is).
     assert data_dir.name == ".tarsus"
-    proc = subprocess.Popen(
-        [*TARSUS, "up"], stdout=out, stderr=subprocess.STDOUT, cwd=data_dir.parent
-    )
-    out.close()
-    deadline = time.monotonic() + 60
-    while log.read_text(errors="replace").count("is up") <= runs_before:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tarsus up did not come up:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
-    return proc
+    return TarsusUp(log=log, cwd=data_dir.parent)
 
 
-def _services_of(data_dir: Path) -> list[psutil.Process]:
-    """Processes running from the data directory (the services tarsus up started)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        is_service = any(part.startswith("--config=") for part in cmdline)
-        if is_service and any(str(data_dir) in part for part in cmdline):
-            found.append(proc)
-    return found
-
-
-def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"tarsus up did not stop on Ctrl-C:\n{log.read_text(errors='replace')}")
+def _stop(up: TarsusUp) -> None:
+    assert up.stop() == 0, up.log_text()
 
 
 @pytest.mark.slow
 def test_up_answers_by_name_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
-    proc = _start_up(data_dir, log)
+    up = _start_up(data_dir, log)
     try:
-        done = _call()
+        done = call_hello()
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}
-        assert _services_of(data_dir), "the Hello service should run as its own process"
+        assert services_of(data_dir), "the Hello service should run as its own process"
     finally:
-        _stop(proc, log)
-    assert _services_of(data_dir) == []
-    assert all(_port_free(p) for p in PORTS)
+        _stop(up)
+    assert services_of(data_dir) == []
+    assert all(port_is_free(p) for p in FRAMEWORK_PORTS)
 
     # Again on the same data directory: the deployment is kept and comes back.
-    proc = _start_up(data_dir, log)
+    up = _start_up(data_dir, log)
     try:
-        done = _call()
+        done = call_hello()
         assert done.returncode == 0, done.stderr + log.read_text(errors="replace")
-        assert len(_services_of(data_dir)) == 1, "no duplicate service after a restart"
+        assert len(services_of(data_dir)) == 1, "no duplicate service after a restart"
     finally:
-        _stop(proc, log)
-    assert _services_of(data_dir) == []
+        _stop(up)
+    assert services_of(data_dir) == []
 
 
 HELLO = ("Test.HelloServer", "--node", "127.0.0.1")
 
 
 def _tarsus(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([*TARSUS, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = tarsus(*args)
     assert done.returncode == 0, f"tarsus {' '.join(args)}: {done.stderr}"
     return done
 
@@ -146,12 +89,8 @@ def _keep_alive(pid: int) -> None:
     )
 
 
-def _until(check: Callable[[], bool], what: str, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what}\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+def _until(check: Callable[[], bool], what: str, log: Path) -> None:
+    eventually_sync(check, what, timeout=120, describe=lambda: log.read_text(errors="replace"))
 
 
 def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
@@ -160,49 +99,49 @@ def test_up_node_obeys_the_operator_and_no_one_else(tmp_path: Path) -> None:
     status` says until when, and `server start` starts it at once."""
     data_dir = tmp_path / ".tarsus"
     log = tmp_path / "up.log"
-    proc = _start_up(data_dir, log)
+    up = _start_up(data_dir, log)
     bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        assert _call().returncode == 0
+        assert call_hello().returncode == 0
         # a restart stops, then starts: the node does not start it by itself in between
         restarted = _tarsus("server", "restart", *HELLO)
         assert "please check: pid " in restarted.stdout, restarted.stdout
         assert "already Activ" not in restarted.stdout + log.read_text(errors="replace")
 
         _tarsus("server", "stop", *HELLO)
-        for pid in (bystander.pid, proc.pid, 1):  # anyone's, the platform's own, init's
+        for pid in (bystander.pid, up.proc.pid, 1):  # anyone's, the platform's own, init's
             _keep_alive(pid)
             status = _status()
             assert status["pid"] == 0 and status["present_state_in_node"] == "Inactive"
         assert "stopped by an operator" in " ".join(status["notes"])
         assert "stopped" in _tarsus("server", "stop", *HELLO).stdout
-        assert bystander.poll() is None and proc.poll() is None
+        assert bystander.poll() is None and up.proc.poll() is None
         assert f"heartbeat naming pid {bystander.pid} ignored" in log.read_text(errors="replace")
-        assert _services_of(data_dir) == []
+        assert services_of(data_dir) == []
 
         # a crash loop (every process killed at once) is held back ...
         _tarsus("server", "start", *HELLO)
         killed: set[int] = set()
 
         def held_back() -> bool:
-            for service in _services_of(data_dir):
+            for service in services_of(data_dir):
                 if service.pid not in killed:
                     killed.add(service.pid)
                     service.kill()
             limited = "activating is limited" in log.read_text(errors="replace")
-            return limited and not [p for p in _services_of(data_dir) if p.pid not in killed]
+            return limited and not [p for p in services_of(data_dir) if p.pid not in killed]
 
         _until(held_back, "the activation limiter to hold Hello back", log)
         shown = _tarsus("server", "status", *HELLO).stdout
         assert "held back by the activation limiter until" in " ".join(shown.split())
-        assert _services_of(data_dir) == []
+        assert services_of(data_dir) == []
         # ... until an operator starts it
         started = _tarsus("server", "start", *HELLO)
         assert "please check: pid " in started.stdout, started.stdout
-        _until(lambda: _call().returncode == 0, "Hello to answer again", log)
+        _until(lambda: call_hello().returncode == 0, "Hello to answer again", log)
         assert _status()["notes"] == []
     finally:
         bystander.kill()
         bystander.wait()
-        _stop(proc, log)
-    assert _services_of(data_dir) == []
+        _stop(up)
+    assert services_of(data_dir) == []

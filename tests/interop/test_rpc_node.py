@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -40,7 +38,7 @@ from tarsus.rpc import current
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import InvokeTimeout, Ret, ServerError, TarsError
 from tarsus.rpc.proxy import CallOptions
-from tarsus.testing import eventually, free_port, serve
+from tarsus.testing import eventually, eventually_sync, free_port, port_is_free, serve
 
 IDL = """
 module InteropRpc
@@ -157,17 +155,17 @@ def node_server(node: str, idle_ms: int = 60000) -> Iterator[int]:
             env=peer_env(),
         )
         try:
-            deadline = time.monotonic() + 15
-            while True:  # the SDK has no "listening" callback: poll the port
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        stderr.seek(0)
-                        tail = stderr.read()[-3000:].decode("utf-8", "replace")
-                        pytest.fail(f"rpc_server.js did not start (status {proc.poll()}):\n{tail}")
-                    time.sleep(0.05)
+
+            def listening() -> bool:  # the SDK has no "listening" callback: poll the port
+                if proc.poll() is not None:
+                    raise AssertionError(f"rpc_server.js exited ({proc.returncode})\n{tail()}")
+                return not port_is_free(port)
+
+            def tail() -> str:
+                stderr.seek(0)
+                return stderr.read()[-3000:].decode("utf-8", "replace")
+
+            eventually_sync(listening, "rpc_server.js to listen", describe=tail)
             yield port
         finally:
             assert proc.stdin is not None

@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -34,6 +32,7 @@ import pytest
 import tarsweb
 
 from tarsus.store.schema import UPSTREAM_SERVER_TYPES
+from tarsus.testing import TarsusUp, eventually_sync, port_is_free
 
 pytestmark = pytest.mark.tarsweb
 
@@ -63,24 +62,13 @@ def _mysql(sql: str, database: str = "", *, force: bool = False, stdin: str = ""
     return done.stdout
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _eventually(what: str, check: Callable[[], T | None], timeout: float, logs: list[Path]) -> T:
+def _eventually(check: Callable[[], T], what: str, timeout: float, logs: list[Path]) -> T:
     """``check()``'s first truthy answer, polled until ``timeout`` s; else fail with the logs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            tails = "\n".join(
-                f"--- {p.name}:\n{p.read_text(errors='replace')[-4000:]}" for p in logs
-            )
-            pytest.fail(f"{what} within {timeout:.0f} s\n{tails}")
-        time.sleep(0.2)
+
+    def tails() -> str:
+        return "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-4000:]}" for p in logs)
+
+    return eventually_sync(check, what, timeout=timeout, interval=0.2, describe=tails)
 
 
 def _claim_databases() -> None:
@@ -162,29 +150,19 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     if node is None or shutil.which("mysql") is None:
         pytest.fail("the TarsWeb test needs `node` and the `mysql` client on PATH")
     web = tarsweb.prepare(tarball)
-    busy = [p for p in PORTS if not _port_free(p)]
+    busy = [p for p in PORTS if not port_is_free(p)]
     if busy:
         pytest.fail(f"ports {busy} are taken (another Tars framework or TarsWeb runs here)")
     _claim_databases()
     tmp = tmp_path_factory.mktemp("tarsweb")
     up_log, web_log = tmp / "up.log", tmp / "web.log"
-    procs: list[tuple[subprocess.Popen[bytes], int]] = []
+    stops: list[Callable[[], object]] = []
     try:
-        with open(up_log, "wb") as out:
-            up = subprocess.Popen(
-                [*TARSUS, "up", "--data-dir", str(tmp / "data"), "--db",
-                 "mysql://root@127.0.0.1:3306/db_tars"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-            )  # fmt: skip
-        procs.append((up, signal.SIGINT))
-
-        def ready() -> bool:
-            text = up_log.read_text(errors="replace")
-            if up.poll() is not None:
-                pytest.fail(f"tarsus up exited ({up.returncode}):\n{text}")
-            return "is up" in text
-
-        _eventually("tarsus up did not come up", ready, 120, [up_log])
+        up = TarsusUp(
+            "--data-dir", str(tmp / "data"), "--db", "mysql://root@127.0.0.1:3306/db_tars",
+            log=up_log, cwd=ROOT, timeout=120,
+        )  # fmt: skip
+        stops.append(up.stop)
         for name in ("db_tars_web", "db_user_system"):
             # --force: two `set global innodb_*` lines of TarsWeb's SQL fail on MariaDB 10.11
             _mysql("", name, force=True, stdin=(web / "sql" / f"{name}.sql").read_text())
@@ -201,7 +179,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                     "ENABLE_K8S": "false",
                 },
             )
-        procs.append((proc, signal.SIGTERM))
+        stops.append(lambda: _stop(proc, signal.SIGTERM))
         console = Console(up_log, web_log, proc)
         wanted = tarsweb.sync_tables(web)
 
@@ -209,16 +187,18 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             text = web_log.read_text(errors="replace")
             if proc.poll() is not None:
                 pytest.fail(f"TarsWeb exited ({proc.returncode}) during its schema sync:\n{text}")
-            return all(f"database {t} sync succ" in text for t in wanted) and not _port_free(
+            return all(f"database {t} sync succ" in text for t in wanted) and not port_is_free(
                 tarsweb.PORT
             )
 
-        _eventually("TarsWeb's schema sync did not complete", synced, 180, console.logs())
+        _eventually(synced, "TarsWeb's schema sync", 180, console.logs())
         yield console
     finally:
-        for p, sig in reversed(procs):
-            _stop(p, sig)
-        _drop_databases()
+        try:
+            for stop in reversed(stops):
+                stop()
+        finally:
+            _drop_databases()
 
 
 def _hello_row(console: Console) -> dict[str, Any]:
@@ -260,12 +240,12 @@ def test_restart_task_completes(console: Console) -> None:
         items = task.get("items") or []
         return task if items and all(i["status"] >= EM_T_SUCCESS for i in items) else None
 
-    task = _eventually("the restart task did not finish", finished, 120, console.logs())
+    task = _eventually(finished, "the restart task to finish", 120, console.logs())
     assert [i["status"] for i in task["items"]] == [EM_T_SUCCESS], task
     assert "(1005)" not in console.up_log.read_text(errors="replace")
     _eventually(
-        "Hello did not come back active after the restart",
         lambda: _hello_row(console)["present_state"] == "active",
+        "Hello to be active again after the restart",
         60,
         console.logs(),
     )
@@ -344,8 +324,8 @@ def test_tarsus_cli_after_the_sync(console: Console) -> None:
     restarted = tarsus("server", "restart", "Test.HelloServer", "--node", NODE)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     _eventually(
-        "Hello did not come back active after `tarsus server restart`",
         lambda: _hello_row(console)["present_state"] == "active",
+        "Hello to be active again after `tarsus server restart`",
         60,
         console.logs(),
     )

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -537,17 +536,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HELLO_OBJ = "Test.HelloServer.HelloObj"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.asynccontextmanager
 async def _hello_process() -> AsyncIterator[Endpoint]:
     """examples/hello/server.py as its own process on a free port; yields its endpoint."""
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "examples" / "hello" / "server.py"),

@@ -18,7 +18,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import ConnectError, InvokeTimeout, Ret
 from tarsus.rpc.framing import frame, split_frames
-from tarsus.testing import eventually, eventually_sync, free_port
+from tarsus.testing import eventually, eventually_sync, free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "hello"
@@ -67,16 +66,17 @@ class HelloServer:
                 stderr=out,
                 env=env,
             )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"hello server did not start:\n{self.log_tail()}")
-                time.sleep(0.05)
+
+        def listening() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the hello server exited ({self.proc.returncode})")
+            return not port_is_free(self.port)
+
+        try:
+            eventually_sync(listening, "the hello server to listen", describe=self.log_tail)
+        except AssertionError:
+            self.stop()
+            raise
 
     @property
     def proxy_string(self) -> str:

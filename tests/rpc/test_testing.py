@@ -21,10 +21,12 @@ from tarsus.rpc.sync import SyncCommunicator
 from tarsus.testing import (
     LoopThread,
     ServerThread,
+    TarsusUp,
     eventually,
     eventually_sync,
     free_port,
     free_ports,
+    port_is_free,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +42,6 @@ class Hello(Test.HelloServant):  # type: ignore[misc]
     async def sayHello(self, name: str) -> tuple[int, str]:
         self.names.append(name)
         return 0, f"hello {name}"
-
-
-def refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +69,7 @@ def test_server_thread_serves_blocking_callers_and_other_processes() -> None:
 
         assert server.run(names()) == ["sync", "cli"]
         port = server.served.adapter.port
-    assert refused(port)  # stopped: nothing listens any more
+    assert port_is_free(port)  # stopped: nothing listens any more
 
 
 def test_loop_thread_runs_coroutines_on_its_thread_and_passes_their_errors_on() -> None:
@@ -116,6 +110,16 @@ def test_a_port_in_use_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.setattr(tarsus.testing, "PORT_RANGE", range(taken, taken + 1))
         with pytest.raises(RuntimeError, match=r"only 0 of 1 ports free"):
             free_port()
+
+
+def test_port_is_free_tells_a_listened_port_from_a_free_one() -> None:
+    port = free_port()
+    assert port_is_free(port)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert not port_is_free(port)
+    assert port_is_free(port)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,3 +191,35 @@ def test_eventually_sync_blocks_until_the_condition_and_fails_the_same_way() -> 
     assert eventually_sync(flaky, "ok", interval=0.001, ignoring=OSError) == "ok"
     with pytest.raises(AssertionError, match=r"never happened within 0.05 s: the log line"):
         eventually_sync(Countdown(10**9), "the log line", timeout=0.05, interval=0.001)
+
+
+def test_eventually_sync_adds_what_describe_says_to_its_failure() -> None:
+    with pytest.raises(AssertionError) as failed:
+        eventually_sync(
+            Countdown(10**9), "the up line", timeout=0.05, interval=0.001,
+            describe=lambda: "--- up.log:\nport 17890 taken",
+        )  # fmt: skip
+    assert str(failed.value).endswith("(last check: [])\n--- up.log:\nport 17890 taken")
+
+
+# ---------------------------------------------------------------------------------------------
+# tarsus up (started for real in tests/framework/test_up.py and test_up_processes.py)
+
+
+def test_tarsus_up_refuses_to_start_beside_a_framework_on_its_ports(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(AssertionError, match=rf"ports \[{port}\] are taken"):
+            TarsusUp(log=tmp_path / "up.log", cwd=tmp_path, ports=(port,))
+    assert not (tmp_path / "up.log").exists()  # nothing was started
+
+
+def test_a_tarsus_up_that_exits_fails_with_its_output(tmp_path: Path) -> None:
+    log = tmp_path / "up.log"
+    with pytest.raises(AssertionError) as failed:
+        TarsusUp("--no-such-option", log=log, cwd=tmp_path, ports=())
+    message = str(failed.value)
+    assert "tarsus up exited (2)" in message
+    assert "No such option: --no-such-option" in message, message

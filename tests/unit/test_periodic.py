@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tarsus.rpc.periodic import Backoff, Periodic
-
-
-async def _until(check: object, what: str) -> None:
-    async with asyncio.timeout(10):
-        while not check():  # type: ignore[operator]
-            await asyncio.sleep(0.001)
+from tarsus.testing import eventually
 
 
 async def test_a_failing_round_does_not_end_the_loop() -> None:
@@ -25,7 +20,7 @@ async def test_a_failing_round_does_not_end_the_loop() -> None:
 
     loop = Periodic("test", 0.001, action, run_first=True, on_error=errors.append)
     loop.start()
-    await _until(lambda: calls >= 3, "three rounds")
+    await eventually(lambda: calls >= 3, "three rounds")
     await loop.stop()
     assert [str(e) for e in errors] == ["the database went away"]
     assert not loop.running
@@ -62,7 +57,7 @@ async def test_the_first_round_waits_an_interval_unless_run_first_or_run_now() -
     await asyncio.sleep(0.01)
     assert rounds == 0
     loop.run_now()
-    await _until(lambda: rounds == 1, "the round run_now asked for")
+    await eventually(lambda: rounds == 1, "the round run_now asked for")
     await loop.stop()
 
 
@@ -76,7 +71,7 @@ async def test_the_interval_is_read_before_every_wait() -> None:
 
     loop = Periodic("test", lambda: next(intervals), action, run_first=True)
     loop.start()
-    await _until(lambda: rounds == 3, "three rounds")
+    await eventually(lambda: rounds == 3, "three rounds")
     await asyncio.sleep(0.01)
     await loop.stop()
     assert rounds == 3  # the third wait is an hour
@@ -92,7 +87,7 @@ async def test_start_twice_runs_one_loop() -> None:
     loop = Periodic("test", 3600, action, run_first=True)
     loop.start()
     loop.start()
-    await _until(lambda: rounds >= 1, "a round")
+    await eventually(lambda: rounds >= 1, "a round")
     await asyncio.sleep(0.01)
     await loop.stop()
     assert rounds == 1
