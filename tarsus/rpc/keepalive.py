@@ -23,6 +23,7 @@ from typing import Any
 
 from tarsus.protocol.gen import NodeF
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.periodic import Periodic
 
 __all__ = [
     "ACTIVING_INTERVAL",
@@ -74,8 +75,12 @@ class KeepAlive:
             timeout_ms=NODE_CALL_TIMEOUT_MS
         )
         self._server_info = tars.ServerInfo
-        self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._beats = Periodic(
+            "tarsus-keepalive", lambda: self.interval, self._beat_round, run_first=True
+        )
+        self._version: str | None = None  # reported in the first round
+        self._greeted = False  # the first round (reportVersion, keepAlive("")) is done
+        self._activing: list[Periodic] = []
         self._last_warning = float("-inf")
         #: beats sent / beats that failed, for viewstatus and tests
         self.sent = 0
@@ -129,49 +134,43 @@ class KeepAlive:
         """While the block runs (the application's initialisation), send keepActiving: once
         right away, then every ``activing_interval`` seconds. The block never waits for the
         node; a call still on its way when the block ends is left to finish."""
-        done = asyncio.Event()
-
-        async def loop() -> None:
-            while not done.is_set():
-                await self.keep_activing()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), self.activing_interval)
-
-        task = asyncio.get_running_loop().create_task(loop(), name="tarsus-keepactiving")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        loop = Periodic(
+            "tarsus-keepactiving",
+            lambda: self.activing_interval,
+            self.keep_activing,
+            run_first=True,
+        )
+        self._activing = [*(p for p in self._activing if p.running), loop]
+        loop.start()
         try:
             yield
         finally:
-            done.set()
+            loop.finish()
 
     def start(self, version: str | None = None) -> None:
         """Send ``reportVersion(version)`` (when given) and keepAlive("") now, then a round
         per adapter every ``interval`` seconds, until :meth:`stop`."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(version), name="tarsus-keepalive"
-            )
+        if not self._beats.running:
+            self._version = version
+            self._greeted = False
+            self._beats.start()
 
-    async def _run(self, version: str | None) -> None:
-        first = [self.keep_alive("")]
-        if version is not None:
-            first.insert(0, self.report_version(version))
-        await asyncio.gather(*first)
-        while True:
-            await asyncio.sleep(self.interval)
+    async def _beat_round(self) -> None:
+        if self._greeted:
             await self.beat()
+            return
+        self._greeted = True
+        first = [self.keep_alive("")]
+        if self._version is not None:
+            first.insert(0, self.report_version(self._version))
+        await asyncio.gather(*first)
 
     async def stop(self) -> None:
         """Stop beating (and cancel any call still on its way)."""
-        task, self._task = self._task, None
-        tasks = [*self._tasks, *([task] if task is not None else [])]
-        for each in tasks:
-            each.cancel()
-        for each in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await each
+        loops, self._activing = [*self._activing, self._beats], []
+        for loop in loops:
+            await loop.stop()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._beats.running

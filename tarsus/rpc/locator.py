@@ -55,6 +55,7 @@ from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.client import ObjectProxy
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import NoEndpointError, TarsError
+from tarsus.rpc.periodic import Periodic
 from tarsus.rpc.proxy import CallOptions
 
 try:  # advisory lock for processes sharing one cache file (POSIX only)
@@ -450,9 +451,13 @@ class EndpointManager:
         self.problem = ""
         self._active: frozenset[Endpoint] = frozenset()
         self._inactive: frozenset[Endpoint] = frozenset()
-        self._task: asyncio.Task[None] | None = None
         self._outcome: asyncio.Future[None] | None = None
-        self._wake = asyncio.Event()  # set: the refresh task asks at once
+        # The refresh loop: each round asks the registry and sets the wait until the next;
+        # run_now() asks at once.
+        self._refresher = Periodic(
+            f"tarsus-locator:{obj.name}", lambda: self._delay, self._refresh_round, run_first=True
+        )
+        self._delay = 0.0
         self._querying = False
         self._settled = False  # a lookup has finished (answered or failed)
         self._answered = False  # the registry has answered (ret 0) in this process
@@ -468,23 +473,17 @@ class EndpointManager:
     @property
     def started(self) -> bool:
         """True once the refresh task runs (or ran: a stopped manager stays started)."""
-        return self._task is not None or self._stopped
+        return self._refresher.running or self._stopped
 
     def start(self) -> None:
         """Start the refresh task (needs a running event loop; idempotent; not after stop)."""
-        if self._task is None and not self._stopped:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"tarsus-locator:{self.obj.name}"
-            )
+        if not self._stopped:
+            self._refresher.start()
 
     async def stop(self) -> None:
         """Stop refreshing; calls go on to the endpoints known now."""
         self._stopped = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._refresher.stop()
         outcome, self._outcome = self._outcome, None
         if outcome is not None and not outcome.done():
             outcome.set_result(None)  # calls waiting for a lookup see the manager stopped
@@ -533,14 +532,14 @@ class EndpointManager:
         A registry that cannot be reached changes nothing: the call fails as it would have.
         Raises :class:`NoEndpointError` when the answer lists no active endpoint.
         """
-        if self._stopped or self._task is None:
+        if self._stopped or not self._refresher.running:
             return False
         if not self._querying and self._settled:
             if not self._answered:
                 return False  # the first lookup failed: the cache is all there is
             if time.monotonic() - self._last_lookup < self.locator.schedule.fail_interval:
                 return False
-            self._wake.set()
+            self._refresher.run_now()
         before = self._active
         try:
             await asyncio.wait_for(self._next_outcome(), max(0.0, deadline - time.monotonic()))
@@ -561,13 +560,8 @@ class EndpointManager:
             self._outcome = asyncio.get_running_loop().create_future()
         return asyncio.shield(self._outcome)
 
-    async def _run(self) -> None:
-        while True:
-            delay = await self.refresh()
-            if not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            self._wake.clear()
+    async def _refresh_round(self) -> None:
+        self._delay = await self.refresh()
 
     async def refresh(self) -> float:
         """Ask the registry once and apply the answer; returns seconds until the next lookup."""

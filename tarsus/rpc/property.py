@@ -27,7 +27,6 @@ console shows quiet periods. ``report`` may be called from any thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from tarsus.protocol.gen import PropertyF
+from tarsus.rpc.periodic import Periodic
 from tarsus.rpc.stats import (
     DEFAULT_MAX_REPORT_SIZE,
     DEFAULT_REPORT_INTERVAL_MS,
@@ -266,7 +266,10 @@ class PropertyReporter:
             PropertyF.PropertyFProxy, property_obj
         ).with_options(timeout_ms=self.report_timeout_ms)
         self._properties: dict[str, Property] = {}
-        self._task: asyncio.Task[None] | None = None
+        # Reports on a grid of report_interval_ms from start, as TarsCpp's StatReport::run.
+        self._reporting = Periodic(
+            "tarsus-property-report", self.report_interval_ms / 1000.0, self._tick, fixed_rate=True
+        )
         self._sending: set[asyncio.Task[None]] = set()
         self._last_warning = float("-inf")
         #: reportPropMsg calls made / failed
@@ -339,33 +342,21 @@ class PropertyReporter:
 
     async def start(self) -> None:
         """Report every ``report_interval_ms`` in the background until ``stop``."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="tarsus-property-report"
-            )
+        self._reporting.start()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.report_interval_ms / 1000.0
-        due = loop.time() + interval
-        while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            due = max(due + interval, loop.time())
-            task = asyncio.ensure_future(self.flush())
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+    async def _tick(self) -> None:
+        # A slow service never delays the next round: each flush runs on its own.
+        task: asyncio.Task[None] = asyncio.ensure_future(self.flush())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def stop(self) -> None:
         """Stop the background reports and send the last interval."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._reporting.stop()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
         await self.flush()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._reporting.running

@@ -40,6 +40,7 @@ from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
 from tarsus.rpc.framing import BatchingProtocol, FramingError, frame, split_frames
+from tarsus.rpc.periodic import Periodic
 from tarsus.rpc.servant import Servant
 
 log = logging.getLogger("tarsus.rpc.server")
@@ -97,7 +98,13 @@ class Adapter:
         self.tasks: set[asyncio.Task[None]] = set()
         self.accepting = False
         self._server: asyncio.Server | None = None
-        self._idle_task: asyncio.Task[None] | None = None
+        # Closes connections idle longer than the endpoint's timeout (-t), checked every
+        # second at most.
+        self._idle = Periodic(
+            f"tarsus-idle:{self.name}",
+            lambda: min(self.endpoint.timeout / 1000.0, 1.0),
+            self._close_idle,
+        )
         self.stats_hook: Callable[[Current, int, float], None] | None = None
 
     @property
@@ -119,7 +126,7 @@ class Adapter:
         )
         self.accepting = True
         if self.endpoint.timeout > 0:
-            self._idle_task = loop.create_task(self._close_idle())
+            self._idle.start()
         log.info("adapter %s serving %s on %s", self.name, self.servant_name, self.bound_endpoint)
 
     async def stop_accepting(self) -> None:
@@ -157,8 +164,7 @@ class Adapter:
 
     async def close(self) -> None:
         """Close connections and cancel whatever is still running."""
-        if self._idle_task is not None:
-            self._idle_task.cancel()
+        await self._idle.stop()
         for task in list(self.tasks):
             task.cancel()
         for conn in list(self.connections):
@@ -169,13 +175,11 @@ class Adapter:
 
     async def _close_idle(self) -> None:
         idle = self.endpoint.timeout / 1000.0
-        while True:
-            await asyncio.sleep(min(idle, 1.0))
-            now = time.monotonic()
-            for conn in list(self.connections):
-                if now - conn.last_active > idle and not conn.pending:
-                    log.debug("closing idle connection from %s", conn.peer)
-                    conn.close()
+        now = time.monotonic()
+        for conn in list(self.connections):
+            if now - conn.last_active > idle and not conn.pending:
+                log.debug("closing idle connection from %s", conn.peer)
+                conn.close()
 
 
 class ServerConnection(BatchingProtocol):

@@ -40,6 +40,7 @@ from tarsus.codec import encode
 from tarsus.protocol.gen import StatF
 from tarsus.rpc.client import CallRecord
 from tarsus.rpc.errors import Ret
+from tarsus.rpc.periodic import Periodic
 
 if TYPE_CHECKING:
     from tarsus.rpc.communicator import Communicator
@@ -251,7 +252,10 @@ class StatReporter:
         self._server: dict[_ServerKey, list[int]] = {}
         self._communicators: list[Communicator] = []
         self._adapters: list[Adapter] = []
-        self._task: asyncio.Task[None] | None = None
+        # Reports on a grid of report_interval_ms from start, as TarsCpp's StatReport::run.
+        self._reporting = Periodic(
+            "tarsus-stat-report", self.report_interval_ms / 1000.0, self._tick, fixed_rate=True
+        )
         self._sending: set[asyncio.Task[None]] = set()
         self._last_warning = float("-inf")
         #: reportMicMsg calls made / failed (for viewstatus and tests)
@@ -418,33 +422,17 @@ class StatReporter:
 
     async def start(self) -> None:
         """Report every ``report_interval_ms`` in the background until ``stop``."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="tarsus-stat-report"
-            )
+        self._reporting.start()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.report_interval_ms / 1000.0
-        due = loop.time() + interval
-        while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            due = max(due + interval, loop.time())
-            # A slow stat service never delays the next round: each flush runs on its own.
-            self._spawn(self.flush())
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
+    async def _tick(self) -> None:
+        # A slow service never delays the next round: each flush runs on its own.
+        task: asyncio.Task[None] = asyncio.ensure_future(self.flush())
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def stop(self) -> None:
         """Stop the background reports, stop counting, and send what is left."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._reporting.stop()
         self.detach()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
@@ -452,7 +440,7 @@ class StatReporter:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._reporting.running
 
 
 def _build(slots: dict[K, list[int]], head_of: Callable[[K], StatF.StatMicMsgHead]) -> _Report:

@@ -98,3 +98,48 @@ def test_backoff_doubles_up_to_its_limit_and_starts_over_when_reset() -> None:
     assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     backoff.reset()
     assert backoff.next() == 0.1
+
+
+async def test_finish_lets_the_round_in_progress_end_and_starts_no_other() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    finished = 0
+
+    async def action() -> None:
+        nonlocal finished
+        entered.set()
+        await release.wait()
+        finished += 1
+
+    loop = Periodic("test", 0.001, action, run_first=True)
+    loop.start()
+    await entered.wait()
+    loop.finish()  # returns at once: the round is still waiting for `release`
+    assert loop.running
+    release.set()
+    await _until(lambda: not loop.running, "the loop to end")
+    assert finished == 1 and loop.rounds == 1
+    await loop.stop()
+
+
+async def test_fixed_rate_rounds_keep_to_their_grid_and_skip_missed_ticks() -> None:
+    loop_time = asyncio.get_running_loop().time
+    starts: list[float] = []
+
+    async def action() -> None:
+        starts.append(loop_time())
+        if len(starts) == 1:
+            await asyncio.sleep(0.25)  # overruns two ticks
+
+    periodic = Periodic("test", 0.1, action, fixed_rate=True)
+    begin = loop_time()
+    periodic.start()
+    await _until(lambda: len(starts) >= 3, "three rounds")
+    await periodic.stop()
+    # Only lower bounds, which load cannot break: the first round waits for the first tick;
+    # the ticks at 0.2 and 0.3 pass during its 0.25 s and are not caught up (a loop that
+    # caught up would start the third round right after the second); the grid goes on from
+    # the end of the late round.
+    first, second, third = starts[:3]
+    assert first >= begin + 0.1
+    assert second >= first + 0.25
+    assert third >= first + 0.25 + 0.1

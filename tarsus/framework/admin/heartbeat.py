@@ -9,16 +9,16 @@ or another instance's that died without a goodbye.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import tarsus
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.rpc.endpoint import Endpoint
+from tarsus.rpc.periodic import Periodic
 from tarsus.store.routes import expire_registries, heartbeat_registry
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ log = logging.getLogger("tarsus.framework.admin.heartbeat")
 #: Upstream's admin registry writes ``<tars version>_B003`` as ``tars_version``.
 SERVER_VERSION = "B003"
 _ANY_HOSTS = ("", "*", "0.0.0.0", "::")
+
+
+def _failed(e: Exception) -> None:
+    # The database may be down for a while: a warning, and the next round tries again.
+    log.warning("t_registry_info heartbeat failed: %s", e)
 
 
 class RegistryHeartbeat:
@@ -46,38 +51,30 @@ class RegistryHeartbeat:
         self.settings = settings
         self.servants = servants
         self.version = f"tarsus-{tarsus.__version__}_{SERVER_VERSION}"
-        self._task: asyncio.Task[None] | None = None
+        self._beats = Periodic(
+            "tarsus-admin-heartbeat", self._pace, self._round, run_first=True, on_error=_failed
+        )
+        self._last_expiry = 0.0
         self._warned_any_host = False
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="tarsus-admin-heartbeat"
-            )
+        if not self._beats.running:
+            self._last_expiry = time.monotonic()
+        self._beats.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._beats.stop()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_expiry = loop.time()
-        while True:
-            try:
-                await self.beat()
-                if loop.time() - last_expiry >= self.settings.registry_timeout:
-                    last_expiry = loop.time()
-                    await self.expire()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the database may be down for a while: keep trying
-                log.warning("t_registry_info heartbeat failed: %s", e)
-            waiting = not self.settings.heartbeat_off and not self.servants()
-            # Until the servant listens, look again soon: the first row should not wait 10 s.
-            await asyncio.sleep(0.05 if waiting else self.settings.update_heart_interval)
+    async def _round(self) -> None:
+        await self.beat()
+        if time.monotonic() - self._last_expiry >= self.settings.registry_timeout:
+            self._last_expiry = time.monotonic()
+            await self.expire()
+
+    def _pace(self) -> float:
+        waiting = not self.settings.heartbeat_off and not self.servants()
+        # Until the servant listens, look again soon: the first row should not wait 10 s.
+        return 0.05 if waiting else self.settings.update_heart_interval
 
     def rows(self) -> list[tuple[str, str, str]]:
         """``(locator_id, servant, endpoint)`` for each servant, with a routable host."""

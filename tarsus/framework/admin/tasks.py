@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.protocol.gen import AdminReg
+from tarsus.rpc.periodic import Periodic
 from tarsus.store.errors import Conflict, InvalidInput, StoreError
 from tarsus.store.tasks import TaskItemRecord, TaskRecord, Tasks
 
@@ -155,33 +156,26 @@ class TaskEngine:
         self.tasks: dict[str, Task] = {}
         #: App.Server -> task number of its latest elegant task (superseded ones are cancelled)
         self._elegant: dict[str, str] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Periodic(
+            "tarsus-admin-task-sweeper", lambda: self.settings.task_sweep_interval, self._sweep
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start the sweeper that forgets expired tasks."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(
-                self._sweep_forever(), name="tarsus-admin-task-sweeper"
-            )
+        self._sweeper.start()
 
     async def stop(self) -> None:
         """Stop the sweeper and every running task; unfinished items become CANCEL."""
-        sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+        await self._sweeper.stop()
         runners = [t.runner for t in self.tasks.values() if t.runner and not t.runner.done()]
         for runner in runners:
             runner.cancel()
         if runners:
             await asyncio.gather(*runners, return_exceptions=True)
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.task_sweep_interval)
-            self.sweep()
+    async def _sweep(self) -> None:
+        self.sweep()
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Forget finished tasks older than their timeout; returns their numbers."""

@@ -34,6 +34,7 @@ from tarsus.framework.node.server_process import DOWN, InternalState, ServerProc
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.protocol.gen import AdminF, NodeDescriptor, NodeF, RegistryDescriptor
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.periodic import Periodic
 
 __all__ = ["PatchedCallback", "StateCallback", "Supervisor", "VersionCallback"]
 
@@ -84,9 +85,13 @@ class Supervisor:
         self._servers: dict[str, ServerProcess] = {}
         self._load_lock = asyncio.Lock()
         self._reports: asyncio.Queue[NodeDescriptor.ServerStateInfo] = asyncio.Queue()
-        self._monitor: asyncio.Task[None] | None = None
+        self._monitor = Periodic(
+            "tarsus-node-monitor",
+            lambda: self.settings.monitor_interval,
+            self._monitor_pass,
+            run_first=True,
+        )
         self._reporter: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self.started_at = time.monotonic()
         #: wall time (s) of the monitor's last pass (``ServerF.getLatestKeepAliveTime``)
         self.latest_keepalive_time = int(time.time())
@@ -98,21 +103,19 @@ class Supervisor:
 
     async def start(self) -> None:
         """Run the monitor and the state reporter."""
-        if self._monitor is None:
+        if not self._monitor.running:
             self.started_at = time.monotonic()
-            loop = asyncio.get_running_loop()
-            self._monitor = loop.create_task(self._monitor_loop(), name="tarsus-node-monitor")
-            self._reporter = loop.create_task(self._report_loop(), name="tarsus-node-reporter")
+            self._monitor.start()
+            # Not a Periodic: it waits on the queue of state reports, not on a timer.
+            self._reporter = asyncio.get_running_loop().create_task(
+                self._report_loop(), name="tarsus-node-reporter"
+            )
 
     async def shutdown(self, stop_services: bool = False) -> None:
         """Stop supervising. Services keep running (as upstream) unless ``stop_services``;
         either way the cache says what runs, for the next node start to adopt."""
         self.closing = True
-        monitor, self._monitor = self._monitor, None
-        if monitor is not None:
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+        await self._monitor.stop()
         servers = list(self._servers.values())
         for sp in servers:
             sp.cancel_tasks()
@@ -180,7 +183,7 @@ class Supervisor:
                 self.cache.get(sid), wait_until=self.started_at + self.settings.startup_grace
             )
         self.save(sp)
-        self._wake.set()
+        self._monitor.run_now()
         return sp
 
     def _used_ports(self, *, exclude: str) -> set[int]:
@@ -222,7 +225,7 @@ class Supervisor:
                 restored.append(await self.load(desc))
             except NodeError as e:
                 log.error("%s: cannot restore from the cache: %s", sid, e)
-        self._wake.set()
+        self._monitor.run_now()
         return restored
 
     # -- commands ------------------------------------------------------------------------
@@ -391,19 +394,14 @@ class Supervisor:
 
     def check_now(self) -> None:
         """Run a monitor pass now instead of at the next tick."""
-        self._wake.set()
+        self._monitor.run_now()
 
-    async def _monitor_loop(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.latest_keepalive_time = int(time.time())
-            for sp in list(self._servers.values()):
-                try:
-                    sp.check(now)
-                except Exception:
-                    log.exception("%s: check failed", sp.server_id)
-            self.passes += 1
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.monitor_interval):
-                    await self._wake.wait()
+    async def _monitor_pass(self) -> None:
+        now = time.monotonic()
+        self.latest_keepalive_time = int(time.time())
+        for sp in list(self._servers.values()):
+            try:
+                sp.check(now)
+            except Exception:
+                log.exception("%s: check failed", sp.server_id)
+        self.passes += 1
