@@ -116,7 +116,7 @@ async def test_finish_lets_the_round_in_progress_end_and_starts_no_other() -> No
     loop.finish()  # returns at once: the round is still waiting for `release`
     assert loop.running
     release.set()
-    await _until(lambda: not loop.running, "the loop to end")
+    await eventually(lambda: not loop.running, "the loop to end")
     assert finished == 1 and loop.rounds == 1
     await loop.stop()
 
@@ -133,7 +133,7 @@ async def test_fixed_rate_rounds_keep_to_their_grid_and_skip_missed_ticks() -> N
     periodic = Periodic("test", 0.1, action, fixed_rate=True)
     begin = loop_time()
     periodic.start()
-    await _until(lambda: len(starts) >= 3, "three rounds")
+    await eventually(lambda: len(starts) >= 3, "three rounds")
     await periodic.stop()
     # Only lower bounds, which load cannot break: the first round waits for the first tick;
     # the ticks at 0.2 and 0.3 pass during its 0.25 s and are not caught up (a loop that
