@@ -88,7 +88,7 @@ class NodeAgentSettings:
 
 class _Load:
     """``avg1`` = the OS 1-minute load; ``avg5``/``avg15`` = means of the last 5/15 samples
-    (upstream tarsnode's definition, framework.md §4.2)."""
+    (upstream tarsnode's definition, `PlatformInfo::getLoadInfo`)."""
 
     def __init__(self) -> None:
         self.samples: list[float] = []

@@ -1,7 +1,7 @@
 """The registry service: the route cache kept in step with the database, and node reports.
 
 :class:`Registry` owns the store, the :class:`~tarsus.framework.registry.routes.RouteCache`
-and the background loops (framework.md §3.1):
+and the background loops (upstream `ReapThread` and `CheckNodeThread`; docs/registry.md):
 
 * start: a full route load, retried every ``init_retry_interval`` until the database answers
   (a registry without routes is no use; upstream does the same);
