@@ -8,17 +8,21 @@ installs or once it succeeded, else -1; it sets ``iPercent`` to 100 whatever the
 Upstream's admin registry (its task engine, ``AdminRegistryServer/ExecuteTask.cpp``) stops at
 ``iPercent == 100 && bSucc`` or at a non-zero return.
 
-The operator CLI (``tarsus server deploy|publish``) and the admin registry's own wait
-(``Lifecycle.wait_installed``: task patch items and ``tarsus up``) both judge an answer with
-:func:`patch_progress`, so they agree on when an install is over and on its reason.
+The operator CLI (``tarsus server deploy|publish``), the admin registry's own wait
+(``Lifecycle.wait_installed``: task patch items) and ``tarsus up`` all judge an answer with
+:func:`patch_progress`, so they agree on when an install is over and on its reason; the two
+asynchronous ones poll with :func:`wait_patch`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PatchProgress", "patch_progress"]
+__all__ = ["PatchProgress", "patch_progress", "wait_patch"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,24 @@ def patch_progress(ret: int, info: Any) -> PatchProgress:
     if ret != 0 or (not info.bPatching and not info.bSucc and (percent >= 100 or reason)):
         return PatchProgress(True, False, percent, reason)
     return PatchProgress(False, False, percent, reason)
+
+
+async def wait_patch(
+    percent: Callable[[], Awaitable[tuple[int, Any]]],
+    *,
+    timeout: float,
+    interval: float,
+    on_percent: Callable[[int], None] | None = None,
+) -> tuple[PatchProgress, int, Any]:
+    """Ask ``percent()`` (a ``getPatchPercent``: its code and ``PatchInfo``) every ``interval``
+    s until the install is finished or ``timeout`` s have passed. Returns the last judgement
+    (not ``finished``: timed out) with the code and the ``PatchInfo`` it was made from."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, info = await percent()
+        judged = patch_progress(code, info)
+        if on_percent is not None:
+            on_percent(judged.percent)
+        if judged.finished or time.monotonic() >= deadline:
+            return judged, code, info
+        await asyncio.sleep(interval)

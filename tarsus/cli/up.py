@@ -34,7 +34,7 @@ from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import PackageError, open_package
-from tarsus.patching import patch_progress
+from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor, QueryF
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
@@ -262,14 +262,13 @@ async def _install(
     ret, result = await admin.batchPatch(req)
     if ret != 0:
         raise RuntimeError(f"installing {app}.{server}: {result or f'error {ret}'}")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        progress = patch_progress(*await admin.getPatchPercent(app, server, node))
-        if progress.succeeded:
-            return
-        if progress.failed:
-            raise RuntimeError(f"installing {app}.{server}: {progress.reason or 'failed'}")
-        await asyncio.sleep(0.05)
+    judged, _, _ = await wait_patch(
+        lambda: admin.getPatchPercent(app, server, node), timeout=300.0, interval=0.05
+    )
+    if judged.succeeded:
+        return
+    if judged.failed:
+        raise RuntimeError(f"installing {app}.{server}: {judged.reason or 'failed'}")
     raise RuntimeError(f"installing {app}.{server}: not finished after 300 s")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from tarsus.framework.admin.inventory import (
 from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
-from tarsus.patching import patch_progress
+from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.errors import NotFound
 
@@ -392,25 +391,24 @@ class Lifecycle:
         s."""
         app, server, node = req.appname, req.servername, req.nodename
         where = server_id(app, server, node)
-        deadline = time.monotonic() + self.settings.patch_wait_timeout
-        while True:
-            code, info = await self.patch_percent(app, server, node)
-            judged = patch_progress(code, info)
-            on_percent(judged.percent)
-            if judged.succeeded:
-                return Outcome(0, judged.reason or f"'{where}' patched")
-            if judged.failed:
-                return Outcome(
-                    code or ErrCode.EM_TARS_UNKNOWN_ERR,
-                    judged.reason or f"patching '{where}' failed",
-                )
-            if time.monotonic() >= deadline:
-                return Outcome(
-                    ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR,
-                    f"patching '{where}' did not finish within "
-                    f"{self.settings.patch_wait_timeout:g} s (at {info.iPercent}%)",
-                )
-            await asyncio.sleep(self.settings.patch_poll_interval)
+        judged, code, info = await wait_patch(
+            lambda: self.patch_percent(app, server, node),
+            timeout=self.settings.patch_wait_timeout,
+            interval=self.settings.patch_poll_interval,
+            on_percent=on_percent,
+        )
+        if judged.succeeded:
+            return Outcome(0, judged.reason or f"'{where}' patched")
+        if judged.failed:
+            return Outcome(
+                code or ErrCode.EM_TARS_UNKNOWN_ERR,
+                judged.reason or f"patching '{where}' failed",
+            )
+        return Outcome(
+            ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR,
+            f"patching '{where}' did not finish within "
+            f"{self.settings.patch_wait_timeout:g} s (at {info.iPercent}%)",
+        )
 
     async def _publish_log(self, patch_id: str, user: str, succ: bool) -> None:
         if not patch_id:
