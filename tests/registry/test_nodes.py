@@ -148,12 +148,21 @@ async def test_update_server_batch_skips_what_the_registry_already_knows(
             serverName="HelloServer",
         )
 
-    batch = [info("10.0.0.1", NodeDescriptor.ServerState.Active, 555), info("10.0.0.2", 0, 0)]
+    active = NodeDescriptor.ServerState.Active
+    batch = [info("10.0.0.1", active, 555), info("10.0.0.2", 0, 0)]
     assert await reg.nodes().updateServerBatch(batch) == 0
-    # 10.0.0.1: already active in the status map, skipped (the new pid is not written)
-    assert await present(store, "10.0.0.1") == ("active", 4242)
+    # 10.0.0.1: already active, but a pid the registry has not stored: written (upstream
+    # skips it, so a server restarted while the registry was away kept its old pid)
+    assert await present(store, "10.0.0.1") == ("active", 555)
     assert await present(store, "10.0.0.2") == ("inactive", 0)
     assert await ports(reg) == ([9001], [9002])  # at once
+    # the same batch again is skipped: what another writer stored meanwhile stays
+    await store.servers.update_present("10.0.0.1", "Test", "HelloServer", "active", 777)
+    assert await reg.nodes().updateServerBatch(batch) == 0
+    assert await present(store, "10.0.0.1") == ("active", 777)
+    # a new pid only is written
+    assert await reg.nodes().updateServerBatch([info("10.0.0.1", active, 556)]) == 0
+    assert await present(store, "10.0.0.1") == ("active", 556)
     assert await reg.nodes().updateServerBatch([]) == 0
 
 

@@ -343,14 +343,20 @@ class NodeAgent:
         # Wire order as tarsnode sends it: node name first (upstream ServerObject::setState).
         key = f"{info.application}.{info.serverName}"
         try:
-            await self._timed(self._registry).updateServer(
+            ret = await self._timed(self._registry).updateServer(
                 self.node_name, info.application, info.serverName, info
             )
         except TarsError:
-            # Sent again once the registry answers: the batch alone would not carry a new
-            # pid (the registry skips batch entries whose state it already has).
+            # Sent again once the registry answers: an upstream registry's batch would not
+            # carry a new pid (it skips batch entries whose state it already has).
             self._unreported[key] = info
             raise
+        if ret != 0:
+            # The registry answered but could not store it (its database is away): sent
+            # again at the next round.
+            log.debug("updateServer of %s answered %s; sent again later", key, ret)
+            self._unreported[key] = info
+            return
         self._unreported.pop(key, None)
 
     async def _report_unreported(self) -> None:
@@ -411,6 +417,7 @@ class NodeAgent:
 
     async def _sync_round(self) -> None:
         try:
+            await self._report_unreported()
             await self._sync_all()
         except Exception as e:
             log.debug("updateServerBatch failed: %s", e)

@@ -172,6 +172,10 @@ class Registry(FrameworkService):
         # In-memory state changes, replayed over loads whose query began before them.
         self._seq = 0
         self._recent: list[tuple[int, dict[StatusKey, tuple[str, int]]]] = []
+        #: the pid last stored for each instance by a node's report: a batch entry whose
+        #: state is unchanged but whose pid is new is written (upstream skips it, leaving a
+        #: restarted server's old pid in the database; framework.md §11)
+        self._pids: dict[StatusKey, int] = {}
         s = self.settings
         self.loops = [
             # every 50 ms until our servants listen and are announced, then load_interval
@@ -534,6 +538,7 @@ class Registry(FrameworkService):
             return -1
         self._outage.ok()
         key = (app, server, node)
+        self._pids[key] = int(pid)
         was = self.cache.status.get(key)
         self._apply_states({key: (present, int(state))})
         if present == "active" and was != int(state):
@@ -563,12 +568,13 @@ class Registry(FrameworkService):
 
     async def update_server_batch(self, reports: Iterable[tuple[str, str, str, int, int]]) -> int:
         """``updateServerBatch`` of ``(node, app, server, state, pid)``: reports equal to the
-        status map are skipped; the rest written in chunks. 0, or -1 when the database failed."""
-        status = self.cache.status
+        status map (state, and the pid last stored) are skipped; the rest written in chunks.
+        0, or -1 when the database failed."""
+        status, pids = self.cache.status, self._pids
         todo: dict[StatusKey, tuple[str, int, int]] = {}
         for node, app, server, state, pid in reports:
             key = (app, server, node)
-            if status.get(key) == int(state):
+            if status.get(key) == int(state) and pids.get(key) == int(pid):
                 todo.pop(key, None)
                 continue
             todo[key] = (present_state_of(state), int(state), int(pid))
@@ -585,6 +591,7 @@ class Registry(FrameworkService):
             self._outage.failed("updateServerBatch", e)
             return -1
         self._outage.ok()
+        pids.update((key, pid) for key, (_, _, pid) in todo.items())
         self._apply_states({key: (present, n) for key, (present, n, _) in todo.items()})
         return 0
 
