@@ -460,6 +460,10 @@ def test_tarsus_admin_extension_is_module_tarsus_and_adds_only_new_functions() -
         "forceProfileTemplate",
         "deleteProfileTemplate",
         "deployServer",
+        "addPatchPackage",
+        "listPatchPackages",
+        "deletePatchPackage",
+        "setDefaultPatchPackage",
     }
     upstream = {o.name for o in load("AdminReg.tars").interfaces()["tars.AdminReg"].operations}
     assert not ext & upstream

@@ -388,6 +388,27 @@ class AdminRegImp(AdminReg.AdminRegServant):
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"{where}: database: {e.orig}") from None
         return 0, f"'{row.server_id}' deployed with {len(servants)} servant(s)"
 
+    # The package store (issue 10: being built; these answer "not supported" until then).
+    @_guarded
+    async def addPatchPackage(
+        self, application: str, serverName: str, tgz: str, md5: str, comment: str, user: str
+    ) -> tuple[int, int, str]:
+        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+
+    @_guarded
+    async def listPatchPackages(
+        self, application: str, serverName: str
+    ) -> tuple[int, list[TarsusAdmin.StoredPackage], str]:
+        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+
+    @_guarded
+    async def deletePatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+
+    @_guarded
+    async def setDefaultPatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+
     @_guarded
     async def getServerProfileTemplate(
         self, application: str, serverName: str, nodeName: str

@@ -32,12 +32,74 @@ class ProfileTemplate(Struct):
         self.lastUser = lastUser
 
 
+class StoredPackage(Struct):
+    __slots__ = (
+        "comment",
+        "deployedOn",
+        "id",
+        "isDefault",
+        "md5",
+        "publishTime",
+        "publishUser",
+        "server",
+        "size",
+        "tgz",
+        "uploadTime",
+        "uploadUser",
+    )
+    _tars_name_: ClassVar[str] = "tarsus.StoredPackage"
+
+    def __init__(
+        self,
+        id: int = 0,
+        server: str = "",
+        tgz: str = "",
+        md5: str = "",
+        comment: str = "",
+        uploadUser: str = "",
+        uploadTime: str = "",
+        isDefault: bool = False,
+        size: int = -1,
+        deployedOn: list[str] | None = None,
+        publishTime: str = "",
+        publishUser: str = "",
+    ) -> None:
+        self.id = id
+        self.server = server
+        self.tgz = tgz
+        self.md5 = md5
+        self.comment = comment
+        self.uploadUser = uploadUser
+        self.uploadTime = uploadTime
+        self.isDefault = isDefault
+        self.size = size
+        self.deployedOn = [] if deployedOn is None else deployedOn
+        self.publishTime = publishTime
+        self.publishUser = publishUser
+
+
 ProfileTemplate._tars_fields_ = (
     Field(0, "name", T.STRING, True),
     Field(1, "parentName", T.STRING, True),
     Field(2, "profile", T.STRING, True),
     Field(3, "postTime", T.STRING, False),
     Field(4, "lastUser", T.STRING, False),
+)
+
+
+StoredPackage._tars_fields_ = (
+    Field(0, "id", T.INT, True),
+    Field(1, "server", T.STRING, True),
+    Field(2, "tgz", T.STRING, True),
+    Field(3, "md5", T.STRING, True),
+    Field(4, "comment", T.STRING, False),
+    Field(5, "uploadUser", T.STRING, False),
+    Field(6, "uploadTime", T.STRING, False),
+    Field(7, "isDefault", T.BOOL, False),
+    Field(8, "size", T.LONG, False, -1, True),
+    Field(9, "deployedOn", T.vector(T.STRING), False),
+    Field(10, "publishTime", T.STRING, False),
+    Field(11, "publishUser", T.STRING, False),
 )
 
 
@@ -96,6 +158,48 @@ _AdminExt_ops: dict[str, Operation] = {
             Param(5, "result", T.STRING, out=True),
         ),
     ),
+    "addPatchPackage": Operation(
+        "addPatchPackage",
+        T.INT,
+        (
+            Param(1, "application", T.STRING),
+            Param(2, "serverName", T.STRING),
+            Param(3, "tgz", T.STRING),
+            Param(4, "md5", T.STRING),
+            Param(5, "comment", T.STRING),
+            Param(6, "user", T.STRING),
+            Param(7, "id", T.INT, out=True),
+            Param(8, "result", T.STRING, out=True),
+        ),
+    ),
+    "listPatchPackages": Operation(
+        "listPatchPackages",
+        T.INT,
+        (
+            Param(1, "application", T.STRING),
+            Param(2, "serverName", T.STRING),
+            Param(3, "packages", T.vector(StoredPackage), out=True),
+            Param(4, "result", T.STRING, out=True),
+        ),
+    ),
+    "deletePatchPackage": Operation(
+        "deletePatchPackage",
+        T.INT,
+        (
+            Param(1, "id", T.INT),
+            Param(2, "user", T.STRING),
+            Param(3, "result", T.STRING, out=True),
+        ),
+    ),
+    "setDefaultPatchPackage": Operation(
+        "setDefaultPatchPackage",
+        T.INT,
+        (
+            Param(1, "id", T.INT),
+            Param(2, "user", T.STRING),
+            Param(3, "result", T.STRING, out=True),
+        ),
+    ),
 }
 
 
@@ -128,6 +232,30 @@ class AdminExtServant(Servant):
         user: str,
     ) -> tuple[int, str]:
         raise NotImplementedError("AdminExt.deployServer")
+
+    async def addPatchPackage(
+        self,
+        application: str,
+        serverName: str,
+        tgz: str,
+        md5: str,
+        comment: str,
+        user: str,
+    ) -> tuple[int, int, str]:
+        raise NotImplementedError("AdminExt.addPatchPackage")
+
+    async def listPatchPackages(
+        self,
+        application: str,
+        serverName: str,
+    ) -> tuple[int, list[StoredPackage], str]:
+        raise NotImplementedError("AdminExt.listPatchPackages")
+
+    async def deletePatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        raise NotImplementedError("AdminExt.deletePatchPackage")
+
+    async def setDefaultPatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        raise NotImplementedError("AdminExt.setDefaultPatchPackage")
 
 
 class AdminExtProxy(ServantProxy):
@@ -178,4 +306,42 @@ class AdminExtProxy(ServantProxy):
             await self._tars_invoke_(
                 _AdminExt_ops["deployServer"], (conf, adapters, replace, user)
             ),
+        )
+
+    async def addPatchPackage(
+        self,
+        application: str,
+        serverName: str,
+        tgz: str,
+        md5: str,
+        comment: str,
+        user: str,
+    ) -> tuple[int, int, str]:
+        return cast(
+            "tuple[int, int, str]",
+            await self._tars_invoke_(
+                _AdminExt_ops["addPatchPackage"], (application, serverName, tgz, md5, comment, user)
+            ),
+        )
+
+    async def listPatchPackages(
+        self,
+        application: str,
+        serverName: str,
+    ) -> tuple[int, list[StoredPackage], str]:
+        return cast(
+            "tuple[int, list[StoredPackage], str]",
+            await self._tars_invoke_(_AdminExt_ops["listPatchPackages"], (application, serverName)),
+        )
+
+    async def deletePatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        return cast(
+            "tuple[int, str]",
+            await self._tars_invoke_(_AdminExt_ops["deletePatchPackage"], (id, user)),
+        )
+
+    async def setDefaultPatchPackage(self, id: int, user: str) -> tuple[int, str]:
+        return cast(
+            "tuple[int, str]",
+            await self._tars_invoke_(_AdminExt_ops["setDefaultPatchPackage"], (id, user)),
         )
