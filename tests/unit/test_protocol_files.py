@@ -35,7 +35,7 @@ def parse_files(files: list[pathlib.Path]) -> Program:
 
 #: Tarsus's own interfaces (module ``tarsus``), bundled beside upstream's: not checked against
 #: upstream, but checked below for what keeps them from disturbing upstream peers.
-TARSUS_EXTENSIONS = {"TarsusAdmin.tars"}
+TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusPatch.tars"}
 #: The upstream files, checked against upstream's interface facts.
 TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
 
@@ -481,3 +481,14 @@ def test_tarsus_extensions_parse_together_with_upstream_files() -> None:
     prog = parse_files([*TARS_FILES, *(path(name) for name in sorted(TARSUS_EXTENSIONS))])
     assert "tarsus.AdminExt" in prog.interfaces()
     assert "tars.AdminReg" in prog.interfaces()
+
+
+def test_tarsus_patch_extension_adds_only_new_functions_beside_patch() -> None:
+    """PatchExt is served on PatchObj beside Patch: a function name shared with Patch would
+    change what tarsnode and TarsWeb get, so there must be none."""
+    prog = parse_files([path("TarsusPatch.tars")])
+    assert {n for n in prog.interfaces() if not n.startswith("tars.")} == {"tarsus.PatchExt"}
+    ext = {o.name for o in prog.interfaces()["tarsus.PatchExt"].operations}
+    assert ext == {"listUploads"}
+    upstream = {o.name for o in load("Patch.tars").interfaces()["tars.Patch"].operations}
+    assert not ext & upstream
