@@ -31,20 +31,19 @@ class FramingError(Exception):
 def split_frames(buf: bytearray, max_packet: int = DEFAULT_MAX_PACKET) -> list[bytes]:
     """Remove every complete packet body from the front of ``buf`` and return them.
 
-    An incomplete packet stays in ``buf`` for the next read (its length checked already).
+    An incomplete packet stays in ``buf`` for the next read.
     """
     frames: list[bytes] = []
     pos = 0
     end = len(buf)
-    with memoryview(buf) as view:  # each body copied once, straight out of ``buf``
-        while end - pos >= 4:
-            n = _unpack_len(buf, pos)[0]
-            if n < MIN_PACKET or n > max_packet:
-                raise FramingError(f"packet length {n} outside {MIN_PACKET}..{max_packet}")
-            if end - pos < n:
-                break
-            frames.append(bytes(view[pos + 4 : pos + n]))
-            pos += n
+    while end - pos >= 4:
+        n = _unpack_len(buf, pos)[0]
+        if n < MIN_PACKET or n > max_packet:
+            raise FramingError(f"packet length {n} outside {MIN_PACKET}..{max_packet}")
+        if end - pos < n:
+            break
+        frames.append(bytes(buf[pos + 4 : pos + n]))
+        pos += n
     if pos:
         del buf[:pos]
     return frames
@@ -53,17 +52,19 @@ def split_frames(buf: bytearray, max_packet: int = DEFAULT_MAX_PACKET) -> list[b
 class FrameAssembler:
     """The packet bodies of a TCP byte stream, as its reads arrive (:meth:`feed`).
 
-    Small packets gather in one buffer and each is cut out of it with one copy. A packet
-    longer than :data:`BIG_PACKET` that a read leaves incomplete moves to a buffer of its own
-    that grows as its bytes arrive (never ahead of them: a length alone reserves no memory)
-    and, once whole, is handed out as it is, a ``bytearray`` not copied again: a multi-MiB
-    packet arriving in many reads costs one copy of each byte, not three.
+    Packets a read holds whole are cut straight out of it (one copy each); only the start of
+    an incomplete one is kept for the next read. A packet longer than :data:`BIG_PACKET` that
+    a read leaves incomplete moves to a buffer of its own that grows as its bytes arrive (never
+    ahead of them: a length alone reserves no memory) and, once whole, is handed out as it is,
+    a ``bytearray`` not copied again: a multi-MiB packet arriving in many reads costs one copy
+    of each byte, not three.
     """
 
     __slots__ = ("_big", "_buf", "_missing", "max_packet")
 
     def __init__(self, max_packet: int = DEFAULT_MAX_PACKET) -> None:
         self.max_packet = max_packet
+        #: the start of an incomplete packet (at most :data:`BIG_PACKET` and its length)
         self._buf = bytearray()
         #: the body of a big packet being received, and how many of its bytes are missing
         self._big: bytearray | None = None
@@ -75,7 +76,6 @@ class FrameAssembler:
         Raises :class:`FramingError` for a length outside ``[5, max_packet]``: the stream
         cannot be trusted after it."""
         frames: list[bytes | bytearray] = []
-        rest: bytes | memoryview = data
         big = self._big
         if big is not None:
             missing = self._missing
@@ -83,18 +83,35 @@ class FrameAssembler:
                 big += data
                 self._missing = missing - len(data)
                 return frames
-            rest = memoryview(data)
-            big += rest[:missing]
+            big += memoryview(data)[:missing]
             frames.append(big)
             self._big = None
-            rest = rest[missing:]
-            if not rest:
+            data = data[missing:]
+            if not data:
                 return frames
         buf = self._buf
-        buf += rest
-        frames.extend(split_frames(buf, self.max_packet))
+        src: bytes | bytearray = data
+        if buf:
+            buf += data
+            src = buf
+        pos = 0
+        end = len(src)
+        max_packet = self.max_packet
+        while end - pos >= 4:
+            n = _unpack_len(src, pos)[0]
+            if n < MIN_PACKET or n > max_packet:
+                raise FramingError(f"packet length {n} outside {MIN_PACKET}..{max_packet}")
+            if end - pos < n:
+                break
+            frames.append(bytes(src[pos + 4 : pos + n]) if buf else src[pos + 4 : pos + n])
+            pos += n
+        if buf:
+            if pos:
+                del buf[:pos]
+        elif pos < end:
+            buf += memoryview(data)[pos:]
         if len(buf) >= 4:
-            n = _unpack_len(buf, 0)[0]  # checked by split_frames
+            n = _unpack_len(buf, 0)[0]  # checked above
             if n - 4 > BIG_PACKET:
                 self._big = buf[4:]
                 self._missing = n - len(buf)
@@ -138,6 +155,9 @@ class BatchingProtocol(asyncio.Protocol):
             return
         if len(out) == 1:
             transport.write(out[0])
+            return
+        if max(map(len, out)) <= BIG_PACKET:
+            transport.write(b"".join(out))
             return
         # Small packets leave together; a big one is written as it is (joining copies it,
         # and the socket usually takes it whole).
