@@ -7,7 +7,7 @@ far) as fresh pages from the kernel and trims the heap back whenever 2 x that th
 free at its top, so with a few such buffers alive at once nearly every one comes as new pages:
 the kernel zeroes and maps each page on first touch, and a copy that should cost 0.05 ms per
 MiB costs ten times that. Measured on the package store (docs/benchmarks.md): uploads in 1 MiB
-chunks went from 24-100 MB/s to 290 MB/s, the uploading client's CPU per MB fell six-fold.
+chunks went from 70-100 MB/s to 180-290 MB/s, the uploading client's CPU per MB fell five-fold.
 
 :func:`tune` keeps blocks up to :data:`MMAP_THRESHOLD` in the heap and lets up to
 :data:`TRIM_THRESHOLD` of free heap stay for the next buffer (what a process keeps beyond what
