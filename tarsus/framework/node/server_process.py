@@ -859,7 +859,7 @@ class ServerProcess:
                 progress=progress,
                 limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
             )
-            ok, result = True, f"patch succ: {installed.manifest.name} installed"
+            ok, result = True, f"patch succ: {installed.summary} installed"
         except PackageError as e:
             result = str(e)
         except Exception as e:
