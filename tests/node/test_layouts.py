@@ -81,6 +81,14 @@ async def test_packages_that_do_not_fit_are_refused_and_nothing_changes(
     assert [p.name for p in mine.server_dir.iterdir()] == ["bin"]  # no scratch left behind
 
 
+async def test_a_start_script_stands_for_the_executable(tmp_path: Path) -> None:
+    scripted = layout(tmp_path, "Mine", "not_tars", start_script="start.sh")
+    with pytest.raises(PackageError, match=r"the start script start\.sh is not in the package"):
+        await install_package(str(tgz(tmp_path / "a.tgz", {"Mine/Mine": EXE})), scripted)
+    await install_package(str(tgz(tmp_path / "b.tgz", {"Mine/start.sh": EXE})), scripted)
+    assert os.listdir(scripted.bin_dir) == ["start.sh"]
+
+
 async def test_a_binary_that_is_not_executable_is_refused(tmp_path: Path) -> None:
     cpp = layout(tmp_path, "CppServer", "tars_cpp")
     package = tgz(tmp_path / "p.tgz", {"CppServer/CppServer": EXE}, mode=0o644)

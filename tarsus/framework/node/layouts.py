@@ -12,7 +12,8 @@ holds one sub-directory and nothing else). By ``serverType``:
   package and executable. For ``tars_cpp``/``tars_go`` a renamed binary is found as upstream
   finds it at start (``CommandStart``: the first executable whose name contains ``Server`` or
   ``server``), unless the package's top directory names another server: a package built
-  for someone else is refused before anything changes.
+  for someone else is refused before anything changes. A server with a ``startScript`` needs
+  that script in the package instead.
 - ``tars_nodejs``: a ``@tars/rpc`` service with its ``package.json`` and ``node_modules``
   (as ``npm ci`` left them) at the root; the entry is ``package.json``'s ``main``, else the
   file ``scripts.start`` runs with ``node``, else ``index.js``; it must be a file inside the
@@ -95,6 +96,8 @@ def check_package(root: Path, top: Path, layout: ServerLayout) -> PackageFit:
 
 
 def _check_executable(root: Path, top: Path, layout: ServerLayout) -> str:
+    if layout.start_script:  # the script starts the server: it is what must be there
+        return _check_start_script(root, layout)
     exe = Path(layout.exe_file)
     if not is_within(exe, layout.bin_dir, resolve=False, strictly=True):
         return ""  # an executable the node already has: nothing of it in the package
@@ -123,6 +126,18 @@ def _check_executable(root: Path, top: Path, layout: ServerLayout) -> str:
         f"{', '.join(held) or 'nothing'}); upstream's make tar packs {layout.server}.tgz "
         f"holding {layout.server}/{layout.server}"
     )
+
+
+def _check_start_script(root: Path, layout: ServerLayout) -> str:
+    script = Path(layout.start_script)
+    if not is_within(script, layout.bin_dir, resolve=False, strictly=True):
+        return ""
+    wanted = script.relative_to(layout.bin_dir)
+    if not (root / wanted).is_file():
+        raise PackageError(
+            f"the start script {wanted} is not in the package for {layout.server_id}"
+        )
+    return str(wanted)
 
 
 def search_server(directory: Path) -> str | None:
