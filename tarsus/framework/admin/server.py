@@ -34,7 +34,7 @@ from tarsus.framework.admin.settings import (
     AdminSettings,
 )
 from tarsus.framework.admin.tasks import TaskEngine
-from tarsus.framework.service import FrameworkService, ServiceSpec, host
+from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.tasks import Tasks
 
@@ -104,7 +104,7 @@ class AdminRegistry(FrameworkService):
         self.started = False
 
     @classmethod
-    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store | None) -> Self:
         """Settings from upstream's ``tars.tarsAdminRegistry`` keys
         (:meth:`AdminSettings.from_tcconfig`); pushes name ``localip`` as our address."""
         from tarsus.framework.admin.channel import NodeChannels
@@ -117,7 +117,7 @@ class AdminRegistry(FrameworkService):
             config.client.locator or None, timeout_ms=config.client.sync_invoke_timeout
         )
         service = cls(
-            store,
+            require_store(cls.spec, store),
             NodeChannels(self_ip=config.localip or "127.0.0.1"),
             settings=settings,
             communicator=communicator,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_SERVANT
 from tarsus.codec.constants import ADMIN_REG_PORT as DEFAULT_PORT
+from tarsus.codec.constants import PATCH_OBJ
 from tarsus.conf import ConfigValues, TCConfig
 from tarsus.store.patches import PATCH_HISTORY, PATCH_HISTORY_MIN
 
@@ -40,7 +41,7 @@ class AdminSettings:
     patch_poll_interval: float = 1.0
     #: The package service's object, passed to nodes in ``PatchRequest.patchobj`` and called
     #: by the package store functions (``Obj`` through the locator, or ``Obj@endpoint``).
-    patch_obj: str = "tars.tarspatch.PatchObj"
+    patch_obj: str = PATCH_OBJ
     #: Seconds a call to the package service may take (``preparePatchFile`` of a publish,
     #: ``listUploads``, ``deletePatchFile``; upstream ``batchpatch_node_timeout``, 10000 ms).
     batchpatch_node_timeout: float = 10.0
@@ -105,7 +106,7 @@ class AdminSettings:
                 "/tars/application/server<elegant_wait_second>", 75.0, within=(2, 180)
             ),
             patch_wait_timeout=values.number("/tars/patch<patch_wait_timeout>", 300.0) or 300.0,
-            patch_obj=values.text("/tars/objname<patchServerObj>", "tars.tarspatch.PatchObj"),
+            patch_obj=values.text("/tars/objname<patchServerObj>", PATCH_OBJ),
             batchpatch_node_timeout=values.number(
                 "/tars/nodeinfo<batchpatch_node_timeout>", 10000.0, minimum=1.0
             )
