@@ -13,7 +13,7 @@ names are IP addresses or host names.
   ``:``, starting with a letter or digit, no ``..``; at most 128 characters.
 * package file (a release package in the package store, ``t_server_patchs.tgz``): a plain file
   name of letters, digits, ``.``, ``-`` and ``_``, starting with a letter, digit or ``_``, no
-  ``..``; at most 255 characters (upstream's web names them ``<App>.<Server>_<field>_<ms>.tgz``).
+  ``..``; at most 200 characters (upstream's web names them ``<App>.<Server>_<field>_<ms>.tgz``).
 
 Nothing here touches the file system or the network.
 """
@@ -34,7 +34,7 @@ _WORD = re.compile(r"[A-Za-z0-9_]+")
 _NODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 _MAX = 128
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-_FILE_MAX = 255
+_FILE_MAX = 200
 
 
 class InvalidName(ValueError):

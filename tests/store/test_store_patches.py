@@ -63,7 +63,7 @@ async def test_add_get_and_list_newest_first(store: Store, clock: Any) -> None:
         ("Demo.Hello", ".hidden", MD5, "", "package file name"),
         ("Demo.Hello", "", MD5, "", "empty"),
         ("Demo.Hello", "a\0.tgz", MD5, "", "package file name"),
-        ("Demo.Hello", "a" * 256, MD5, "", "at most 255"),
+        ("Demo.Hello", "a" * 201, MD5, "", "at most 200"),
         ("Demo.Hello", "a.tgz", "xyz", "", "md5"),
         ("Demo.Hello", "a.tgz", MD5 + "0", "", "md5"),
         ("Demo.Hello", "a.tgz", MD5, "c" * 256, "comment"),
