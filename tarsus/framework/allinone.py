@@ -166,7 +166,9 @@ class AllInOne:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
             await record_framework(store, s)
-        app = Application()
+        # Through the locator (our own registry), the admin registry reaches the package
+        # store (tars.tarspatch.PatchObj) by name, as in its own process.
+        app = Application(Communicator(s.locator, cache_dir=None))
         self.app = app
         self.registry = add_registry(
             app,
