@@ -4,6 +4,7 @@ the admin registry (docs/admin.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,59 @@ async def test_parallel_task_runs_at_most_five_items_at_once(admin: Harness) -> 
     rsp = await finished(admin, "t-par")
     assert statuses(rsp) == [SUCCESS] * 7 and rsp.status == T_SUCCESS
     assert admin.node.running_max == 5
+
+
+async def test_a_task_in_batches_runs_each_batch_after_the_previous_one(admin: Harness) -> None:
+    names = ["S0", "S1", "S2", "S3", "S4"]
+    for name in names:
+        await admin.deploy(server=name)
+    await admin.deploy(server="Bad", node="10.9.9.9")  # a node that is not connected
+    started_before: dict[str, list[str]] = {}
+
+    async def on_command(func: str, args: Any) -> None:
+        if func == "startServer":
+            server = args[1]
+            started_before[server] = sorted(s for _, s in admin.node.states)
+            if server == "S0":
+                await asyncio.sleep(0.3)  # the slow one of the first batch
+
+    admin.node.on_command = on_command
+    admin.node.delay = 0.05
+    # batches: [S0, S1], [S2, S3], [S4]; then the same with a failure in the second batch
+    req = task("t-batches", [item(n, "start") for n in names], eachNum=2)
+    assert await admin.proxy.addTaskReq(req) == 0
+    rsp = await finished(admin, "t-batches")
+    assert statuses(rsp) == [SUCCESS] * 5 and rsp.status == T_SUCCESS
+    # S2 started only once both of the first batch had started, the slow S0 too
+    assert {"S0", "S1"} <= set(started_before["S2"])
+    assert {"S0", "S1", "S2", "S3"} <= set(started_before["S4"])
+    assert admin.node.running_max == 2
+
+    admin.node.states.clear()
+    items = [item("S0", "stop"), item("Bad", "start", node="10.9.9.9"), item("S1", "stop")]
+    items.append(item("S2", "stop"))
+    assert await admin.proxy.addTaskReq(task("t-batch-fail", items, eachNum=2)) == 0
+    rsp = await finished(admin, "t-batch-fail")
+    # the failed batch ends (its other item ran), the batch after it is cancelled
+    assert statuses(rsp) == [SUCCESS, FAILED, CANCEL, CANCEL]
+    assert rsp.taskItemRsp[2].startTime == ""
+    assert ("Demo", "S1") not in admin.node.called("stopServer")
+
+
+async def test_each_num_of_one_or_none_keeps_a_parallel_task_parallel(admin: Harness) -> None:
+    """What TarsWeb sends for a common task: eachNum 1 (or 0 when unset), serial or not."""
+    for name in ("A", "B", "C"):
+        await admin.deploy(server=name)
+    await admin.deploy(server="Bad", node="10.9.9.9")
+    items = [item("Bad", "start", node="10.9.9.9"), item("A", "start"), item("B", "start")]
+    for no, each in (("t-each1", 1), ("t-each0", 0)):
+        assert await admin.proxy.addTaskReq(task(no, items, eachNum=each)) == 0
+        # parallel: a failure cancels nothing
+        assert statuses(await finished(admin, no)) == [FAILED, SUCCESS, SUCCESS]
+    # serial with a batch size is serial (TarsWeb's publish sends serial=true, eachnum=1)
+    items = [item("A", "stop"), item("Bad", "start", node="10.9.9.9"), item("C", "start")]
+    assert await admin.proxy.addTaskReq(task("t-ser", items, serial=True, eachNum=3)) == 0
+    assert statuses(await finished(admin, "t-ser")) == [SUCCESS, FAILED, CANCEL]
 
 
 async def test_elegant_task_closes_traffic_around_each_batch(admin: Harness) -> None:

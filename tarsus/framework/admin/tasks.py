@@ -1,10 +1,13 @@
 """The task engine behind ``addTaskReq`` / ``getTaskRsp`` (upstream ``ExecuteTask.cpp``).
 
 A task is a list of items, each one command (``start``, ``stop``, ``restart``, ``patch_tars``,
-``grace_patch_tars``, ``undeploy_tars``) on one server instance. It runs in one of three ways:
+``grace_patch_tars``, ``undeploy_tars``) on one server instance. It runs in one of four ways:
 
 * **serial**: one item after the other; after the first failure the rest are cancelled;
 * **parallel**: all items at once, at most ``max_parallel`` (5) running at a time;
+* **batches** (ours; ``serial`` false, ``eachNum`` > 1, not elegant): ``eachNum`` items at a
+  time, each batch's items together, the next batch once the previous one has ended; after a
+  batch with a failed item the rest are cancelled, as in a serial task;
 * **elegant** (lossless): batches of ``eachNum`` items; for each batch the instances' traffic
   is closed (``flow_state='inactive'``), the engine waits ``elegant_wait_second`` so clients
   drop them from their route lists, runs the batch, and opens the traffic again.
@@ -253,12 +256,14 @@ class TaskEngine:
         timeout = self.settings.elegant_task_timeout if elegant else self.settings.task_timeout
         task = Task(req=req, rsp=rsp, timeout=timeout)
         self.tasks[req.taskNo] = task
-        server_id = f"{items[0].application}.{items[0].serverName}"
-        previous = self.tasks.get(self._elegant.get(server_id, ""))
-        if previous is not None and not previous.finished and previous is not task:
-            log.info("task %s supersedes elegant task %s", req.taskNo, previous.req.taskNo)
-            await self._cancel(previous)
         if elegant:
+            # upstream: a new elegant task for a server cancels what the unfinished older one
+            # has not started (the server is the first item's, as upstream's key)
+            server_id = f"{items[0].application}.{items[0].serverName}"
+            previous = self.tasks.get(self._elegant.get(server_id, ""))
+            if previous is not None and not previous.finished:
+                log.info("task %s supersedes elegant task %s", req.taskNo, previous.req.taskNo)
+                await self._cancel(previous)
             self._elegant[server_id] = req.taskNo
         task.runner = asyncio.get_running_loop().create_task(
             self._run(task), name=f"tarsus-admin-task-{req.taskNo}"
@@ -267,7 +272,7 @@ class TaskEngine:
             "task %s added: %d items, %s, by %r",
             req.taskNo,
             len(items),
-            "elegant" if elegant else ("serial" if req.serial else "parallel"),
+            _mode_name(req),
             req.userName,
         )
 
@@ -346,6 +351,8 @@ class TaskEngine:
                     await self._run_elegant(task)
                 elif task.req.serial:
                     await self._run_in_order(task, list(range(len(task.items))))
+                elif _batch_size(task.req) > 1:
+                    await self._run_in_batches(task, _batch_size(task.req))
                 else:
                     await self._run_together(task, list(range(len(task.items))))
         except asyncio.CancelledError:
@@ -400,8 +407,28 @@ class TaskEngine:
 
         await asyncio.gather(*(one(i) for i in indexes))
 
+    async def _run_in_batches(self, task: Task, each: int) -> None:
+        """``each`` items at a time, together; a batch starts once the previous one has
+        ended. After a batch with a failed item, or a cancel, the rest become CANCEL."""
+        n = len(task.items)
+        for first in range(0, n, each):
+            if task.cancelled:
+                await self._cancel_from(task, first)
+                return
+            batch = list(range(first, min(n, first + each)))
+            await self._run_together(task, batch, limit=each)
+            if any(task.items[i].status != I_SUCCESS for i in batch):
+                await self._cancel_from(task, batch[-1] + 1)
+                return
+
+    async def _cancel_from(self, task: Task, first: int) -> None:
+        """Items from ``first`` on that have not ended become CANCEL."""
+        for index in range(first, len(task.items)):
+            if task.items[index].status in _UNFINISHED:
+                await self._set_status(task, index, I_CANCEL, end=True)
+
     async def _run_elegant(self, task: Task) -> None:
-        each = max(1, int(task.req.eachNum or 1))
+        each = _batch_size(task.req)
         n = len(task.items)
         for first in range(0, n, each):
             if task.cancelled:
@@ -554,6 +581,21 @@ class TaskEngine:
                 sorted(values),
                 e,
             )
+
+
+def _mode_name(req: AdminReg.TaskReq) -> str:
+    if req.isElegant:
+        return f"elegant in batches of {_batch_size(req)}"
+    if req.serial:
+        return "serial"
+    if _batch_size(req) > 1:
+        return f"in batches of {_batch_size(req)}"
+    return "parallel"
+
+
+def _batch_size(req: AdminReg.TaskReq) -> int:
+    """``eachNum`` as a batch size: at least 1 (TarsWeb sends 0 or nothing when it has none)."""
+    return max(1, int(req.eachNum or 1))
 
 
 def _task_status_name(status: int) -> str:
