@@ -79,7 +79,7 @@ class AdminRegistry(FrameworkService):
         self.channels = channels
         self.settings = settings or AdminSettings()
         self.communicator = communicator or Communicator()
-        self.lifecycle = Lifecycle(store, channels, self.settings)
+        self.lifecycle = Lifecycle(store, channels, self.settings, self.communicator)
         self.inventory = Inventory(store)
         self.tasks = TaskEngine(self.lifecycle, Tasks(store), self.settings, clock=store.clock)
         self.servant = AdminRegImp(
