@@ -10,7 +10,9 @@ A task is a list of items, each one command (``start``, ``stop``, ``restart``, `
   batch with a failed item the rest are cancelled, as in a serial task;
 * **elegant** (lossless): batches of ``eachNum`` items; for each batch the instances' traffic
   is closed (``flow_state='inactive'``), the engine waits ``elegant_wait_second`` so clients
-  drop them from their route lists, runs the batch, and opens the traffic again.
+  drop them from their route lists, runs the batch, and opens each instance's traffic again
+  once it is Active and answers on its servants (docs/admin.md, "Lossless publish and
+  restart").
 
 Every task is stored in ``t_task``/``t_task_item`` before ``addTaskReq`` answers, and every
 status, time and log change of an item is written as it happens; upstream stores only publish
