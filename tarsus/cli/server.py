@@ -46,6 +46,14 @@ from tarsus.cli.admin_client import (
     refused,
     split_server_id,
 )
+from tarsus.cli.patch_store import (
+    PatchOption,
+    PatchStore,
+    PatchUnavailable,
+    patch_address,
+    store_package,
+)
+from tarsus.cli.publish import select_nodes
 from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
 from tarsus.patching import PatchProgress, patch_progress
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
@@ -359,43 +367,209 @@ def deploy(
     out.emit(doc, human)
 
 
+NodesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node",
+        metavar="NODE",
+        help="a node to publish to (repeatable)",
+        show_default=False,
+    ),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="every node the server is deployed on")]
+SerialOption = Annotated[
+    bool, typer.Option("--serial", help="one node after the other (the default); stop at a failure")
+]
+ParallelOption = Annotated[
+    bool, typer.Option("--parallel", help="all nodes at once (the admin registry runs 5 at a time)")
+]
+BatchOption = Annotated[
+    int | None,
+    typer.Option("--batch", metavar="K", help="K nodes at a time", show_default=False),
+]
+LosslessOption = Annotated[
+    bool,
+    typer.Option(
+        "--lossless",
+        help="take each batch's traffic off, drain, install, restart, restore (upstream "
+        "lossless publish)",
+    ),
+]
+CommentOption = Annotated[
+    str, typer.Option("--comment", metavar="TEXT", help="why: kept with the package and task")
+]
+
+
 @admin_command(app, no_args_is_help=True)
 def publish(
     client: AdminClient,
     out: Output,
     server_id: ServerArgument,
-    node: NodeOption,
-    package: Annotated[
-        str,
+    node: NodesOption = None,
+    all_nodes: AllOption = False,
+    version: Annotated[
+        int | None,
         typer.Option(
-            "--package",
-            metavar="PATH",
-            help="a directory or .tgz (path or file:// URL); its tarsus.toml is read",
+            "--version",
+            metavar="ID",
+            help="a package of the store (`tarsus package list`)",
             show_default=False,
         ),
-    ],
+    ] = None,
+    package: PackageOption = None,
+    serial: SerialOption = False,
+    parallel: ParallelOption = False,
+    batch: BatchOption = None,
+    canary: Annotated[
+        int | None,
+        typer.Option(
+            "--canary",
+            metavar="N",
+            help="publish to the first N nodes, wait until they are active, then the rest",
+            show_default=False,
+        ),
+    ] = None,
+    canary_then: Annotated[
+        str,
+        typer.Option(
+            "--canary-then", metavar="continue|stop", help="after a good canary: go on or stop"
+        ),
+    ] = "continue",
+    canary_wait: Annotated[
+        int,
+        typer.Option(
+            "--canary-wait", metavar="S", min=1, help="how long the canary may take to be active"
+        ),
+    ] = 60,
+    lossless: LosslessOption = False,
+    comment: CommentOption = "",
     restart: Annotated[
         bool, typer.Option("--restart/--no-restart", help="restart the server once installed")
     ] = True,
     server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    patch: PatchOption = None,
 ) -> None:
-    """Publish a new package to APP.SERVER (already deployed) on NODE, then restart it."""
+    """Publish a package (--version ID of the store, or --package PATH, uploaded first) to
+    APP.SERVER on --node N ... or --all, as one task; each node's progress live."""
+    from tarsus.cli.publish import Canary, PatchSource, Rollout, go_on_command, run_publish
+
     app_name, server = split_server_id(server_id)
-    pkg = _package_for(server_id, package)
-    where = f"{server_id} on node {node}"
-    published = publish_package(
+    if (version is None) == (package is None):
+        raise UsageError("give the package: --version ID (from the store) or --package PATH")
+    if canary_then not in ("continue", "stop"):
+        raise UsageError(f"--canary-then takes continue or stop, not {canary_then!r}")
+    if version is not None and version < 1:
+        raise UsageError(f"--version takes a package id (1 or more), not {version}")
+    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    pkg = _package_for(server_id, package) if package else None
+    nodes = select_nodes(client, app_name, server, node or [], all_nodes)
+    who = user or current_user()
+    plain = canary is None and batch is None and not lossless and not parallel
+    uploaded = None
+    if pkg is not None:
+        store = _reachable_store(client, patch)
+        if store is None:
+            if len(nodes) == 1 and plain:
+                _publish_by_path(
+                    client, out, server_id, nodes[0], pkg, restart, who, server_type, patch_timeout
+                )
+                return
+            raise CommandFailed(
+                f"no package store answers at {patch_address(patch, client.address)}: "
+                "publishing to several nodes (or in batches, canary, lossless) needs it, "
+                "the nodes download from it (give --patch PROXY)"
+            )
+        uploaded = store_package(
+            client, store, out.err_console, app_name, server, pkg,
+            comment=comment, user=who, show_progress=not out.as_json,
+        )  # fmt: skip
+        out.note(f"uploaded {pkg.archive.name} as version {uploaded.id} ({uploaded.tgz})")
+        source = PatchSource(patch_id=uploaded.id, label=pkg.archive.name)
+    else:
+        assert version is not None
+        _check_version(client, app_name, server, version)
+        source = PatchSource(patch_id=version)
+    doc = run_publish(
         client,
         out,
         app_name,
         server,
-        node,
-        pkg,
-        user=user or current_user(),
-        server_type=server_type,
-        timeout_s=patch_timeout,
+        nodes,
+        source,
+        rollout,
+        user=who,
+        comment=comment,
+        restart=restart,
+        stall_timeout_s=patch_timeout,
+        canary=Canary(canary, canary_then == "continue", canary_wait) if canary else None,
     )
+    doc["uploaded"] = uploaded.as_json() if uploaded else None
+    go_on = go_on_command(server_id, source, doc["rest"]) if doc.get("stopped_after_canary") else ""
+
+    def human(console: Console) -> None:
+        where = ", ".join(nodes)
+        if go_on:
+            console.print(
+                f"published {source.describe()} to {server_id} on the canary "
+                f"{', '.join(doc['canary']['nodes'])}; stopped as asked. Go on with:\n  {go_on}",
+                markup=False,
+            )
+            return
+        console.print(f"published {source.describe()} to {server_id} on {where}", markup=False)
+        for task in doc["tasks"]:
+            console.print(f"  task {task['task']}: {task['status']}", markup=False)
+
+    out.emit(doc, human)
+
+
+def _reachable_store(client: AdminClient, patch: str | None) -> PatchStore | None:
+    """The package store if it answers ``tars_ping``, else None."""
+    store = PatchStore(client, patch_address(patch, client.address))
+    try:
+        store.ping()
+    except PatchUnavailable:
+        return None
+    return store
+
+
+def _check_version(client: AdminClient, app_name: str, server: str, version: int) -> None:
+    """``--version ID`` must be one of the server's packages (when the store can say so)."""
+    try:
+        ret, packages, _ = client.call_ext("listPatchPackages", app_name, server)
+    except CommandFailed:
+        return  # an admin registry without the package store functions: the task will tell
+    if ret == 0 and not any(int(p.id) == version for p in packages):
+        known = ", ".join(str(p.id) for p in packages[:10]) or "none"
+        raise CommandFailed(
+            f"{app_name}.{server} has no package {version} in the store (it has: {known}); "
+            "see `tarsus package list`"
+        )
+
+
+def _publish_by_path(
+    client: AdminClient,
+    out: Output,
+    server_id: str,
+    node: str,
+    pkg: Package,
+    restart: bool,
+    user: str,
+    server_type: str,
+    patch_timeout: int,
+) -> None:
+    """Without a package store: the node is handed the package's path (it must read it)."""
+    app_name, server = split_server_id(server_id)
+    where = f"{server_id} on node {node}"
+    out.note(
+        "note: no package store answers; the node installs from the path "
+        f"{pkg.archive} (it must be able to read it)"
+    )
+    published = publish_package(
+        client, out, app_name, server, node, pkg,
+        user=user, server_type=server_type, timeout_s=patch_timeout,
+    )  # fmt: skip
     restart_result = None
     if restart:
         doing = f"restarting {where} (published, not restarted)"
