@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 FOLLOW_INTERVAL_S = 0.5
+#: how often a canary's state is read while waiting for it to be active
+ACTIVE_POLL_S = 1.0
 PATCH_COMMANDS = ("patch_tars", "grace_patch_tars")
 
 # EMTaskItemStatus
@@ -239,6 +241,8 @@ class TaskOutcome:
     items: list[ItemView] = field(default_factory=list)
     status: int = 0
     finished: bool = False
+    created: str = ""
+    user: str = ""
 
     @property
     def failures(self) -> list[ItemView]:
@@ -252,6 +256,8 @@ class TaskOutcome:
         return {
             "task": self.task_no,
             "status": task_status_word(self.status),
+            "created": self.created,
+            "user": self.user,
             "items": [i.as_json() for i in self.items],
         }
 
@@ -268,7 +274,10 @@ def read_task(rsp: Any) -> TaskOutcome:
         )
         for item in rsp.taskItemRsp
     ]
-    outcome = TaskOutcome(str(rsp.taskNo), items, int(rsp.status))
+    outcome = TaskOutcome(
+        str(rsp.taskNo), items, int(rsp.status), created=str(rsp.createTime or ""),
+        user=str(rsp.userName or ""),
+    )  # fmt: skip
     outcome.finished = bool(items) and all(i.finished for i in items)
     return outcome
 
@@ -337,7 +346,7 @@ def follow_task(
     nodes: Sequence[str],
     *,
     stall_timeout_s: float,
-    interval_s: float = FOLLOW_INTERVAL_S,
+    interval_s: float | None = None,
 ) -> TaskOutcome:
     """Read ``getTaskRsp`` every ``interval_s`` until every item is finished, showing each
     node's progress; gives up following (``CommandFailed``) when nothing changed for
@@ -349,6 +358,7 @@ def follow_task(
         view = _Bars(out, nodes)
     else:
         view = _Lines(out)
+    interval = FOLLOW_INTERVAL_S if interval_s is None else interval_s
     last: tuple[Any, ...] | None = None
     changed = time.monotonic()
     try:
@@ -375,7 +385,7 @@ def follow_task(
                         f"the admin registry: `tarsus server task {task_no}` shows it",
                         extra={"task": task_no, **outcome.as_json()},
                     )
-                time.sleep(interval_s)
+                time.sleep(interval)
     except KeyboardInterrupt:
         print(
             f"\nstopped following; task {task_no} goes on in the admin registry.\n"
@@ -392,7 +402,6 @@ def wait_active(
     nodes: Iterable[str],
     *,
     timeout_s: float,
-    interval_s: float = 1.0,
 ) -> dict[str, str]:
     """Wait until ``App.Server`` is active on every node, as its node sees it (its process
     runs and keeps alive: ``getServerState``'s present state, with a pid). Returns the nodes
@@ -411,7 +420,7 @@ def wait_active(
                 states[node] = present or (str(result).strip() or f"error {ret}")
         if not waiting or time.monotonic() >= deadline:
             return {n: states[n] for n in waiting}
-        time.sleep(interval_s)
+        time.sleep(ACTIVE_POLL_S)
 
 
 def failure_message(doing: str, outcome: TaskOutcome) -> str:
@@ -527,3 +536,38 @@ def go_on_command(server_id: str, source: PatchSource, rest: Sequence[str]) -> s
     """The command that publishes the same package to the nodes a canary left."""
     what = f"--version {source.patch_id}" if source.patch_id is not None else "--package PATH"
     return f"tarsus server publish {server_id} {what} " + " ".join(f"--node {n}" for n in rest)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def publish_history(client: AdminClient, app: str, server: str) -> list[TaskOutcome]:
+    """The server's publish tasks, newest first (``getTaskHistory``, both patch commands)."""
+    from tarsus.cli.admin_client import refused
+
+    tasks: list[TaskOutcome] = []
+    for command in PATCH_COMMANDS:
+        ret, rsps = client.call("getTaskHistory", app, server, command)
+        if ret != 0:
+            raise refused(f"reading the publish history of {app}.{server}", ret)
+        tasks.extend(read_task(rsp) for rsp in rsps)
+    tasks.sort(key=lambda t: t.created, reverse=True)
+    return tasks
+
+
+def previous_versions(
+    tasks: Sequence[TaskOutcome], nodes: Sequence[str], current: dict[str, str]
+) -> dict[str, str | None]:
+    """Per node, the version published there before its current one: the newest patch id,
+    among its successful publishes (``tasks`` newest first), that differs from ``current``
+    (the node's ``patch_version``; else its newest successful publish). None: no such."""
+    installed: dict[str, list[str]] = {n: [] for n in nodes}
+    for task in tasks:
+        for item in task.items:
+            if item.node in installed and item.status == I_SUCCESS and item.patch_id:
+                installed[item.node].append(item.patch_id)
+    answer: dict[str, str | None] = {}
+    for node, ids in installed.items():
+        now = current.get(node) or (ids[0] if ids else "")
+        answer[node] = next((i for i in ids if i != now), None)
+    return answer

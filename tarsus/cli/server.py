@@ -284,6 +284,7 @@ def deploy(
     ] = False,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    patch: PatchOption = None,
 ) -> None:
     """Deploy APP.SERVER on NODE: register it and its servants, publish --package, --start it."""
     app_name, server = split_server_id(server_id)
@@ -317,17 +318,10 @@ def deploy(
     published = None
     if pkg is not None:
         try:
-            published = publish_package(
-                client,
-                out,
-                app_name,
-                server,
-                node,
-                pkg,
-                user=who,
-                server_type=server_type,
-                timeout_s=patch_timeout,
-            )
+            published = _deploy_package(
+                client, out, app_name, server, node, pkg, patch,
+                user=who, server_type=server_type, timeout_s=patch_timeout,
+            )  # fmt: skip
         except CommandFailed as e:
             e.message += (
                 f"; {server_id} stays deployed on node {node} "
@@ -451,8 +445,10 @@ def publish(
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
     patch: PatchOption = None,
 ) -> None:
-    """Publish a package (--version ID of the store, or --package PATH, uploaded first) to
-    APP.SERVER on --node N ... or --all, as one task; each node's progress live."""
+    """Publish --version ID (or --package PATH, uploaded first) to APP.SERVER on nodes, live.
+
+    One admin registry task across --node N ... (or --all): serially by default, --parallel,
+    or --batch K; --canary N goes first; --lossless drains each batch's traffic first."""
     from tarsus.cli.publish import Canary, PatchSource, Rollout, go_on_command, run_publish
 
     app_name, server = split_server_id(server_id)
@@ -522,6 +518,223 @@ def publish(
             console.print(f"  task {task['task']}: {task['status']}", markup=False)
 
     out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def rollback(
+    client: AdminClient,
+    out: Output,
+    server_id: ServerArgument,
+    node: NodesOption = None,
+    all_nodes: AllOption = False,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            metavar="ID",
+            help="this package of the store (default: each node's previous one)",
+            show_default=False,
+        ),
+    ] = None,
+    serial: SerialOption = False,
+    parallel: ParallelOption = False,
+    batch: BatchOption = None,
+    lossless: LosslessOption = False,
+    comment: CommentOption = "rollback",
+    user: UserOption = None,
+    patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+) -> None:
+    """Put back each node's previous version (or --to ID) from the store, without an upload."""
+    from tarsus.cli.publish import (
+        PatchSource,
+        Rollout,
+        previous_versions,
+        publish_history,
+        run_publish,
+    )
+
+    app_name, server = split_server_id(server_id)
+    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    nodes = select_nodes(client, app_name, server, node or [], all_nodes)
+    who = user or current_user()
+    targets: dict[int, list[str]] = {}
+    if to is not None:
+        if to < 1:
+            raise UsageError(f"--to takes a package id (1 or more), not {to}")
+        _check_version(client, app_name, server, to)
+        targets[to] = list(nodes)
+    else:
+        current = {}
+        for n in nodes:
+            ret, state, _ = client.call("getServerState", app_name, server, n)
+            current[n] = str(state.patchVersion) if ret == 0 else ""
+        previous = previous_versions(publish_history(client, app_name, server), nodes, current)
+        lacking = [n for n, v in previous.items() if v is None]
+        if lacking:
+            raise CommandFailed(
+                f"no earlier version of {server_id} was published to node "
+                f"{', '.join(lacking)} (publish history: `tarsus server history {server_id}`); "
+                "name one with --to ID"
+            )
+        for n, v in previous.items():
+            assert v is not None
+            if not v.isdigit():
+                raise CommandFailed(f"node {n}: its previous version {v!r} is not a package id")
+            targets.setdefault(int(v), []).append(n)
+    docs = []
+    for patch_id, target_nodes in targets.items():
+        docs.append(
+            run_publish(
+                client, out, app_name, server, target_nodes, PatchSource(patch_id=patch_id),
+                rollout, user=who, comment=comment, restart=True,
+                stall_timeout_s=patch_timeout, verb="rolling back to",
+            )
+        )  # fmt: skip
+    doc = {"server": server_id, "rollbacks": docs}
+
+    def human(console: Console) -> None:
+        for patch_id, target_nodes in targets.items():
+            console.print(
+                f"rolled {server_id} back to version {patch_id} on {', '.join(target_nodes)}",
+                markup=False,
+            )
+
+    out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def history(
+    client: AdminClient,
+    out: Output,
+    server_id: ServerArgument,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="the newest N publishes")
+    ] = 20,
+) -> None:
+    """Who published what to APP.SERVER, when, on which nodes, and how it ended."""
+    from tarsus.cli.publish import publish_history, status_word
+
+    app_name, server = split_server_id(server_id)
+    tasks = publish_history(client, app_name, server)[:limit]
+    doc = {
+        "server": server_id,
+        "tasks": [t.as_json() | {"versions": sorted({i.patch_id for i in t.items})} for t in tasks],
+    }
+
+    def human(console: Console) -> None:
+        if not tasks:
+            console.print(f"no publish of {server_id} recorded", markup=False)
+            return
+        table = Table("when", "who", "version", "node", "outcome", "task", box=None, pad_edge=False)
+        for t in tasks:
+            for item in t.items:
+                outcome = status_word(item.status)
+                if item.status != 3 and item.log:
+                    outcome += f": {item.log}"
+                table.add_row(
+                    t.created, t.user, item.patch_id or "-", item.node, Text(outcome), t.task_no
+                )
+        console.print(table)
+
+    out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def task(
+    client: AdminClient,
+    out: Output,
+    task_no: Annotated[str, typer.Argument(metavar="TASKNO", help="as publish printed it")],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="show its progress live until it ends")
+    ] = False,
+) -> None:
+    """A task's items (node, command, status, percent, log); --follow it to the end."""
+    from tarsus.cli.publish import follow_task, read_task, status_word
+
+    ret, rsp = client.call("getTaskRsp", task_no)
+    if ret != 0:
+        raise CommandFailed(
+            f"the admin registry knows no task {task_no!r} (getTaskRsp: {ret})", ret
+        )
+    outcome = read_task(rsp)
+    if follow and not outcome.finished:
+        outcome = follow_task(
+            client,
+            out,
+            task_no,
+            [i.node for i in outcome.items],
+            stall_timeout_s=DEFAULT_PATCH_TIMEOUT_S,
+        )
+        outcome.created, outcome.user = str(rsp.createTime), str(rsp.userName)
+    commands = [str(item.req.command) for item in rsp.taskItemRsp]
+    doc = outcome.as_json()
+
+    def human(console: Console) -> None:
+        console.print(
+            f"task {task_no} by {outcome.user or '?'} at {outcome.created or '?'}: {doc['status']}",
+            markup=False,
+        )
+        table = Table("node", "command", "status", "percent", "log", box=None, pad_edge=False)
+        for item, command in zip(outcome.items, commands, strict=False):
+            table.add_row(
+                item.node, command, status_word(item.status), f"{item.percent}%", Text(item.log)
+            )
+        console.print(table)
+
+    out.emit(doc, human)
+    if outcome.finished and outcome.failures:
+        raise typer.Exit(1)
+
+
+def _deploy_package(
+    client: AdminClient,
+    out: Output,
+    app_name: str,
+    server: str,
+    node: str,
+    pkg: Package,
+    patch: str | None,
+    *,
+    user: str,
+    server_type: str,
+    timeout_s: int,
+) -> dict[str, Any]:
+    """Deploy's install: through the package store when one answers (uploaded, then a task
+    of one node: the node downloads it), else the node is handed the package's path."""
+    from tarsus.cli.publish import PatchSource, Rollout, run_publish
+
+    store = _reachable_store(client, patch)
+    if store is None:
+        out.note(
+            "note: no package store answers; the node installs from the path "
+            f"{pkg.archive} (it must be able to read it)"
+        )
+        return publish_package(
+            client, out, app_name, server, node, pkg,
+            user=user, server_type=server_type, timeout_s=timeout_s,
+        )  # fmt: skip
+    uploaded = store_package(
+        client, store, out.err_console, app_name, server, pkg,
+        comment="deploy", user=user, show_progress=not out.as_json,
+    )  # fmt: skip
+    doc = run_publish(
+        client, out, app_name, server, [node],
+        PatchSource(patch_id=uploaded.id, label=pkg.archive.name), Rollout(),
+        user=user, comment="deploy", restart=False, stall_timeout_s=timeout_s,
+    )  # fmt: skip
+    item = doc["tasks"][-1]["items"][0]
+    return {
+        "archive": str(pkg.archive),
+        "md5": pkg.md5,
+        "packed_from": str(pkg.packed_from) if pkg.packed_from else None,
+        "manifest": pkg.manifest.source if pkg.manifest else None,
+        "result": item["log"],
+        "version": str(uploaded.id),
+        "percent": item["percent"],
+        "node_result": item["log"],
+        "task": doc["tasks"][-1]["task"],
+        "uploaded": uploaded.as_json(),
+    }
 
 
 def _reachable_store(client: AdminClient, patch: str | None) -> PatchStore | None:
