@@ -244,17 +244,20 @@ class Harness:
     patchobj: FakePatchObj | None = None
 
     async def deploy(
-        self, app: str = "Demo", server: str = "Hello", node: str = NODE, port: int = 0
+        self,
+        app: str = "Demo",
+        server: str = "Hello",
+        node: str = NODE,
+        port: int = 0,
+        host: str = "",
     ) -> Any:
-        """Deploy ``app.server`` on ``node`` with one servant (port 0: a fresh one)."""
+        """Deploy ``app.server`` on ``node`` with one servant (port 0: a fresh one) on
+        ``host`` (default: the node's name)."""
         self._port += 1
+        endpoint = f"tcp -h {host or node} -p {port or self._port} -t 60000"
         return await self.registry.deploy(
             ServerSpec(app, server, node, server_type="tars_python"),
-            [
-                AdapterSpec(
-                    f"{app}.{server}.HelloObj", f"tcp -h {node} -p {port or self._port} -t 60000"
-                )
-            ],
+            [AdapterSpec(f"{app}.{server}.HelloObj", endpoint)],
         )
 
     async def connect_node(self, name: str, handler: Any) -> AdminChannel:
@@ -280,6 +283,8 @@ def admin_settings(patchobj: tuple[FakePatchObj, str]) -> AdminSettings:
         patch_obj=patchobj[1],
         batchpatch_node_timeout=2.0,
         elegant_wait_second=0,
+        elegant_ready_timeout=1.0,
+        ready_poll_interval=0.05,
         patch_poll_interval=0.01,
         patch_wait_timeout=5,
         task_sweep_interval=0.05,

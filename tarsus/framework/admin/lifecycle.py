@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tarsus.codec.constants import TARS_PING
 from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
 from tarsus.framework.admin.inventory import delete_server_config_files
@@ -26,6 +28,10 @@ from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
 from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.endpoint import Endpoint, EndpointError
+from tarsus.rpc.errors import TarsError
+from tarsus.rpc.proxy import CallOptions
 from tarsus.store.errors import NotFound
 from tarsus.store.patches import parse_patch_id
 
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
     from tarsus.framework.admin.packages import Packages
     from tarsus.store.engine import Store
-    from tarsus.store.rows import ServerRow
+    from tarsus.store.rows import AdapterRow, ServerRow
 
 __all__ = ["SELF", "Lifecycle", "server_id"]
 
@@ -59,12 +65,15 @@ class Lifecycle:
         channels: NodeChannels,
         settings: AdminSettings,
         packages: Packages | None = None,
+        communicator: Communicator | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
         self.settings = settings
         #: the package store (PatchObj and ``t_server_patchs``); None: publish from paths only
         self.packages = packages
+        #: pings servants (:meth:`answers`); the admin registry's own communicator
+        self.communicator = communicator
 
     # ------------------------------------------------------------------ the channel
     async def push(self, node: str, func: str, *args: Any) -> tuple[int, str]:
@@ -280,6 +289,77 @@ class Lifecycle:
     async def set_flow(self, app: str, server: str, nodes: list[str], active: bool) -> int:
         """Open or close traffic to instances (``flow_state``); returns rows changed."""
         return await self.store.servers.set_flow_state(app, server, nodes, active)
+
+    async def answers(self, app: str, server: str, node: str, timeout: float) -> Outcome:
+        """Wait (at most ``timeout`` s; 0: ask once) until the instance is ``Active`` on its
+        node and each of its servants answers on its own endpoint: ``tars_ping`` for a Tars
+        servant, a TCP connection for a ``not_tars`` one. The lossless task step that comes
+        before opening an instance's traffic again. Failure: 1004 with what was missing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            missing, pid = await self._probe(app, server, node)
+            if not missing:
+                return Outcome(0, f"'{server_id(app, server, node)}' answers (pid {pid})")
+            if loop.time() >= deadline:
+                waited = f" within {timeout:g} s" if timeout > 0 else ""
+                return Outcome(
+                    ErrCode.EM_TARS_SERVICE_STATE_ERR,
+                    f"'{server_id(app, server, node)}' did not answer{waited}: {missing}",
+                )
+            await asyncio.sleep(min(self.settings.ready_poll_interval, deadline - loop.time()))
+
+    async def _probe(self, app: str, server: str, node: str) -> tuple[str, int]:
+        """``("", pid)`` when the instance runs and answers, else ``(what is missing, pid)``."""
+        row = await self.row(app, server, node)
+        if row.server_type == TARS_DNS:
+            return ("", 0) if row.present_state == "active" else ("it is not active", 0)
+        try:
+            code, raw = await self.push(node, "getStateInfo", app, server)
+        except AdminError as e:
+            return e.message, 0
+        if code != 0:
+            return f"getStateInfo failed ({code})", 0
+        info, _ = decode_state_info(raw)
+        state, pid = _state_name(info.serverState), int(info.processId)
+        if state != "Active":
+            return f"its node reports it {state}", pid
+        for adapter in await self.store.servers.adapters(app, server, node):
+            failure = await self._ping(adapter, node)
+            if failure:
+                return f"{adapter.servant} at {adapter.endpoint!r}: {failure}", pid
+        return "", pid
+
+    async def _ping(self, adapter: AdapterRow, node: str) -> str:
+        """ "" when the servant answers on its endpoint, else why not."""
+        try:
+            endpoint = Endpoint.parse(adapter.endpoint)
+        except EndpointError as e:
+            return f"bad endpoint: {e}"
+        host = node if endpoint.host in ("", "0.0.0.0", "::", "*") else endpoint.host
+        timeout = self.settings.check_server_timeout_ms
+        if adapter.protocol.lower() not in ("", "tars") or not endpoint.is_tcp:
+            if not endpoint.is_tcp:
+                return ""  # a UDP servant cannot be asked without speaking its protocol
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, endpoint.port), timeout / 1000
+                )
+            except (OSError, TimeoutError) as e:
+                return f"no TCP connection: {e}"
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return ""
+        if self.communicator is None:
+            return ""
+        target = f"{adapter.servant}@{dataclasses.replace(endpoint, host=host)}"
+        try:
+            proxy = self.communicator.object_proxy(target)
+            await proxy.invoke_raw(TARS_PING, b"", CallOptions(timeout_ms=timeout))
+        except (TarsError, ValueError, OSError) as e:
+            return f"tars_ping: {e}"
+        return ""
 
     # ------------------------------------------------------------------ publishing
     async def prepare_patch(self, item: AdminReg.TaskItemReq) -> Outcome:

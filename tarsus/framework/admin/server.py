@@ -83,7 +83,9 @@ class AdminRegistry(FrameworkService):
         #: close :attr:`communicator` on :meth:`stop` (set when made for this process)
         self.owns_communicator = False
         self.packages = Packages(store, self.communicator, self.settings)
-        self.lifecycle = Lifecycle(store, channels, self.settings, self.packages)
+        self.lifecycle = Lifecycle(
+            store, channels, self.settings, self.packages, communicator=self.communicator
+        )
         self.inventory = Inventory(store)
         self.tasks = TaskEngine(self.lifecycle, Tasks(store), self.settings, clock=store.clock)
         self.servant = AdminRegImp(

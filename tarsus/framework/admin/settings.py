@@ -29,6 +29,10 @@ class AdminSettings:
     #: Seconds an elegant (lossless) batch waits after closing traffic, so that clients drop
     #: the instances from their route lists (upstream 75, valid 2-180; 0 is for tests).
     elegant_wait_second: float = 75.0
+    #: Seconds a lossless batch waits, after restarting an instance, for it to be Active and
+    #: answer on its servants before its traffic is opened again; and the polling period.
+    elegant_ready_timeout: float = 60.0
+    ready_poll_interval: float = 0.5
     #: Seconds a finished task stays in memory (``getTaskRsp`` then reads it from the DB).
     task_timeout: float = 300.0
     elegant_task_timeout: float = 600.0
@@ -66,6 +70,8 @@ class AdminSettings:
             "patch_wait_timeout": self.patch_wait_timeout,
             "patch_poll_interval": self.patch_poll_interval,
             "batchpatch_node_timeout": self.batchpatch_node_timeout,
+            "elegant_ready_timeout": self.elegant_ready_timeout,
+            "ready_poll_interval": self.ready_poll_interval,
         }
         for name, value in positive.items():
             if not value > 0:
