@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from tarsus.cli.admin_client import AdminAddress, AdminClient, CommandFailed, UsageError, refused
+from tarsus.codec.constants import PATCH_OBJ, PATCH_PORT
 from tarsus.package import Package
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 
@@ -42,9 +43,6 @@ __all__ = [
     "upload_name",
 ]
 
-#: upstream's object and port (framework.md §1); the node and the admin registry use the same
-PATCH_OBJ = "tars.tarspatch.PatchObj"
-PATCH_PORT = 18793
 PATCH_ENV = "TARSUS_PATCH"
 #: what upstream's web sends per ``Patch.upload`` call
 CHUNK_SIZE = 1 << 20
