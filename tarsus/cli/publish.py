@@ -413,7 +413,8 @@ def wait_active(
         for node in list(waiting):
             ret, state, result = client.call("getServerState", app, server, node)
             present = str(state.presentStateInNode or state.presentStateInReg or "")
-            if ret == 0 and present == "active" and int(state.processId) > 0:
+            # the node says "Active" (upstream's etos), the registry "active"
+            if ret == 0 and present.lower() == "active" and int(state.processId) > 0:
                 waiting.remove(node)
                 states.pop(node, None)
             else:
