@@ -65,6 +65,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Deploy, publish, start, stop and inspect servers (through the admin registry).",
     ),
+    "package": LazyCommand(
+        "tarsus.cli.package",
+        "app",
+        "The package store of a server: upload, list, delete, default.",
+    ),
     "node": LazyCommand(
         "tarsus.cli.node",
         "app",

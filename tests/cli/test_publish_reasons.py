@@ -87,6 +87,7 @@ def test_a_refused_package_prints_the_nodes_reason(platform: Path, tmp_path: Pat
     assert "link 'data' points to the absolute path '/etc/passwd'" in error
     assert "EM_TARS_UNKNOWN_ERR" not in error and "iRet:-1" not in error
     assert "stays deployed on node 127.0.0.1" in error  # deployed, but not installed nor started
+    assert "no package store answers" not in done.stderr  # uploaded; the node downloaded it
 
     # publish to it again, a package the node refuses for another reason: that reason
     future = archive(tmp_path / "future.tgz", MANIFEST.format(extra='requires-python = ">=99"'))
