@@ -43,7 +43,7 @@ UPLOAD_FIELD = "suse"
 #: who uploaded, while the token file is the only credential (upstream: ``auto-developer``)
 UPLOAD_USER = "web-token"
 #: bytes the multipart framing and the text fields may add to the package's size
-FORM_OVERHEAD = 256 * 1024
+FORM_OVERHEAD = 64 * 1024
 
 _UPLOAD_OPENAPI: dict[str, Any] = {
     "parameters": [
@@ -144,8 +144,8 @@ def create_app(settings: WebSettings, framework: Framework | None = None) -> Fas
         if declared.isdigit() and int(declared) > settings.max_upload + FORM_OVERHEAD:
             raise Refused(
                 413,
-                f"the upload is {declared} bytes; packages of at most {settings.max_upload} "
-                "bytes are taken",
+                f"the upload is {declared} bytes: larger than the limit of "
+                f"{settings.max_upload} bytes for a package",
             )
         if uploads.locked():
             raise Refused(429, "too many uploads in progress; try again shortly")
