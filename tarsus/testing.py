@@ -196,7 +196,7 @@ class ServerThread:
 
 #: Where :func:`free_ports` looks: below the kernel's ephemeral range (Linux: 32768-60999), so an
 #: outgoing connection cannot take a port between the test choosing it and a server binding it,
-#: and above the framework's well-known ports (12000, 17890, 17891, 18601, 19386).
+#: and above the framework's well-known ports (12000, 17890, 17891, 18601, 18793, 19386).
 PORT_RANGE = range(20000, 30000)
 
 
@@ -340,8 +340,9 @@ def eventually_sync(
 #: What ``tarsus up`` prints once everything answers (tarsus/cli/up.py).
 UP_LINE = " is up"
 #: The fixed ports ``tarsus up`` listens on, upstream's: the registry's QueryObj and
-#: RegistryObj, the admin registry's AdminRegObj, the node's ServerObj, the example Hello.
-FRAMEWORK_PORTS = (17890, 17891, 12000, 19386, 18601)
+#: RegistryObj, the admin registry's AdminRegObj, the package store's PatchObj, the node's
+#: ServerObj, the example Hello.
+FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601)
 
 
 class TarsusUp:

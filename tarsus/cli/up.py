@@ -4,9 +4,11 @@
     tarsus up --db mysql://root@127.0.0.1:3306/db_tars --host 198.18.0.10 --no-example
 
 Starts the registry (QueryObj 17890, RegistryObj 17891), the admin registry (AdminRegObj
-12000) and a node agent (ServerObj 19386) in one process — or, with ``--processes``, the node
-agent here and each framework service as its own process under it (``tars.tarsregistry``,
-``tars.tarsAdminRegistry``, upstream's production layout) — then deploys, installs and starts
+12000), the package store (PatchObj 18793, files under ``<data-dir>/patchs``) and a node
+agent (ServerObj 19386) in one process — or, with ``--processes``, the node agent here and
+each framework service as its own process under it (``tars.tarsregistry``,
+``tars.tarsAdminRegistry``, ``tars.tarspatch``, upstream's production layout) — then deploys,
+installs and starts
 ``examples/hello`` so that a call by name answers at once::
 
     tarsus call --locator 'tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890' \\
@@ -282,6 +284,7 @@ def _print_ready(
     console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s ({layout})")
     console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
     console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
+    console.print(f"  package store   tars.tarspatch.PatchObj@tcp -h {h} -p {p.patch}")
     if settings.run_node:
         console.print(f"  node agent      {h} (ServerObj {p.node})")
     console.print(f"  store           {store_url}")

@@ -70,6 +70,9 @@ REGISTRY_PORT: Final = 17891
 #: The admin registry (``AdminReg``): deploy, start/stop, tasks, templates.
 ADMIN_REG_OBJ: Final = "tars.tarsAdminRegistry.AdminRegObj"
 ADMIN_REG_PORT: Final = 12000
+#: The package store (``Patch``): uploads from the console, downloads by nodes.
+PATCH_OBJ: Final = "tars.tarspatch.PatchObj"
+PATCH_PORT: Final = 18793
 #: The node's object its servers send heartbeats to (``ServerF``).
 NODE_SERVER_OBJ: Final = "tars.tarsnode.ServerObj"
 NODE_SERVER_PORT: Final = 19386

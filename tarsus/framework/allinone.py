@@ -39,6 +39,8 @@ from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
     NODE_SERVER_PORT,
+    PATCH_OBJ,
+    PATCH_PORT,
     QUERY_OBJ,
     QUERY_PORT,
     REGISTRY_PORT,
@@ -48,6 +50,7 @@ from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
+from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
 from tarsus.framework.registry.service import REGISTRY_SPEC
@@ -65,7 +68,7 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -80,6 +83,7 @@ class Ports:
     registry: int = REGISTRY_PORT
     admin: int = ADMIN_REG_PORT
     node: int = NODE_SERVER_PORT
+    patch: int = PATCH_PORT
 
 
 @dataclass
@@ -106,12 +110,18 @@ class AllInOneSettings:
     def node_dir(self) -> Path:
         return self.data_dir / "node"
 
+    @property
+    def patch_dir(self) -> Path:
+        """The package store's files (upstream's ``patchs/``: ``tars/``, ``tars.upload/``)."""
+        return self.data_dir / "patchs"
+
     def service_ports(self, spec: ServiceSpec) -> dict[str, int]:
         """``servant -> port`` of a framework service, with this run's ports."""
         by_servant = {
             REGISTRY_SPEC.servants[0][0]: self.ports.query,
             REGISTRY_SPEC.servants[1][0]: self.ports.registry,
             ADMIN_OBJ: self.ports.admin,
+            PATCH_OBJ: self.ports.patch,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -129,6 +139,7 @@ class AllInOne:
         self.registry: Registry | None = None
         self.admin: AdminRegistry | None = None
         self.channels: NodeChannels | None = None
+        self.patch: PatchService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -150,7 +161,7 @@ class AllInOne:
 
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress("starting the registry and the admin registry")
+        progress("starting the registry, the admin registry and the package store")
         if s.run_node:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
@@ -171,6 +182,11 @@ class AllInOne:
             self.channels,
             endpoint=f"tcp -h {s.host} -p {s.ports.admin} -t 60000",
             settings=s.admin,
+        )
+        self.patch = add_patch(
+            app,
+            PatchSettings.under(s.patch_dir),
+            endpoint=f"tcp -h {s.host} -p {s.ports.patch} -t 60000",
         )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
@@ -288,7 +304,6 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
     ``tarsus up`` was told (the store URL holds its password, as upstream's templates of the
     framework services hold theirs; the registry's node timeout as given, see
     :meth:`~tarsus.framework.registry.service.Registry.from_config`)."""
-    url = normalize_url(settings.db_url, settings.data_dir).render_as_string(hide_password=False)
     lines = [
         "<tars>",
         "  <application>",
@@ -296,10 +311,16 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
         "      logLevel = INFO",  # the template's DEBUG would log every SQL statement
         "    </server>",
         "  </application>",
-        "  <db>",
-        f"    url = {url}",
-        "  </db>",
     ]
+    if spec.uses_store:
+        url = normalize_url(settings.db_url, settings.data_dir)
+        lines += ["  <db>", f"    url = {url.render_as_string(hide_password=False)}", "  </db>"]
+    if spec is PATCH_SPEC:  # upstream's tars.tarspatch keys
+        patch = PatchSettings.under(settings.patch_dir)
+        lines += [
+            f"  directory = {patch.directory}",
+            f"  uploadDirectory = {patch.upload_directory}",
+        ]
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [

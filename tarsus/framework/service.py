@@ -48,6 +48,7 @@ __all__ = [
     "ServiceSpec",
     "host",
     "main",
+    "require_store",
     "store_url",
 ]
 
@@ -69,6 +70,9 @@ class ServiceSpec:
     servants: tuple[tuple[str, int], ...]
     #: the module ``python -m`` runs (its ``main`` calls :func:`main`)
     module: str
+    #: whether it keeps its state in the store (``/tars/db``); one that does not (the package
+    #: store, ``tars.tarspatch``) starts without a database and gets ``store=None``
+    uses_store: bool = True
 
     @property
     def server_id(self) -> str:
@@ -110,8 +114,9 @@ class FrameworkService(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
-        """The service as its TC_Config (written by a node) describes it."""
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store | None) -> Self:
+        """The service as its TC_Config (written by a node) describes it. ``store`` is None
+        only for a service whose spec says it uses none (:func:`require_store`)."""
 
     @abc.abstractmethod
     def servants(self) -> Mapping[str, Servant]:
@@ -178,6 +183,13 @@ def store_url(tc: TCConfig) -> str:
     return f"mysql://{credentials}{host}:{port}/{name}"
 
 
+def require_store(spec: ServiceSpec, store: Store | None) -> Store:
+    """``store``, for a service that cannot run without one."""
+    if store is None:
+        raise ConfigError(f"{spec.server_id} keeps its state in the store: none was given")
+    return store
+
+
 # ------------------------------------------------------------------ one service, one process
 
 
@@ -197,7 +209,7 @@ def main(cls: type[FrameworkService], argv: Sequence[str] | None = None) -> int:
     try:
         tc = parse_file(args.config)
         config = ServerConfig.from_tcconfig(tc, source=args.config)
-        url = store_url(tc)
+        url = store_url(tc) if cls.spec.uses_store else None
         app = Application.from_config(config)
     except (ConfigError, OSError, ValueError) as e:
         print(f"cannot start {cls.spec.server_id}: {e}", file=sys.stderr)
@@ -210,12 +222,16 @@ def main(cls: type[FrameworkService], argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(
-    cls: type[FrameworkService], app: Application, tc: TCConfig, config: ServerConfig, url: str
+    cls: type[FrameworkService],
+    app: Application,
+    tc: TCConfig,
+    config: ServerConfig,
+    url: str | None,
 ) -> int:
     from tarsus.store import StoreError, open_store
 
     try:
-        store = await open_store(url)
+        store = None if url is None else await open_store(url)
     except (StoreError, OSError) as e:
         log.error("cannot open the store: %s", e)
         print(f"cannot start {cls.spec.server_id}: the store: {e}", file=sys.stderr)
@@ -230,5 +246,6 @@ async def _serve(
         await app.communicator.close()
         return 1
     finally:
-        await store.close()
+        if store is not None:
+            await store.close()
     return 0

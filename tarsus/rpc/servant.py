@@ -16,3 +16,19 @@ class Servant:
 
     _tars_interface_: ClassVar[str] = ""
     _tars_ops_: ClassVar[dict[str, Operation]] = {}
+
+
+def served_together(*servants: type[Servant]) -> dict[str, Operation]:
+    """One operation table for an object that serves several interfaces (upstream's
+    interface and our extension beside it, on one object name). Refuses two interfaces that
+    define a function of the same name: that would silently change what an upstream client
+    of the object gets."""
+    table: dict[str, Operation] = {}
+    for servant in servants:
+        shared = sorted(table.keys() & servant._tars_ops_.keys())
+        if shared:
+            raise TypeError(
+                f"{servant._tars_interface_} redefines functions of the object: {', '.join(shared)}"
+            )
+        table.update(servant._tars_ops_)
+    return table

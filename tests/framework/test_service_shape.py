@@ -3,6 +3,7 @@ process from a config such as a node writes; and the node package standing alone
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from tarsus.conf import ConfigError, parse
 from tarsus.framework.service import store_url
-from tarsus.protocol.gen import QueryF
+from tarsus.protocol.gen import Patch, QueryF
 from tarsus.rpc.communicator import Communicator
 from tarsus.testing import free_ports
 
@@ -137,3 +138,64 @@ def test_the_node_package_does_not_import_the_admin_package() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+async def test_the_package_store_runs_as_its_own_process_without_a_store(tmp_path: Path) -> None:
+    """``tars.tarspatch`` keeps files, not rows: its config names no database, and it takes
+    upstream's ``directory`` / ``uploadDirectory`` keys."""
+    (port,) = free_ports(1)
+    conf = tmp_path / "tars.tarspatch.config.conf"
+    conf.write_text(
+        f"""<tars>
+  directory = {tmp_path / "patchs" / "tars"}
+  uploadDirectory = {tmp_path / "patchs" / "tars.upload"}
+  <application>
+    <server>
+      app=tars
+      server=tarspatch
+      localip=127.0.0.1
+      logpath={tmp_path / "log"}
+      <tars.tarspatch.PatchObjAdapter>
+        endpoint=tcp -h 127.0.0.1 -p {port} -t 60000
+        servant=tars.tarspatch.PatchObj
+      </tars.tarspatch.PatchObjAdapter>
+    </server>
+  </application>
+</tars>
+"""
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tarsus.framework.patch", f"--config={conf}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        async with Communicator(cache_dir=None) as comm:
+            proxy = comm.string_to_proxy(
+                Patch.PatchProxy, f"tars.tarspatch.PatchObj@tcp -h 127.0.0.1 -p {port}"
+            ).with_options(timeout_ms=1000)
+            content = Patch.FileContent(
+                md5=hashlib.md5(b"pkg").hexdigest(),
+                name="Test.Hello_cli_1.tgz",
+                firstChunk=True,
+                lastChunk=True,
+                content=b"pkg",
+            )
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
+                assert time.monotonic() < deadline, "the package store did not answer"
+                try:
+                    code = await proxy.upload("Test", "Hello", content)
+                    break
+                except Exception:  # not listening yet
+                    time.sleep(0.1)
+            assert code == 0
+            assert (
+                tmp_path / "patchs/tars.upload/Test/Hello/Test.Hello_cli_1.tgz"
+            ).read_bytes() == (b"pkg")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert proc.returncode == 0, out

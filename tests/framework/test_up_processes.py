@@ -5,12 +5,14 @@ server list`` shows them as ``tars.<service>`` rows; a registry killed with SIGK
 again by the node and calls by name keep working; Ctrl-C leaves nothing running. The default
 one-process layout records the same rows, active while ``tarsus up`` runs.
 
-Uses upstream's fixed ports (17890, 17891, 12000, 19386, 18601): run it in a network namespace
-of its own when others may use them (see docs/running.md).
+Uses upstream's fixed ports (17890, 17891, 12000, 18793, 19386, 18601): run it in a network
+namespace of its own when others may use them (see docs/running.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from up_support import ROOT, call_hello, tarsus
+from up_support import LOCATOR, ROOT, call_hello, tarsus
 
+from tarsus.protocol.gen import Patch
+from tarsus.rpc.communicator import Communicator
 from tarsus.store import open_store
 from tarsus.testing import (
     FRAMEWORK_PORTS,
@@ -31,7 +35,7 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry"}
+FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch"}
 
 T = TypeVar("T")
 
@@ -40,6 +44,23 @@ def _servers() -> dict[str, dict[str, str]]:
     done = tarsus("server", "list", "--json", "--admin", ADMIN)
     assert done.returncode == 0, done.stdout + done.stderr
     return {s["server"]: s for s in json.loads(done.stdout)["servers"]}
+
+
+async def _upload_by_name(data_dir: Path) -> None:
+    """A package uploaded to ``tars.tarspatch.PatchObj`` found by name through the registry,
+    as a node finds it, lands under ``<data-dir>/patchs``."""
+    content = Patch.FileContent(
+        md5=hashlib.md5(b"pkg").hexdigest(),
+        name="Test.Hello_cli_1.tgz",
+        firstChunk=True,
+        lastChunk=True,
+        content=b"pkg",
+    )
+    async with Communicator(LOCATOR, cache_dir=None) as comm:
+        patch = comm.string_to_proxy(Patch.PatchProxy, "tars.tarspatch.PatchObj")
+        assert await patch.upload("Test", "Hello", content) == 0
+    stored = data_dir / "patchs" / "tars.upload" / "Test" / "Hello" / "Test.Hello_cli_1.tgz"
+    assert stored.read_bytes() == b"pkg"
 
 
 def _eventually(check: Callable[[], T], what: str) -> T:
@@ -91,6 +112,8 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
         )
     assert len(services_of(data_dir, "tarsregistry")) == 1
     assert len(services_of(data_dir, "tarsAdminRegistry")) == 1
+    assert len(services_of(data_dir, "tarspatch")) == 1
+    asyncio.run(_upload_by_name(data_dir))
     done = call_hello()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}
@@ -128,6 +151,7 @@ async def test_one_process_layout_records_the_framework_rows(up: Up) -> None:
         assert servers[name]["present_state"] == "active"
     # served by tarsus up itself: the node starts no process for them
     assert services_of(data_dir) == []
+    await _upload_by_name(data_dir)
     up.stop()
     # stopped with it: the rows say so (what a console reading the store shows)
     store = await open_store(None, data_dir=data_dir)

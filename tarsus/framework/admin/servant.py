@@ -28,6 +28,7 @@ from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
 from tarsus.rpc import current
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
+from tarsus.rpc.servant import served_together
 from tarsus.store.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
@@ -49,16 +50,6 @@ _NO_PACKAGE_STORE = "no package store yet: publish from a local path (PatchReque
 _NO_USER_SYSTEM = "tarsus has no user system (db_user_system): permission checks are refused"
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def _served_ops() -> dict[str, Operation]:
-    """AdminReg's operations and AdminExt's, one table: the object answers both."""
-    upstream: dict[str, Operation] = AdminReg.AdminRegServant._tars_ops_
-    ours: dict[str, Operation] = TarsusAdmin.AdminExtServant._tars_ops_
-    shared = sorted(upstream.keys() & ours.keys())
-    if shared:  # would silently change what upstream clients get
-        raise TypeError(f"AdminExt redefines AdminReg functions: {', '.join(shared)}")
-    return {**upstream, **ours}
 
 
 def _failure(op: Operation, code: int, message: str) -> Any:
@@ -117,7 +108,9 @@ class AdminRegImp(AdminReg.AdminRegServant):
     """The admin registry servant. Build it through
     :class:`~tarsus.framework.admin.server.AdminRegistry`."""
 
-    _tars_ops_: ClassVar[dict[str, Operation]] = _served_ops()
+    _tars_ops_: ClassVar[dict[str, Operation]] = served_together(
+        AdminReg.AdminRegServant, TarsusAdmin.AdminExtServant
+    )
 
     def __init__(
         self,

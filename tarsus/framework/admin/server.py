@@ -33,7 +33,7 @@ from tarsus.framework.admin.settings import (
     AdminSettings,
 )
 from tarsus.framework.admin.tasks import TaskEngine
-from tarsus.framework.service import FrameworkService, ServiceSpec, host
+from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.tasks import Tasks
 
@@ -99,7 +99,7 @@ class AdminRegistry(FrameworkService):
         self.started = False
 
     @classmethod
-    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store | None) -> Self:
         """Settings from upstream's ``tars.tarsAdminRegistry`` keys
         (:meth:`AdminSettings.from_tcconfig`); pushes name ``localip`` as our address."""
         from tarsus.framework.admin.channel import NodeChannels
@@ -107,7 +107,11 @@ class AdminRegistry(FrameworkService):
         settings = AdminSettings.from_tcconfig(tc)
         if config.localip and settings.advertise_host is None:
             settings = dataclasses.replace(settings, advertise_host=config.localip)
-        return cls(store, NodeChannels(self_ip=config.localip or "127.0.0.1"), settings=settings)
+        return cls(
+            require_store(cls.spec, store),
+            NodeChannels(self_ip=config.localip or "127.0.0.1"),
+            settings=settings,
+        )
 
     def servants(self) -> dict[str, Servant]:
         return {ADMIN_SERVANT: self.servant}

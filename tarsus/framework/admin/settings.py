@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_SERVANT
 from tarsus.codec.constants import ADMIN_REG_PORT as DEFAULT_PORT
+from tarsus.codec.constants import PATCH_OBJ
 from tarsus.conf import ConfigValues, TCConfig
 
 __all__ = ["ADMIN_ADAPTER", "ADMIN_SERVANT", "DEFAULT_ENDPOINT", "DEFAULT_PORT", "AdminSettings"]
@@ -38,7 +39,7 @@ class AdminSettings:
     patch_wait_timeout: float = 300.0
     patch_poll_interval: float = 1.0
     #: The package service's object, passed to nodes in ``PatchRequest.patchobj``.
-    patch_obj: str = "tars.tarspatch.PatchObj"
+    patch_obj: str = PATCH_OBJ
     #: What ``getVersion`` answers: the upstream framework release whose interfaces we serve
     #: (the web console enables features by it).
     framework_version: str = "3.0.17"
@@ -89,5 +90,5 @@ class AdminSettings:
                 "/tars/application/server<elegant_wait_second>", 75.0, within=(2, 180)
             ),
             patch_wait_timeout=values.number("/tars/patch<patch_wait_timeout>", 300.0) or 300.0,
-            patch_obj=values.text("/tars/objname<patchServerObj>", "tars.tarspatch.PatchObj"),
+            patch_obj=values.text("/tars/objname<patchServerObj>", PATCH_OBJ),
         )

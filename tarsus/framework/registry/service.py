@@ -60,7 +60,7 @@ from tarsus.framework.registry.settings import (
     REGISTRY_SERVANT,
     RegistrySettings,
 )
-from tarsus.framework.service import FrameworkService, ServiceSpec, host
+from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
 from tarsus.rpc.periodic import Periodic
@@ -198,7 +198,7 @@ class Registry(FrameworkService):
         self._bind_deadline = 0.0
 
     @classmethod
-    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store) -> Self:
+    def from_config(cls, tc: TCConfig, config: ServerConfig, store: Store | None) -> Self:
         """Settings from upstream's ``tars.tarsregistry`` keys (:meth:`RegistrySettings.
         from_tcconfig`); the address advertised for servants on ``0.0.0.0`` is ``localip``.
 
@@ -215,7 +215,7 @@ class Registry(FrameworkService):
             ),
             advertise_host=settings.advertise_host or config.localip or None,
         )
-        return cls(store, settings)
+        return cls(require_store(cls.spec, store), settings)
 
     def servants(self) -> dict[str, Servant]:
         from tarsus.framework.registry.query_obj import QueryImp
