@@ -277,7 +277,8 @@ async def test_patch_task_from_a_local_package(admin: Harness, tmp_path: Path) -
     assert rsp.taskItemRsp[0].percent == 100
     ((req,),) = admin.node.called("patchPro")
     assert req.filepath == str(package) and req.md5 == _md5(package)
-    assert req.servertype == "tars_python" and req.patchobj == "tars.tarspatch.PatchObj"
+    assert req.servertype == "tars_python"
+    assert req.patchobj == admin.registry.settings.patch_obj  # the package store's object
     # patch_tars restarts the instance afterwards
     assert [f for f, _ in admin.node.calls][-2:] == ["stopServer", "startServer"]
 
@@ -308,6 +309,8 @@ async def test_failed_patch(admin: Harness, tmp_path: Path) -> None:
 
 async def test_patch_by_package_id(admin: Harness) -> None:
     await admin.deploy(server="Hello")
+    assert admin.patchobj is not None
+    admin.patchobj.put("Demo", "Hello", "Demo.Hello_1.tgz", b"pkg")
     async with admin.store.begin() as conn:
         result = await conn.execute(
             insert(t_server_patchs).values(
@@ -330,6 +333,8 @@ async def test_patch_by_package_id(admin: Harness) -> None:
     assert statuses(rsp) == [SUCCESS], rsp.taskItemRsp[0].executeLog
     ((req,),) = admin.node.called("patchPro")
     assert (req.version, req.md5) == (patch_id, "0" * 32)
+    # staged on the package store for the nodes to download, by each task's prepare step
+    assert admin.patchobj.staged == [("Demo", "Hello", "Demo.Hello_1.tgz")] * 2
     assert admin.node.called("notifyServer") == [("Demo", "Hello", "tars.gracerestart")]
     async with admin.store.connect() as conn:
         publish, user = (

@@ -20,20 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
-from tarsus.framework.admin.inventory import (
-    delete_server_config_files,
-    patch_package,
-    record_publish,
-)
+from tarsus.framework.admin.inventory import delete_server_config_files
 from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
 from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.store.errors import NotFound
+from tarsus.store.patches import parse_patch_id
 
 if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
+    from tarsus.framework.admin.packages import Packages
     from tarsus.store.engine import Store
     from tarsus.store.rows import ServerRow
 
@@ -55,10 +53,18 @@ def server_id(app: str, server: str, node: str) -> str:
 class Lifecycle:
     """Start, stop, patch... server instances on their nodes."""
 
-    def __init__(self, store: Store, channels: NodeChannels, settings: AdminSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        channels: NodeChannels,
+        settings: AdminSettings,
+        packages: Packages | None = None,
+    ) -> None:
         self.store = store
         self.channels = channels
         self.settings = settings
+        #: the package store (PatchObj and ``t_server_patchs``); None: publish from paths only
+        self.packages = packages
 
     # ------------------------------------------------------------------ the channel
     async def push(self, node: str, func: str, *args: Any) -> tuple[int, str]:
@@ -277,9 +283,11 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ publishing
     async def prepare_patch(self, item: AdminReg.TaskItemReq) -> Outcome:
-        """Before a task's patch items run: find each item's package. ``filepath`` (ours: a
-        local path or ``file:`` URL) is used as it is, its md5 computed if missing; else
-        ``patch_id`` names a ``t_server_patchs`` row (missing: 1009)."""
+        """Before a task's patch items run (upstream ``prepareFile``). ``filepath`` (ours: a
+        local path or ``file:`` URL) is used as it is, its md5 computed if missing. Else
+        ``patch_id`` names a ``t_server_patchs`` row (missing: 1009), which PatchObj stages
+        for the nodes (``preparePatchFile``; failure: 1010); the row's md5 goes into the
+        item's parameters; old packages of the server are pruned."""
         params = item.parameters
         if params.get("filepath"):
             if not params.get("md5"):
@@ -291,14 +299,28 @@ class Lifecycle:
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 "patch item has neither a patch_id nor a filepath parameter",
             )
-        package = await patch_package(self.store, patch_id)
-        if package is None:
-            return Outcome(
+        try:
+            prepared = await self._prepare_package(
+                item.application, item.serverName, patch_id, params.get("group_name", "")
+            )
+        except AdminError as e:
+            return Outcome(e.code, e.message)
+        params["md5"] = prepared
+        return Outcome(0, "")
+
+    async def _prepare_package(self, app: str, server: str, patch_id: str, group: str) -> str:
+        """Stage package ``patch_id`` on PatchObj; its md5. Without a package store (a
+        Lifecycle built without one) only the row is looked up."""
+        if self.packages is not None:
+            return (await self.packages.prepare(app, server, patch_id, group)).md5
+        key = parse_patch_id(patch_id)
+        row = None if key is None else await self.store.patches.get(key)
+        if row is None:
+            raise AdminError(
                 ErrCode.EM_TARS_GET_PATCH_FILE_ERR,
                 f"load patch info from database error, patchId:{patch_id}",
             )
-        params["md5"] = package.md5
-        return Outcome(0, "")
+        return row.md5
 
     async def patch_request(self, req: NodeDescriptor.PatchRequest) -> NodeDescriptor.PatchRequest:
         """The ``PatchRequest`` the node gets: ours filled in as upstream's ``batchPatch``
@@ -315,7 +337,8 @@ class Lifecycle:
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 "PatchRequest has neither a version (patch id) nor a filepath",
             )
-        package = await patch_package(self.store, out.version)
+        key = parse_patch_id(out.version)
+        package = None if key is None else await self.store.patches.get(key)
         if package is None:
             raise AdminError(
                 ErrCode.EM_TARS_GET_PATCH_FILE_ERR, f"get patch tgz error:{out.version}"
@@ -324,10 +347,19 @@ class Lifecycle:
         return out
 
     async def batch_patch(self, req: NodeDescriptor.PatchRequest) -> Outcome:
-        """``batchPatch``: hand the package to the node (``patchPro``), which installs it in
-        the background; progress comes from :meth:`patch_percent`."""
+        """Hand the package to the node (``patchPro``), which installs it in the background;
+        progress comes from :meth:`patch_percent`. The package must already be staged (a
+        task's prepare step, or :meth:`batch_patch_rpc`)."""
         ready = await self.patch_request(req)
         return await self._node(ready.nodename, "patchPro", ready)
+
+    async def batch_patch_rpc(self, req: NodeDescriptor.PatchRequest) -> Outcome:
+        """AdminReg ``batchPatch``: one node without a task. A package named by patch id
+        (``version``) is staged on PatchObj first (1009 / 1010 as a task's prepare step);
+        one named by ``filepath`` is handed over as it is."""
+        if not req.filepath and req.version:
+            await self._prepare_package(req.appname, req.servername, req.version, req.groupname)
+        return await self.batch_patch(req)
 
     async def patch_percent(
         self, app: str, server: str, node: str
@@ -413,8 +445,11 @@ class Lifecycle:
     async def _publish_log(self, patch_id: str, user: str, succ: bool) -> None:
         if not patch_id:
             return
+        key = parse_patch_id(patch_id)
+        if key is None:
+            return
         try:
-            await record_publish(self.store, patch_id, user)
+            await self.store.patches.record_publish(key, user)
         except Exception as e:  # the publish itself worked: a missing log line is no failure
             log.warning("could not record the publish of patch %s: %s", patch_id, e)
 
