@@ -166,7 +166,8 @@ class AllInOne:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
             await record_framework(store, s)
-        app = Application()
+        # The services' own calls (the admin registry to PatchObj) go through our registry.
+        app = Application(Communicator(s.locator, cache_dir=None))
         self.app = app
         self.registry = add_registry(
             app,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tarsus.codec.constants import ADMIN_REG_OBJ
+from tarsus.codec.constants import ADMIN_REG_OBJ, PATCH_OBJ
 from tarsus.names import InvalidName, check_application, check_server_name
 from tarsus.package import (
     PackageError,
@@ -47,7 +47,6 @@ from tarsus.web.settings import WebSettings
 
 __all__ = [
     "CHUNK",
-    "PATCH_OBJ",
     "Framework",
     "Instance",
     "PublishAnswer",
@@ -58,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger("tarsus.web.publish")
 
-#: upstream's package store object (TarsFramework ``deploy/framework/conf``)
-PATCH_OBJ = "tars.tarspatch.PatchObj"
 #: bytes per ``Patch.upload`` call (upstream's web and tarspatch: 1 MiB)
 CHUNK = 1 << 20
 #: the comment is stored in ``t_server_patchs.update_text``
