@@ -153,7 +153,7 @@ async def test_a_failed_patch_reports_percent_100_and_no_success(
     ret, info = await eventually(done, "finished")
     assert ret == -1 and not info.bSucc and "tarsus.toml is missing" in info.sResult
     ret, text = await commands.patchPro(patch_request(""))
-    assert ret == 1007 and "no filepath" in text
+    assert ret == 1007 and "neither a filepath" in text
 
 
 class HeldSource:

@@ -26,6 +26,7 @@ import psutil  # type: ignore[import-untyped]
 
 from tarsus.codec import encode, encode_value, types
 from tarsus.codec.operation import Operation, Param
+from tarsus.framework.node.download import PatchObjSource, batch_path
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
 from tarsus.framework.node.logview import (
     LogCommandError,
@@ -34,6 +35,7 @@ from tarsus.framework.node.logview import (
     list_log_files,
     log_file,
 )
+from tarsus.framework.node.package import PackageSource
 from tarsus.framework.node.supervisor import Supervisor
 from tarsus.protocol.gen import NodeDescriptor, RegistryDescriptor
 
@@ -199,11 +201,27 @@ class NodeCommands:
         return ret, encode(info)
 
     async def patchPro(self, req: NodeDescriptor.PatchRequest) -> Result:
+        """Install a package in the background: ``filepath`` (ours: a path or ``file:`` URL
+        on this machine) as it is, else the package staged for the server on the package
+        store ``patchobj``, downloaded (upstream's ``CommandPatch``; docs/release.md)."""
         app, server = req.appname, req.servername
-        if not req.filepath:
-            return (
-                NodeErrorCode.PARAMETER,
-                "parameter error: no filepath (downloads from tarspatch are not supported yet)",
+        source: PackageSource | None = None
+        location = req.filepath
+        if not location:
+            if not req.patchobj or not req.md5:
+                return (
+                    NodeErrorCode.PARAMETER,
+                    "parameter error: the request names neither a filepath nor a package "
+                    "store (patchobj) with the package's md5",
+                )
+            location = batch_path(app, req.groupname or server)
+            settings = self.supervisor.settings
+            source = PatchObjSource(
+                self.supervisor.communicator,
+                req.patchobj,
+                md5=req.md5,
+                download_dir=settings.download_dir,
+                disk_reserve=settings.disk_reserve,
             )
         known = self.supervisor.get(app, server)
         if known is not None and known.patch.patching:
@@ -211,7 +229,13 @@ class NodeCommands:
         try:
             await self._load_or_known(app, server)
             task = await self.supervisor.begin_install(
-                app, server, req.filepath, md5=req.md5, version=req.version, user=req.user
+                app,
+                server,
+                location,
+                md5=req.md5,
+                version=req.version,
+                user=req.user,
+                source=source,
             )
         except NodeError as e:
             return e.code, str(e)

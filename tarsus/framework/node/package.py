@@ -72,6 +72,8 @@ __all__ = [
     "install_package",
     "md5_of",
     "read_manifest",
+    "record_version",
+    "recorded_version",
     "venv_python",
 ]
 
@@ -87,6 +89,8 @@ NODE_PTH = "tarsus-node.pth"
 _PIP_OUTPUT_TAIL = 4000
 #: What is left out when a directory is installed as a package (build and VCS leftovers).
 NOT_COPIED = ("__pycache__", ".git", ".venv", "venv", "*.pyc")
+#: The file in an installed ``bin/`` (and each ``bin_bakN``) saying which package it holds.
+VERSION_FILE = ".tarsus-version"
 #: Members a package may have (an archive of millions of empty files is a bomb too).
 MAX_MEMBERS = 100_000
 
@@ -357,7 +361,8 @@ async def install_package(
     swapped = False
     try:
         workdir.mkdir(parents=True)
-        fetched = await source.fetch(location, workdir / "download", report)
+        # a download is the first fifth of the progress
+        fetched = await source.fetch(location, workdir / "download", lambda p: report(p // 5))
         report(20)
         digest = ""
         if fetched.is_file():
@@ -512,6 +517,24 @@ def _prune_venvs(venvs: Path, *, keep: Path) -> None:
     )
     for stale in others[VENVS_KEPT:]:
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def record_version(bin_dir: Path, version: str, md5: str, user: str = "") -> None:
+    """Write which package ``bin_dir`` holds (:data:`VERSION_FILE`): it moves with the
+    directory into ``bin_bak1..5``, so a rollback can tell the versions kept apart."""
+    text = f"version={version}\nmd5={md5}\nuser={user}\ntime={int(time.time())}\n"
+    tmp = bin_dir / f"{VERSION_FILE}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, bin_dir / VERSION_FILE)
+
+
+def recorded_version(bin_dir: Path) -> dict[str, str]:
+    """What :func:`record_version` wrote in ``bin_dir`` (or a backup of it); {} if nothing."""
+    try:
+        text = (bin_dir / VERSION_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def installed_manifest(layout: ServerLayout) -> PackageManifest | None:

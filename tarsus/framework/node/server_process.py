@@ -57,6 +57,7 @@ from tarsus.framework.node.package import (
     PackageSource,
     UnpackLimits,
     install_package,
+    record_version,
 )
 from tarsus.framework.node.process import ProcessHandle, process_cmdline, process_create_time
 from tarsus.framework.node.settings import NodeSettings
@@ -860,6 +861,10 @@ class ServerProcess:
                 limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
             )
             ok, result = True, f"patch succ: {installed.manifest.name} installed"
+            try:
+                record_version(installed.bin_dir, self.patch.version, installed.md5)
+            except OSError as e:  # installed all the same; only a rollback's label is lost
+                log.warning("%s: cannot record the installed version: %s", self.server_id, e)
         except PackageError as e:
             result = str(e)
         except Exception as e:

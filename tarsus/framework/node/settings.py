@@ -122,3 +122,9 @@ class NodeSettings:
     @property
     def cache_file(self) -> Path:
         return Path(self.data_dir) / "serversCache.json"
+
+    @property
+    def download_dir(self) -> Path:
+        """Packages downloaded from the package store (upstream's ``downloadpath``,
+        ``<tarsnode>/data/tmp/download/``)."""
+        return Path(self.data_dir) / "tmp" / "download"

@@ -278,13 +278,16 @@ class Supervisor:
         md5: str = "",
         version: str = "",
         user: str = "",
+        source: PackageSource | None = None,
     ) -> asyncio.Task[str]:
         """Check that the server can take a package now and start installing it; the task
-        gives the result (or raises :class:`NodeError`). Progress: :meth:`patch_info`."""
+        gives the result (or raises :class:`NodeError`). Progress: :meth:`patch_info`.
+        ``source``: where ``location`` is fetched from (default: :attr:`package_source`)."""
         sp = self.require(app, server)
         await sp.begin_patch(version)
         task = asyncio.get_running_loop().create_task(
-            self._install(sp, location, md5, user), name=f"tarsus-node-install-{sp.server_id}"
+            self._install(sp, location, md5, user, source or self.package_source),
+            name=f"tarsus-node-install-{sp.server_id}",
         )
         sp.track(task)
         return task
@@ -296,8 +299,10 @@ class Supervisor:
         task = await self.begin_install(app, server, location, md5=md5, version=version)
         return await task
 
-    async def _install(self, sp: ServerProcess, location: str, md5: str, user: str = "") -> str:
-        ok = await sp.install(location, md5, self.package_source)
+    async def _install(
+        self, sp: ServerProcess, location: str, md5: str, user: str, source: PackageSource
+    ) -> str:
+        ok = await sp.install(location, md5, source)
         if ok and self.on_patched is not None:
             try:
                 await self.on_patched(sp.app, sp.server, sp.patch.version, user)
