@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from tarsus.store import AdapterSpec, Conflict, InvalidInput, NotFound, ServerSpec, Store
 from tarsus.store.patches import parse_patch_id
-from tarsus.store.schema import t_server_conf, t_server_patchs
+from tarsus.store.schema import t_server_patchs
 
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -25,13 +25,7 @@ async def _deploy(store: Store, node: str, port: int) -> None:
 
 async def _set_version(store: Store, node: str, version: str) -> None:
     """What a node's install writes (through the registry): the instance's patch_version."""
-    c = t_server_conf.c
-    async with store.begin() as conn:
-        await conn.execute(
-            update(t_server_conf)
-            .where(c.application == "Demo", c.server_name == "Hello", c.node_name == node)
-            .values(patch_version=version)
-        )
+    assert await store.servers.set_patch_result("Demo", "Hello", node, version, "ops")
 
 
 async def test_add_get_and_list_newest_first(store: Store, clock: Any) -> None:

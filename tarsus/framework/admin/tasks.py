@@ -363,19 +363,33 @@ class TaskEngine:
             )
 
     async def _prepare(self, task: Task) -> bool:
-        """Patch items: look their packages up before anything runs (upstream prepareFile).
-        A package that cannot be found fails every item of the task."""
+        """Patch items: stage their packages before anything runs (upstream prepareFile),
+        once per distinct application, server or group, and package. A package that cannot
+        be found or staged fails every item of the task."""
+        done: dict[tuple[str, ...], dict[str, str]] = {}
         for index, item in enumerate(task.items):
             if item.req.command not in PATCH_COMMANDS:
                 continue
             await self._set_status(task, index, I_PREPARE, start=True)
+            params = item.req.parameters
+            key = (
+                item.req.application,
+                params.get("group_name") or item.req.serverName,
+                params.get("patch_id", ""),
+                params.get("filepath", ""),
+            )
+            if key in done:  # the same package, staged already: take its md5
+                params.update(done[key])
+                continue
             outcome = await self._guarded(self.ops.prepare_patch, item.req)
-            if not outcome.ok:
-                for i in range(len(task.items)):
-                    if not task.items[i].executeLog:
-                        await self._set_log(task, i, outcome.result)
-                    await self._set_status(task, i, I_FAILED, end=True)
-                return False
+            if outcome.ok:
+                done[key] = {"md5": params.get("md5", "")}
+                continue
+            for i in range(len(task.items)):
+                if not task.items[i].executeLog:
+                    await self._set_log(task, i, outcome.result)
+                await self._set_status(task, i, I_FAILED, end=True)
+            return False
         return True
 
     async def _run_in_order(self, task: Task, indexes: list[int]) -> bool:
