@@ -341,8 +341,8 @@ def eventually_sync(
 UP_LINE = " is up"
 #: The fixed ports ``tarsus up`` listens on, upstream's: the registry's QueryObj and
 #: RegistryObj, the admin registry's AdminRegObj, the package store's PatchObj, the node's
-#: ServerObj, the example Hello.
-FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601)
+#: ServerObj, the example Hello; and the HTTP app's 3000 (upstream TarsWeb's).
+FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601, 3000)
 
 
 class TarsusUp:

@@ -76,6 +76,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run this machine's node agent (tarsus node --locator ...), or list and ping the nodes "
         "the admin registry knows.",
     ),
+    "web": LazyCommand(
+        "tarsus.cli.web",
+        "app",
+        "Run the HTTP app (the script API upload_and_publish), or print its token.",
+    ),
     "template": LazyCommand(
         "tarsus.cli.template",
         "app",

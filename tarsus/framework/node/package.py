@@ -40,8 +40,6 @@ import fnmatch
 import logging
 import lzma
 import os
-import posixpath
-import re
 import shutil
 import sys
 import sysconfig
@@ -63,6 +61,7 @@ from tarsus.package import (
     SERVANT_NAME,
     PackageError,
     PackageManifest,
+    check_member,
     local_path,
     md5_of,
     python_satisfies,
@@ -171,7 +170,7 @@ def extract_tarball(archive: Path, dest: Path, limits: UnpackLimits | None = Non
             members = []
             total = 0
             for member in tar:  # headers only: the sizes come before any data is written
-                _check_member(member)
+                check_member(member)
                 members.append(member)
                 if len(members) > MAX_MEMBERS:
                     raise PackageError(
@@ -242,28 +241,6 @@ def _size(n: int) -> str:
             return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
-
-
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise PackageError(f"refusing the package: member {name!r} has an absolute path")
-    if ".." in name.split("/"):
-        raise PackageError(f"refusing the package: member {name!r} contains '..'")
-    if member.isdev() or member.isfifo():
-        raise PackageError(f"refusing the package: member {name!r} is a device or a fifo")
-    if member.issym() or member.islnk():
-        target = member.linkname
-        if target.startswith("/"):
-            raise PackageError(
-                f"refusing the package: link {name!r} points to the absolute path {target!r}"
-            )
-        base = posixpath.dirname(name) if member.issym() else ""
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if resolved == ".." or resolved.startswith("../"):
-            raise PackageError(
-                f"refusing the package: link {name!r} -> {target!r} leads outside the package"
-            )
 
 
 def _package_root(top: Path) -> Path:
