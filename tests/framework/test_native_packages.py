@@ -20,6 +20,7 @@ import pytest
 from package_support import ROOT, Platform, pack, platform
 
 import tarsus.idl
+from tarsus.framework.node.package import VERSION_FILE
 from tarsus.rpc.errors import TarsError
 from tarsus.testing import eventually, free_port
 
@@ -86,7 +87,8 @@ async def test_upstream_layout_runs_answers_by_name_restarts_and_updates(
     p = running
     assert await say_hello(p) == "hello tars, from C++"
     bin_dir = p.node_data / f"{APP}.{SERVER}" / "bin"
-    assert sorted(os.listdir(bin_dir)) == [SERVER]  # no venv, no tarsus.toml
+    # no venv, no tarsus.toml: the binary, and the node's record of the installed version
+    assert sorted(os.listdir(bin_dir)) == [VERSION_FILE, SERVER]
     assert not (p.node_data / f"{APP}.{SERVER}" / "venv").exists()
 
     # kill -9: the node notices and starts it again
@@ -103,7 +105,7 @@ async def test_upstream_layout_runs_answers_by_name_restarts_and_updates(
     assert ok, why
     assert (bin_dir / "VERSION").read_text() == "2\n"
     backup = p.node_data / "tmp" / f"{APP}.{SERVER}" / "bin_bak1"
-    assert sorted(os.listdir(backup)) == [SERVER]  # the previous build, kept
+    assert sorted(os.listdir(backup)) == [VERSION_FILE, SERVER]  # the previous build, kept
     await p.start(APP, SERVER)
     assert await p.active_pid(APP, SERVER, other_than=new_pid)
     assert await say_hello(p) == "hello tars, from C++"
