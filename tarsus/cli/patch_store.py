@@ -4,7 +4,8 @@ A package reaches the store in two steps, as upstream's web console sends it (Ta
 ``upload_patch_package``; framework.md §5.4 in docs/release.md's words): the file goes to
 ``tars.tarspatch.PatchObj`` with upstream's ``Patch.upload`` in 1 MiB chunks, named
 ``<App>.<Server>_cli_<epoch ms>.tgz`` (the web's field is ``suse``, ours ``cli``), the md5 of
-the whole file with every chunk (checked by the store on the last one); then the admin
+the whole file with every chunk (checked by the store on the last one; the HTTP app uploads
+with the same code, :mod:`tarsus.release`); then the admin
 registry records it (``tarsus.AdminExt.addPatchPackage``, a ``t_server_patchs`` row) and
 answers its patch id, which a publish names. The CLI never reads the database.
 
@@ -16,7 +17,6 @@ resolved through the locator when the admin registry is.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +27,10 @@ import typer
 from tarsus.cli.admin_client import AdminAddress, AdminClient, CommandFailed, UsageError, refused
 from tarsus.codec.constants import PATCH_OBJ, PATCH_PORT
 from tarsus.package import Package
+from tarsus.release import CHUNK_SIZE, UploadRefused, upload_name, upload_package
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 
 __all__ = [
-    "CHUNK_SIZE",
     "PATCH_ENV",
     "PATCH_OBJ",
     "PATCH_PORT",
@@ -40,19 +40,13 @@ __all__ = [
     "StoredUpload",
     "patch_address",
     "store_package",
-    "upload_name",
 ]
 
 PATCH_ENV = "TARSUS_PATCH"
-#: what upstream's web sends per ``Patch.upload`` call
-CHUNK_SIZE = 1 << 20
+#: the name of our uploads: ``<App>.<Server>_cli_<epoch ms>.tgz`` (upstream's web: ``suse``)
+UPLOAD_FIELD = "cli"
 #: files larger than this get a progress bar while they upload
 PROGRESS_FROM_BYTES = 4 * CHUNK_SIZE
-
-#: ``Patch.upload``'s answers (upstream ``PatchImp::upload``)
-UPLOAD_OK = 0
-UPLOAD_ALREADY_STORED = 1
-UPLOAD_MD5_MISMATCH = -3
 
 PatchOption = Annotated[
     str | None,
@@ -95,13 +89,6 @@ def patch_address(patch: str | None, admin: AdminAddress) -> str:
     endpoints = parse_proxy(admin.proxy).endpoints
     host = endpoints[0].host if endpoints else "127.0.0.1"
     return f"{PATCH_OBJ}@tcp -h {host} -p {PATCH_PORT}"
-
-
-def upload_name(app: str, server: str, now_ms: int | None = None) -> str:
-    """``<App>.<Server>_cli_<epoch ms>.tgz``, as upstream's web names an upload (field ``suse``)."""
-    if now_ms is None:
-        now_ms = time.time_ns() // 1_000_000
-    return f"{app}.{server}_cli_{now_ms}.tgz"
 
 
 @dataclass(frozen=True)
@@ -190,39 +177,25 @@ class PatchStore:
         md5: str,
         on_chunk: Callable[[int], None] | None = None,
     ) -> None:
-        """``Patch.upload`` the file in :data:`CHUNK_SIZE` chunks; ``on_chunk(bytes)`` after
-        each. An empty file is refused here (the store would keep nothing useful)."""
-        from tarsus.protocol.gen import Patch
+        """``Patch.upload`` the file in 1 MiB chunks (:func:`tarsus.release.upload_package`);
+        ``on_chunk(bytes)`` after each. An empty file is refused here (the store would keep
+        nothing useful)."""
+        from tarsus.rpc.errors import TarsError
 
-        size = path.stat().st_size
-        if size == 0:
+        if path.stat().st_size == 0:
             raise UsageError(f"the package {path} is empty")
-        doing = f"uploading {path.name} to the package store as {name}"
-        sent = 0
-        with path.open("rb") as f:
-            while True:
-                chunk = f.read(CHUNK_SIZE)
-                first, last = sent == 0, sent + len(chunk) >= size
-                content = Patch.FileContent(
-                    md5=md5, name=name, firstChunk=first, lastChunk=last, content=chunk
-                )
-                ret = int(self._call("upload", app, server, content))
-                sent += len(chunk)
-                if on_chunk is not None:
-                    on_chunk(len(chunk))
-                if ret == UPLOAD_ALREADY_STORED or (ret == UPLOAD_OK and last):
-                    return
-                if ret == UPLOAD_MD5_MISMATCH:
-                    raise CommandFailed(
-                        f"{doing} failed: the store computed another md5 than {md5} "
-                        "(the file changed while it was read, or was damaged on the way); "
-                        "nothing was stored",
-                        ret,
-                    )
-                if ret != UPLOAD_OK:
-                    raise CommandFailed(f"{doing} failed: the store answered {ret}", ret)
-                if not chunk:  # the file shrank while it was read
-                    raise CommandFailed(f"{doing} failed: {path} shrank while it was read")
+        upload = upload_package(
+            self._patch.async_proxy, app, server, path, name=name, md5=md5, on_chunk=on_chunk
+        )
+        try:
+            self._comm.run(upload)
+        except TarsError as e:
+            raise self._failure("upload", e) from None
+        except UploadRefused as e:
+            raise CommandFailed(
+                f"uploading {path.name} to the package store as {name} failed: {e.reason}",
+                e.code or None,
+            ) from None
 
 
 def store_package(
@@ -246,7 +219,7 @@ def store_package(
         TransferSpeedColumn,
     )
 
-    name = upload_name(app, server)
+    name = upload_name(app, server, UPLOAD_FIELD)
     size = package.archive.stat().st_size
     progress = Progress(
         TextColumn("uploading {task.description}"),

@@ -5,7 +5,8 @@ The CLI sends what upstream's web console sends when an operator clicks "publish
 item per chosen node, command ``patch_tars``, parameters ``patch_id`` (the package's id in the
 package store), ``bak_flag`` (``1``: install but do not restart), ``update_text`` (the comment)
 and ``group_name``; ``serial``, ``eachNum`` (batches of K) and ``isElegant`` (lossless) say how
-the admin registry's task engine runs them. The task and every item are kept by the admin
+the admin registry's task engine runs them (:func:`tarsus.release.patch_task` builds it, for
+the HTTP app's upload-and-publish too). The task and every item are kept by the admin
 registry, so ``tarsus server task TASKNO`` and ``tarsus server history`` read them back.
 
 While the task runs, ``getTaskRsp`` is read every 0.5 s and each node's line shows its status
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tarsus import release
 from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, UsageError
 from tarsus.protocol.gen import AdminReg
 
@@ -33,7 +34,6 @@ __all__ = [
     "TaskOutcome",
     "deployed_nodes",
     "follow_task",
-    "patch_task",
     "select_nodes",
     "status_word",
     "wait_active",
@@ -117,54 +117,6 @@ class PatchSource:
         if self.label:
             return self.label
         return f"version {self.patch_id}" if self.patch_id is not None else self.filepath
-
-
-def new_task_no() -> str:
-    return uuid.uuid4().hex
-
-
-def patch_task(
-    app: str,
-    server: str,
-    nodes: Sequence[str],
-    source: PatchSource,
-    rollout: Rollout,
-    *,
-    user: str,
-    comment: str = "",
-    restart: bool = True,
-    task_no: str | None = None,
-) -> AdminReg.TaskReq:
-    """The ``TaskReq`` of one publish (upstream web ``add_task``, command ``patch_tars``)."""
-    task_no = task_no or new_task_no()
-    items = []
-    for node in nodes:
-        params = {
-            **source.parameters(),
-            "bak_flag": "0" if restart else "1",
-            "update_text": comment,
-            "group_name": "",
-        }
-        items.append(
-            AdminReg.TaskItemReq(
-                taskNo=task_no,
-                itemNo=uuid.uuid4().hex,
-                application=app,
-                serverName=server,
-                nodeName=node,
-                command="patch_tars",
-                userName=user,
-                parameters=params,
-            )
-        )
-    return AdminReg.TaskReq(
-        taskItemReq=items,
-        taskNo=task_no,
-        serial=rollout.serial,
-        userName=user,
-        isElegant=rollout.lossless,
-        eachNum=rollout.each,
-    )
 
 
 # --------------------------------------------------------------------------- which nodes
@@ -500,9 +452,10 @@ def run_publish(
         "tasks": [],
     }
     for phase, phase_nodes in phases:
-        req = patch_task(
-            app, server, phase_nodes, source, rollout, user=user, comment=comment, restart=restart
-        )
+        req = release.patch_task(
+            app, server, phase_nodes, source.parameters(), user=user, comment=comment,
+            restart=restart, serial=rollout.serial, each=rollout.each, lossless=rollout.lossless,
+        )  # fmt: skip
         add_task(client, req, doing)
         out.note(
             f"task {req.taskNo}: {doing} on {len(phase_nodes)} node"

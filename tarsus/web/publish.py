@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +39,19 @@ from tarsus.package import (
     read_deploy_manifest,
 )
 from tarsus.protocol.gen import AdminReg, Patch, TarsusAdmin
+from tarsus.release import (
+    UPLOAD_MD5_MISMATCH,
+    UploadRefused,
+    patch_task,
+    upload_name,
+    upload_package,
+)
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.web.form import ReceivedFile
 from tarsus.web.settings import WebSettings
 
 __all__ = [
-    "CHUNK",
     "Framework",
     "Instance",
     "PublishAnswer",
@@ -57,8 +62,6 @@ __all__ = [
 
 log = logging.getLogger("tarsus.web.publish")
 
-#: bytes per ``Patch.upload`` call (upstream's web and tarspatch: 1 MiB)
-CHUNK = 1 << 20
 #: the comment is stored in ``t_server_patchs.update_text``
 MAX_COMMENT = 1000
 RULE = "-" * 65
@@ -160,25 +163,18 @@ class Framework:
         return sorted(found, key=lambda i: i.node)
 
     async def upload(self, application: str, server: str, name: str, path: Path, md5: str) -> None:
-        """``Patch.upload`` of the file in :data:`CHUNK`-byte chunks (the md5 is checked by
-        the package store on the last one)."""
-        size = path.stat().st_size
-        sent = 0
-        with open(path, "rb") as f:
-            while True:
-                chunk = await asyncio.to_thread(f.read, CHUNK)
-                first, last = sent == 0, sent + len(chunk) >= size
-                content = Patch.FileContent(
-                    md5=md5, name=name, firstChunk=first, lastChunk=last, content=chunk
-                )
-                async with self._calling("the package store (tars.tarspatch) cannot be reached"):
-                    code = await self.patch.upload(application, server, content)
-                if code not in (0, 1):  # 1: that file with that md5 is stored already
-                    what = "the md5 check" if code == -3 else "uploading to the package store"
-                    raise _code_failure(what, code)
-                sent += len(chunk)
-                if last or code == 1:
-                    return
+        """``Patch.upload`` of the file in 1 MiB chunks (:func:`tarsus.release.upload_package`;
+        the md5 is checked by the package store on the last one)."""
+        try:
+            async with self._calling("the package store (tars.tarspatch) cannot be reached"):
+                await upload_package(self.patch, application, server, path, name=name, md5=md5)
+        except UploadRefused as e:
+            what = (
+                "the md5 check"
+                if e.code == UPLOAD_MD5_MISMATCH
+                else "uploading to the package store"
+            )
+            raise _code_failure(what, e.code) from None
 
     async def add_package(
         self, application: str, server: str, tgz: str, md5: str, comment: str, user: str
@@ -246,11 +242,6 @@ def _check_package(path: Path, application: str, server: str) -> None:
         raise PublishError(400, f"package refused: {e}") from None
 
 
-def package_name(application: str, server: str, field: str, now: float) -> str:
-    """Upstream's upload file name: ``<App>.<Server>_<field>_<epoch ms>.tgz``."""
-    return f"{application}.{server}_{field}_{int(now * 1000)}.tgz"
-
-
 async def upload_and_publish(
     framework: Framework,
     req: PublishRequest,
@@ -272,29 +263,22 @@ async def upload_and_publish(
             f"no active instance of {app}.{server} (all {len(instances)} are inactive): "
             "start one, or send restart=1 to publish to the inactive ones too",
         )
-    tgz = package_name(app, server, pkg.field, clock())
+    tgz = upload_name(app, server, pkg.field, int(clock() * 1000))
     await framework.upload(app, server, tgz, pkg.path, pkg.md5)
     patch_id = await framework.add_package(app, server, tgz, pkg.md5, req.comment, req.user)
     lines = [f"package {tgz} stored: patch id {patch_id}, md5 {pkg.md5}, {pkg.size} bytes"]
-    task_no = uuid.uuid4().hex
-    items = []
     for inst in chosen:
         lines.append(f"patch serverId: {inst.id}, node_name: {inst.node}")
-        items.append(
-            AdminReg.TaskItemReq(
-                taskNo=task_no,
-                itemNo=uuid.uuid4().hex,
-                application=app,
-                serverName=server,
-                nodeName=inst.node,
-                command="patch_tars",
-                userName=req.user,
-                parameters={"patch_id": str(patch_id)},
-            )
-        )
-    await framework.add_task(
-        AdminReg.TaskReq(taskItemReq=items, taskNo=task_no, serial=True, userName=req.user)
+    task = patch_task(
+        app,
+        server,
+        [inst.node for inst in chosen],
+        {"patch_id": str(patch_id)},
+        user=req.user,
+        comment=req.comment,
     )
+    task_no = task.taskNo
+    await framework.add_task(task)
     rsp = await _follow(framework, task_no, settings)
     lines += [RULE, f"task no:  [{task_no}]", ""]
     for item in rsp.taskItemRsp:

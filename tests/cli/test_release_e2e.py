@@ -13,20 +13,16 @@ of its own when others may run a framework on this machine (docs/testing.md).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from up_cli import NODE, tarsus
 
 from tarsus.testing import TarsusUp
 
-ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-NODE = "127.0.0.1"
 SERVER = "Test.HelloServer"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 
@@ -36,23 +32,6 @@ def platform(tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "up.log"
     with TarsusUp("--no-example", "--data-dir", "data", log=log, cwd=tmp_path):
         yield log
-
-
-def tarsus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TARSUS_ADMIN", "TARSUS_LOCATOR", "TARSUS_PATCH")
-    }
-    env["TARSUS_CACHE_DIR"] = str(cwd / "cache")
-    return subprocess.run(
-        [sys.executable, "-m", "tarsus", *args, "--admin", ADMIN],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-    )
 
 
 def ok(*args: str, cwd: Path) -> Any:

@@ -240,12 +240,14 @@ async def test_the_documented_curl_form_stores_publishes_and_answers_in_text(web
     assert web.admin.packages == [
         ("Test", "HelloServer", name, md5, "from make upload", "web-token")
     ]
-    # one serial patch_tars task over the active instances, naming the patch id
+    # one serial patch_tars task over the active instances, naming the patch id, with the
+    # parameters upstream's web sends (restart: bak_flag 0; the comment)
     ((task_no, task),) = web.admin.tasks.items()
     assert task.serial
+    params = {"patch_id": "1", "bak_flag": "0", "update_text": "from make upload", "group_name": ""}
     assert [(i.nodeName, i.command, i.parameters) for i in task.taskItemReq] == [
-        ("10.0.0.1", "patch_tars", {"patch_id": "1"}),
-        ("10.0.0.2", "patch_tars", {"patch_id": "1"}),
+        ("10.0.0.1", "patch_tars", params),
+        ("10.0.0.2", "patch_tars", params),
     ]
     # the text: which server ids, the task number, one line per node, the outcome
     assert f"package {name} stored: patch id 1, md5 {md5}, {len(data)} bytes" in text

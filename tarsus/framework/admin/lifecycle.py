@@ -23,6 +23,7 @@ from tarsus.codec.constants import TARS_PING
 from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
 from tarsus.framework.admin.inventory import delete_server_config_files
+from tarsus.framework.admin.packages import NO_PACKAGE, package_row
 from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
@@ -393,14 +394,7 @@ class Lifecycle:
         Lifecycle built without one) only the row is looked up."""
         if self.packages is not None:
             return (await self.packages.prepare(app, server, patch_id, group)).md5
-        key = parse_patch_id(patch_id)
-        row = None if key is None else await self.store.patches.get(key)
-        if row is None:
-            raise AdminError(
-                ErrCode.EM_TARS_GET_PATCH_FILE_ERR,
-                f"load patch info from database error, patchId:{patch_id}",
-            )
-        return row.md5
+        return (await package_row(self.store, patch_id, NO_PACKAGE + patch_id)).md5
 
     async def patch_request(self, req: NodeDescriptor.PatchRequest) -> NodeDescriptor.PatchRequest:
         """The ``PatchRequest`` the node gets: ours filled in as upstream's ``batchPatch``
@@ -417,12 +411,7 @@ class Lifecycle:
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 "PatchRequest has neither a version (patch id) nor a filepath",
             )
-        key = parse_patch_id(out.version)
-        package = None if key is None else await self.store.patches.get(key)
-        if package is None:
-            raise AdminError(
-                ErrCode.EM_TARS_GET_PATCH_FILE_ERR, f"get patch tgz error:{out.version}"
-            )
+        package = await package_row(self.store, out.version, f"get patch tgz error:{out.version}")
         out.md5 = package.md5
         return out
 

@@ -40,11 +40,13 @@ if TYPE_CHECKING:
     from tarsus.store.engine import Store
     from tarsus.store.rows import PatchRow
 
-__all__ = ["Packages", "PatchObjUnavailable", "Prepared"]
+__all__ = ["NO_PACKAGE", "Packages", "PatchObjUnavailable", "Prepared", "package_row"]
 
 log = logging.getLogger("tarsus.framework.admin.packages")
 
 _TIME = "%Y-%m-%d %H:%M:%S"
+#: a task's prepare step naming no package (upstream's words)
+NO_PACKAGE = "load patch info from database error, patchId:"
 
 
 class PatchObjUnavailable(AdminError):
@@ -71,6 +73,16 @@ def _names(app: str, server: str) -> str:
     except InvalidName as e:
         raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, str(e)) from None
     return f"{app}.{server}"
+
+
+async def package_row(store: Store, patch_id: str, missing: str) -> PatchRow:
+    """The ``t_server_patchs`` row of ``patch_id`` (text, as a task item's ``patch_id`` or a
+    ``PatchRequest.version`` carries it); 1009 saying ``missing`` if there is none."""
+    key = parse_patch_id(patch_id)
+    row = None if key is None else await store.patches.get(key)
+    if row is None:
+        raise AdminError(ErrCode.EM_TARS_GET_PATCH_FILE_ERR, missing)
+    return row
 
 
 def _time(value: datetime | None) -> str:
@@ -235,13 +247,7 @@ class Packages:
         ``server`` (``preparePatchFile``; 1010 with the reason when that fails), then old
         packages of the server are pruned."""
         full = _names(app, server)
-        key = parse_patch_id(patch_id)
-        row = None if key is None else await self.store.patches.get(key)
-        if row is None:
-            raise AdminError(
-                ErrCode.EM_TARS_GET_PATCH_FILE_ERR,
-                f"load patch info from database error, patchId:{patch_id}",
-            )
+        row = await package_row(self.store, patch_id, NO_PACKAGE + patch_id)
         if row.server != full:
             raise AdminError(
                 ErrCode.EM_TARS_GET_PATCH_FILE_ERR,

@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -431,16 +431,25 @@ class TaskEngine:
 
         await asyncio.gather(*(one(i) for i in indexes))
 
-    async def _run_in_batches(self, task: Task, each: int) -> None:
-        """``each`` items at a time, together; a batch starts once the previous one has
-        ended. After a batch with a failed item, or a cancel, the rest become CANCEL."""
+    async def _run_in_batches(
+        self,
+        task: Task,
+        each: int,
+        run_batch: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        """``each`` items at a time, together (or as ``run_batch`` runs a batch); a batch
+        starts once the previous one has ended. After a batch with a failed item, or a
+        cancel, the rest become CANCEL."""
         n = len(task.items)
         for first in range(0, n, each):
             if task.cancelled:
                 await self._cancel_from(task, first)
                 return
             batch = list(range(first, min(n, first + each)))
-            await self._run_together(task, batch, limit=each)
+            if run_batch is None:
+                await self._run_together(task, batch, limit=each)
+            else:
+                await run_batch(batch)
             if any(task.items[i].status != I_SUCCESS for i in batch):
                 await self._cancel_from(task, batch[-1] + 1)
                 return
@@ -458,12 +467,8 @@ class TaskEngine:
         Active and answers (:meth:`_reopen`). After a batch with a failed item, or a cancel,
         the rest become CANCEL: a publish going wrong takes no more instances out."""
         each = _batch_size(task.req)
-        n = len(task.items)
-        for first in range(0, n, each):
-            if task.cancelled:
-                await self._cancel_from(task, first)
-                return
-            batch = list(range(first, min(n, first + each)))
+
+        async def run_batch(batch: list[int]) -> None:
             for index in batch:
                 await self._set_status(task, index, I_PAUSE_FLOW)
             changed = 0
@@ -487,9 +492,8 @@ class TaskEngine:
                 if index in task.flow_off and task.items[index].status == I_CANCEL:
                     # never ran (a serial batch stopped before it): as it was, traffic on
                     await self._open_flow(task, index)
-            if any(task.items[i].status != I_SUCCESS for i in batch):
-                await self._cancel_from(task, batch[-1] + 1)
-                return
+
+        await self._run_in_batches(task, each, run_batch)
 
     async def _reopen(self, task: Task, index: int, outcome: Outcome) -> Outcome:
         """After an item of a lossless task: open its instance's traffic again, if it should
