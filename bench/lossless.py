@@ -171,11 +171,11 @@ async def measure(
 
 async def bench(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     n = args.instances
-    query, registry, admin_port, hello_port, *node_ports = free_ports(4 + n)
+    query, registry, admin_port, hello_port, patch, *node_ports = free_ports(5 + n)
     settings = AllInOneSettings(
         data_dir=tmp / "framework",
         host="127.0.0.1",
-        ports=Ports(query=query, registry=registry, admin=admin_port),
+        ports=Ports(query=query, registry=registry, admin=admin_port, patch=patch),
         run_node=False,
         registry=RegistrySettings(load_interval=1.0),
         admin=AdminSettings(elegant_wait_second=args.wait, ready_poll_interval=0.2),

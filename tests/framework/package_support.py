@@ -121,10 +121,10 @@ class Platform:
 
 @contextlib.asynccontextmanager
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    query, registry, admin_port, node_port = free_ports(4)
+    query, registry, admin_port, node_port, patch = free_ports(5)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
-        ports=Ports(query=query, registry=registry, admin=admin_port, node=node_port),
+        ports=Ports(query=query, registry=registry, admin=admin_port, node=node_port, patch=patch),
         admin=AdminSettings(patch_poll_interval=0.05),
     )
     framework = AllInOne(settings)
