@@ -264,10 +264,16 @@ def measure(
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="tarsus-bench-node-"))
-    env = dict(os.environ, TARSUS_CACHE_DIR=str(tmp / "cache"), COLUMNS="200")
-    ports = free_ports(4 + args.count)
-    query, registry, admin_port, node_port = ports[:4]
-    service_ports = ports[4:]
+    ports = free_ports(5 + args.count)
+    query, registry, admin_port, node_port, patch_port = ports[:5]
+    service_ports = ports[5:]
+    # the CLI uploads each package to this framework's package store, as an operator's does
+    env = dict(
+        os.environ,
+        TARSUS_CACHE_DIR=str(tmp / "cache"),
+        COLUMNS="200",
+        TARSUS_PATCH=f"tcp -h 127.0.0.1 -p {patch_port}",
+    )
     locator = f"tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p {query}"
     admin = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {admin_port}"
     children: list[Child] = []
@@ -276,7 +282,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         framework = Child(
             "framework",
             [PY, str(ROOT / "bench" / "node_framework.py"), "--data-dir",
-             str(tmp / "framework"), "--ports", f"{query},{registry},{admin_port}"],
+             str(tmp / "framework"), "--ports", f"{query},{registry},{admin_port},{patch_port}"],
             tmp,
             env,
         )  # fmt: skip

@@ -21,12 +21,12 @@ from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 
 
-async def serve(data_dir: Path, query: int, registry: int, admin: int) -> None:
+async def serve(data_dir: Path, query: int, registry: int, admin: int, patch: int) -> None:
     # The registry settings ``tarsus up`` uses with its default --node-timeout.
     settings = AllInOneSettings(
         data_dir=data_dir,
         host="127.0.0.1",
-        ports=Ports(query=query, registry=registry, admin=admin),
+        ports=Ports(query=query, registry=registry, admin=admin, patch=patch),
         run_node=False,
         registry=RegistrySettings(node_timeout=30.0, node_sweep_interval=15.0),
     )
@@ -46,11 +46,11 @@ async def serve(data_dir: Path, query: int, registry: int, admin: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", required=True, type=Path)
-    ap.add_argument("--ports", required=True, help="QUERY,REGISTRY,ADMIN")
+    ap.add_argument("--ports", required=True, help="QUERY,REGISTRY,ADMIN,PATCH")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    query, registry, admin = (int(p) for p in args.ports.split(","))
-    asyncio.run(serve(args.data_dir, query, registry, admin))
+    query, registry, admin, patch = (int(p) for p in args.ports.split(","))
+    asyncio.run(serve(args.data_dir, query, registry, admin, patch))
 
 
 if __name__ == "__main__":

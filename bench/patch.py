@@ -18,8 +18,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,38 +27,10 @@ import psutil
 from tarsus.framework.node.download import PatchObjSource, batch_path
 from tarsus.protocol.gen import Patch
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import free_port
+from tarsus.testing import free_port, patch_store_process
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJ = "tars.tarspatch.PatchObj"
-
-
-def start_store(tmp: Path, port: int, chunk: str) -> subprocess.Popen[bytes]:
-    conf = tmp / "tars.tarspatch.config.conf"
-    conf.write_text(
-        f"""<tars>
-  directory = {tmp / "patchs" / "tars"}
-  uploadDirectory = {tmp / "patchs" / "tars.upload"}
-  size = {chunk}
-  <tarsus>
-    diskReserve = 0
-  </tarsus>
-  <application>
-    <server>
-      app=tars
-      server=tarspatch
-      localip=127.0.0.1
-      logpath={tmp / "log"}
-      <tars.tarspatch.PatchObjAdapter>
-        endpoint=tcp -h 127.0.0.1 -p {port} -t 60000
-        servant={OBJ}
-      </tars.tarspatch.PatchObjAdapter>
-    </server>
-  </application>
-</tars>
-"""
-    )
-    return subprocess.Popen([sys.executable, "-m", "tarsus.framework.patch", f"--config={conf}"])
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -73,7 +43,7 @@ async def run(size_mb: int, runs: int, chunk: str, windows: list[int]) -> None:
         tmp = Path(name)
         port = free_port()
         obj = f"{OBJ}@tcp -h 127.0.0.1 -p {port}"
-        proc = start_store(tmp, port, chunk)
+        proc = patch_store_process(tmp, port, chunk_size=chunk, disk_reserve="0")
         store, me = psutil.Process(proc.pid), psutil.Process()
         try:
             async with Communicator(cache_dir=None) as comm:

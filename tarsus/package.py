@@ -45,7 +45,10 @@ __all__ = [
     "Package",
     "PackageError",
     "PackageManifest",
+    "check_archive",
+    "check_member",
     "local_path",
+    "manifest_in_archive",
     "md5_of",
     "open_package",
     "pack_directory",
@@ -286,7 +289,7 @@ def _open_package(path: Path, spec: str, cache_dir: Path) -> Package:
         return Package(archive, md5_of(archive), manifest, packed_from=path.resolve())
     if not path.is_file():
         raise PackageError(f"no package at {spec!r} (give a directory or a .tgz)")
-    found = _manifest_in_archive(path)
+    found = manifest_in_archive(path)
     manifest = read_deploy_manifest(found[1], f"{path}:{found[0]}") if found else None
     return Package(path.resolve(), md5_of(path), manifest)
 
@@ -350,7 +353,7 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _manifest_in_archive(path: Path) -> tuple[str, str] | None:
+def manifest_in_archive(path: Path) -> tuple[str, str] | None:
     """``(member name, text)`` of ``tarsus.toml`` at the top of the archive (or in its only
     top-level folder)."""
     try:
@@ -370,3 +373,58 @@ def _manifest_in_archive(path: Path) -> tuple[str, str] | None:
             return member.name, f.read().decode("utf-8")
     except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
         raise PackageError(f"{path} is not a readable .tgz package: {e}") from None
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse (:class:`PackageError`) an archive member that would land outside the package
+    when unpacked (absolute path, ``..``, a link leading out) or is a device or fifo."""
+    name = member.name
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise PackageError(f"refusing the package: member {name!r} has an absolute path")
+    if ".." in name.split("/"):
+        raise PackageError(f"refusing the package: member {name!r} contains '..'")
+    if member.isdev() or member.isfifo():
+        raise PackageError(f"refusing the package: member {name!r} is a device or a fifo")
+    if member.issym() or member.islnk():
+        target = member.linkname
+        if target.startswith("/"):
+            raise PackageError(
+                f"refusing the package: link {name!r} points to the absolute path {target!r}"
+            )
+        base = posixpath.dirname(name) if member.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, target))
+        if resolved == ".." or resolved.startswith("../"):
+            raise PackageError(
+                f"refusing the package: link {name!r} -> {target!r} leads outside the package"
+            )
+
+
+def check_archive(path: Path, *, max_members: int = 100_000) -> int:
+    """Check that ``path`` is a whole gzip-compressed tar archive whose members all pass
+    :func:`check_member` (read to the end, so a truncated file is refused); returns how many
+    members it holds. :class:`PackageError` says what is wrong. Nothing is unpacked."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if magic != b"\x1f\x8b":
+            raise PackageError("not a gzip file (a package is a .tgz: tar czf X.tgz Server/)")
+        count = 0
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                count += 1
+                if count > max_members:
+                    raise PackageError(f"refusing the package: more than {max_members} members")
+                check_member(member)
+                if member.isfile():
+                    f2 = tar.extractfile(member)
+                    if f2 is not None:
+                        while f2.read(1 << 20):
+                            pass
+        if count == 0:
+            raise PackageError("the package is empty")
+        return count
+    except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as e:
+        raise PackageError(f"not a readable .tgz package: {e}") from None

@@ -10,6 +10,8 @@
   :class:`LoopThread` is that loop, for anything else a blocking test needs served;
 * :func:`free_port` / :func:`free_ports` — ports to hand to a server in another process;
   :func:`port_is_free` — whether nothing listens on a given (fixed) port;
+* :func:`patch_store_process` — the package store (``tars.tarspatch``) as a process of its
+  own, for release tooling that uploads to it or downloads from it;
 * :class:`TarsusUp` — ``tarsus up`` in a process of its own until Ctrl-C, as a user runs it;
   :func:`services_of` — the processes its node runs;
 * :func:`eventually` / :func:`eventually_sync` — wait for a condition with a deadline, failing
@@ -341,8 +343,8 @@ def eventually_sync(
 UP_LINE = " is up"
 #: The fixed ports ``tarsus up`` listens on, upstream's: the registry's QueryObj and
 #: RegistryObj, the admin registry's AdminRegObj, the package store's PatchObj, the node's
-#: ServerObj, the example Hello.
-FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601)
+#: ServerObj, the example Hello; and the HTTP app's 3000 (upstream TarsWeb's).
+FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601, 3000)
 
 
 class TarsusUp:
@@ -431,6 +433,50 @@ class TarsusUp:
         self.stop()
 
 
+def patch_store_process(
+    root: Path,
+    port: int,
+    *,
+    chunk_size: str | None = None,
+    disk_reserve: str | None = None,
+    stdout: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """The package store, ``tars.tarspatch.PatchObj``, as a process of its own on
+    ``127.0.0.1:port``, run as a node runs it (``python -m tarsus.framework.patch
+    --config=FILE``) from a config written under ``root``: its files go to ``root/patchs/tars``
+    (staged) and ``root/patchs/tars.upload`` (uploads), upstream's ``directory`` and
+    ``uploadDirectory``. ``chunk_size`` is upstream's ``size`` (a download chunk, ``64K``),
+    ``disk_reserve`` our ``<tarsus>diskReserve``. With ``stdout`` (``subprocess.PIPE``) its
+    output and errors go there. The caller waits until it answers, and ends it."""
+    ours = f"  <tarsus>\n    diskReserve = {disk_reserve}\n  </tarsus>\n" if disk_reserve else ""
+    size = f"  size = {chunk_size}\n" if chunk_size else ""
+    conf = root / "tars.tarspatch.config.conf"
+    conf.write_text(
+        f"""<tars>
+  directory = {root / "patchs" / "tars"}
+  uploadDirectory = {root / "patchs" / "tars.upload"}
+{size}{ours}  <application>
+    <server>
+      app=tars
+      server=tarspatch
+      localip=127.0.0.1
+      logpath={root / "log"}
+      <tars.tarspatch.PatchObjAdapter>
+        endpoint=tcp -h 127.0.0.1 -p {port} -t 60000
+        servant=tars.tarspatch.PatchObj
+      </tars.tarspatch.PatchObjAdapter>
+    </server>
+  </application>
+</tars>
+"""
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "tarsus.framework.patch", f"--config={conf}"],
+        stdout=stdout,
+        stderr=None if stdout is None else subprocess.STDOUT,
+    )
+
+
 def services_of(data_dir: Path, marker: str = "") -> list[psutil.Process]:
     """The processes the node of ``tarsus up --data-dir DATA_DIR`` runs (each is started with
     a ``--config=`` file under the data directory, tarsus/framework/node), only those with
@@ -460,6 +506,7 @@ __all__ = [
     "eventually_sync",
     "free_port",
     "free_ports",
+    "patch_store_process",
     "port_is_free",
     "serve",
     "services_of",

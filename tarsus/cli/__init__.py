@@ -65,11 +65,21 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Deploy, publish, start, stop and inspect servers (through the admin registry).",
     ),
+    "package": LazyCommand(
+        "tarsus.cli.package",
+        "app",
+        "The package store of a server: upload, list, delete, default.",
+    ),
     "node": LazyCommand(
         "tarsus.cli.node",
         "app",
         "Run this machine's node agent (tarsus node --locator ...), or list and ping the nodes "
         "the admin registry knows.",
+    ),
+    "web": LazyCommand(
+        "tarsus.cli.web",
+        "app",
+        "Run the HTTP app (the script API upload_and_publish), or print its token.",
     ),
     "template": LazyCommand(
         "tarsus.cli.template",

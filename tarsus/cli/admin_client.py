@@ -266,16 +266,21 @@ class AdminClient:
             self._comm = None
             self._proxies.clear()
 
-    def _invoke(self, proxy_cls: type[Any], method: str, args: tuple[Any, ...]) -> Any:
+    def communicator(self) -> SyncCommunicator:
+        """The blocking communicator of this command (the locator's, when one is given): other
+        framework objects a command calls (the package store) share it."""
         if self._comm is None:
             self._comm = SyncCommunicator(
                 self.address.locator,
                 timeout_ms=self.timeout_ms,
                 connect_timeout_ms=min(self.timeout_ms, 1500),
             )
+        return self._comm
+
+    def _invoke(self, proxy_cls: type[Any], method: str, args: tuple[Any, ...]) -> Any:
         proxy = self._proxies.get(proxy_cls)
         if proxy is None:
-            proxy = self._proxies[proxy_cls] = self._comm.string_to_proxy(
+            proxy = self._proxies[proxy_cls] = self.communicator().string_to_proxy(
                 proxy_cls, self.address.proxy
             )
         try:

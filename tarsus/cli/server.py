@@ -46,6 +46,14 @@ from tarsus.cli.admin_client import (
     refused,
     split_server_id,
 )
+from tarsus.cli.patch_store import (
+    PatchOption,
+    PatchStore,
+    PatchUnavailable,
+    patch_address,
+    store_package,
+)
+from tarsus.cli.publish import select_nodes
 from tarsus.package import MANIFEST, SERVANT_NAME, Package, PackageError, open_package
 from tarsus.patching import PatchProgress, patch_progress
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
@@ -276,6 +284,7 @@ def deploy(
     ] = False,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    patch: PatchOption = None,
 ) -> None:
     """Deploy APP.SERVER on NODE: register it and its servants, publish --package, --start it."""
     app_name, server = split_server_id(server_id)
@@ -309,17 +318,10 @@ def deploy(
     published = None
     if pkg is not None:
         try:
-            published = publish_package(
-                client,
-                out,
-                app_name,
-                server,
-                node,
-                pkg,
-                user=who,
-                server_type=server_type,
-                timeout_s=patch_timeout,
-            )
+            published = _deploy_package(
+                client, out, app_name, server, node, pkg, patch,
+                user=who, server_type=server_type, timeout_s=patch_timeout,
+            )  # fmt: skip
         except CommandFailed as e:
             e.message += (
                 f"; {server_id} stays deployed on node {node} "
@@ -359,43 +361,428 @@ def deploy(
     out.emit(doc, human)
 
 
+NodesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node",
+        metavar="NODE",
+        help="a node to publish to (repeatable)",
+        show_default=False,
+    ),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="every node the server is deployed on")]
+SerialOption = Annotated[
+    bool, typer.Option("--serial", help="one node after the other (the default); stop at a failure")
+]
+ParallelOption = Annotated[
+    bool, typer.Option("--parallel", help="all nodes at once (the admin registry runs 5 at a time)")
+]
+BatchOption = Annotated[
+    int | None,
+    typer.Option("--batch", metavar="K", help="K nodes at a time", show_default=False),
+]
+LosslessOption = Annotated[
+    bool,
+    typer.Option(
+        "--lossless",
+        help="take each batch's traffic off, drain, install, restart, restore (upstream "
+        "lossless publish)",
+    ),
+]
+CommentOption = Annotated[
+    str, typer.Option("--comment", metavar="TEXT", help="why: kept with the package and task")
+]
+
+
 @admin_command(app, no_args_is_help=True)
 def publish(
     client: AdminClient,
     out: Output,
     server_id: ServerArgument,
-    node: NodeOption,
-    package: Annotated[
-        str,
+    node: NodesOption = None,
+    all_nodes: AllOption = False,
+    version: Annotated[
+        int | None,
         typer.Option(
-            "--package",
-            metavar="PATH",
-            help="a directory or .tgz (path or file:// URL); its tarsus.toml is read",
+            "--version",
+            metavar="ID",
+            help="a package of the store (`tarsus package list`)",
             show_default=False,
         ),
-    ],
+    ] = None,
+    package: PackageOption = None,
+    serial: SerialOption = False,
+    parallel: ParallelOption = False,
+    batch: BatchOption = None,
+    canary: Annotated[
+        int | None,
+        typer.Option(
+            "--canary",
+            metavar="N",
+            help="publish to the first N nodes, wait until they are active, then the rest",
+            show_default=False,
+        ),
+    ] = None,
+    canary_then: Annotated[
+        str,
+        typer.Option(
+            "--canary-then", metavar="continue|stop", help="after a good canary: go on or stop"
+        ),
+    ] = "continue",
+    canary_wait: Annotated[
+        int,
+        typer.Option(
+            "--canary-wait", metavar="S", min=1, help="how long the canary may take to be active"
+        ),
+    ] = 60,
+    lossless: LosslessOption = False,
+    comment: CommentOption = "",
     restart: Annotated[
         bool, typer.Option("--restart/--no-restart", help="restart the server once installed")
     ] = True,
     server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     user: UserOption = None,
     patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+    patch: PatchOption = None,
 ) -> None:
-    """Publish a new package to APP.SERVER (already deployed) on NODE, then restart it."""
+    """Publish --version ID (or --package PATH, uploaded first) to APP.SERVER on nodes, live.
+
+    One admin registry task across --node N ... (or --all): serially by default, --parallel,
+    or --batch K; --canary N goes first; --lossless drains each batch's traffic first."""
+    from tarsus.cli.publish import Canary, PatchSource, Rollout, go_on_command, run_publish
+
     app_name, server = split_server_id(server_id)
-    pkg = _package_for(server_id, package)
-    where = f"{server_id} on node {node}"
-    published = publish_package(
+    if (version is None) == (package is None):
+        raise UsageError("give the package: --version ID (from the store) or --package PATH")
+    if canary_then not in ("continue", "stop"):
+        raise UsageError(f"--canary-then takes continue or stop, not {canary_then!r}")
+    if version is not None and version < 1:
+        raise UsageError(f"--version takes a package id (1 or more), not {version}")
+    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    pkg = _package_for(server_id, package) if package else None
+    nodes = select_nodes(client, app_name, server, node or [], all_nodes)
+    who = user or current_user()
+    plain = canary is None and batch is None and not lossless and not parallel
+    uploaded = None
+    if pkg is not None:
+        store = _reachable_store(client, patch)
+        if store is None:
+            if len(nodes) == 1 and plain:
+                _publish_by_path(
+                    client, out, server_id, nodes[0], pkg, restart, who, server_type, patch_timeout
+                )
+                return
+            raise CommandFailed(
+                f"no package store answers at {patch_address(patch, client.address)}: "
+                "publishing to several nodes (or in batches, canary, lossless) needs it, "
+                "the nodes download from it (give --patch PROXY)"
+            )
+        uploaded = store_package(
+            client, store, out.err_console, app_name, server, pkg,
+            comment=comment, user=who, show_progress=not out.as_json,
+        )  # fmt: skip
+        out.note(f"uploaded {pkg.archive.name} as version {uploaded.id} ({uploaded.tgz})")
+        source = PatchSource(patch_id=uploaded.id, label=pkg.archive.name)
+    else:
+        assert version is not None
+        _check_version(client, app_name, server, version)
+        source = PatchSource(patch_id=version)
+    doc = run_publish(
         client,
         out,
         app_name,
         server,
-        node,
-        pkg,
-        user=user or current_user(),
-        server_type=server_type,
-        timeout_s=patch_timeout,
+        nodes,
+        source,
+        rollout,
+        user=who,
+        comment=comment,
+        restart=restart,
+        stall_timeout_s=patch_timeout,
+        canary=Canary(canary, canary_then == "continue", canary_wait) if canary else None,
     )
+    doc["uploaded"] = uploaded.as_json() if uploaded else None
+    go_on = go_on_command(server_id, source, doc["rest"]) if doc.get("stopped_after_canary") else ""
+
+    def human(console: Console) -> None:
+        where = ", ".join(nodes)
+        if go_on:
+            console.print(
+                f"published {source.describe()} to {server_id} on the canary "
+                f"{', '.join(doc['canary']['nodes'])}; stopped as asked. Go on with:\n  {go_on}",
+                markup=False,
+            )
+            return
+        console.print(f"published {source.describe()} to {server_id} on {where}", markup=False)
+        for task in doc["tasks"]:
+            console.print(f"  task {task['task']}: {task['status']}", markup=False)
+
+    out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def rollback(
+    client: AdminClient,
+    out: Output,
+    server_id: ServerArgument,
+    node: NodesOption = None,
+    all_nodes: AllOption = False,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            metavar="ID",
+            help="this package of the store (default: each node's previous one)",
+            show_default=False,
+        ),
+    ] = None,
+    serial: SerialOption = False,
+    parallel: ParallelOption = False,
+    batch: BatchOption = None,
+    lossless: LosslessOption = False,
+    comment: CommentOption = "rollback",
+    user: UserOption = None,
+    patch_timeout: PatchTimeoutOption = DEFAULT_PATCH_TIMEOUT_S,
+) -> None:
+    """Put back each node's previous version (or --to ID) from the store, without an upload."""
+    from tarsus.cli.publish import (
+        PatchSource,
+        Rollout,
+        previous_versions,
+        publish_history,
+        run_publish,
+    )
+
+    app_name, server = split_server_id(server_id)
+    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    nodes = select_nodes(client, app_name, server, node or [], all_nodes)
+    who = user or current_user()
+    targets: dict[int, list[str]] = {}
+    if to is not None:
+        if to < 1:
+            raise UsageError(f"--to takes a package id (1 or more), not {to}")
+        _check_version(client, app_name, server, to)
+        targets[to] = list(nodes)
+    else:
+        current = {}
+        for n in nodes:
+            ret, state, _ = client.call("getServerState", app_name, server, n)
+            current[n] = str(state.patchVersion) if ret == 0 else ""
+        previous = previous_versions(publish_history(client, app_name, server), nodes, current)
+        lacking = [n for n, v in previous.items() if v is None]
+        if lacking:
+            raise CommandFailed(
+                f"no earlier version of {server_id} was published to node "
+                f"{', '.join(lacking)} (publish history: `tarsus server history {server_id}`); "
+                "name one with --to ID"
+            )
+        for n, v in previous.items():
+            assert v is not None
+            if not v.isdigit():
+                raise CommandFailed(f"node {n}: its previous version {v!r} is not a package id")
+            targets.setdefault(int(v), []).append(n)
+    docs = []
+    for patch_id, target_nodes in targets.items():
+        docs.append(
+            run_publish(
+                client, out, app_name, server, target_nodes, PatchSource(patch_id=patch_id),
+                rollout, user=who, comment=comment, restart=True,
+                stall_timeout_s=patch_timeout, verb="rolling back to",
+            )
+        )  # fmt: skip
+    doc = {"server": server_id, "rollbacks": docs}
+
+    def human(console: Console) -> None:
+        for patch_id, target_nodes in targets.items():
+            console.print(
+                f"rolled {server_id} back to version {patch_id} on {', '.join(target_nodes)}",
+                markup=False,
+            )
+
+    out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def history(
+    client: AdminClient,
+    out: Output,
+    server_id: ServerArgument,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="the newest N publishes")
+    ] = 20,
+) -> None:
+    """Who published what to APP.SERVER, when, on which nodes, and how it ended."""
+    from tarsus.cli.publish import publish_history, status_word
+
+    app_name, server = split_server_id(server_id)
+    tasks = publish_history(client, app_name, server)[:limit]
+    doc = {
+        "server": server_id,
+        "tasks": [t.as_json() | {"versions": sorted({i.patch_id for i in t.items})} for t in tasks],
+    }
+
+    def human(console: Console) -> None:
+        if not tasks:
+            console.print(f"no publish of {server_id} recorded", markup=False)
+            return
+        table = Table("when", "who", "version", "node", "outcome", "task", box=None, pad_edge=False)
+        for t in tasks:
+            for item in t.items:
+                outcome = status_word(item.status)
+                if item.status != 3 and item.log:
+                    outcome += f": {item.log}"
+                table.add_row(
+                    t.created, t.user, item.patch_id or "-", item.node, Text(outcome), t.task_no
+                )
+        console.print(table)
+
+    out.emit(doc, human)
+
+
+@admin_command(app, no_args_is_help=True)
+def task(
+    client: AdminClient,
+    out: Output,
+    task_no: Annotated[str, typer.Argument(metavar="TASKNO", help="as publish printed it")],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="show its progress live until it ends")
+    ] = False,
+) -> None:
+    """A task's items (node, command, status, percent, log); --follow it to the end."""
+    from tarsus.cli.publish import follow_task, read_task, status_word
+
+    ret, rsp = client.call("getTaskRsp", task_no)
+    if ret != 0:
+        raise CommandFailed(
+            f"the admin registry knows no task {task_no!r} (getTaskRsp: {ret})", ret
+        )
+    outcome = read_task(rsp)
+    if follow and not outcome.finished:
+        outcome = follow_task(
+            client,
+            out,
+            task_no,
+            [i.node for i in outcome.items],
+            stall_timeout_s=DEFAULT_PATCH_TIMEOUT_S,
+        )
+        outcome.created, outcome.user = str(rsp.createTime), str(rsp.userName)
+    commands = [str(item.req.command) for item in rsp.taskItemRsp]
+    doc = outcome.as_json()
+
+    def human(console: Console) -> None:
+        console.print(
+            f"task {task_no} by {outcome.user or '?'} at {outcome.created or '?'}: {doc['status']}",
+            markup=False,
+        )
+        table = Table("node", "command", "status", "percent", "log", box=None, pad_edge=False)
+        for item, command in zip(outcome.items, commands, strict=False):
+            table.add_row(
+                item.node, command, status_word(item.status), f"{item.percent}%", Text(item.log)
+            )
+        console.print(table)
+
+    out.emit(doc, human)
+    if outcome.finished and outcome.failures:
+        raise typer.Exit(1)
+
+
+def _deploy_package(
+    client: AdminClient,
+    out: Output,
+    app_name: str,
+    server: str,
+    node: str,
+    pkg: Package,
+    patch: str | None,
+    *,
+    user: str,
+    server_type: str,
+    timeout_s: int,
+) -> dict[str, Any]:
+    """Deploy's install: through the package store when one answers (uploaded, then a task
+    of one node: the node downloads it), else the node is handed the package's path."""
+    from tarsus.cli.publish import PatchSource, Rollout, run_publish
+
+    store = _reachable_store(client, patch)
+    if store is None:
+        out.note(
+            "note: no package store answers; the node installs from the path "
+            f"{pkg.archive} (it must be able to read it)"
+        )
+        return publish_package(
+            client, out, app_name, server, node, pkg,
+            user=user, server_type=server_type, timeout_s=timeout_s,
+        )  # fmt: skip
+    uploaded = store_package(
+        client, store, out.err_console, app_name, server, pkg,
+        comment="deploy", user=user, show_progress=not out.as_json,
+    )  # fmt: skip
+    doc = run_publish(
+        client, out, app_name, server, [node],
+        PatchSource(patch_id=uploaded.id, label=pkg.archive.name), Rollout(),
+        user=user, comment="deploy", restart=False, stall_timeout_s=timeout_s,
+    )  # fmt: skip
+    item = doc["tasks"][-1]["items"][0]
+    return {
+        "archive": str(pkg.archive),
+        "md5": pkg.md5,
+        "packed_from": str(pkg.packed_from) if pkg.packed_from else None,
+        "manifest": pkg.manifest.source if pkg.manifest else None,
+        "result": item["log"],
+        "version": str(uploaded.id),
+        "percent": item["percent"],
+        "node_result": item["log"],
+        "task": doc["tasks"][-1]["task"],
+        "uploaded": uploaded.as_json(),
+    }
+
+
+def _reachable_store(client: AdminClient, patch: str | None) -> PatchStore | None:
+    """The package store if it answers ``tars_ping``, else None."""
+    store = PatchStore(client, patch_address(patch, client.address))
+    try:
+        store.ping()
+    except PatchUnavailable:
+        return None
+    return store
+
+
+def _check_version(client: AdminClient, app_name: str, server: str, version: int) -> None:
+    """``--version ID`` must be one of the server's packages (when the store can say so)."""
+    try:
+        ret, packages, _ = client.call_ext("listPatchPackages", app_name, server)
+    except CommandFailed:
+        return  # an admin registry without the package store functions: the task will tell
+    if ret == 0 and not any(int(p.id) == version for p in packages):
+        known = ", ".join(str(p.id) for p in packages[:10]) or "none"
+        raise CommandFailed(
+            f"{app_name}.{server} has no package {version} in the store (it has: {known}); "
+            "see `tarsus package list`"
+        )
+
+
+def _publish_by_path(
+    client: AdminClient,
+    out: Output,
+    server_id: str,
+    node: str,
+    pkg: Package,
+    restart: bool,
+    user: str,
+    server_type: str,
+    patch_timeout: int,
+) -> None:
+    """Without a package store: the node is handed the package's path (it must read it)."""
+    app_name, server = split_server_id(server_id)
+    where = f"{server_id} on node {node}"
+    out.note(
+        "note: no package store answers; the node installs from the path "
+        f"{pkg.archive} (it must be able to read it)"
+    )
+    published = publish_package(
+        client, out, app_name, server, node, pkg,
+        user=user, server_type=server_type, timeout_s=patch_timeout,
+    )  # fmt: skip
     restart_result = None
     if restart:
         doing = f"restarting {where} (published, not restarted)"

@@ -9,7 +9,9 @@ agent (ServerObj 19386) in one process — or, with ``--processes``, the node ag
 each framework service as its own process under it (``tars.tarsregistry``,
 ``tars.tarsAdminRegistry``, ``tars.tarspatch``, upstream's production layout) — then deploys,
 installs and starts
-``examples/hello`` so that a call by name answers at once::
+``examples/hello`` so that a call by name answers at once. The HTTP app (``tarsus web``: the
+script API ``POST /api/upload_and_publish``, docs/web.md) is served by this process on port
+3000 (``--web-port``, ``--no-web``)::
 
     tarsus call --locator 'tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890' \\
         --idl examples/hello/Hello.tars Test.HelloServer.HelloObj sayHello '{"name":"x"}'
@@ -24,13 +26,14 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.status import Status
 
 import tarsus
+from tarsus.codec.constants import ADMIN_REG_OBJ
 from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
@@ -42,6 +45,12 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 from tarsus.store import StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
+from tarsus.web.settings import DEFAULT_PORT as DEFAULT_WEB_PORT
+from tarsus.web.settings import WebSettings
+from tarsus.web.token import TokenError
+
+if TYPE_CHECKING:
+    from tarsus.web.server import WebServer
 
 EXAMPLE_SERVER = ("Test", "HelloServer")
 EXAMPLE_TEMPLATE = "tars.tarspython.default"
@@ -99,6 +108,21 @@ def up(
             help="Make a new store in an existing but empty SQLite file (refused otherwise).",
         ),
     ] = False,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web/--no-web",
+            help="Serve the HTTP app (the script API upload_and_publish; docs/web.md).",
+        ),
+    ] = True,
+    web_port: Annotated[
+        int | None,
+        typer.Option(
+            "--web-port",
+            help=f"Its port (default {DEFAULT_WEB_PORT}, upstream TarsWeb's; if that one is "
+            "taken, tarsus up goes on without the web and says so).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
 ) -> None:
     """Start the framework on this machine (registry, admin registry, node agent) and run
@@ -124,16 +148,34 @@ def up(
             node_timeout=node_timeout, node_sweep_interval=min(15.0, max(1.0, node_timeout / 2))
         ),
     )
+    web_settings = None
+    if web:
+        web_settings = WebSettings(
+            data_dir=data_dir,
+            host=host,
+            port=DEFAULT_WEB_PORT if web_port is None else web_port,
+            locator=settings.locator,
+            admin=f"{ADMIN_REG_OBJ}@tcp -h {host} -p {settings.ports.admin}",
+        )
     try:
-        code = asyncio.run(_run(settings, example and node, console))
+        code = asyncio.run(
+            _run(settings, example and node, console, web_settings, web_port is not None)
+        )
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)
 
 
-async def _run(settings: AllInOneSettings, example: bool, console: Console) -> int:
+async def _run(
+    settings: AllInOneSettings,
+    example: bool,
+    console: Console,
+    web_settings: WebSettings | None = None,
+    web_port_chosen: bool = False,
+) -> int:
     started = time.monotonic()
     platform = AllInOne(settings)
+    web: WebServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -161,16 +203,47 @@ async def _run(settings: AllInOneSettings, example: bool, console: Console) -> i
         except (StoreError, PackageError, OSError, RuntimeError, TarsError) as e:
             console.print(f"[red]tarsus up failed:[/red] {e}")
             return 1
+        if web_settings is not None:
+            web_settings.data_dir = settings.data_dir  # resolved by the start
+            try:
+                web = await _start_web(web_settings, web_port_chosen, console)
+            except (OSError, TokenError) as e:
+                console.print(f"[red]tarsus up failed:[/red] the web app: {e}")
+                return 1
         elapsed = time.monotonic() - started
         assert platform.store is not None
-        _print_ready(console, settings, platform.store.url, elapsed, example)
+        _print_ready(console, settings, platform.store.url, elapsed, example, web)
         await stop.wait()
         console.print("stopping: services first, then the framework")
         return 0
     finally:
+        if web is not None:
+            await web.stop()
         await platform.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _start_web(
+    settings: WebSettings, port_chosen: bool, console: Console
+) -> WebServer | None:
+    """The HTTP app in this process. Its default port taken (an upstream TarsWeb, another
+    app on 3000) is no failure of the framework: said, and the web left out. A port chosen
+    with ``--web-port`` that is taken is (``OSError``)."""
+    from tarsus.web.server import WebServer
+
+    server = WebServer(settings)
+    try:
+        await server.start()
+    except OSError as e:
+        if port_chosen:
+            raise OSError(f"port {settings.port}: {e.strerror or e}") from None
+        console.print(
+            f"[yellow]the web app is not served: port {settings.port} is taken "
+            f"({e.strerror or e}); --web-port N picks another, --no-web leaves it out[/yellow]"
+        )
+        return None
+    return server
 
 
 async def _start(
@@ -275,7 +348,12 @@ async def _install(
 
 
 def _print_ready(
-    console: Console, settings: AllInOneSettings, store_url: str, elapsed: float, example: bool
+    console: Console,
+    settings: AllInOneSettings,
+    store_url: str,
+    elapsed: float,
+    example: bool,
+    web: WebServer | None = None,
 ) -> None:
     """What runs where; ``store_url`` as the store shows it (password hidden)."""
     p: Ports = settings.ports
@@ -288,6 +366,11 @@ def _print_ready(
     if settings.run_node:
         console.print(f"  node agent      {h} (ServerObj {p.node})")
     console.print(f"  store           {store_url}")
+    if web is not None:
+        console.print(f"  web             {web.url} (POST /api/upload_and_publish; docs/web.md)")
+        console.print(
+            f"  web token       {web.token} (in {web.settings.token_file})", soft_wrap=True
+        )
     if example:
         console.print(
             "  try:  tarsus call --locator "

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,9 @@ class AllInOne:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
             await record_framework(store, s)
-        app = Application()
+        # Through the locator (our own registry), the admin registry reaches the package
+        # store (tars.tarspatch.PatchObj) by name, as in its own process.
+        app = Application(Communicator(s.locator, cache_dir=None))
         self.app = app
         self.registry = add_registry(
             app,
@@ -176,18 +178,20 @@ class AllInOne:
             settings=s.registry,
         )
         self.channels = NodeChannels(self_ip=s.host)
+        patch_endpoint = f"tcp -h {s.host} -p {s.ports.patch} -t 60000"
+        admin_settings = s.admin
+        if admin_settings.patch_obj == PATCH_OBJ:
+            # The package store serves in this process: the admin registry calls it at its
+            # endpoint, also when no node records it for the registry (run_node=False).
+            admin_settings = replace(admin_settings, patch_obj=f"{PATCH_OBJ}@{patch_endpoint}")
         self.admin = add_admin(
             app,
             store,
             self.channels,
             endpoint=f"tcp -h {s.host} -p {s.ports.admin} -t 60000",
-            settings=s.admin,
+            settings=admin_settings,
         )
-        self.patch = add_patch(
-            app,
-            PatchSettings.under(s.patch_dir),
-            endpoint=f"tcp -h {s.host} -p {s.ports.patch} -t 60000",
-        )
+        self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.

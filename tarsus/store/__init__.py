@@ -10,7 +10,8 @@
 ``open_store()`` without a URL uses SQLite in ``./.tarsus/tarsus.db``. The schema is migrated
 to head (Alembic, in code) and the built-in templates installed on every open. SQLAlchemy Core
 tables are in :mod:`tarsus.store.schema`; the repositories (``store.templates``,
-``store.nodes``, ``store.servers``) return frozen row records named after the columns.
+``store.nodes``, ``store.servers``, ``store.patches``) return frozen row records named after
+the columns.
 See ``docs/store.md``.
 """
 
@@ -31,7 +32,8 @@ from tarsus.store.errors import (
     StoreUnavailable,
 )
 from tarsus.store.nodes import REGISTER_CONFLICT, REGISTER_OK, Nodes
-from tarsus.store.rows import AdapterRow, NodeRow, ServerRow, TemplateRow
+from tarsus.store.patches import Patches
+from tarsus.store.rows import AdapterRow, NodeRow, PatchRow, ServerRow, TemplateRow
 from tarsus.store.servers import AdapterSpec, PresentReport, Servers, ServerSpec
 from tarsus.store.templates import Templates
 
@@ -47,6 +49,8 @@ __all__ = [
     "NodeRow",
     "Nodes",
     "NotFound",
+    "PatchRow",
+    "Patches",
     "PresentReport",
     "ServerRow",
     "ServerSpec",

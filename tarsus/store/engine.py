@@ -43,6 +43,7 @@ from tarsus.store.errors import (
     mysql_code,
 )
 from tarsus.store.nodes import Nodes
+from tarsus.store.patches import Patches
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
 
@@ -140,6 +141,7 @@ class Store:
     templates: Templates
     nodes: Nodes
     servers: Servers
+    patches: Patches
 
     def __init__(
         self,
@@ -156,6 +158,7 @@ class Store:
         self.templates = Templates(self)
         self.nodes = Nodes(self)
         self.servers = Servers(self)
+        self.patches = Patches(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

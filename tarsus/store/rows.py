@@ -20,9 +20,15 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Column, Float, Select, Table, select
 from sqlalchemy.types import DateTime, Integer, String, Text
 
-from tarsus.store.schema import t_adapter_conf, t_node_info, t_profile_template, t_server_conf
+from tarsus.store.schema import (
+    t_adapter_conf,
+    t_node_info,
+    t_profile_template,
+    t_server_conf,
+    t_server_patchs,
+)
 
-__all__ = ["AdapterRow", "NodeRow", "RowReader", "ServerRow", "TemplateRow"]
+__all__ = ["AdapterRow", "NodeRow", "PatchRow", "RowReader", "ServerRow", "TemplateRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,37 @@ class TemplateRow:
     lastuser: str
 
 
+@dataclass(frozen=True, slots=True)
+class PatchRow:
+    """One ``t_server_patchs`` row: a release package of a server in the package store.
+
+    ``id`` is the patch id a publish names; ``server`` is ``App.Server``; ``tgz`` the file's
+    name under ``App/Server`` on the package store; ``update_text`` the uploader's comment;
+    ``default_version`` 1 for the server's default package; ``publish*`` the last publish.
+    """
+
+    id: int
+    server: str
+    version: str
+    tgz: str
+    update_text: str
+    reason_select: str
+    is_server_group: int
+    publish: int
+    publish_time: datetime | None
+    publish_user: str
+    upload_time: datetime | None
+    upload_user: str
+    posttime: datetime | None
+    lastuser: str
+    is_release_version: str
+    package_type: int
+    group_id: str
+    default_version: int
+    md5: str
+    svn_version: str
+
+
 R = TypeVar("R")
 
 _LOWER_CASE = frozenset({"setting_state", "present_state", "flow_state"})
@@ -201,3 +238,4 @@ read_server = RowReader(t_server_conf, ServerRow)
 read_adapter = RowReader(t_adapter_conf, AdapterRow)
 read_node = RowReader(t_node_info, NodeRow)
 read_template = RowReader(t_profile_template, TemplateRow)
+read_patch = RowReader(t_server_patchs, PatchRow)

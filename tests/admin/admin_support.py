@@ -7,26 +7,31 @@ communicator, real sockets both ways), and a generated ``AdminRegProxy`` to call
 
 What the node *does* with a pushed command is played by :class:`ScriptedNode`: it keeps each
 server's state in a dict instead of starting processes (process supervision is the node
-agent's, tested with it; the lead's end-to-end tests drive the real node). That stand-in is the
-only fake here.
+agent's, tested with it; the lead's end-to-end tests drive the real node). The package store,
+``tars.tarspatch.PatchObj``, is played by :class:`FakePatchObj` (``Patch`` + ``PatchExt`` with
+files in a dict, served on a real port the admin registry's ``patch_obj`` names): those two
+stand-ins are the only fakes here. The real PatchObj is tested with the admin registry in
+tests/framework.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from tarsus.codec import encode, encode_value
 from tarsus.codec import types as T
+from tarsus.codec.operation import Operation
 from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.replies import _state_reply
 from tarsus.framework.node.channel import AdminChannel
-from tarsus.protocol.gen import AdminReg, NodeDescriptor
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, Patch, TarsusPatch
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import AdapterSpec, ServerSpec, Store
@@ -154,6 +159,75 @@ class ScriptedNode:
         return 0, f"load of {pid}"
 
 
+PATCH_SERVANT = "tars.tarspatch.PatchObj"
+
+
+class FakePatchObj(Patch.PatchServant):
+    """``Patch`` and ``PatchExt.listUploads`` over ``files[(app, server)][name] = bytes`` (see
+    the module doc). ``staged`` records ``preparePatchFile``; ``fail`` maps a function name to
+    the return code it answers instead; ``down`` makes every call raise (PatchObj gone)."""
+
+    _tars_ops_: ClassVar[dict[str, Operation]] = {
+        **Patch.PatchServant._tars_ops_,
+        **TarsusPatch.PatchExtServant._tars_ops_,
+    }
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.staged: list[tuple[str, str, str]] = []
+        self.deleted: list[tuple[str, str, str]] = []
+        self.fail: dict[str, int] = {}
+        self.down = False
+
+    def put(self, app: str, server: str, name: str, data: bytes) -> str:
+        """Store an upload; its md5."""
+        self.files.setdefault((app, server), {})[name] = data
+        return hashlib.md5(data).hexdigest()
+
+    def _check(self, func: str) -> int:
+        if self.down:
+            raise RuntimeError("PatchObj is down")
+        return self.fail.get(func, 0)
+
+    async def listUploads(self, application: str, serverName: str) -> tuple[int, list[Any]]:
+        if ret := self._check("listUploads"):
+            return ret, []
+        files = self.files.get((application, serverName), {})
+        return 0, [
+            Patch.FileInfo(
+                path=name, size=len(data), canExec=False, md5=hashlib.md5(data).hexdigest()
+            )
+            for name, data in sorted(files.items())
+        ]
+
+    async def preparePatchFile(self, app: str, serverName: str, patchFile: str) -> tuple[int, str]:
+        if ret := self._check("preparePatchFile"):
+            return ret, f"cannot stage {patchFile}"
+        if patchFile not in self.files.get((app, serverName), {}):
+            return -1, f"no file {patchFile}"
+        self.staged.append((app, serverName, patchFile))
+        return 0, ""
+
+    async def deletePatchFile(self, app: str, serverName: str, patchFile: str) -> int:
+        if ret := self._check("deletePatchFile"):
+            return ret
+        self.deleted.append((app, serverName, patchFile))
+        return 0 if self.files.get((app, serverName), {}).pop(patchFile, None) is not None else -1
+
+
+@pytest.fixture
+async def patchobj() -> AsyncIterator[tuple[FakePatchObj, str]]:
+    """A :class:`FakePatchObj` served on a real port, and its ``Obj@endpoint``."""
+    fake = FakePatchObj()
+    app = Application()
+    adapter = app.add_servant(fake, PATCH_SERVANT, "tcp -h 127.0.0.1 -p 0 -t 60000")
+    await app.start()
+    try:
+        yield fake, f"{PATCH_SERVANT}@{adapter.bound_endpoint}"
+    finally:
+        await app.stop(drain_timeout=1.0)
+
+
 @dataclass
 class Harness:
     store: Store
@@ -167,19 +241,23 @@ class Harness:
     comm: Communicator
     _port: int = 20000
     extra: list[tuple[AdminChannel, Communicator]] = field(default_factory=list)
+    patchobj: FakePatchObj | None = None
 
     async def deploy(
-        self, app: str = "Demo", server: str = "Hello", node: str = NODE, port: int = 0
+        self,
+        app: str = "Demo",
+        server: str = "Hello",
+        node: str = NODE,
+        port: int = 0,
+        host: str = "",
     ) -> Any:
-        """Deploy ``app.server`` on ``node`` with one servant (port 0: a fresh one)."""
+        """Deploy ``app.server`` on ``node`` with one servant (port 0: a fresh one) on
+        ``host`` (default: the node's name)."""
         self._port += 1
+        endpoint = f"tcp -h {host or node} -p {port or self._port} -t 60000"
         return await self.registry.deploy(
             ServerSpec(app, server, node, server_type="tars_python"),
-            [
-                AdapterSpec(
-                    f"{app}.{server}.HelloObj", f"tcp -h {node} -p {port or self._port} -t 60000"
-                )
-            ],
+            [AdapterSpec(f"{app}.{server}.HelloObj", endpoint)],
         )
 
     async def connect_node(self, name: str, handler: Any) -> AdminChannel:
@@ -198,10 +276,15 @@ class Harness:
 
 
 @pytest.fixture
-def admin_settings() -> AdminSettings:
-    """Settings of the ``admin`` fixture (override in a test module for other timings)."""
+def admin_settings(patchobj: tuple[FakePatchObj, str]) -> AdminSettings:
+    """Settings of the ``admin`` fixture (override in a test module for other timings); the
+    package store is the ``patchobj`` fixture's."""
     return AdminSettings(
+        patch_obj=patchobj[1],
+        batchpatch_node_timeout=2.0,
         elegant_wait_second=0,
+        elegant_ready_timeout=1.0,
+        ready_poll_interval=0.05,
         patch_poll_interval=0.01,
         patch_wait_timeout=5,
         task_sweep_interval=0.05,
@@ -210,7 +293,9 @@ def admin_settings() -> AdminSettings:
 
 
 @pytest.fixture
-async def admin(store: Store, admin_settings: AdminSettings) -> AsyncIterator[Harness]:
+async def admin(
+    store: Store, admin_settings: AdminSettings, patchobj: tuple[FakePatchObj, str]
+) -> AsyncIterator[Harness]:
     channels = NodeChannels(timeout=1.0, self_ip="127.0.0.1")
     app = Application()
     registry = add_admin(
@@ -228,7 +313,18 @@ async def admin(store: Store, admin_settings: AdminSettings) -> AsyncIterator[Ha
     node_channel = AdminChannel(comm, NODE, node, resolve=resolve, interval=60)
     assert await node_channel.report_once() == 1
     proxy = comm.string_to_proxy(AdminReg.AdminRegProxy, f"{ADMIN_SERVANT}@{endpoint}")
-    harness = Harness(store, registry, app, channels, node, node_channel, endpoint, proxy, comm)
+    harness = Harness(
+        store,
+        registry,
+        app,
+        channels,
+        node,
+        node_channel,
+        endpoint,
+        proxy,
+        comm,
+        patchobj=patchobj[0],
+    )
     try:
         yield harness
     finally:

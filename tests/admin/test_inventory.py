@@ -253,8 +253,6 @@ async def test_group_id(admin: Harness) -> None:
 
 async def test_what_tarsus_does_not_do_says_so(admin: Harness) -> None:
     p = admin.proxy
-    assert await p.getPatchPackage("Demo", "Hello", 0, 1) == (-1, AdminReg.PatchPackage())
-    assert await p.deletePatchFile("Demo", "Hello", "x.tgz") == -1
     assert await p.hasAdminAuth("alice") == (-1, False)
     assert await p.hasDevAuth("Demo", "Hello", "alice") == (-1, False)
     assert await p.checkTicket("t") == (-1, "")

@@ -4,20 +4,21 @@ the admin registry (docs/admin.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import NODE, Harness, ScriptedNode
+from admin_support import NODE, Active, Harness, ScriptedNode
 from sqlalchemy import insert, select
 
 from tarsus.framework.admin import AdminRegistry
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.tasks import derive_status
-from tarsus.protocol.gen import AdminReg, NodeDescriptor
+from tarsus.protocol.gen import AdminReg, NodeDescriptor, QueryF
 from tarsus.store.schema import t_server_patchs, t_task, t_task_item
-from tarsus.testing import eventually
+from tarsus.testing import eventually, free_port, serve
 
 NOT_START, PREPARE, RUNNING, SUCCESS, FAILED, CANCEL, PAUSE_FLOW = range(7)
 T_SUCCESS, T_FAILED, T_CANCEL, T_PARIAL = 3, 4, 5, 6
@@ -89,54 +90,167 @@ async def test_parallel_task_runs_at_most_five_items_at_once(admin: Harness) -> 
     assert admin.node.running_max == 5
 
 
+async def test_a_task_in_batches_runs_each_batch_after_the_previous_one(admin: Harness) -> None:
+    names = ["S0", "S1", "S2", "S3", "S4"]
+    for name in names:
+        await admin.deploy(server=name)
+    await admin.deploy(server="Bad", node="10.9.9.9")  # a node that is not connected
+    started_before: dict[str, list[str]] = {}
+
+    async def on_command(func: str, args: Any) -> None:
+        if func == "startServer":
+            server = args[1]
+            started_before[server] = sorted(s for _, s in admin.node.states)
+            if server == "S0":
+                await asyncio.sleep(0.3)  # the slow one of the first batch
+
+    admin.node.on_command = on_command
+    admin.node.delay = 0.05
+    # batches: [S0, S1], [S2, S3], [S4]; then the same with a failure in the second batch
+    req = task("t-batches", [item(n, "start") for n in names], eachNum=2)
+    assert await admin.proxy.addTaskReq(req) == 0
+    rsp = await finished(admin, "t-batches")
+    assert statuses(rsp) == [SUCCESS] * 5 and rsp.status == T_SUCCESS
+    # S2 started only once both of the first batch had started, the slow S0 too
+    assert {"S0", "S1"} <= set(started_before["S2"])
+    assert {"S0", "S1", "S2", "S3"} <= set(started_before["S4"])
+    assert admin.node.running_max == 2
+
+    admin.node.states.clear()
+    items = [item("S0", "stop"), item("Bad", "start", node="10.9.9.9"), item("S1", "stop")]
+    items.append(item("S2", "stop"))
+    assert await admin.proxy.addTaskReq(task("t-batch-fail", items, eachNum=2)) == 0
+    rsp = await finished(admin, "t-batch-fail")
+    # the failed batch ends (its other item ran), the batch after it is cancelled
+    assert statuses(rsp) == [SUCCESS, FAILED, CANCEL, CANCEL]
+    assert rsp.taskItemRsp[2].startTime == ""
+    assert ("Demo", "S1") not in admin.node.called("stopServer")
+
+
+async def test_each_num_of_one_or_none_keeps_a_parallel_task_parallel(admin: Harness) -> None:
+    """What TarsWeb sends for a common task: eachNum 1 (or 0 when unset), serial or not."""
+    for name in ("A", "B", "C"):
+        await admin.deploy(server=name)
+    await admin.deploy(server="Bad", node="10.9.9.9")
+    items = [item("Bad", "start", node="10.9.9.9"), item("A", "start"), item("B", "start")]
+    for no, each in (("t-each1", 1), ("t-each0", 0)):
+        assert await admin.proxy.addTaskReq(task(no, items, eachNum=each)) == 0
+        # parallel: a failure cancels nothing
+        assert statuses(await finished(admin, no)) == [FAILED, SUCCESS, SUCCESS]
+    # serial with a batch size is serial (TarsWeb's publish sends serial=true, eachnum=1)
+    items = [item("A", "stop"), item("Bad", "start", node="10.9.9.9"), item("C", "start")]
+    assert await admin.proxy.addTaskReq(task("t-ser", items, serial=True, eachNum=3)) == 0
+    assert statuses(await finished(admin, "t-ser")) == [SUCCESS, FAILED, CANCEL]
+
+
 async def test_elegant_task_closes_traffic_around_each_batch(admin: Harness) -> None:
     other = ScriptedNode()
     await admin.connect_node("10.0.0.8", other)
-    await admin.deploy(server="Hello", node=NODE)
-    await admin.deploy(server="Hello", node="10.0.0.8")
-    seen: list[tuple[str, str, dict[str, str]]] = []
+    async with (
+        serve(QueryF.QueryFServant(), "Demo.Hello.HelloObj") as one,
+        serve(QueryF.QueryFServant(), "Demo.Hello.HelloObj") as two,
+    ):
+        # the instances' servants answer tars_ping: the task waits for that before it opens
+        # their traffic again
+        await admin.deploy(node=NODE, host="127.0.0.1", port=_port_of(one))
+        await admin.deploy(node="10.0.0.8", host="127.0.0.1", port=_port_of(two))
+        seen: list[tuple[str, str, dict[str, str]]] = []
 
-    async def flows() -> dict[str, str]:
-        return {r.node_name: r.flow_state for r in await admin.store.servers.list("Demo")}
+        async def flows() -> dict[str, str]:
+            return {r.node_name: r.flow_state for r in await admin.store.servers.list("Demo")}
 
-    def watch(node: str) -> Any:
-        async def on_command(func: str, args: Any) -> None:
-            seen.append((node, func, await flows()))
+        def watch(node: str) -> Any:
+            async def on_command(func: str, args: Any) -> None:
+                seen.append((node, func, await flows()))
 
-        return on_command
+            return on_command
 
-    admin.node.on_command = watch(NODE)
-    other.on_command = watch("10.0.0.8")
-    items = [item("Hello", "restart"), item("Hello", "restart", node="10.0.0.8")]
-    req = task("t-elegant", items, isElegant=True, eachNum=1)
-    assert await admin.proxy.addTaskReq(req) == 0
-    rsp = await finished(admin, "t-elegant")
-    assert statuses(rsp) == [SUCCESS, SUCCESS]
-    # while one node restarts, its traffic is off and the other node's is on
+        admin.node.on_command = watch(NODE)
+        other.on_command = watch("10.0.0.8")
+        items = [item("Hello", "restart"), item("Hello", "restart", node="10.0.0.8")]
+        req = task("t-elegant", items, isElegant=True, eachNum=1)
+        assert await admin.proxy.addTaskReq(req) == 0
+        rsp = await finished(admin, "t-elegant")
+    assert statuses(rsp) == [SUCCESS, SUCCESS], [i.executeLog for i in rsp.taskItemRsp]
+    # while one node restarts, its traffic is off and the other node's is on; it is asked
+    # whether the restarted instance is Active before its traffic opens
     assert [(n, f) for n, f, _ in seen] == [
         (NODE, "stopServer"),
         (NODE, "startServer"),
+        (NODE, "getStateInfo"),
         ("10.0.0.8", "stopServer"),
         ("10.0.0.8", "startServer"),
+        ("10.0.0.8", "getStateInfo"),
     ]
-    assert seen[0][2] == {NODE: "inactive", "10.0.0.8": "active"}
-    assert seen[2][2] == {NODE: "active", "10.0.0.8": "inactive"}
+    assert seen[0][2] == seen[2][2] == {NODE: "inactive", "10.0.0.8": "active"}
+    assert seen[3][2] == seen[5][2] == {NODE: "active", "10.0.0.8": "inactive"}
     assert await flows() == {NODE: "active", "10.0.0.8": "active"}
+    assert "answers (pid 4001)" in rsp.taskItemRsp[0].executeLog
+    assert rsp.taskItemRsp[0].executeLog.endswith("traffic open again")
+
+
+async def test_a_lossless_instance_that_does_not_answer_keeps_its_traffic_off(
+    admin: Harness,
+) -> None:
+    other = ScriptedNode()
+    await admin.connect_node("10.0.0.8", other)
+    # nothing listens on the first instance's port: restarted, it never answers
+    await admin.deploy(node=NODE, host="127.0.0.1", port=free_port())
+    await admin.deploy(node="10.0.0.8", host="127.0.0.1", port=free_port())
+    items = [item("Hello", "restart"), item("Hello", "restart", node="10.0.0.8")]
+    assert await admin.proxy.addTaskReq(task("t-mute", items, isElegant=True, eachNum=1)) == 0
+    rsp = await finished(admin, "t-mute")
+    assert statuses(rsp) == [FAILED, CANCEL]
+    text = rsp.taskItemRsp[0].executeLog
+    assert "did not answer within 1 s" in text and "tars_ping" in text
+    assert "its traffic stays off" in text
+    assert "its traffic stays off" in rsp.executeLog  # the task's log says it too
+    flows = {r.node_name: r.flow_state for r in await admin.store.servers.list("Demo")}
+    assert flows == {NODE: "inactive", "10.0.0.8": "active"}
+    assert other.called("stopServer") == []  # the next batch was not touched
+
+
+async def test_a_failed_lossless_patch_gives_the_old_version_its_traffic_back(
+    admin: Harness, tmp_path: Path
+) -> None:
+    package = tmp_path / "Hello.tgz"
+    package.write_bytes(b"pkg")
+    admin.node.patch_succeeds = False
+    admin.node.states[("Demo", "Hello")] = (Active, 321)  # the old version runs
+    async with serve(QueryF.QueryFServant(), "Demo.Hello.HelloObj") as old:
+        await admin.deploy(node=NODE, host="127.0.0.1", port=_port_of(old))
+        await admin.deploy(server="Other")
+        items = [item("Hello", "patch_tars", filepath=str(package)), item("Other", "restart")]
+        assert await admin.proxy.addTaskReq(task("t-pf", items, isElegant=True, eachNum=1)) == 0
+        rsp = await finished(admin, "t-pf")
+    assert statuses(rsp) == [FAILED, CANCEL]
+    text = rsp.taskItemRsp[0].executeLog
+    assert "md5 mismatch" in text and "answers (pid 321)" in text, text
+    assert admin.node.called("stopServer") == []
+    flows = {r.server_name: r.flow_state for r in await admin.store.servers.list("Demo")}
+    assert flows == {"Hello": "active", "Other": "active"}
+
+
+def _port_of(served: Any) -> int:
+    return int(served.endpoint.split(" -p ")[1].split()[0])
 
 
 async def test_a_newer_elegant_task_cancels_what_the_older_has_not_started(
     admin: Harness,
 ) -> None:
-    await admin.deploy(server="Hello")
-    admin.node.delay = 0.3
-    first = [item("Hello", "restart"), item("Hello", "stop")]
-    assert await admin.proxy.addTaskReq(task("t-old", first, isElegant=True, eachNum=1)) == 0
-    await eventually(lambda: admin.node.calls, "the first call to the node")
-    second = task("t-new", [item("Hello", "start")], isElegant=True, eachNum=1)
-    assert await admin.proxy.addTaskReq(second) == 0
-    old = await finished(admin, "t-old")
-    assert statuses(old) == [SUCCESS, CANCEL]
-    assert statuses(await finished(admin, "t-new")) == [SUCCESS]
+    async with serve(QueryF.QueryFServant(), "Demo.Hello.HelloObj") as served:
+        await admin.deploy(server="Hello", host="127.0.0.1", port=_port_of(served))
+        admin.node.delay = 0.3
+        first = [item("Hello", "restart"), item("Hello", "stop")]
+        assert await admin.proxy.addTaskReq(task("t-old", first, isElegant=True, eachNum=1)) == 0
+        await eventually(lambda: admin.node.calls, "the first call to the node")
+        # a common task does not cancel it
+        assert await admin.proxy.addTaskReq(task("t-common", [item("Hello", "reboot")])) == 0
+        second = task("t-new", [item("Hello", "start")], isElegant=True, eachNum=1)
+        assert await admin.proxy.addTaskReq(second) == 0
+        old = await finished(admin, "t-old")
+        assert statuses(old) == [SUCCESS, CANCEL]
+        assert statuses(await finished(admin, "t-new")) == [SUCCESS]
 
 
 async def test_unknown_command_fails_the_item(admin: Harness) -> None:
@@ -277,7 +391,8 @@ async def test_patch_task_from_a_local_package(admin: Harness, tmp_path: Path) -
     assert rsp.taskItemRsp[0].percent == 100
     ((req,),) = admin.node.called("patchPro")
     assert req.filepath == str(package) and req.md5 == _md5(package)
-    assert req.servertype == "tars_python" and req.patchobj == "tars.tarspatch.PatchObj"
+    assert req.servertype == "tars_python"
+    assert req.patchobj == admin.registry.settings.patch_obj  # the package store's object
     # patch_tars restarts the instance afterwards
     assert [f for f, _ in admin.node.calls][-2:] == ["stopServer", "startServer"]
 
@@ -308,6 +423,8 @@ async def test_failed_patch(admin: Harness, tmp_path: Path) -> None:
 
 async def test_patch_by_package_id(admin: Harness) -> None:
     await admin.deploy(server="Hello")
+    assert admin.patchobj is not None
+    admin.patchobj.put("Demo", "Hello", "Demo.Hello_1.tgz", b"pkg")
     async with admin.store.begin() as conn:
         result = await conn.execute(
             insert(t_server_patchs).values(
@@ -330,6 +447,8 @@ async def test_patch_by_package_id(admin: Harness) -> None:
     assert statuses(rsp) == [SUCCESS], rsp.taskItemRsp[0].executeLog
     ((req,),) = admin.node.called("patchPro")
     assert (req.version, req.md5) == (patch_id, "0" * 32)
+    # staged on the package store for the nodes to download, by each task's prepare step
+    assert admin.patchobj.staged == [("Demo", "Hello", "Demo.Hello_1.tgz")] * 2
     assert admin.node.called("notifyServer") == [("Demo", "Hello", "tars.gracerestart")]
     async with admin.store.connect() as conn:
         publish, user = (

@@ -40,6 +40,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("TARSUS_ADMIN", "TARSUS_LOCATOR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TARSUS_CACHE_DIR", str(tmp_path / "cache"))
+    # no package store (a port nothing listens on): publish hands the node the package's path
+    monkeypatch.setenv("TARSUS_PATCH", f"tcp -h 127.0.0.1 -p {free_port()}")
     monkeypatch.setattr(tarsus.cli.server, "PATCH_POLL_INTERVAL_S", 0.01)
 
 

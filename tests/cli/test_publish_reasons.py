@@ -13,19 +13,14 @@ its own when others may run a framework on this machine (docs/development.md).
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from up_cli import NODE, tarsus
 
 from tarsus.testing import TarsusUp
-
-ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-NODE = "127.0.0.1"
 
 
 @pytest.fixture
@@ -34,19 +29,6 @@ def platform(tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "up.log"
     with TarsusUp("--no-example", "--data-dir", "data", log=log, cwd=tmp_path):
         yield log
-
-
-def tarsus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TARSUS_ADMIN", "TARSUS_LOCATOR")}
-    env["TARSUS_CACHE_DIR"] = str(cwd / "cache")
-    return subprocess.run(
-        [sys.executable, "-m", "tarsus", *args, "--admin", ADMIN],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-    )
 
 
 def archive(path: Path, toml: str, *, link_to: str | None = None) -> Path:
@@ -87,6 +69,7 @@ def test_a_refused_package_prints_the_nodes_reason(platform: Path, tmp_path: Pat
     assert "link 'data' points to the absolute path '/etc/passwd'" in error
     assert "EM_TARS_UNKNOWN_ERR" not in error and "iRet:-1" not in error
     assert "stays deployed on node 127.0.0.1" in error  # deployed, but not installed nor started
+    assert "no package store answers" not in done.stderr  # uploaded; the node downloaded it
 
     # publish to it again, a package the node refuses for another reason: that reason
     future = archive(tmp_path / "future.tgz", MANIFEST.format(extra='requires-python = ">=99"'))

@@ -18,7 +18,19 @@ import typer
 from tarsus.cli import COMMANDS
 
 #: Never needed to print help or the version: the framework, the store, the IDL compiler.
-HEAVY = ("sqlalchemy", "alembic", "tarsus.framework", "tarsus.store", "lark", "tarsus.idl")
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "tarsus.framework",
+    "tarsus.store",
+    "lark",
+    "tarsus.idl",
+    # the HTTP app's stack: only ``tarsus web`` (serving) and ``tarsus up`` import it
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "python_multipart",
+)
 
 _PROBE = """
 import json, sys
@@ -116,3 +128,9 @@ def test_the_idl_parser_tables_are_cached_per_user_and_a_damaged_cache_is_rebuil
     ok()  # rebuilt, silently
     ok()
     assert [p.name for p in cache.iterdir()] == [saved.name]  # no scratch files left
+
+
+def test_web_token_does_not_import_the_http_stack(tmp_path: Path) -> None:
+    text, modules = modules_after("web", "token", "--data-dir", str(tmp_path))
+    assert text.strip() == (tmp_path / "web" / "token").read_text().strip()
+    assert heavy_in(modules, ("fastapi", "starlette", "uvicorn", "tarsus.framework")) == []

@@ -16,7 +16,7 @@ from tarsus.conf import ConfigError, parse
 from tarsus.framework.service import store_url
 from tarsus.protocol.gen import Patch, QueryF
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import free_ports
+from tarsus.testing import free_ports, patch_store_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,32 +144,7 @@ async def test_the_package_store_runs_as_its_own_process_without_a_store(tmp_pat
     """``tars.tarspatch`` keeps files, not rows: its config names no database, and it takes
     upstream's ``directory`` / ``uploadDirectory`` keys."""
     (port,) = free_ports(1)
-    conf = tmp_path / "tars.tarspatch.config.conf"
-    conf.write_text(
-        f"""<tars>
-  directory = {tmp_path / "patchs" / "tars"}
-  uploadDirectory = {tmp_path / "patchs" / "tars.upload"}
-  <application>
-    <server>
-      app=tars
-      server=tarspatch
-      localip=127.0.0.1
-      logpath={tmp_path / "log"}
-      <tars.tarspatch.PatchObjAdapter>
-        endpoint=tcp -h 127.0.0.1 -p {port} -t 60000
-        servant=tars.tarspatch.PatchObj
-      </tars.tarspatch.PatchObjAdapter>
-    </server>
-  </application>
-</tars>
-"""
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tarsus.framework.patch", f"--config={conf}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
+    proc = patch_store_process(tmp_path, port, stdout=subprocess.PIPE)
     try:
         async with Communicator(cache_dir=None) as comm:
             proxy = comm.string_to_proxy(

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.tarsweb
 
 ROOT = Path(__file__).resolve().parents[2]
 TARSUS = [sys.executable, "-m", "tarsus"]
-PORTS = (17890, 17891, 12000, 19386, 18601, tarsweb.PORT)
+PORTS = (17890, 17891, 12000, 18793, 19386, 18601, tarsweb.PORT)
 NODE = "127.0.0.1"
 HELLO = ("Test", "HelloServer")
 #: Marks the databases this test created, so a leftover of a killed run is recognised.
@@ -160,6 +160,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     try:
         up = TarsusUp(
             "--data-dir", str(tmp / "data"), "--db", "mysql://root@127.0.0.1:3306/db_tars",
+            "--no-web",  # TarsWeb takes port 3000 here, the web's default
             log=up_log, cwd=ROOT, timeout=120,
         )  # fmt: skip
         stops.append(up.stop)
@@ -270,6 +271,7 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarsregistry.QueryObj",
         "tars.tarsregistry.RegistryObj",
         "tars.tarsAdminRegistry.AdminRegObj",
+        "tars.tarspatch.PatchObj",
     }, servers
 
 

@@ -3,7 +3,9 @@
 fw runs the framework in upstream's production layout (``tarsus up --processes --db
 mysql://...``: a node agent, and under it the registry and the admin registry each as its own
 process, ``tars.tarsregistry`` and ``tars.tarsAdminRegistry``); n1 and n2 each run a node
-agent (``tarsus node --locator ...``) with Hello deployed on it; client calls
+agent (``tarsus node --locator ...``) with Hello deployed on it (uploaded to fw's package
+store, ``tars.tarspatch.PatchObj``, and published to both by version: they download it, no
+shared path); client calls
 ``Test.HelloServer.HelloObj`` by name in a loop (caller.py), logging which node answered.
 
 1. calls are balanced over both nodes;
@@ -24,6 +26,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -150,12 +153,37 @@ async def test_framework_nodes_and_clients_across_hosts(tmp_path: Path) -> None:
                 return {n1.address, n2.address} <= names
 
             await eventually(nodes_connected, "both nodes to connect", interval=0.5)
+            # The package goes over the wire: uploaded to fw's package store, the file removed
+            # here, then one publish task across both nodes, which download it from the store.
+            tgz = tmp_path / "hello.tgz"
+            with tarfile.open(tgz, "w:gz") as tar:
+                for name in ("tarsus.toml", "server.py", "Hello.tars"):
+                    tar.add(ROOT / "examples/hello" / name, arcname=name)
+            done = await asyncio.to_thread(
+                _cli, "package", "upload", HELLO, str(tgz), "--json", "--admin", admin
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            version = str(json.loads(done.stdout)["id"])
+            tgz.unlink()
             for node in (n1, n2):
                 done = await asyncio.to_thread(
                     _cli,
                     "server", "deploy", HELLO, "--node", node.address,
-                    "--package", str(ROOT / "examples/hello"), "--start", "--admin", admin,
+                    "--servant", "HelloObj=18601", "--admin", admin,
                 )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+            done = await asyncio.to_thread(
+                _cli,
+                "server", "publish", HELLO, "--version", version, "--all", "--parallel",
+                "--no-restart", "--json", "--admin", admin,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            items = json.loads(done.stdout)["tasks"][0]["items"]
+            assert sorted(i["node"] for i in items) == sorted((n1.address, n2.address))
+            for node in (n1, n2):
+                done = await asyncio.to_thread(
+                    _cli, "server", "start", HELLO, "--node", node.address, "--admin", admin
+                )
                 assert done.returncode == 0, done.stdout + done.stderr
 
             calls = logs / "calls.jsonl"

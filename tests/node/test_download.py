@@ -8,14 +8,13 @@ import asyncio
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from node_support import HELLO_DIR, ROOT, hello_descriptor
+from node_support import HELLO_DIR, hello_descriptor
 
 from tarsus.codec import decode
 from tarsus.framework.node import NodeCommands
@@ -27,7 +26,7 @@ from tarsus.package import PackageError, pack_directory
 from tarsus.protocol.gen import NodeDescriptor, Patch
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import eventually, free_port, serve
+from tarsus.testing import eventually, free_port, patch_store_process, serve
 
 OBJ = "tars.tarspatch.PatchObj"
 
@@ -160,33 +159,7 @@ async def test_a_wrong_md5_or_a_full_disk_installs_nothing(
 
 
 def _store_process(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
-    conf = tmp_path / "tars.tarspatch.config.conf"
-    conf.write_text(
-        f"""<tars>
-  directory = {tmp_path / "patchs" / "tars"}
-  uploadDirectory = {tmp_path / "patchs" / "tars.upload"}
-  size = 64K
-  <tarsus>
-    diskReserve = 0
-  </tarsus>
-  <application>
-    <server>
-      app=tars
-      server=tarspatch
-      localip=127.0.0.1
-      logpath={tmp_path / "log"}
-      <tars.tarspatch.PatchObjAdapter>
-        endpoint=tcp -h 127.0.0.1 -p {port} -t 60000
-        servant=tars.tarspatch.PatchObj
-      </tars.tarspatch.PatchObjAdapter>
-    </server>
-  </application>
-</tars>
-"""
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tarsus.framework.patch", f"--config={conf}"], cwd=ROOT
-    )
+    return patch_store_process(tmp_path, port, chunk_size="64K", disk_reserve="0")
 
 
 @pytest.mark.slow

@@ -2,9 +2,9 @@
 
 Instances, nodes and templates go through the store's repositories. A few upstream tables have
 no repository yet, and their queries live here, each as upstream's ``DbProxy`` runs it:
-``t_server_patchs`` (package lookup and publish log), ``t_config_files`` /
-``t_config_history_files`` (``insertConfigFile`` & co.) and ``t_server_group_rule``
-(``getGroupId``).
+``t_config_files`` / ``t_config_history_files`` (``insertConfigFile`` & co.) and
+``t_server_group_rule`` (``getGroupId``). Packages (``t_server_patchs``) are
+``store.patches``, used by :mod:`tarsus.framework.admin.packages`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from tarsus.store.schema import (
     t_config_files,
     t_config_history_files,
     t_server_group_rule,
-    t_server_patchs,
 )
 from tarsus.store.servers import AdapterSpec, ServerSpec
 
@@ -37,58 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Inventory",
-    "PatchPackage",
     "delete_server_config_files",
     "match_period",
-    "patch_package",
-    "record_publish",
 ]
 
 log = logging.getLogger("tarsus.framework.admin.inventory")
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-# ---------------------------------------------------------------------------- packages
-@dataclass(frozen=True, slots=True)
-class PatchPackage:
-    """A ``t_server_patchs`` row as a publish needs it."""
-
-    id: int
-    server: str
-    tgz: str
-    md5: str
-
-
-async def patch_package(store: Store, patch_id: str) -> PatchPackage | None:
-    """The package with id ``patch_id`` (upstream ``getInfoByPatchId``), or None."""
-    try:
-        key = int(patch_id)
-    except ValueError:
-        return None
-    p = t_server_patchs.c
-    async with store.connect() as conn:
-        row = (await conn.execute(select(p.id, p.server, p.tgz, p.md5).where(p.id == key))).first()
-    if row is None:
-        return None
-    return PatchPackage(int(row[0]), row[1] or "", row[2] or "", row[3] or "")
-
-
-async def record_publish(store: Store, patch_id: str, user: str) -> bool:
-    """``updatePatchLog``: the package was published (``publish=1``, who and when; upstream
-    writes the same whether the publish succeeded or not). False for an unknown id."""
-    try:
-        key = int(patch_id)
-    except ValueError:
-        return False
-    now = store.clock()
-    async with store.begin() as conn:
-        result = await conn.execute(
-            update(t_server_patchs)
-            .where(t_server_patchs.c.id == key)
-            .values(publish=1, publish_user=user[:30], publish_time=now, lastuser=user[:30])
-        )
-    return result.rowcount > 0
 
 
 # ---------------------------------------------------------------------------- config files

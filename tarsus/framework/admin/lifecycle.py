@@ -14,28 +14,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tarsus.codec.constants import TARS_PING
 from tarsus.framework.admin.channel import NodeCallTimeout, NodeNotConnected
 from tarsus.framework.admin.errors import AdminError, ErrCode, Outcome
-from tarsus.framework.admin.inventory import (
-    delete_server_config_files,
-    patch_package,
-    record_publish,
-)
+from tarsus.framework.admin.inventory import delete_server_config_files
+from tarsus.framework.admin.packages import NO_PACKAGE, package_row
 from tarsus.framework.admin.replies import decode_patch_info, decode_state_info
 from tarsus.framework.admin.settings import AdminSettings
 from tarsus.package import PackageError, local_path, md5_of
 from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
+from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.endpoint import Endpoint, EndpointError
+from tarsus.rpc.errors import TarsError
+from tarsus.rpc.proxy import CallOptions
 from tarsus.store.errors import NotFound
+from tarsus.store.patches import parse_patch_id
 
 if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
+    from tarsus.framework.admin.packages import Packages
     from tarsus.store.engine import Store
-    from tarsus.store.rows import ServerRow
+    from tarsus.store.rows import AdapterRow, ServerRow
 
 __all__ = ["SELF", "Lifecycle", "server_id"]
 
@@ -55,10 +60,21 @@ def server_id(app: str, server: str, node: str) -> str:
 class Lifecycle:
     """Start, stop, patch... server instances on their nodes."""
 
-    def __init__(self, store: Store, channels: NodeChannels, settings: AdminSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        channels: NodeChannels,
+        settings: AdminSettings,
+        packages: Packages | None = None,
+        communicator: Communicator | None = None,
+    ) -> None:
         self.store = store
         self.channels = channels
         self.settings = settings
+        #: the package store (PatchObj and ``t_server_patchs``); None: publish from paths only
+        self.packages = packages
+        #: pings servants (:meth:`answers`); the admin registry's own communicator
+        self.communicator = communicator
 
     # ------------------------------------------------------------------ the channel
     async def push(self, node: str, func: str, *args: Any) -> tuple[int, str]:
@@ -275,11 +291,84 @@ class Lifecycle:
         """Open or close traffic to instances (``flow_state``); returns rows changed."""
         return await self.store.servers.set_flow_state(app, server, nodes, active)
 
+    async def answers(self, app: str, server: str, node: str, timeout: float) -> Outcome:
+        """Wait (at most ``timeout`` s; 0: ask once) until the instance is ``Active`` on its
+        node and each of its servants answers on its own endpoint: ``tars_ping`` for a Tars
+        servant, a TCP connection for a ``not_tars`` one. The lossless task step that comes
+        before opening an instance's traffic again. Failure: 1004 with what was missing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            missing, pid = await self._probe(app, server, node)
+            if not missing:
+                return Outcome(0, f"'{server_id(app, server, node)}' answers (pid {pid})")
+            if loop.time() >= deadline:
+                waited = f" within {timeout:g} s" if timeout > 0 else ""
+                return Outcome(
+                    ErrCode.EM_TARS_SERVICE_STATE_ERR,
+                    f"'{server_id(app, server, node)}' did not answer{waited}: {missing}",
+                )
+            await asyncio.sleep(min(self.settings.ready_poll_interval, deadline - loop.time()))
+
+    async def _probe(self, app: str, server: str, node: str) -> tuple[str, int]:
+        """``("", pid)`` when the instance runs and answers, else ``(what is missing, pid)``."""
+        row = await self.row(app, server, node)
+        if row.server_type == TARS_DNS:
+            return ("", 0) if row.present_state == "active" else ("it is not active", 0)
+        try:
+            code, raw = await self.push(node, "getStateInfo", app, server)
+        except AdminError as e:
+            return e.message, 0
+        if code != 0:
+            return f"getStateInfo failed ({code})", 0
+        info, _ = decode_state_info(raw)
+        state, pid = _state_name(info.serverState), int(info.processId)
+        if state != "Active":
+            return f"its node reports it {state}", pid
+        for adapter in await self.store.servers.adapters(app, server, node):
+            failure = await self._ping(adapter, node)
+            if failure:
+                return f"{adapter.servant} at {adapter.endpoint!r}: {failure}", pid
+        return "", pid
+
+    async def _ping(self, adapter: AdapterRow, node: str) -> str:
+        """ "" when the servant answers on its endpoint, else why not."""
+        try:
+            endpoint = Endpoint.parse(adapter.endpoint)
+        except EndpointError as e:
+            return f"bad endpoint: {e}"
+        host = node if endpoint.host in ("", "0.0.0.0", "::", "*") else endpoint.host
+        timeout = self.settings.check_server_timeout_ms
+        if adapter.protocol.lower() not in ("", "tars") or not endpoint.is_tcp:
+            if not endpoint.is_tcp:
+                return ""  # a UDP servant cannot be asked without speaking its protocol
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, endpoint.port), timeout / 1000
+                )
+            except (OSError, TimeoutError) as e:
+                return f"no TCP connection: {e}"
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return ""
+        if self.communicator is None:
+            return ""
+        target = f"{adapter.servant}@{dataclasses.replace(endpoint, host=host)}"
+        try:
+            proxy = self.communicator.object_proxy(target)
+            await proxy.invoke_raw(TARS_PING, b"", CallOptions(timeout_ms=timeout))
+        except (TarsError, ValueError, OSError) as e:
+            return f"tars_ping: {e}"
+        return ""
+
     # ------------------------------------------------------------------ publishing
     async def prepare_patch(self, item: AdminReg.TaskItemReq) -> Outcome:
-        """Before a task's patch items run: find each item's package. ``filepath`` (ours: a
-        local path or ``file:`` URL) is used as it is, its md5 computed if missing; else
-        ``patch_id`` names a ``t_server_patchs`` row (missing: 1009)."""
+        """Before a task's patch items run (upstream ``prepareFile``). ``filepath`` (ours: a
+        local path or ``file:`` URL) is used as it is, its md5 computed if missing. Else
+        ``patch_id`` names a ``t_server_patchs`` row (missing: 1009), which PatchObj stages
+        for the nodes (``preparePatchFile``; failure: 1010); the row's md5 goes into the
+        item's parameters; old packages of the server are pruned."""
         params = item.parameters
         if params.get("filepath"):
             if not params.get("md5"):
@@ -291,14 +380,21 @@ class Lifecycle:
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 "patch item has neither a patch_id nor a filepath parameter",
             )
-        package = await patch_package(self.store, patch_id)
-        if package is None:
-            return Outcome(
-                ErrCode.EM_TARS_GET_PATCH_FILE_ERR,
-                f"load patch info from database error, patchId:{patch_id}",
+        try:
+            prepared = await self._prepare_package(
+                item.application, item.serverName, patch_id, params.get("group_name", "")
             )
-        params["md5"] = package.md5
+        except AdminError as e:
+            return Outcome(e.code, e.message)
+        params["md5"] = prepared
         return Outcome(0, "")
+
+    async def _prepare_package(self, app: str, server: str, patch_id: str, group: str) -> str:
+        """Stage package ``patch_id`` on PatchObj; its md5. Without a package store (a
+        Lifecycle built without one) only the row is looked up."""
+        if self.packages is not None:
+            return (await self.packages.prepare(app, server, patch_id, group)).md5
+        return (await package_row(self.store, patch_id, NO_PACKAGE + patch_id)).md5
 
     async def patch_request(self, req: NodeDescriptor.PatchRequest) -> NodeDescriptor.PatchRequest:
         """The ``PatchRequest`` the node gets: ours filled in as upstream's ``batchPatch``
@@ -315,19 +411,24 @@ class Lifecycle:
                 ErrCode.EM_TARS_PARAMETER_ERR,
                 "PatchRequest has neither a version (patch id) nor a filepath",
             )
-        package = await patch_package(self.store, out.version)
-        if package is None:
-            raise AdminError(
-                ErrCode.EM_TARS_GET_PATCH_FILE_ERR, f"get patch tgz error:{out.version}"
-            )
+        package = await package_row(self.store, out.version, f"get patch tgz error:{out.version}")
         out.md5 = package.md5
         return out
 
     async def batch_patch(self, req: NodeDescriptor.PatchRequest) -> Outcome:
-        """``batchPatch``: hand the package to the node (``patchPro``), which installs it in
-        the background; progress comes from :meth:`patch_percent`."""
+        """Hand the package to the node (``patchPro``), which installs it in the background;
+        progress comes from :meth:`patch_percent`. The package must already be staged (a
+        task's prepare step, or :meth:`batch_patch_rpc`)."""
         ready = await self.patch_request(req)
         return await self._node(ready.nodename, "patchPro", ready)
+
+    async def batch_patch_rpc(self, req: NodeDescriptor.PatchRequest) -> Outcome:
+        """AdminReg ``batchPatch``: one node without a task. A package named by patch id
+        (``version``) is staged on PatchObj first (1009 / 1010 as a task's prepare step);
+        one named by ``filepath`` is handed over as it is."""
+        if not req.filepath and req.version:
+            await self._prepare_package(req.appname, req.servername, req.version, req.groupname)
+        return await self.batch_patch(req)
 
     async def patch_percent(
         self, app: str, server: str, node: str
@@ -413,8 +514,11 @@ class Lifecycle:
     async def _publish_log(self, patch_id: str, user: str, succ: bool) -> None:
         if not patch_id:
             return
+        key = parse_patch_id(patch_id)
+        if key is None:
+            return
         try:
-            await record_publish(self.store, patch_id, user)
+            await self.store.patches.record_publish(key, user)
         except Exception as e:  # the publish itself worked: a missing log line is no failure
             log.warning("could not record the publish of patch %s: %s", patch_id, e)
 

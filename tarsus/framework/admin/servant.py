@@ -30,11 +30,13 @@ from tarsus.rpc.errors import TarsError
 from tarsus.rpc.proxy import CallOptions
 from tarsus.rpc.servant import served_together
 from tarsus.store.errors import InvalidInput, StoreError
+from tarsus.store.patches import parse_patch_id
 
 if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
     from tarsus.framework.admin.inventory import Inventory
     from tarsus.framework.admin.lifecycle import Lifecycle
+    from tarsus.framework.admin.packages import Packages
     from tarsus.framework.admin.settings import AdminSettings
     from tarsus.framework.admin.tasks import TaskEngine
     from tarsus.rpc.communicator import Communicator
@@ -46,7 +48,6 @@ log = logging.getLogger("tarsus.framework.admin")
 #: Where a failure's reason goes, in order of preference.
 _TEXT_OUTS = ("result", "resultDesc", "log")
 _NO_CONTAINERS = "containers (docker run type) are not supported by tarsus yet"
-_NO_PACKAGE_STORE = "no package store yet: publish from a local path (PatchRequest.filepath)"
 _NO_USER_SYSTEM = "tarsus has no user system (db_user_system): permission checks are refused"
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -121,9 +122,11 @@ class AdminRegImp(AdminReg.AdminRegServant):
         channels: NodeChannels,
         settings: AdminSettings,
         communicator: Communicator,
+        packages: Packages,
     ) -> None:
         self.lifecycle = lifecycle
         self.inventory = inventory
+        self.packages = packages
         self.tasks = tasks
         self.channels = channels
         self.settings = settings
@@ -278,7 +281,7 @@ class AdminRegImp(AdminReg.AdminRegServant):
     # ------------------------------------------------------------------ publishing
     @_guarded
     async def batchPatch(self, req: NodeDescriptor.PatchRequest) -> tuple[int, str]:
-        outcome = await self.lifecycle.batch_patch(req)
+        outcome = await self.lifecycle.batch_patch_rpc(req)
         return outcome.code, outcome.result
 
     @_guarded
@@ -292,9 +295,8 @@ class AdminRegImp(AdminReg.AdminRegServant):
         patchType: str,
         succ: bool,
     ) -> int:
-        from tarsus.framework.admin.inventory import record_publish
-
-        if not await record_publish(self.lifecycle.store, patchId, user):
+        key = parse_patch_id(patchId)
+        if key is None or not await self.lifecycle.store.patches.record_publish(key, user):
             raise AdminError(ErrCode.EM_TARS_PARAMETER_ERR, f"no package with id {patchId!r}")
         return 0
 
@@ -306,17 +308,15 @@ class AdminRegImp(AdminReg.AdminRegServant):
 
     @_guarded
     async def deletePatchFile(self, application: str, serverName: str, patchFile: str) -> int:
-        log.warning(
-            "deletePatchFile %s.%s %s: %s", application, serverName, patchFile, _NO_PACKAGE_STORE
-        )
-        return int(ErrCode.EM_TARS_UNKNOWN_ERR)
+        return await self.packages.delete_file(application, serverName, patchFile)
 
     @_guarded
     async def getPatchPackage(
         self, application: str, serverName: str, packageType: int, defaultVersion: int
     ) -> tuple[int, AdminReg.PatchPackage]:
-        log.warning("getPatchPackage %s.%s: %s", application, serverName, _NO_PACKAGE_STORE)
-        return int(ErrCode.EM_TARS_UNKNOWN_ERR), AdminReg.PatchPackage()
+        return 0, await self.packages.default_package(
+            application, serverName, int(packageType), int(defaultVersion)
+        )
 
     # ------------------------------------------------------------------ templates and config
     @_guarded
@@ -381,26 +381,27 @@ class AdminRegImp(AdminReg.AdminRegServant):
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"{where}: database: {e.orig}") from None
         return 0, f"'{row.server_id}' deployed with {len(servants)} servant(s)"
 
-    # The package store (issue 10: being built; these answer "not supported" until then).
+    # The package store (Packages: t_server_patchs and tars.tarspatch.PatchObj).
     @_guarded
     async def addPatchPackage(
         self, application: str, serverName: str, tgz: str, md5: str, comment: str, user: str
     ) -> tuple[int, int, str]:
-        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+        patch_id = await self.packages.add(application, serverName, tgz, md5, comment, user)
+        return 0, patch_id, f"package {patch_id} of {application}.{serverName} added"
 
     @_guarded
     async def listPatchPackages(
         self, application: str, serverName: str
     ) -> tuple[int, list[TarsusAdmin.StoredPackage], str]:
-        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+        return 0, await self.packages.list(application, serverName), ""
 
     @_guarded
     async def deletePatchPackage(self, id: int, user: str) -> tuple[int, str]:
-        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+        return 0, await self.packages.delete(int(id), user)
 
     @_guarded
     async def setDefaultPatchPackage(self, id: int, user: str) -> tuple[int, str]:
-        raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, "the package store is not available yet")
+        return 0, await self.packages.set_default(int(id), user)
 
     @_guarded
     async def getServerProfileTemplate(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, Self
 from tarsus.framework.admin.heartbeat import RegistryHeartbeat
 from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.admin.lifecycle import Lifecycle
+from tarsus.framework.admin.packages import Packages
 from tarsus.framework.admin.servant import AdminRegImp
 from tarsus.framework.admin.settings import (
     ADMIN_SERVANT,
@@ -79,7 +80,12 @@ class AdminRegistry(FrameworkService):
         self.channels = channels
         self.settings = settings or AdminSettings()
         self.communicator = communicator or Communicator()
-        self.lifecycle = Lifecycle(store, channels, self.settings)
+        #: close :attr:`communicator` on :meth:`stop` (set when made for this process)
+        self.owns_communicator = False
+        self.packages = Packages(store, self.communicator, self.settings)
+        self.lifecycle = Lifecycle(
+            store, channels, self.settings, self.packages, communicator=self.communicator
+        )
         self.inventory = Inventory(store)
         self.tasks = TaskEngine(self.lifecycle, Tasks(store), self.settings, clock=store.clock)
         self.servant = AdminRegImp(
@@ -89,6 +95,7 @@ class AdminRegistry(FrameworkService):
             channels=channels,
             settings=self.settings,
             communicator=self.communicator,
+            packages=self.packages,
         )
         #: writes our served adapters into ``t_registry_info`` once they listen
         self.heartbeat = RegistryHeartbeat(
@@ -107,11 +114,18 @@ class AdminRegistry(FrameworkService):
         settings = AdminSettings.from_tcconfig(tc)
         if config.localip and settings.advertise_host is None:
             settings = dataclasses.replace(settings, advertise_host=config.localip)
-        return cls(
+        # Its own calls (PatchObj, checkServer) go through the config's locator.
+        communicator = Communicator(
+            config.client.locator or None, timeout_ms=config.client.sync_invoke_timeout
+        )
+        service = cls(
             require_store(cls.spec, store),
             NodeChannels(self_ip=config.localip or "127.0.0.1"),
             settings=settings,
+            communicator=communicator,
         )
+        service.owns_communicator = True
+        return service
 
     def servants(self) -> dict[str, Servant]:
         return {ADMIN_SERVANT: self.servant}
@@ -138,6 +152,8 @@ class AdminRegistry(FrameworkService):
         await super().stop()
         await self.heartbeat.stop()
         await self.tasks.stop()
+        if self.owns_communicator:
+            await self.communicator.close()
 
     async def deploy(
         self,

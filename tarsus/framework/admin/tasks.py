@@ -1,13 +1,18 @@
 """The task engine behind ``addTaskReq`` / ``getTaskRsp`` (upstream ``ExecuteTask.cpp``).
 
 A task is a list of items, each one command (``start``, ``stop``, ``restart``, ``patch_tars``,
-``grace_patch_tars``, ``undeploy_tars``) on one server instance. It runs in one of three ways:
+``grace_patch_tars``, ``undeploy_tars``) on one server instance. It runs in one of four ways:
 
 * **serial**: one item after the other; after the first failure the rest are cancelled;
 * **parallel**: all items at once, at most ``max_parallel`` (5) running at a time;
+* **batches** (ours; ``serial`` false, ``eachNum`` > 1, not elegant): ``eachNum`` items at a
+  time, each batch's items together, the next batch once the previous one has ended; after a
+  batch with a failed item the rest are cancelled, as in a serial task;
 * **elegant** (lossless): batches of ``eachNum`` items; for each batch the instances' traffic
   is closed (``flow_state='inactive'``), the engine waits ``elegant_wait_second`` so clients
-  drop them from their route lists, runs the batch, and opens the traffic again.
+  drop them from their route lists, runs the batch, and opens each instance's traffic again
+  once it is Active and answers on its servants (docs/admin.md, "Lossless publish and
+  restart").
 
 Every task is stored in ``t_task``/``t_task_item`` before ``addTaskReq`` answers, and every
 status, time and log change of an item is written as it happens; upstream stores only publish
@@ -23,7 +28,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,6 +62,8 @@ _ITEM_STATUS_NAMES = (
     "EM_I_PAUSE_FLOW",
 )
 _UNFINISHED = (I_NOT_START, I_PREPARE, I_RUNNING, I_PAUSE_FLOW)
+#: Commands after which the instance runs: a lossless task waits until it answers.
+_RUNS_AFTER = ("start", "restart", "patch_tars", "grace_patch_tars")
 
 
 class TaskOperations(Protocol):
@@ -83,6 +90,10 @@ class TaskOperations(Protocol):
     async def set_flow(
         self, application: str, server: str, nodes: list[str], active: bool
     ) -> int: ...
+
+    async def answers(
+        self, application: str, server: str, node: str, timeout: float
+    ) -> Outcome: ...
 
 
 def derive_status(item_statuses: Iterable[int]) -> int:
@@ -125,6 +136,8 @@ class Task:
     finished_at: float | None = None
     cancelled: bool = False
     runner: asyncio.Task[None] | None = None
+    #: items of a lossless task whose instance's traffic is closed by the task
+    flow_off: set[int] = field(default_factory=set)
 
     @property
     def finished(self) -> bool:
@@ -253,12 +266,14 @@ class TaskEngine:
         timeout = self.settings.elegant_task_timeout if elegant else self.settings.task_timeout
         task = Task(req=req, rsp=rsp, timeout=timeout)
         self.tasks[req.taskNo] = task
-        server_id = f"{items[0].application}.{items[0].serverName}"
-        previous = self.tasks.get(self._elegant.get(server_id, ""))
-        if previous is not None and not previous.finished and previous is not task:
-            log.info("task %s supersedes elegant task %s", req.taskNo, previous.req.taskNo)
-            await self._cancel(previous)
         if elegant:
+            # upstream: a new elegant task for a server cancels what the unfinished older one
+            # has not started (the server is the first item's, as upstream's key)
+            server_id = f"{items[0].application}.{items[0].serverName}"
+            previous = self.tasks.get(self._elegant.get(server_id, ""))
+            if previous is not None and not previous.finished:
+                log.info("task %s supersedes elegant task %s", req.taskNo, previous.req.taskNo)
+                await self._cancel(previous)
             self._elegant[server_id] = req.taskNo
         task.runner = asyncio.get_running_loop().create_task(
             self._run(task), name=f"tarsus-admin-task-{req.taskNo}"
@@ -267,7 +282,7 @@ class TaskEngine:
             "task %s added: %d items, %s, by %r",
             req.taskNo,
             len(items),
-            "elegant" if elegant else ("serial" if req.serial else "parallel"),
+            _mode_name(req),
             req.userName,
         )
 
@@ -346,6 +361,8 @@ class TaskEngine:
                     await self._run_elegant(task)
                 elif task.req.serial:
                     await self._run_in_order(task, list(range(len(task.items))))
+                elif _batch_size(task.req) > 1:
+                    await self._run_in_batches(task, _batch_size(task.req))
                 else:
                     await self._run_together(task, list(range(len(task.items))))
         except asyncio.CancelledError:
@@ -363,19 +380,33 @@ class TaskEngine:
             )
 
     async def _prepare(self, task: Task) -> bool:
-        """Patch items: look their packages up before anything runs (upstream prepareFile).
-        A package that cannot be found fails every item of the task."""
+        """Patch items: stage their packages before anything runs (upstream prepareFile),
+        once per distinct application, server or group, and package. A package that cannot
+        be found or staged fails every item of the task."""
+        done: dict[tuple[str, ...], dict[str, str]] = {}
         for index, item in enumerate(task.items):
             if item.req.command not in PATCH_COMMANDS:
                 continue
             await self._set_status(task, index, I_PREPARE, start=True)
+            params = item.req.parameters
+            key = (
+                item.req.application,
+                params.get("group_name") or item.req.serverName,
+                params.get("patch_id", ""),
+                params.get("filepath", ""),
+            )
+            if key in done:  # the same package, staged already: take its md5
+                params.update(done[key])
+                continue
             outcome = await self._guarded(self.ops.prepare_patch, item.req)
-            if not outcome.ok:
-                for i in range(len(task.items)):
-                    if not task.items[i].executeLog:
-                        await self._set_log(task, i, outcome.result)
-                    await self._set_status(task, i, I_FAILED, end=True)
-                return False
+            if outcome.ok:
+                done[key] = {"md5": params.get("md5", "")}
+                continue
+            for i in range(len(task.items)):
+                if not task.items[i].executeLog:
+                    await self._set_log(task, i, outcome.result)
+                await self._set_status(task, i, I_FAILED, end=True)
+            return False
         return True
 
     async def _run_in_order(self, task: Task, indexes: list[int]) -> bool:
@@ -400,46 +431,105 @@ class TaskEngine:
 
         await asyncio.gather(*(one(i) for i in indexes))
 
-    async def _run_elegant(self, task: Task) -> None:
-        each = max(1, int(task.req.eachNum or 1))
+    async def _run_in_batches(
+        self,
+        task: Task,
+        each: int,
+        run_batch: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        """``each`` items at a time, together (or as ``run_batch`` runs a batch); a batch
+        starts once the previous one has ended. After a batch with a failed item, or a
+        cancel, the rest become CANCEL."""
         n = len(task.items)
         for first in range(0, n, each):
             if task.cancelled:
-                break
+                await self._cancel_from(task, first)
+                return
             batch = list(range(first, min(n, first + each)))
-            groups: dict[tuple[str, str], list[str]] = {}
+            if run_batch is None:
+                await self._run_together(task, batch, limit=each)
+            else:
+                await run_batch(batch)
+            if any(task.items[i].status != I_SUCCESS for i in batch):
+                await self._cancel_from(task, batch[-1] + 1)
+                return
+
+    async def _cancel_from(self, task: Task, first: int) -> None:
+        """Items from ``first`` on that have not ended become CANCEL."""
+        for index in range(first, len(task.items)):
+            if task.items[index].status in _UNFINISHED:
+                await self._set_status(task, index, I_CANCEL, end=True)
+
+    async def _run_elegant(self, task: Task) -> None:
+        """Lossless: batches of ``eachNum``. Per batch the instances' traffic is closed, the
+        engine waits ``elegant_wait_second`` for callers to drop them and for their calls to
+        end, runs the batch; each item then opens its instance's traffic again once it is
+        Active and answers (:meth:`_reopen`). After a batch with a failed item, or a cancel,
+        the rest become CANCEL: a publish going wrong takes no more instances out."""
+        each = _batch_size(task.req)
+
+        async def run_batch(batch: list[int]) -> None:
             for index in batch:
-                req = task.items[index].req
-                groups.setdefault((req.application, req.serverName), []).append(req.nodeName)
                 await self._set_status(task, index, I_PAUSE_FLOW)
             changed = 0
-            for (app, server), nodes in groups.items():
+            for (app, server), nodes in _by_server(task, batch).items():
                 changed += await self.ops.set_flow(app, server, nodes, False)
-            if changed > 0 and self.settings.elegant_wait_second > 0:
+            task.flow_off.update(batch)
+            wait = self.settings.elegant_wait_second
+            if changed > 0 and wait > 0:
                 log.info(
-                    "task %s: traffic closed on %d instances, waiting %gs for clients",
+                    "task %s: traffic closed on %d instances, waiting %gs for callers",
                     task.req.taskNo,
                     changed,
-                    self.settings.elegant_wait_second,
+                    wait,
                 )
-                await asyncio.sleep(self.settings.elegant_wait_second)
-            try:
-                if task.req.serial:
-                    ok = await self._run_in_order(task, batch)
-                else:
-                    await self._run_together(task, batch, limit=each)
-                    ok = True
-            finally:
-                for (app, server), nodes in groups.items():
-                    await self.ops.set_flow(app, server, nodes, True)
-            if not ok:
-                # serial: the first failure cancels every later item, in later batches too
-                for rest in range(batch[-1] + 1, n):
-                    await self._set_status(task, rest, I_CANCEL, end=True)
-                return
-        for index in range(n):
-            if task.items[index].status == I_NOT_START:
-                await self._set_status(task, index, I_CANCEL, end=True)
+                await asyncio.sleep(wait)
+            if task.req.serial:
+                await self._run_in_order(task, batch)
+            else:
+                await self._run_together(task, batch, limit=each)
+            for index in batch:
+                if index in task.flow_off and task.items[index].status == I_CANCEL:
+                    # never ran (a serial batch stopped before it): as it was, traffic on
+                    await self._open_flow(task, index)
+
+        await self._run_in_batches(task, each, run_batch)
+
+    async def _reopen(self, task: Task, index: int, outcome: Outcome) -> Outcome:
+        """After an item of a lossless task: open its instance's traffic again, if it should
+        run, only once it is Active and answers on its servants (waiting at most
+        ``elegant_ready_timeout``; a failed item is asked once: an instance whose new
+        version failed to install still runs the old one and gets its traffic back). An
+        instance that does not answer keeps its traffic off, and the item's log and the
+        task's say so; ``updateServerFlowState`` opens it by hand."""
+        req = task.items[index].req
+        app, server, node = req.application, req.serverName, req.nodeName
+        standby = req.command in PATCH_COMMANDS and req.parameters.get("bak_flag") == "1"
+        lines = [outcome.result] if outcome.result else []
+        if req.command in _RUNS_AFTER and not standby:
+            timeout = self.settings.elegant_ready_timeout if outcome.ok else 0.0
+            ready = await self.ops.answers(app, server, node, timeout)
+            if not ready.ok:
+                text = (
+                    f"{ready.result}; its traffic stays off (updateServerFlowState opens it "
+                    "once it answers)"
+                )
+                self._task_log(task, f"{app}.{server} on {node}: {text}")
+                lines.append(text)
+                return Outcome(outcome.code if not outcome.ok else ready.code, "\n".join(lines))
+            lines.append(ready.result)
+        await self._open_flow(task, index)
+        lines.append("traffic open again")
+        return Outcome(outcome.code, "\n".join(lines))
+
+    async def _open_flow(self, task: Task, index: int) -> None:
+        req = task.items[index].req
+        await self.ops.set_flow(req.application, req.serverName, [req.nodeName], True)
+        task.flow_off.discard(index)
+
+    def _task_log(self, task: Task, text: str) -> None:
+        log.warning("task %s: %s", task.req.taskNo, text)
+        task.rsp.executeLog = "\n".join(t for t in (task.rsp.executeLog, text) if t)
 
     async def _run_item(self, task: Task, index: int) -> int:
         await self._set_status(task, index, I_RUNNING, start=True)
@@ -454,6 +544,8 @@ class TaskEngine:
             req.nodeName,
         )
         outcome = await self._guarded(self._execute, task, index)
+        if task.req.isElegant and index in task.flow_off:
+            outcome = await self._guarded(self._reopen, task, index, outcome)
         status = I_SUCCESS if outcome.ok else I_FAILED
         await self._set_log(task, index, outcome.result)
         await self._set_status(task, index, status, end=True)
@@ -468,8 +560,10 @@ class TaskEngine:
             return await ops.start(app, server, node)
         if command == "stop":
             return await ops.stop(app, server, node)
+        # a lossless task opens the traffic itself, once the instance answers
+        reset_flow = not task.req.isElegant
         if command == "restart":
-            return await ops.restart(app, server, node, reset_flow=True)
+            return await ops.restart(app, server, node, reset_flow=reset_flow)
         if command == "undeploy_tars":
             return await ops.undeploy(app, server, node, req.userName)
         if command in PATCH_COMMANDS:
@@ -481,7 +575,7 @@ class TaskEngine:
             if not patched.ok or req.parameters.get("bak_flag") == "1":
                 return patched  # a standby instance is patched but not restarted
             if command == "patch_tars":
-                activated = await ops.restart(app, server, node, reset_flow=True)
+                activated = await ops.restart(app, server, node, reset_flow=reset_flow)
             else:
                 activated = await ops.grace_restart(app, server, node)
             text = "\n".join(t for t in (patched.result, activated.result) if t)
@@ -509,10 +603,20 @@ class TaskEngine:
                 await self._set_status(task, index, I_CANCEL, end=True)
 
     async def _abandon(self, task: Task, status: int, text: str) -> None:
+        for index in sorted(task.flow_off):
+            req = task.items[index].req
+            self._task_log(
+                task,
+                f"{req.application}.{req.serverName} on {req.nodeName}: its traffic stays off "
+                "(updateServerFlowState opens it)",
+            )
         for index, item in enumerate(task.items):
             if item.status in _UNFINISHED:
+                why = text
+                if index in task.flow_off:
+                    why += "; its traffic stays off (updateServerFlowState opens it)"
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._set_log(task, index, text))
+                    await asyncio.shield(self._set_log(task, index, why))
                     await asyncio.shield(self._set_status(task, index, status, end=True))
 
     # ------------------------------------------------------------------ recording
@@ -554,6 +658,30 @@ class TaskEngine:
                 sorted(values),
                 e,
             )
+
+
+def _by_server(task: Task, indexes: list[int]) -> dict[tuple[str, str], list[str]]:
+    """``(App, Server) -> nodes`` of the items at ``indexes``."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for index in indexes:
+        req = task.items[index].req
+        groups.setdefault((req.application, req.serverName), []).append(req.nodeName)
+    return groups
+
+
+def _mode_name(req: AdminReg.TaskReq) -> str:
+    if req.isElegant:
+        return f"elegant in batches of {_batch_size(req)}"
+    if req.serial:
+        return "serial"
+    if _batch_size(req) > 1:
+        return f"in batches of {_batch_size(req)}"
+    return "parallel"
+
+
+def _batch_size(req: AdminReg.TaskReq) -> int:
+    """``eachNum`` as a batch size: at least 1 (TarsWeb sends 0 or nothing when it has none)."""
+    return max(1, int(req.eachNum or 1))
 
 
 def _task_status_name(status: int) -> str:

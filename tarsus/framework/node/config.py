@@ -52,6 +52,7 @@ __all__ = [
     "ADMIN_PORT_RANGE",
     "NODE_OBJ",
     "NOT_TARS",
+    "TARS_NODEJS",
     "TARS_PYTHON",
     "ConfigGenError",
     "GeneratedConfig",
@@ -73,6 +74,7 @@ ADMIN_PORT_RANGE = (30000, 45000)
 #: Server types the node treats specially.
 NOT_TARS = "not_tars"
 TARS_PYTHON = "tars_python"
+TARS_NODEJS = "tars_nodejs"
 _INTERPRETED = {"tars_java": "java", "tars_nodejs": "nodejs", "tars_php": "php"}
 _INTERPRETER_DEFAULT = {"java": "java", "nodejs": "node", "php": "php"}
 _SERVER = "/tars/application/server"
@@ -367,6 +369,12 @@ class RuntimeConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     #: ``enableworking``: "n" makes the node always report the server Inactive
     enable_working: bool = True
+    #: ``tars_java``'s launch line: ``jvmparams``, ``classpath``, ``mainclass``
+    jvm_params: str = ""
+    classpath: str = ""
+    mainclass: str = ""
+    #: ``tars_php``'s script (``entrance``)
+    entrance: str = ""
 
     @classmethod
     def from_config(cls, tc: TCConfig) -> RuntimeConfig:
@@ -377,6 +385,10 @@ class RuntimeConfig:
             deactivating_timeout=_ms(tc.get(f"{_SERVER}<deactivating-timeout>")),
             env=parse_env(tc.get(f"{_SERVER}<env>")),
             enable_working=tc.get(f"{_SERVER}<enableworking>", "y").strip().lower() == "y",
+            jvm_params=tc.get(f"{_SERVER}<jvmparams>").strip(),
+            classpath=tc.get(f"{_SERVER}<classpath>").strip(),
+            mainclass=tc.get(f"{_SERVER}<mainclass>").strip(),
+            entrance=tc.get(f"{_SERVER}<entrance>").strip(),
         )
 
 

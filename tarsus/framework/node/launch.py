@@ -8,9 +8,24 @@
   file runs with the node's interpreter, anything else directly.
 - any other type: ``start_script`` when set (it must run the server in the foreground, e.g.
   end with ``exec``, since the node supervises the script's process; it must lie inside the
-  installed package, links resolved, checked again here), else
-  ``<exe> --config=<conf>``. For ``tars_cpp``/``tars_go`` a missing exe is looked for in the
-  exe directory as upstream does (an executable whose name contains ``Server``/``server``).
+  installed package, links resolved, checked again here), else upstream's launch line
+  (``CommandStart``):
+
+  - ``tars_cpp``, ``tars_go``, ``not_tars``: ``<exe> --config=<conf>``; for
+    ``tars_cpp``/``tars_go`` a missing exe is looked for in the exe directory as upstream
+    does (an executable whose name contains ``Server``/``server``);
+  - ``tars_java``: ``java -Dconfig=<conf> <jvmparams> [-cp <classpath>/*] <mainclass>``
+    (``jvmparams`` and ``mainclass`` split on blanks: ``mainclass`` may be ``-jar x.jar``);
+  - ``tars_php``: ``php <entrance, else <server_dir>/bin/src/index.php> --config=<conf>``;
+  - ``tars_nodejs``: ``node <the node's agent script> <entry> -c <conf>`` with ``TARS_CONFIG``
+    set to the config file, as upstream's node-agent sets it for its workers. ``@tars/rpc``
+    reads its servants from ``TARS_CONFIG`` but neither sends ``ServerF.keepAlive`` nor
+    serves ``AdminObj`` (node-agent does both in upstream); the agent script
+    (``nodejs_agent.js`` beside this module) does them, in the service's process, with the
+    package's own ``@tars/rpc``, then loads the entry.
+
+  ``java``, ``php`` and ``node`` are the profile's ``<java>``/``<php>``/``<nodejs>`` when set,
+  else found on ``PATH``.
 
 The process runs in ``<log_dir>/<App>/<Server>`` (cores land there, as upstream), with the
 node's environment, ``LD_LIBRARY_PATH`` extended by the exe directory and the node's lib
@@ -27,11 +42,13 @@ from pathlib import Path
 
 from tarsus.framework.descriptor_paths import PathRefused
 from tarsus.framework.node.config import (
+    TARS_NODEJS,
     TARS_PYTHON,
     RuntimeConfig,
     ServerLayout,
     require_script_in_package,
 )
+from tarsus.framework.node.layouts import NODE_AGENT, node_entry, search_server
 from tarsus.framework.node.package import PackageError, installed_manifest, venv_python
 
 __all__ = ["LaunchError", "LaunchSpec", "launch_spec"]
@@ -81,6 +98,25 @@ def launch_spec(
         )
     elif layout.server_type == TARS_PYTHON:
         argv = (*_python_argv(layout, explicit_exe, python), conf)
+    elif layout.server_type == "tars_java":
+        argv = (
+            _find_exe(layout),
+            f"-Dconfig={layout.conf_file}",
+            *runtime.jvm_params.split(),
+            *(("-cp", f"{runtime.classpath}/*") if runtime.classpath else ()),
+            *runtime.mainclass.split(),
+        )
+    elif layout.server_type == "tars_php":
+        entrance = runtime.entrance or str(layout.server_dir / "bin" / "src" / "index.php")
+        argv = (_find_exe(layout), entrance, conf)
+    elif layout.server_type == TARS_NODEJS:
+        argv = (
+            _find_exe(layout),
+            str(NODE_AGENT),
+            _node_entry(layout),
+            "-c",
+            str(layout.conf_file),
+        )
     else:
         argv = (_find_exe(layout), conf)
     env = dict(os.environ)
@@ -88,6 +124,8 @@ def launch_spec(
         p for p in (env.get("LD_LIBRARY_PATH", ""), str(layout.exe_path), str(layout.lib_dir)) if p
     )
     env["LD_LIBRARY_PATH"] = library_path
+    if layout.server_type == TARS_NODEJS:
+        env["TARS_CONFIG"] = str(layout.conf_file)
     env.update(runtime.env)
     return LaunchSpec(argv=argv, cwd=layout.log_dir, env=env, log_file=layout.log_file)
 
@@ -115,6 +153,13 @@ def _python_argv(layout: ServerLayout, explicit_exe: bool, python: str) -> tuple
     )
 
 
+def _node_entry(layout: ServerLayout) -> str:
+    try:
+        return str(layout.exe_path / node_entry(layout.exe_path))
+    except PackageError as e:
+        raise LaunchError(f"server start error: {e}", installed=False) from None
+
+
 def _find_exe(layout: ServerLayout) -> str:
     exe = layout.exe_file
     if "/" not in exe:  # a command on PATH (java, node, php)
@@ -125,21 +170,7 @@ def _find_exe(layout: ServerLayout) -> str:
     if Path(exe).is_file():
         return exe
     if layout.server_type in ("tars_cpp", "tars_go"):
-        found_exe = _search_server(layout.exe_path)
+        found_exe = search_server(layout.exe_path)
         if found_exe is not None:
             return found_exe
     raise LaunchError(f"server start error: {exe} is not exist.", installed=False)
-
-
-def _search_server(directory: Path) -> str | None:
-    """Upstream's fallback for renamed binaries: the first executable file under
-    ``directory`` whose name contains ``Server`` or ``server``."""
-    if not directory.is_dir():
-        return None
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if ("Server" in name or "server" in name) and os.access(path, os.X_OK):
-                return path
-    return None

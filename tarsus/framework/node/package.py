@@ -1,4 +1,9 @@
-"""Installing a Python service from its package (the node's half of ``CommandPatch``).
+"""Installing a service from its package (the node's half of ``CommandPatch``).
+
+A ``tars_python`` package is described below; the other server types come in upstream's own
+layouts (``make tar``: ``<Server>/<Server>``; Node.js: ``package.json`` and ``node_modules``),
+checked by :mod:`tarsus.framework.node.layouts`, unpacked and swapped in the same way, with
+no manifest and no venv.
 
 What a package is, its manifest (``tarsus.toml``, ``PackageManifest``), its md5 and how a
 directory is packed live in :mod:`tarsus.package`, shared with deploy tooling (``tarsus
@@ -33,15 +38,15 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
+import lzma
 import os
-import posixpath
-import re
 import shutil
 import sys
 import sysconfig
 import tarfile
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +54,14 @@ from typing import Protocol
 
 import tarsus
 from tarsus.framework.node.config import ServerLayout
+from tarsus.framework.node.layouts import check_package, is_python
 from tarsus.framework.node.settings import DEFAULT_DISK_RESERVE, DEFAULT_MAX_UNPACKED_SIZE
 from tarsus.package import (
     MANIFEST,
     SERVANT_NAME,
     PackageError,
     PackageManifest,
+    check_member,
     local_path,
     md5_of,
     python_satisfies,
@@ -163,7 +170,7 @@ def extract_tarball(archive: Path, dest: Path, limits: UnpackLimits | None = Non
             members = []
             total = 0
             for member in tar:  # headers only: the sizes come before any data is written
-                _check_member(member)
+                check_member(member)
                 members.append(member)
                 if len(members) > MAX_MEMBERS:
                     raise PackageError(
@@ -180,6 +187,10 @@ def extract_tarball(archive: Path, dest: Path, limits: UnpackLimits | None = Non
                 tar.extractall(dest, members=members)
     except tarfile.TarError as e:
         raise PackageError(f"{archive.name} is not a readable tar archive: {e}") from None
+    except (EOFError, zlib.error, lzma.LZMAError) as e:  # a truncated or damaged stream
+        raise PackageError(
+            f"{archive.name} is not a readable tar archive (truncated or corrupt): {e}"
+        ) from None
     except OSError as e:
         raise PackageError(f"cannot unpack {archive.name}: {e}") from None
 
@@ -230,28 +241,6 @@ def _size(n: int) -> str:
             return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
-
-
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise PackageError(f"refusing the package: member {name!r} has an absolute path")
-    if ".." in name.split("/"):
-        raise PackageError(f"refusing the package: member {name!r} contains '..'")
-    if member.isdev() or member.isfifo():
-        raise PackageError(f"refusing the package: member {name!r} is a device or a fifo")
-    if member.issym() or member.islnk():
-        target = member.linkname
-        if target.startswith("/"):
-            raise PackageError(
-                f"refusing the package: link {name!r} points to the absolute path {target!r}"
-            )
-        base = posixpath.dirname(name) if member.issym() else ""
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if resolved == ".." or resolved.startswith("../"):
-            raise PackageError(
-                f"refusing the package: link {name!r} -> {target!r} leads outside the package"
-            )
 
 
 def _package_root(top: Path) -> Path:
@@ -349,14 +338,17 @@ async def _python_version(python: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class InstalledPackage:
-    manifest: PackageManifest
+    #: a Python package's manifest (None for the other server types)
+    manifest: PackageManifest | None
     bin_dir: Path
-    #: the venv this install created (``<server_dir>/venvs/<stamp>``)
-    venv_dir: Path
+    #: the venv this install created (``<server_dir>/venvs/<stamp>``; None: no venv)
+    venv_dir: Path | None
     #: the md5 of the package file ("" for a directory)
     md5: str
     #: what pip said, when wheels were installed
     pip_output: str = ""
+    #: what was installed, for the patch result (``Test.HelloServer``, ``CppServer (tars_cpp)``)
+    summary: str = ""
 
 
 async def install_package(
@@ -395,18 +387,29 @@ async def install_package(
                     f"md5 mismatch for {fetched.name}: expected {md5.strip()}, got {digest}"
                 )
             await asyncio.to_thread(extract_tarball, fetched, workdir / "unpacked", limits)
-            root = _package_root(workdir / "unpacked")
+            top = workdir / "unpacked"
+            root = _package_root(top)
             copy_from_source = False
         elif fetched.is_dir():
             if md5:
                 log.info("%s: md5 ignored for a directory package", layout.server_id)
-            root = fetched
+            top = root = fetched
             copy_from_source = True
             needed = await asyncio.to_thread(_directory_size, root, limits)
             _check_disk(workdir, needed, limits)
         else:
             raise PackageError(f"package {location!r} is neither a file nor a directory")
         report(30)
+        if not is_python(layout):  # upstream's layouts: no tarsus.toml, no venv
+            fit = check_package(root, top, layout)
+            new_bin = workdir / "bin"
+            await _take_files(root, new_bin, copy=copy_from_source)
+            report(90)
+            await asyncio.to_thread(_swap_in, layout, new_bin, None, stamp)
+            swapped = True
+            report(99)
+            log.info("%s: package installed (%s)", layout.server_id, fit.summary)
+            return InstalledPackage(None, layout.bin_dir, None, digest, summary=fit.summary)
         manifest = read_manifest(root)
         if manifest.name != layout.server_id:
             raise PackageError(
@@ -421,16 +424,7 @@ async def install_package(
                 f"node runs Python {'.'.join(map(str, version))}"
             )
         new_bin = workdir / "bin"
-        if copy_from_source:
-            await asyncio.to_thread(
-                shutil.copytree,
-                root,
-                new_bin,
-                symlinks=True,
-                ignore=shutil.ignore_patterns(*NOT_COPIED),
-            )
-        else:
-            root.rename(new_bin)
+        await _take_files(root, new_bin, copy=copy_from_source)
         report(40)
         venv_real.parent.mkdir(parents=True, exist_ok=True)
         code, out = await _run(
@@ -448,13 +442,30 @@ async def install_package(
         swapped = True
         report(99)
         log.info("%s: package installed (venv %s)", layout.server_id, venv_real.name)
-        return InstalledPackage(manifest, layout.bin_dir, venv_real, digest, pip_output)
+        return InstalledPackage(
+            manifest, layout.bin_dir, venv_real, digest, pip_output, summary=manifest.name
+        )
     except OSError as e:
         raise PackageError(f"installing into {server_dir} failed: {e}") from e
     finally:
         if not swapped:
             shutil.rmtree(venv_real, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _take_files(root: Path, new_bin: Path, *, copy: bool) -> None:
+    """The package's files become ``new_bin``: copied from a directory package (build and
+    VCS leftovers left out), moved from an unpacked tarball."""
+    if copy:
+        await asyncio.to_thread(
+            shutil.copytree,
+            root,
+            new_bin,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(*NOT_COPIED),
+        )
+    else:
+        root.rename(new_bin)
 
 
 async def _install_wheels(bin_dir: Path, venv_dir: Path, python: str, timeout: float) -> str:
@@ -492,7 +503,9 @@ async def _install_wheels(bin_dir: Path, venv_dir: Path, python: str, timeout: f
     return out
 
 
-def _swap_in(layout: ServerLayout, new_bin: Path, venv_real: Path, stamp: str) -> None:
+def _swap_in(layout: ServerLayout, new_bin: Path, venv_real: Path | None, stamp: str) -> None:
+    """``new_bin`` becomes ``bin/`` (the old one kept as ``bin_bak1``); ``venv`` points at
+    ``venv_real`` when there is one."""
     server_dir = layout.server_dir
     bin_dir = layout.bin_dir
     old_bin: Path | None = None
@@ -505,18 +518,20 @@ def _swap_in(layout: ServerLayout, new_bin: Path, venv_real: Path, stamp: str) -
         if old_bin is not None:
             os.rename(old_bin, bin_dir)
         raise
-    link = layout.venv_dir
-    if link.exists() and not link.is_symlink():  # a venv made by hand: keep it aside
-        link.rename(server_dir / "venvs" / f"previous-{stamp}")
-    tmp_link = server_dir / f".venv-{stamp}"
-    os.symlink(os.path.relpath(venv_real, server_dir), tmp_link)
-    os.replace(tmp_link, link)
     if old_bin is not None:
         try:
             _rotate_backups(layout.backup_dir, old_bin)
         except OSError as e:
             log.warning("%s: could not keep the previous bin as a backup: %s", layout.server_id, e)
             shutil.rmtree(old_bin, ignore_errors=True)
+    if venv_real is None:
+        return
+    link = layout.venv_dir
+    if link.exists() and not link.is_symlink():  # a venv made by hand: keep it aside
+        link.rename(server_dir / "venvs" / f"previous-{stamp}")
+    tmp_link = server_dir / f".venv-{stamp}"
+    os.symlink(os.path.relpath(venv_real, server_dir), tmp_link)
+    os.replace(tmp_link, link)
     _prune_venvs(server_dir / "venvs", keep=venv_real)
 
 

@@ -860,7 +860,7 @@ class ServerProcess:
                 progress=progress,
                 limits=UnpackLimits(self.settings.max_unpacked_size, self.settings.disk_reserve),
             )
-            ok, result = True, f"patch succ: {installed.manifest.name} installed"
+            ok, result = True, f"patch succ: {installed.summary} installed"
             try:
                 record_version(installed.bin_dir, self.patch.version, installed.md5)
             except OSError as e:  # installed all the same; only a rollback's label is lost

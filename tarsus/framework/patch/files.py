@@ -14,7 +14,8 @@ downloadable, and a node downloading a staged package never reads a half-copied 
 names are refused as input, so no caller reaches the sidecars.
 
 Every name a caller gives is checked: applications and servers as :mod:`tarsus.names`,
-file names as :data:`FILE_NAME`, and paths to list or download must stay inside
+file names as :func:`tarsus.names.check_package_file` (never starting with a dot: hidden
+names are the store's own), and paths to list or download must stay inside
 ``directory`` (no ``..``, no hidden part, no symlink leading out). Sizes are capped (a chunk,
 a file, and the disk reserve). File work runs in threads, so many transfers at once never
 hold the event loop.
@@ -37,11 +38,10 @@ from enum import IntEnum
 from pathlib import Path
 
 from tarsus.framework.patch.settings import PatchSettings
-from tarsus.names import InvalidName, check_application, check_server_name
+from tarsus.names import InvalidName, check_application, check_package_file, check_server_name
 
 __all__ = [
     "BATCH_PATCHING",
-    "FILE_NAME",
     "PackageFiles",
     "PatchCode",
     "PatchError",
@@ -53,10 +53,6 @@ log = logging.getLogger("tarsus.framework.patch")
 
 #: The directory under ``directory`` that staged packages live in (upstream's name).
 BATCH_PATCHING = "TARSBatchPatching"
-#: What an uploaded file may be called: letters, digits, ``.``, ``_``, ``-``; not starting with
-#: a dot (hidden names are the store's own), no ``..``; at most :data:`MAX_NAME` characters.
-FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-MAX_NAME = 200
 #: A path given to listFileInfo/download may be this long at most.
 MAX_PATH = 1024
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -115,19 +111,12 @@ def staged_path(app: str, server: str) -> str:
 
 
 def _check_file_name(name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise PatchError(PatchCode.INVALID, "the file name must not be empty")
-    if len(name) > MAX_NAME:
-        raise PatchError(
-            PatchCode.INVALID, f"file name {name[:40]!r}... is longer than {MAX_NAME} characters"
-        )
-    if not FILE_NAME.fullmatch(name) or ".." in name:
-        raise PatchError(
-            PatchCode.INVALID,
-            f"file name {name!r} may only use letters, digits, '.', '_' and '-', "
-            "not start with '.' nor hold '..'",
-        )
-    return name
+    """The package file name rule the admin registry and its store apply to
+    ``t_server_patchs.tgz`` too (:func:`tarsus.names.check_package_file`)."""
+    try:
+        return check_package_file(name)
+    except InvalidName as e:
+        raise PatchError(PatchCode.INVALID, str(e)) from None
 
 
 def _check_names(app: str, server: str) -> None:

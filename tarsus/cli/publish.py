@@ -1,0 +1,527 @@
+"""Publishing across nodes: one admin registry task, followed live (``tarsus server publish``).
+
+The CLI sends what upstream's web console sends when an operator clicks "publish" (TarsWeb
+``add_task``, framework.md §5.4 as docs/release.md tells it): ``AdminReg.addTaskReq`` with one
+item per chosen node, command ``patch_tars``, parameters ``patch_id`` (the package's id in the
+package store), ``bak_flag`` (``1``: install but do not restart), ``update_text`` (the comment)
+and ``group_name``; ``serial``, ``eachNum`` (batches of K) and ``isElegant`` (lossless) say how
+the admin registry's task engine runs them (:func:`tarsus.release.patch_task` builds it, for
+the HTTP app's upload-and-publish too). The task and every item are kept by the admin
+registry, so ``tarsus server task TASKNO`` and ``tarsus server history`` read them back.
+
+While the task runs, ``getTaskRsp`` is read every 0.5 s and each node's line shows its status
+and percent (rich on a terminal, one plain line per change otherwise). Ctrl-C stops following,
+not the task.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tarsus import release
+from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, UsageError
+from tarsus.protocol.gen import AdminReg
+
+__all__ = [
+    "FOLLOW_INTERVAL_S",
+    "ItemView",
+    "PatchSource",
+    "Rollout",
+    "TaskOutcome",
+    "deployed_nodes",
+    "follow_task",
+    "select_nodes",
+    "status_word",
+    "wait_active",
+]
+
+FOLLOW_INTERVAL_S = 0.5
+#: how often a canary's state is read while waiting for it to be active
+ACTIVE_POLL_S = 1.0
+PATCH_COMMANDS = ("patch_tars", "grace_patch_tars")
+
+# EMTaskItemStatus
+I_NOT_START, I_PREPARE, I_RUNNING, I_SUCCESS, I_FAILED, I_CANCEL, I_PAUSE_FLOW = range(7)
+_UNFINISHED = (I_NOT_START, I_PREPARE, I_RUNNING, I_PAUSE_FLOW)
+_WORDS = ("waiting", "preparing", "running", "done", "failed", "cancelled", "traffic off")
+_TASK_WORDS = ("waiting", "preparing", "running", "done", "failed", "cancelled", "partly done")
+
+
+def status_word(status: int) -> str:
+    """An item's ``EMTaskItemStatus`` in a word."""
+    return _WORDS[status] if 0 <= status < len(_WORDS) else f"status {status}"
+
+
+def task_status_word(status: int) -> str:
+    return _TASK_WORDS[status] if 0 <= status < len(_TASK_WORDS) else f"status {status}"
+
+
+# --------------------------------------------------------------------------- what to run
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How the task runs across its nodes: ``TaskReq.serial``, ``eachNum``, ``isElegant``."""
+
+    serial: bool = True
+    each: int = 1
+    lossless: bool = False
+
+    @classmethod
+    def from_options(
+        cls, *, serial: bool, parallel: bool, batch: int | None, lossless: bool
+    ) -> Rollout:
+        chosen = [name for name, on in (("--serial", serial), ("--parallel", parallel)) if on]
+        if batch is not None:
+            chosen.append("--batch")
+            if batch < 1:
+                raise UsageError("--batch takes a number of nodes, 1 or more")
+        if len(chosen) > 1:
+            raise UsageError(f"choose one of --serial, --parallel, --batch K (not {chosen})")
+        if batch is not None:
+            return cls(serial=False, each=batch, lossless=lossless)
+        # lossless without --batch: one node at a time, as upstream's default "nodes per batch"
+        return cls(serial=not parallel, each=1, lossless=lossless)
+
+    def describe(self) -> str:
+        if self.each > 1:
+            how = f"in batches of {self.each}"
+        else:
+            how = "one node after the other" if self.serial else "on all nodes at once"
+        return how + (", lossless" if self.lossless else "")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"serial": self.serial, "each": self.each, "lossless": self.lossless}
+
+
+@dataclass(frozen=True)
+class PatchSource:
+    """What a task installs: a package of the store (``patch_id``), or, without a store, a
+    path every node can read (``filepath``, our parameter; shared disks only)."""
+
+    patch_id: int | None = None
+    filepath: str = ""
+    md5: str = ""
+    label: str = ""
+
+    def parameters(self) -> dict[str, str]:
+        if self.patch_id is not None:
+            return {"patch_id": str(self.patch_id)}
+        return {"filepath": self.filepath, "md5": self.md5}
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        return f"version {self.patch_id}" if self.patch_id is not None else self.filepath
+
+
+# --------------------------------------------------------------------------- which nodes
+
+
+def deployed_nodes(client: AdminClient, app: str, server: str) -> list[str]:
+    """The nodes ``App.Server`` is deployed on (``getAllServerIds``), in name order."""
+    rows, _ = client.call("getAllServerIds")
+    prefix = f"{app}.{server}_"
+    found = {str(row[0])[len(prefix) :] for row in rows if row and str(row[0]).startswith(prefix)}
+    return sorted(n for n in found if n)
+
+
+def select_nodes(
+    client: AdminClient, app: str, server: str, nodes: Sequence[str], all_nodes: bool
+) -> list[str]:
+    """``--node N ...`` (each checked to have the server) or ``--all``, in the order given."""
+    if all_nodes and nodes:
+        raise UsageError("give --node N (repeatable) or --all, not both")
+    if not all_nodes and not nodes:
+        raise UsageError("give the nodes: --node N (repeatable), or --all for every instance")
+    seen: list[str] = []
+    for node in nodes:
+        if not node or any(c.isspace() for c in node):
+            raise UsageError(f"--node {node!r} is not a node name")
+        if node not in seen:
+            seen.append(node)
+    deployed = deployed_nodes(client, app, server)
+    if all_nodes:
+        if not deployed:
+            raise CommandFailed(f"{app}.{server} is deployed on no node: nothing to publish to")
+        return deployed
+    missing = [n for n in seen if n not in deployed]
+    if missing:
+        raise CommandFailed(
+            f"{app}.{server} is not deployed on node {', '.join(missing)}"
+            + (f" (it is on {', '.join(deployed)})" if deployed else " (nor on any node)")
+            + "; deploy it there first (`tarsus server deploy`)"
+        )
+    return seen
+
+
+# --------------------------------------------------------------------------- following
+
+
+@dataclass
+class ItemView:
+    """One node's line: its latest status, percent and log."""
+
+    node: str
+    status: int = I_NOT_START
+    percent: int = 0
+    log: str = ""
+    patch_id: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in _UNFINISHED
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "status": status_word(self.status),
+            "percent": self.percent,
+            "log": self.log,
+        }
+
+
+@dataclass
+class TaskOutcome:
+    """A followed task: its number and each node's last state."""
+
+    task_no: str
+    items: list[ItemView] = field(default_factory=list)
+    status: int = 0
+    finished: bool = False
+    created: str = ""
+    user: str = ""
+
+    @property
+    def failures(self) -> list[ItemView]:
+        return [i for i in self.items if i.status in (I_FAILED, I_CANCEL)]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and all(i.status == I_SUCCESS for i in self.items)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task_no,
+            "status": task_status_word(self.status),
+            "created": self.created,
+            "user": self.user,
+            "items": [i.as_json() for i in self.items],
+        }
+
+
+def read_task(rsp: Any) -> TaskOutcome:
+    """A ``TaskRsp`` as a :class:`TaskOutcome` (items in the task's order)."""
+    items = [
+        ItemView(
+            node=str(item.req.nodeName),
+            status=int(item.status),
+            percent=max(0, min(100, int(item.percent or 0))),
+            log=" ".join(str(item.executeLog or "").split()),
+            patch_id=str(dict(item.req.parameters).get("patch_id", "")),
+        )
+        for item in rsp.taskItemRsp
+    ]
+    outcome = TaskOutcome(
+        str(rsp.taskNo), items, int(rsp.status), created=str(rsp.createTime or ""),
+        user=str(rsp.userName or ""),
+    )  # fmt: skip
+    outcome.finished = bool(items) and all(i.finished for i in items)
+    return outcome
+
+
+class _Lines:
+    """Progress without a terminal: one line per node whenever its status changes."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.seen: dict[str, int] = {}
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def show(self, outcome: TaskOutcome) -> None:
+        for item in outcome.items:
+            if self.seen.get(item.node) != item.status:
+                self.seen[item.node] = item.status
+                line = f"{item.node}: {status_word(item.status)} {item.percent}%"
+                if item.status == I_FAILED and item.log:
+                    line += f": {item.log}"
+                self.out.note(line)
+
+
+class _Bars:
+    """Progress on a terminal: a rich bar per node, with its status."""
+
+    def __init__(self, out: Output, nodes: Sequence[str]) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[word]}"),
+            console=out.err_console,
+            refresh_per_second=4,
+        )
+        self.bars = {
+            n: self.progress.add_task(n, total=100, word=status_word(I_NOT_START)) for n in nodes
+        }
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, outcome: TaskOutcome) -> None:
+        for item in outcome.items:
+            bar = self.bars.get(item.node)
+            if bar is None:
+                bar = self.bars[item.node] = self.progress.add_task(item.node, total=100, word="")
+            percent = 100 if item.status == I_SUCCESS else item.percent
+            self.progress.update(bar, completed=percent, word=status_word(item.status))
+
+
+def follow_task(
+    client: AdminClient,
+    out: Output,
+    task_no: str,
+    nodes: Sequence[str],
+    *,
+    stall_timeout_s: float,
+    interval_s: float | None = None,
+) -> TaskOutcome:
+    """Read ``getTaskRsp`` every ``interval_s`` until every item is finished, showing each
+    node's progress; gives up following (``CommandFailed``) when nothing changed for
+    ``stall_timeout_s``. Ctrl-C stops following and says how to go on (exit status 130)."""
+    view: _Lines | _Bars
+    if out.as_json:
+        view = _Lines(out)  # notes are silent with --json
+    elif out.err_console.is_terminal:
+        view = _Bars(out, nodes)
+    else:
+        view = _Lines(out)
+    interval = FOLLOW_INTERVAL_S if interval_s is None else interval_s
+    last: tuple[Any, ...] | None = None
+    changed = time.monotonic()
+    try:
+        with view:
+            while True:
+                ret, rsp = client.call("getTaskRsp", task_no)
+                if ret != 0:
+                    raise CommandFailed(
+                        f"the admin registry does not know the task {task_no} any more "
+                        f"(getTaskRsp answered {ret})",
+                        ret,
+                    )
+                outcome = read_task(rsp)
+                view.show(outcome)
+                if outcome.finished:
+                    return outcome
+                state = tuple((i.status, i.percent) for i in outcome.items)
+                now = time.monotonic()
+                if state != last:
+                    last, changed = state, now
+                elif now - changed >= stall_timeout_s:
+                    raise CommandFailed(
+                        f"task {task_no}: no progress for {stall_timeout_s:g} s; it goes on in "
+                        f"the admin registry: `tarsus server task {task_no}` shows it",
+                        extra={"task": task_no, **outcome.as_json()},
+                    )
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped following; task {task_no} goes on in the admin registry.\n"
+            f"follow it: tarsus server task {task_no} --follow",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+
+
+def wait_active(
+    client: AdminClient,
+    app: str,
+    server: str,
+    nodes: Iterable[str],
+    *,
+    timeout_s: float,
+) -> dict[str, str]:
+    """Wait until ``App.Server`` is active on every node, as its node sees it (its process
+    runs and keeps alive: ``getServerState``'s present state, with a pid). Returns the nodes
+    that are not, with what they are (empty: all active)."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(nodes)
+    states: dict[str, str] = {}
+    while True:
+        for node in list(waiting):
+            ret, state, result = client.call("getServerState", app, server, node)
+            present = str(state.presentStateInNode or state.presentStateInReg or "")
+            # the node says "Active" (upstream's etos), the registry "active"
+            if ret == 0 and present.lower() == "active" and int(state.processId) > 0:
+                waiting.remove(node)
+                states.pop(node, None)
+            else:
+                states[node] = present or (str(result).strip() or f"error {ret}")
+        if not waiting or time.monotonic() >= deadline:
+            return {n: states[n] for n in waiting}
+        time.sleep(ACTIVE_POLL_S)
+
+
+def failure_message(doing: str, outcome: TaskOutcome) -> str:
+    """One line: which nodes failed and why (``doing`` says what was being done)."""
+    failed = [i for i in outcome.items if i.status == I_FAILED]
+    cancelled = [i for i in outcome.items if i.status == I_CANCEL]
+    total = len(outcome.items)
+    if total == 1 and failed:
+        item = failed[0]
+        return (
+            f"{doing} on node {item.node} failed at {item.percent}%: "
+            f"{item.log or 'the admin registry gave no reason'}"
+        )
+    parts = [f"node {i.node}: {i.log or 'no reason given'}" for i in failed]
+    message = f"{doing} failed on {len(failed)} of {total} nodes"
+    if parts:
+        message += ": " + "; ".join(parts)
+    if cancelled:
+        message += f" (not done, after the failure: {', '.join(i.node for i in cancelled)})"
+    return message + f"; task {outcome.task_no}"
+
+
+# --------------------------------------------------------------------------- one publish
+
+
+@dataclass(frozen=True)
+class Canary:
+    """``--canary N``: the first N nodes first, then (``go_on``) the rest."""
+
+    count: int
+    go_on: bool = True
+    wait_s: float = 60.0
+
+
+def add_task(client: AdminClient, req: AdminReg.TaskReq, doing: str) -> None:
+    from tarsus.cli.admin_client import refused
+
+    ret = int(client.call("addTaskReq", req))
+    if ret != 0:
+        raise refused(f"{doing}: adding the task", ret)
+
+
+def run_publish(
+    client: AdminClient,
+    out: Output,
+    app: str,
+    server: str,
+    nodes: Sequence[str],
+    source: PatchSource,
+    rollout: Rollout,
+    *,
+    user: str,
+    comment: str,
+    restart: bool,
+    stall_timeout_s: float,
+    canary: Canary | None = None,
+    verb: str = "publishing",
+) -> dict[str, Any]:
+    """Publish ``source`` to ``nodes`` as one task (two with a canary), following each; the
+    document of what happened. ``CommandFailed`` (with that document) if any node failed."""
+    server_id = f"{app}.{server}"
+    doing = f"{verb} {source.describe()} to {server_id}"
+    phases: list[tuple[str, list[str]]] = [("all", list(nodes))]
+    if canary is not None:
+        if not 0 < canary.count < len(nodes):
+            raise UsageError(
+                f"--canary {canary.count}: give fewer nodes than the {len(nodes)} chosen, 1 or more"
+            )
+        phases = [("canary", list(nodes[: canary.count])), ("rest", list(nodes[canary.count :]))]
+    doc: dict[str, Any] = {
+        "server": server_id,
+        "source": {"patch_id": source.patch_id, "filepath": source.filepath or None},
+        "rollout": rollout.as_json(),
+        "nodes": list(nodes),
+        "restart": restart,
+        "tasks": [],
+    }
+    for phase, phase_nodes in phases:
+        req = release.patch_task(
+            app, server, phase_nodes, source.parameters(), user=user, comment=comment,
+            restart=restart, serial=rollout.serial, each=rollout.each, lossless=rollout.lossless,
+        )  # fmt: skip
+        add_task(client, req, doing)
+        out.note(
+            f"task {req.taskNo}: {doing} on {len(phase_nodes)} node"
+            f"{'s' if len(phase_nodes) != 1 else ''}"
+            + (f" ({rollout.describe()})" if len(phase_nodes) > 1 else "")
+            + (" [canary]" if phase == "canary" else "")
+        )
+        outcome = follow_task(client, out, req.taskNo, phase_nodes, stall_timeout_s=stall_timeout_s)
+        doc["tasks"].append({"phase": phase, **outcome.as_json()})
+        if not outcome.succeeded:
+            raise CommandFailed(failure_message(doing, outcome), extra=doc)
+        if phase == "canary" and canary is not None:
+            not_active = wait_active(client, app, server, phase_nodes, timeout_s=canary.wait_s)
+            doc["canary"] = {"nodes": phase_nodes, "not_active": not_active}
+            if not_active:
+                states = "; ".join(f"node {n}: {s}" for n, s in not_active.items())
+                raise CommandFailed(
+                    f"canary: {server_id} is not active after {canary.wait_s:g} s ({states}); "
+                    f"the other {len(nodes) - len(phase_nodes)} nodes were not touched",
+                    extra=doc,
+                )
+            out.note(f"canary: {server_id} is active on {', '.join(phase_nodes)}")
+            if not canary.go_on:
+                rest = list(nodes[canary.count :])
+                doc["stopped_after_canary"] = True
+                doc["rest"] = rest
+                return doc
+    return doc
+
+
+def go_on_command(server_id: str, source: PatchSource, rest: Sequence[str]) -> str:
+    """The command that publishes the same package to the nodes a canary left."""
+    what = f"--version {source.patch_id}" if source.patch_id is not None else "--package PATH"
+    return f"tarsus server publish {server_id} {what} " + " ".join(f"--node {n}" for n in rest)
+
+
+# --------------------------------------------------------------------------- history
+
+
+def publish_history(client: AdminClient, app: str, server: str) -> list[TaskOutcome]:
+    """The server's publish tasks, newest first (``getTaskHistory``, both patch commands)."""
+    from tarsus.cli.admin_client import refused
+
+    tasks: list[TaskOutcome] = []
+    for command in PATCH_COMMANDS:
+        ret, rsps = client.call("getTaskHistory", app, server, command)
+        if ret != 0:
+            raise refused(f"reading the publish history of {app}.{server}", ret)
+        tasks.extend(read_task(rsp) for rsp in rsps)
+    tasks.sort(key=lambda t: t.created, reverse=True)
+    return tasks
+
+
+def previous_versions(
+    tasks: Sequence[TaskOutcome], nodes: Sequence[str], current: dict[str, str]
+) -> dict[str, str | None]:
+    """Per node, the version published there before its current one: the newest patch id,
+    among its successful publishes (``tasks`` newest first), that differs from ``current``
+    (the node's ``patch_version``; else its newest successful publish). None: no such."""
+    installed: dict[str, list[str]] = {n: [] for n in nodes}
+    for task in tasks:
+        for item in task.items:
+            if item.node in installed and item.status == I_SUCCESS and item.patch_id:
+                installed[item.node].append(item.patch_id)
+    answer: dict[str, str | None] = {}
+    for node, ids in installed.items():
+        now = current.get(node) or (ids[0] if ids else "")
+        answer[node] = next((i for i in ids if i != now), None)
+    return answer
