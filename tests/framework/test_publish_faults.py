@@ -114,3 +114,47 @@ def test_a_full_disk_refuses_the_package_and_the_old_version_keeps_running(
     cluster.wait_connected([full])
     cluster.ok("server", "publish", SERVER, "--version", version, "--node", full)
     assert str(cluster.active(full)["patch_version"]) == version
+
+
+#: a version that starts and keeps alive (Active on its node) but never opens its servant:
+#: its initialize takes the servant's adapter out before the application binds it
+DEAF = """
+
+def initialize(app: Application) -> None:
+    app.adapters.clear()
+"""
+
+
+def test_a_canary_goes_on_only_once_it_answers(cluster: Cluster, tmp_path: Path) -> None:
+    canary, *rest = cluster.nodes
+    good = shutil.copytree(EXAMPLE, tmp_path / "good", ignore=shutil.ignore_patterns("__pycache__"))
+    (good / "CHANGES").write_text("good\n")
+    version = str(cluster.ok("package", "upload", SERVER, str(good))["id"])
+    done = cluster.tarsus(
+        "server", "publish", SERVER, "--version", version, "--all", "--canary", "1"
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"canary: {SERVER} is active and answering on {canary}" in done.stderr
+    for node in cluster.nodes:
+        assert str(cluster.active(node)["patch_version"]) == version
+
+    deaf = shutil.copytree(good, tmp_path / "deaf")
+    source = (deaf / "server.py").read_text()
+    source = source.replace("\n\ndef initialize(", "\n\ndef _unused(")
+    (deaf / "server.py").write_text(
+        source.replace("\n\nasync def standalone(", DEAF + "\n\nasync def standalone(")
+    )
+    bad = str(cluster.ok("package", "upload", SERVER, str(deaf))["id"])
+    done = cluster.tarsus(
+        "server", "publish", SERVER, "--version", bad, "--all", "--canary", "1",
+        "--canary-wait", "3",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert f"canary: {SERVER} is not active and answering after 3 s (node {canary}:" in err
+    assert f"{SERVER}.HelloObj" in err and "tars_ping" in err
+    assert "the other 2 nodes were not touched" in err
+    # Active on its node all along: only the servant's silence stopped the publish
+    assert str(cluster.active(canary)["patch_version"]) == bad
+    for node in rest:
+        assert str(cluster.status(node)["patch_version"]) == version
