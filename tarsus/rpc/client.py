@@ -38,7 +38,7 @@ from tarsus.rpc.errors import (
     ServerError,
     TarsError,
 )
-from tarsus.rpc.framing import BatchingProtocol, FramingError, frame, split_frames
+from tarsus.rpc.framing import BatchingProtocol, FrameAssembler, FramingError, frame
 from tarsus.rpc.health import AdapterHealth, ShieldPolicy
 from tarsus.rpc.proxy import CallOptions
 
@@ -70,7 +70,7 @@ class ClientConnection(BatchingProtocol):
         self._on_push = on_push
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = request_ids()
-        self._buf = bytearray()
+        self._frames = FrameAssembler()
         self._paused: asyncio.Future[None] | None = None
         self.closed = False
 
@@ -92,10 +92,8 @@ class ClientConnection(BatchingProtocol):
         self._on_lost(self, exc)
 
     def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
         try:
-            frames = split_frames(buf)
+            frames = self._frames.feed(data)
         except FramingError as e:
             log.warning("bad frame from server: %s", e)
             self.abort()
@@ -136,7 +134,7 @@ class ClientConnection(BatchingProtocol):
             self.transport.abort()
 
 
-def _peek_version(body: bytes) -> int:
+def _peek_version(body: bytes | bytearray) -> int:
     """iVersion is tag 1 in both packet layouts; read it without decoding the rest."""
     if len(body) >= 1 and body[0] == 0x10 and len(body) >= 2:
         return body[1]

@@ -39,7 +39,7 @@ from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
-from tarsus.rpc.framing import BatchingProtocol, FramingError, frame, split_frames
+from tarsus.rpc.framing import BatchingProtocol, FrameAssembler, FramingError, frame
 from tarsus.rpc.periodic import Periodic
 from tarsus.rpc.servant import Servant
 
@@ -184,8 +184,8 @@ class Adapter:
 
 class ServerConnection(BatchingProtocol):
     __slots__ = (
-        "_buf",
         "_close_callbacks",
+        "_frames",
         "adapter",
         "closed",
         "last_active",
@@ -197,7 +197,7 @@ class ServerConnection(BatchingProtocol):
         super().__init__()
         self.adapter = adapter
         self.peer: tuple[str, int] | None = None
-        self._buf = bytearray()
+        self._frames = FrameAssembler(adapter.max_packet)
         self.pending = 0
         self.last_active = time.monotonic()
         self.closed = False
@@ -262,10 +262,8 @@ class ServerConnection(BatchingProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
-        buf = self._buf
-        buf += data
         try:
-            frames = split_frames(buf, self.adapter.max_packet)
+            frames = self._frames.feed(data)
         except FramingError as e:
             log.warning("%s: closing connection from %s: %s", self.adapter.name, self.peer, e)
             self.close()
@@ -281,7 +279,7 @@ class ServerConnection(BatchingProtocol):
         self._closed()
 
     # ------------------------------------------------------------------ dispatch
-    def _handle(self, body: bytes) -> None:
+    def _handle(self, body: bytes | bytearray) -> None:
         adapter = self.adapter
         try:
             req = decode(body, RequestPacket)

@@ -4,6 +4,7 @@ restarted, the local copy reused, the installed versions recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -25,7 +26,7 @@ from tarsus.package import PackageError, pack_directory
 from tarsus.protocol.gen import NodeDescriptor, Patch
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import eventually, free_port, patch_store_process
+from tarsus.testing import eventually, free_port, patch_store_process, serve
 
 OBJ = "tars.tarspatch.PatchObj"
 
@@ -222,3 +223,85 @@ async def test_a_download_resumes_after_the_store_restarted(tmp_path: Path) -> N
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+class _Irregular(Patch.PatchServant):
+    """A store answering ``data`` in chunks of lengths that change (any store may: upstream's
+    ``size=``), slowly enough that requests pile up; it notes how many were in flight."""
+
+    def __init__(self, data: bytes, lengths: list[int], *, end_at: int | None = None) -> None:
+        self.data = data
+        self.lengths = lengths
+        self.end_at = len(data) if end_at is None else end_at
+        self.asked: list[int] = []
+        self.inflight = 0
+        self.most_inflight = 0
+
+    async def listFileInfo(self, path: str) -> tuple[int, list[Patch.FileInfo]]:
+        md5 = hashlib.md5(self.data).hexdigest()
+        return 1, [Patch.FileInfo(path="Test.Big.tgz", size=len(self.data), md5=md5)]
+
+    async def download(self, file: str, pos: int) -> tuple[int, bytes]:
+        self.asked.append(pos)
+        self.inflight += 1
+        self.most_inflight = max(self.most_inflight, self.inflight)
+        try:
+            await asyncio.sleep(0.005)
+        finally:
+            self.inflight -= 1
+        if pos >= self.end_at:
+            return 1, b""
+        length = self.lengths[len(self.asked) % len(self.lengths)]
+        return 0, self.data[pos : pos + length]
+
+
+async def _fetch_from(servant: Patch.PatchServant, tmp_path: Path, md5: str, window: int) -> Path:
+    async with serve(servant, OBJ) as served:
+        source = PatchObjSource(
+            served.communicator,
+            served.proxy_string,
+            md5=md5,
+            download_dir=tmp_path / "download",
+            disk_reserve=0,
+            retry_for=1.0,
+            window=window,
+        )
+        return await source.fetch(batch_path("Test", "Big"), tmp_path / "work")
+
+
+async def test_chunks_of_any_length_land_where_they_belong_with_requests_in_flight(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    md5 = hashlib.md5(data).hexdigest()
+    steady = _Irregular(data, [256 * 1024])
+    assert (await _fetch_from(steady, tmp_path / "a", md5, window=4)).read_bytes() == data
+    assert steady.most_inflight > 1  # asked ahead, at positions that follow
+    assert sorted(set(steady.asked)) == list(range(0, len(data), 256 * 1024))
+
+    odd = _Irregular(data, [100_000, 65_536, 300_001, 7])
+    assert (await _fetch_from(odd, tmp_path / "b", md5, window=4)).read_bytes() == data
+
+    one_at_a_time = _Irregular(data, [65_536, 1 << 20])
+    got = await _fetch_from(one_at_a_time, tmp_path / "c", md5, window=1)
+    assert got.read_bytes() == data and one_at_a_time.most_inflight == 1
+
+
+async def test_a_store_whose_file_changes_during_the_download_installs_nothing(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(2 * 1024 * 1024)
+    md5 = hashlib.md5(data).hexdigest()
+    shrunk = _Irregular(data, [256 * 1024], end_at=1024 * 1024)
+    with pytest.raises(PackageError, match="ended at 1048576 of the 2097152 bytes"):
+        await _fetch_from(shrunk, tmp_path / "a", md5, window=4)
+
+    grown = _Irregular(data + b"more", [300_000])
+
+    async def listed(path: str) -> tuple[int, list[Patch.FileInfo]]:
+        return 1, [Patch.FileInfo(path="Test.Big.tgz", size=len(data), md5=md5)]  # as before
+
+    grown.listFileInfo = listed  # type: ignore[method-assign]
+    with pytest.raises(PackageError, match="grew past the 2097152 bytes"):
+        await _fetch_from(grown, tmp_path / "b", md5, window=4)
+    assert not list((tmp_path / "b" / "download").rglob("*.tgz"))

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import logging
 import os
 import shutil
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from tarsus.names import InvalidName, check_application, check_server_name
 from tarsus.package import PackageError, md5_of
@@ -51,6 +53,9 @@ CALL_TIMEOUT_MS = 60_000
 #: How long one chunk is retried after failed calls, and the wait between tries.
 RETRY_FOR = 60.0
 RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
+#: Chunk requests in flight at once: enough to keep the store and the connection busy while
+#: a chunk is written and hashed (4 x upstream's 1 MiB chunk in memory at most).
+WINDOW = 4
 
 _locks: weakref.WeakValueDictionary[Path, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -85,6 +90,7 @@ class PatchObjSource:
         download_dir: Path,
         disk_reserve: int,
         retry_for: float = RETRY_FOR,
+        window: int = WINDOW,
     ) -> None:
         self.communicator = communicator
         self.patch_obj = patch_obj
@@ -92,6 +98,7 @@ class PatchObjSource:
         self.download_dir = Path(download_dir)
         self.disk_reserve = disk_reserve
         self.retry_for = retry_for
+        self.window = max(1, window)
 
     def local_path(self, location: str) -> Path:
         """Where ``location`` is kept on this node (names checked: they become paths)."""
@@ -150,7 +157,7 @@ class PatchObjSource:
         local.parent.mkdir(parents=True, exist_ok=True)
         part = local.with_name(f".{local.name}.part")
         owner = local.with_name(f".{local.name}.part.md5")
-        pos = await asyncio.to_thread(self._resume_point, part, owner, size)
+        pos, digest = await asyncio.to_thread(self._resume_point, part, owner, size)
         free = shutil.disk_usage(local.parent).free
         if free - (size - pos) < self.disk_reserve:
             raise PackageError(
@@ -162,26 +169,8 @@ class PatchObjSource:
             log.info("%s: resuming the download at %d of %d bytes", local.name, pos, size)
         started = time.monotonic()
         with open(part, "ab") as out:
-            while True:
-                code, data = await self._retried(
-                    f"download {location} at {pos}",
-                    functools.partial(patch.download, location, pos),
-                )
-                if code == 1:
-                    break
-                if code != 0 or not data:
-                    raise PackageError(
-                        f"{self.patch_obj} download {location} at {pos} answered {code}"
-                    )
-                if pos + len(data) > size:
-                    raise PackageError(
-                        f"{location} grew past the {size} bytes listed: it was prepared again "
-                        "during the download; publish again"
-                    )
-                await asyncio.to_thread(out.write, data)
-                pos += len(data)
-                report(pos * 100 // size if size else 100)
-        got = await asyncio.to_thread(md5_of, part)
+            await self._receive(patch, location, out, digest, pos, size, report)
+        got = digest.hexdigest()
         if got != self.md5:
             part.unlink(missing_ok=True)
             owner.unlink(missing_ok=True)
@@ -194,18 +183,81 @@ class PatchObjSource:
         elapsed = time.monotonic() - started
         log.info("%s: downloaded %d bytes in %.2f s", local.name, size, elapsed)
 
-    def _resume_point(self, part: Path, owner: Path, size: int) -> int:
-        """Bytes of ``part`` to keep: what an earlier try of this same package (md5) got."""
+    async def _receive(
+        self,
+        patch: Patch.PatchProxy,
+        location: str,
+        out: BinaryIO,
+        digest: Any,
+        pos: int,
+        size: int,
+        report: Progress,
+    ) -> None:
+        """Bytes ``pos``..``size`` of ``location`` appended to ``out`` (and to ``digest``).
+
+        The first answer tells the store's chunk size; from then on up to :attr:`window`
+        requests are in flight at the positions that follow (the size is known), and answers
+        are written in the order asked. An answer of another length drops the requests in
+        flight (asked at positions that no longer follow) and asks again from where the file
+        ends, so whatever chunk size a store answers with (upstream's ``size=``), the bytes
+        land where they belong.
+        """
+        inflight: deque[asyncio.Task[tuple[int, bytes]]] = deque()
+        chunk = 0  # the store's chunk size: unknown until the first answer
+        ask = pos  # where the next request reads
+        try:
+            while pos < size:
+                while ask < size and len(inflight) < (self.window if chunk else 1):
+                    call = functools.partial(patch.download, location, ask)
+                    what = f"download {location} at {ask}"
+                    inflight.append(asyncio.ensure_future(self._retried(what, call)))
+                    ask += chunk or size
+                code, data = await inflight.popleft()
+                if code == 1:
+                    raise PackageError(
+                        f"{location} ended at {pos} of the {size} bytes listed: it was prepared "
+                        "again during the download; publish again"
+                    )
+                if code != 0 or not data:
+                    raise PackageError(
+                        f"{self.patch_obj} download {location} at {pos} answered {code}"
+                    )
+                if pos + len(data) > size:
+                    raise PackageError(
+                        f"{location} grew past the {size} bytes listed: it was prepared again "
+                        "during the download; publish again"
+                    )
+                if len(data) != chunk:  # the first answer, or the store's chunk size changed:
+                    chunk = len(data)  # what is in flight was asked at other positions
+                    _cancel(inflight)
+                    ask = pos + chunk
+                # the disk write and the md5 side by side (both leave the GIL)
+                await asyncio.gather(
+                    asyncio.to_thread(out.write, data), asyncio.to_thread(digest.update, data)
+                )
+                pos += len(data)
+                report(pos * 100 // size)
+        finally:
+            _cancel(inflight)
+        report(100)
+
+    def _resume_point(self, part: Path, owner: Path, size: int) -> tuple[int, Any]:
+        """Bytes of ``part`` to keep (what an earlier try of this same package, by md5, got)
+        and the md5 state over them."""
+        digest = hashlib.md5(usedforsecurity=False)
         try:
             same = owner.read_text(encoding="ascii").strip() == self.md5
             have = part.stat().st_size
         except (OSError, UnicodeDecodeError):
             same, have = False, 0
-        if same and have <= size:
-            return have
+        if same and 0 < have <= size:
+            with open(part, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+            return have, digest
         part.unlink(missing_ok=True)
         owner.write_text(self.md5 + "\n", encoding="ascii")
-        return 0
+        return 0, digest
 
     async def _retried(self, what: str, call: Callable[[], Awaitable[R]]) -> R:
         """``call()``, tried again after a failed call (the store unreachable, restarting, a
@@ -223,3 +275,9 @@ class PatchObjSource:
                 log.warning("%s failed (%s); trying again in %.1f s", what, e, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cancel(tasks: deque[asyncio.Task[tuple[int, bytes]]]) -> None:
+    for task in tasks:
+        task.cancel()
+    tasks.clear()

@@ -403,10 +403,10 @@ class PackageFiles:
     async def list_info(self, path: str) -> tuple[PatchCode, list[StoredFile]]:
         """``listFileInfo``: a directory → (OK, every regular file below it, paths relative
         to it); a file → (DONE, [the file, named by its base name])."""
-        real = self._resolve(path)
-        return await asyncio.to_thread(self._list_info, real, path)
+        return await asyncio.to_thread(self._list_info, path)
 
-    def _list_info(self, real: Path, asked: str) -> tuple[PatchCode, list[StoredFile]]:
+    def _list_info(self, asked: str) -> tuple[PatchCode, list[StoredFile]]:
+        real = self._resolve(asked)
         try:
             st = real.stat()
         except FileNotFoundError:
@@ -441,12 +441,12 @@ class PackageFiles:
     async def read(self, path: str, pos: int) -> tuple[PatchCode, bytes]:
         """``download``: up to ``chunk_size`` bytes of the file at ``pos``: (OK, data), or
         (DONE, b"") at or past its end."""
-        real = self._resolve(path)
         if pos < 0:
             raise PatchError(PatchCode.INVALID, f"negative position {pos}")
-        return await asyncio.to_thread(self._read, real, path, pos)
+        return await asyncio.to_thread(self._read, path, pos)
 
-    def _read(self, real: Path, asked: str, pos: int) -> tuple[PatchCode, bytes]:
+    def _read(self, asked: str, pos: int) -> tuple[PatchCode, bytes]:
+        real = self._resolve(asked)  # here: resolving a path is file system calls too
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
