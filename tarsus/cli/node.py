@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, admin_command
+from tarsus.rpc.logs import parse_size
 
 app = typer.Typer(
     name="node",
@@ -54,6 +55,15 @@ def run(
     stop_services: Annotated[
         bool, typer.Option("--stop-services", help="Stop the services when the node exits.")
     ] = False,
+    disk_reserve: Annotated[
+        str | None,
+        typer.Option(
+            "--disk-reserve",
+            metavar="SIZE",
+            help="Bytes that must stay free on the node's disk after a package is downloaded "
+            "and unpacked (512K, 256M, 2G; default 256M): a bigger package is refused.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
@@ -63,6 +73,12 @@ def run(
     if locator is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
+    supervision: dict[str, int] = {}
+    if disk_reserve is not None:
+        try:
+            supervision["disk_reserve"] = parse_size(disk_reserve)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--disk-reserve") from None
     from tarsus.cli.node_agent import run_agent
 
     raise typer.Exit(
@@ -73,6 +89,7 @@ def run(
             host=host,
             port=port,
             stop_services=stop_services,
+            supervision=supervision,
             verbose=verbose,
         )
     )

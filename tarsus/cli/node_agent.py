@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,6 +34,7 @@ def run_agent(
     host: str = "",
     port: int = SERVER_OBJ_PORT,
     stop_services: bool = False,
+    supervision: Mapping[str, Any] | None = None,
     verbose: bool = False,
 ) -> int:
     logging.basicConfig(
@@ -45,6 +48,7 @@ def run_agent(
         host=host,
         port=port,
         stop_services_on_exit=stop_services,
+        supervision=dict(supervision or {}),
     )
 
     async def main() -> int:

@@ -25,6 +25,7 @@ from typing import Any
 from tarsus import release
 from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, UsageError
 from tarsus.protocol.gen import AdminReg
+from tarsus.rpc.errors import Ret
 
 __all__ = [
     "FOLLOW_INTERVAL_S",
@@ -36,11 +37,11 @@ __all__ = [
     "follow_task",
     "select_nodes",
     "status_word",
-    "wait_active",
+    "wait_answering",
 ]
 
 FOLLOW_INTERVAL_S = 0.5
-#: how often a canary's state is read while waiting for it to be active
+#: how often a canary is asked whether it answers, while waiting for it
 ACTIVE_POLL_S = 1.0
 PATCH_COMMANDS = ("patch_tars", "grace_patch_tars")
 
@@ -347,33 +348,62 @@ def follow_task(
         raise SystemExit(130) from None
 
 
-def wait_active(
+def wait_answering(
     client: AdminClient,
     app: str,
     server: str,
     nodes: Iterable[str],
     *,
     timeout_s: float,
-) -> dict[str, str]:
-    """Wait until ``App.Server`` is active on every node, as its node sees it (its process
-    runs and keeps alive: ``getServerState``'s present state, with a pid). Returns the nodes
-    that are not, with what they are (empty: all active)."""
+) -> tuple[dict[str, str], bool]:
+    """Wait until ``App.Server`` is Active on every node and answers there: the admin
+    registry's ``AdminExt.checkServerAnswers`` (Active as its node sees it, and each servant
+    answering ``tars_ping`` on its own endpoint; the lossless task's check). Returns the nodes
+    that do not, with why (empty: all answer), and whether answering was checked: an
+    upstream admin registry has no ``checkServerAnswers``, and then only Active (with a pid,
+    ``getServerState``) is waited for."""
     deadline = time.monotonic() + timeout_s
     waiting = list(nodes)
-    states: dict[str, str] = {}
+    why: dict[str, str] = {}
+    answers = True
     while True:
         for node in list(waiting):
-            ret, state, result = client.call("getServerState", app, server, node)
-            present = str(state.presentStateInNode or state.presentStateInReg or "")
-            # the node says "Active" (upstream's etos), the registry "active"
-            if ret == 0 and present.lower() == "active" and int(state.processId) > 0:
+            judged = _answers(client, app, server, node) if answers else None
+            if judged is None:
+                answers = False
+                judged = _active(client, app, server, node)
+            ok, reason = judged
+            if ok:
                 waiting.remove(node)
-                states.pop(node, None)
+                why.pop(node, None)
             else:
-                states[node] = present or (str(result).strip() or f"error {ret}")
+                why[node] = reason
         if not waiting or time.monotonic() >= deadline:
-            return {n: states[n] for n in waiting}
+            return {n: why[n] for n in waiting}, answers
         time.sleep(ACTIVE_POLL_S)
+
+
+def _answers(client: AdminClient, app: str, server: str, node: str) -> tuple[bool, str] | None:
+    """``checkServerAnswers``: does ``App.Server`` answer on ``node``, and if not, why. None:
+    the admin registry has no such function (upstream's)."""
+    try:
+        ret, result = client.call_ext("checkServerAnswers", app, server, node)
+    except CommandFailed as e:
+        if e.code == Ret.SERVER_NO_FUNC:
+            return None
+        raise
+    return ret == 0, str(result).strip() or f"error {ret}"
+
+
+def _active(client: AdminClient, app: str, server: str, node: str) -> tuple[bool, str]:
+    """Is ``App.Server`` active on ``node`` as its node sees it (``getServerState``: present
+    state ``Active``, with a pid)? And if not, what it is."""
+    ret, state, result = client.call("getServerState", app, server, node)
+    present = str(state.presentStateInNode or state.presentStateInReg or "")
+    # the node says "Active" (upstream's etos), the registry "active"
+    if ret == 0 and present.lower() == "active" and int(state.processId) > 0:
+        return True, ""
+    return False, present or (str(result).strip() or f"error {ret}")
 
 
 def failure_message(doing: str, outcome: TaskOutcome) -> str:
@@ -468,16 +498,24 @@ def run_publish(
         if not outcome.succeeded:
             raise CommandFailed(failure_message(doing, outcome), extra=doc)
         if phase == "canary" and canary is not None:
-            not_active = wait_active(client, app, server, phase_nodes, timeout_s=canary.wait_s)
-            doc["canary"] = {"nodes": phase_nodes, "not_active": not_active}
-            if not_active:
-                states = "; ".join(f"node {n}: {s}" for n, s in not_active.items())
+            not_ready, checked = wait_answering(
+                client, app, server, phase_nodes, timeout_s=canary.wait_s
+            )
+            ready = "active and answering" if checked else "active"
+            doc["canary"] = {"nodes": phase_nodes, "not_ready": not_ready, "checked": ready}
+            if not_ready:
+                states = "; ".join(f"node {n}: {s}" for n, s in not_ready.items())
                 raise CommandFailed(
-                    f"canary: {server_id} is not active after {canary.wait_s:g} s ({states}); "
+                    f"canary: {server_id} is not {ready} after {canary.wait_s:g} s ({states}); "
                     f"the other {len(nodes) - len(phase_nodes)} nodes were not touched",
                     extra=doc,
                 )
-            out.note(f"canary: {server_id} is active on {', '.join(phase_nodes)}")
+            if not checked:
+                out.note(
+                    "canary: this admin registry cannot tell whether the server answers "
+                    "(no AdminExt.checkServerAnswers): only its state was checked"
+                )
+            out.note(f"canary: {server_id} is {ready} on {', '.join(phase_nodes)}")
             if not canary.go_on:
                 rest = list(nodes[canary.count :])
                 doc["stopped_after_canary"] = True

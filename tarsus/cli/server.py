@@ -419,7 +419,8 @@ def publish(
         typer.Option(
             "--canary",
             metavar="N",
-            help="publish to the first N nodes, wait until they are active, then the rest",
+            help="publish to the first N nodes, wait until they are active and answer, "
+            "then the rest",
             show_default=False,
         ),
     ] = None,
@@ -432,7 +433,10 @@ def publish(
     canary_wait: Annotated[
         int,
         typer.Option(
-            "--canary-wait", metavar="S", min=1, help="how long the canary may take to be active"
+            "--canary-wait",
+            metavar="S",
+            min=1,
+            help="how long the canary may take to be active and answer",
         ),
     ] = 60,
     lossless: LosslessOption = False,

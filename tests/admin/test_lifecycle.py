@@ -3,12 +3,13 @@ node, and the return codes of every failure (docs/admin.md)."""
 
 from __future__ import annotations
 
-from admin_support import NODE, Harness
+from admin_support import NODE, Active, Harness
 from sqlalchemy import update
 
 from tarsus.framework.admin import ErrCode
+from tarsus.protocol.gen import QueryF, TarsusAdmin
 from tarsus.store.schema import t_server_conf
-from tarsus.testing import eventually
+from tarsus.testing import eventually, serve
 
 
 async def test_start_sets_setting_state_active_and_starts_on_the_node(admin: Harness) -> None:
@@ -206,3 +207,29 @@ async def test_tars_dns_servers_are_not_asked_of_a_node(admin: Harness) -> None:
     assert await admin.proxy.stopServer("Demo", "Hello", "10.9.9.9") == (0, "")
     row = await admin.store.servers.get("Demo", "Hello", "10.9.9.9")
     assert row is not None and (row.setting_state, row.present_state) == ("inactive", "inactive")
+
+
+async def test_check_server_answers_says_what_is_missing(admin: Harness) -> None:
+    """AdminExt.checkServerAnswers: the lossless task's check, asked once (a canary polls it)."""
+    ext = admin.comm.string_to_proxy(
+        TarsusAdmin.AdminExtProxy, f"tars.tarsAdminRegistry.AdminRegObj@{admin.endpoint}"
+    )
+    ret, result = await ext.checkServerAnswers("Demo", "Nope", NODE)
+    assert ret == ErrCode.EM_TARS_LOAD_SERVICE_DESC_ERR and "not deployed" in result
+
+    admin.node.states[("Demo", "Hello")] = (Active, 321)
+    async with serve(QueryF.QueryFServant(), "Demo.Hello.HelloObj") as running:
+        port = int(running.endpoint.split(" -p ")[1].split()[0])
+        await admin.deploy(node=NODE, host="127.0.0.1", port=port)
+        assert await ext.checkServerAnswers("Demo", "Hello", NODE) == (
+            0,
+            f"'Demo.Hello_{NODE}' answers (pid 321)",
+        )
+    # Active on its node, but nothing listens on its servant's port any more
+    ret, result = await ext.checkServerAnswers("Demo", "Hello", NODE)
+    assert ret == ErrCode.EM_TARS_SERVICE_STATE_ERR
+    assert "Demo.Hello.HelloObj" in result and "tars_ping" in result
+
+    await admin.deploy(node="10.9.9.9")
+    ret, result = await ext.checkServerAnswers("Demo", "Hello", "10.9.9.9")
+    assert ret == ErrCode.EM_TARS_SERVICE_STATE_ERR and "not connected" in result

@@ -489,17 +489,37 @@ class Lifecycle:
     ) -> Outcome:
         """Poll ``getPatchPercent`` every ``patch_poll_interval`` s until the node reports
         success or failure of the install ``req`` started, for at most ``patch_wait_timeout``
-        s."""
+        s. A node that goes away meanwhile (its push connection closed: killed, crashed,
+        rebooted) ends the wait at the next poll, with what that means for the instance."""
         app, server, node = req.appname, req.servername, req.nodename
         where = server_id(app, server, node)
+        reached = 0
+
+        def progressed(percent: int) -> None:
+            nonlocal reached
+            reached = max(reached, percent)
+            on_percent(reached)
+
         judged, code, info = await wait_patch(
             lambda: self.patch_percent(app, server, node),
             timeout=self.settings.patch_wait_timeout,
             interval=self.settings.patch_poll_interval,
-            on_percent=on_percent,
+            on_percent=progressed,
         )
         if judged.succeeded:
             return Outcome(0, judged.reason or f"'{where}' patched")
+        if code in (ErrCode.EM_TARS_NODE_NOT_REGISTRY_ERR, ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR):
+            gone = (
+                "is gone (its connection to the admin registry closed)"
+                if code == ErrCode.EM_TARS_NODE_NOT_REGISTRY_ERR
+                else f"stopped answering ({info.sResult})"
+            )
+            return Outcome(
+                code,
+                f"node {node} {gone} while installing {app}.{server}, at {reached}%; a node "
+                "switches a package in only once it is complete, so when it is back it runs "
+                "the version it ran before (or this one, whole); publish again to it then",
+            )
         if judged.failed:
             return Outcome(
                 code or ErrCode.EM_TARS_UNKNOWN_ERR,

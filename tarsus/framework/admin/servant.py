@@ -404,6 +404,15 @@ class AdminRegImp(AdminReg.AdminRegServant):
         return 0, await self.packages.set_default(int(id), user)
 
     @_guarded
+    async def checkServerAnswers(
+        self, application: str, serverName: str, nodeName: str
+    ) -> tuple[int, str]:
+        """AdminExt ``checkServerAnswers``: Active on its node and answering on every servant,
+        asked once (the lossless task's check, ``Lifecycle.answers``); a canary polls it."""
+        outcome = await self.lifecycle.answers(application, serverName, nodeName, 0.0)
+        return outcome.code, outcome.result
+
+    @_guarded
     async def getServerProfileTemplate(
         self, application: str, serverName: str, nodeName: str
     ) -> tuple[int, str, str]:

@@ -200,6 +200,16 @@ _AdminExt_ops: dict[str, Operation] = {
             Param(3, "result", T.STRING, out=True),
         ),
     ),
+    "checkServerAnswers": Operation(
+        "checkServerAnswers",
+        T.INT,
+        (
+            Param(1, "application", T.STRING),
+            Param(2, "serverName", T.STRING),
+            Param(3, "nodeName", T.STRING),
+            Param(4, "result", T.STRING, out=True),
+        ),
+    ),
 }
 
 
@@ -256,6 +266,14 @@ class AdminExtServant(Servant):
 
     async def setDefaultPatchPackage(self, id: int, user: str) -> tuple[int, str]:
         raise NotImplementedError("AdminExt.setDefaultPatchPackage")
+
+    async def checkServerAnswers(
+        self,
+        application: str,
+        serverName: str,
+        nodeName: str,
+    ) -> tuple[int, str]:
+        raise NotImplementedError("AdminExt.checkServerAnswers")
 
 
 class AdminExtProxy(ServantProxy):
@@ -344,4 +362,17 @@ class AdminExtProxy(ServantProxy):
         return cast(
             "tuple[int, str]",
             await self._tars_invoke_(_AdminExt_ops["setDefaultPatchPackage"], (id, user)),
+        )
+
+    async def checkServerAnswers(
+        self,
+        application: str,
+        serverName: str,
+        nodeName: str,
+    ) -> tuple[int, str]:
+        return cast(
+            "tuple[int, str]",
+            await self._tars_invoke_(
+                _AdminExt_ops["checkServerAnswers"], (application, serverName, nodeName)
+            ),
         )
