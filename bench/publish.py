@@ -137,7 +137,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     cli, "server", "deploy", SERVER, "--node", node,
                     "--servant", f"HelloObj={hello_port}", "--package",
                     str(ROOT / "examples" / "hello"), "--start", "--admin", admin_proxy,
-                    "--user", "bench",
+                    "--patch", patch_proxy, "--user", "bench",
                 )  # fmt: skip
             async with Communicator(cache_dir=None, timeout_ms=10000) as comm:
                 admin = comm.string_to_proxy(AdminReg.AdminRegProxy, admin_proxy)
