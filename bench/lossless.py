@@ -201,6 +201,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     cli, "server", "deploy", SERVER, "--node", node,
                     "--servant", f"HelloObj={hello_port}", "--package",
                     str(ROOT / "examples" / "hello"), "--start", "--admin", admin_proxy,
+                    "--patch", f"tars.tarspatch.PatchObj@tcp -h 127.0.0.1 -p {patch}",
                     "--user", "bench",
                 )  # fmt: skip
             schedule = RefreshSchedule(refresh_interval=args.refresh)
