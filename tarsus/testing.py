@@ -344,7 +344,10 @@ UP_LINE = " is up"
 #: The fixed ports ``tarsus up`` listens on, upstream's: the registry's QueryObj and
 #: RegistryObj, the admin registry's AdminRegObj, the package store's PatchObj, the node's
 #: ServerObj, the example Hello; and the HTTP app's 3000 (upstream TarsWeb's).
-FRAMEWORK_PORTS = (17890, 17891, 12000, 18793, 19386, 18601, 3000)
+FRAMEWORK_PORTS = (
+    17890, 17891, 12000, 18793, 19386, 18601, 3000,
+    18193, 18993, 18293, 18493, 18593, 18393, 18693,
+)  # fmt: skip
 
 
 class TarsusUp:

@@ -73,6 +73,27 @@ ADMIN_REG_PORT: Final = 12000
 #: The package store (``Patch``): uploads from the console, downloads by nodes.
 PATCH_OBJ: Final = "tars.tarspatch.PatchObj"
 PATCH_PORT: Final = 18793
+#: Business configuration files (``ConfigF``): what ``addConfig`` pulls.
+CONFIG_OBJ: Final = "tars.tarsconfig.ConfigObj"
+CONFIG_PORT: Final = 18193
+#: Remote logs (``Log``): what a server's remote logger sends lines to.
+LOG_OBJ: Final = "tars.tarslog.LogObj"
+LOG_PORT: Final = 18993
+#: Call statistics (``StatF``): every client and server reports there.
+STAT_OBJ: Final = "tars.tarsstat.StatObj"
+STAT_PORT: Final = 18293
+#: Custom metrics (``PropertyF``).
+PROPERTY_OBJ: Final = "tars.tarsproperty.PropertyObj"
+PROPERTY_PORT: Final = 18493
+#: Notifications and events (``Notify``).
+NOTIFY_OBJ: Final = "tars.tarsnotify.NotifyObj"
+NOTIFY_PORT: Final = 18593
+#: The stored call statistics, queried by the console (``MonitorQuery``).
+QUERY_STAT_OBJ: Final = "tars.tarsquerystat.QueryObj"
+QUERY_STAT_PORT: Final = 18393
+#: The stored properties, queried by the console (``MonitorQuery``).
+QUERY_PROPERTY_OBJ: Final = "tars.tarsqueryproperty.QueryObj"
+QUERY_PROPERTY_PORT: Final = 18693
 #: The node's object its servers send heartbeats to (``ServerF``).
 NODE_SERVER_OBJ: Final = "tars.tarsnode.ServerObj"
 NODE_SERVER_PORT: Final = 19386
