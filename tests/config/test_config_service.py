@@ -268,3 +268,25 @@ async def test_a_python_service_pulls_its_file_and_hears_of_pushes(
         assert target.read_text() == "greeting=hello"
     finally:
         await app.stop()
+
+
+async def test_a_failing_push_hook_is_named_in_the_reply_and_the_file_stays(
+    center: Center, tmp_path: Path
+) -> None:
+    await center.add(2, "Test.Hello", "hello.conf", "greeting=hi")
+    app = Application.from_config(_service_config(tmp_path, center.where))
+
+    @app.on_config_pushed
+    def broken(filename: str, path: Path) -> None:
+        raise ValueError("cannot parse greeting")
+
+    await app.start()
+    try:
+        reply = await app.load_pushed_config("hello.conf")
+        assert reply.startswith("[succ] get remote config:hello.conf; [fail] callback broken")
+        assert "cannot parse greeting" in reply
+        assert (tmp_path / "bin" / "hello.conf").read_text() == "greeting=hi"
+        # a failed fetch runs no hook
+        assert (await app.load_pushed_config("nosuch.conf")).startswith("[fail]")
+    finally:
+        await app.stop()
