@@ -391,7 +391,9 @@ class Configs:
         owner = (
             _F.server_name == f"{application}.{server}"
             if server
-            else (_F.server_name == application) | _F.server_name.like(f"{application}.%")
+            else (_F.server_name == application)
+            # "_" is a LIKE wildcard and may be in an application's name
+            | _F.server_name.like(application.replace("_", "\\_") + ".%", escape="\\")
         )
         where = [owner]
         if level:

@@ -157,6 +157,13 @@ async def test_listing_filters_and_all_files(store: Store) -> None:
     ]
 
 
+async def test_an_application_lists_only_its_own_servers(store: Store) -> None:
+    c = store.configs
+    await c.add(Level.SERVER, "My_App.Hello", "a.conf", "x=1")
+    await c.add(Level.SERVER, "MyXApp.Hello", "b.conf", "x=2")
+    assert [r.filename for r in await c.list("My_App")] == ["a.conf"]
+
+
 async def test_the_same_file_twice_is_a_conflict(store: Store) -> None:
     c = store.configs
     await c.add(Level.SERVER, "Test.Hello", "a.conf", "x=1")
