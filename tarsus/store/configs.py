@@ -433,16 +433,17 @@ class Configs:
     # ------------------------------------------------------------------ reads for ConfigF
 
     async def node_files(self, server: str, host: str, division: SetDivision) -> builtins.list[str]:
-        """``ListConfig``: the names of the level-3 files of ``server`` on ``host``."""
+        """``ListConfig``: the names of the files ``server`` on ``host`` gets: its level-3
+        files there, and (ours) the server's level-2 files, so an instance deployed after a
+        file was added lists it too (upstream lists level 3 only and relies on its console
+        adding a level-3 row for every instance)."""
+        at_node = and_(_F.level == Level.NODE, _F.host == host)
+        at_server = and_(_F.level == Level.SERVER, _F.host == "")
         async with self._store.connect() as conn:
             rows = await conn.execute(
                 select(_F.filename)
-                .where(
-                    _F.server_name == server,
-                    _F.level == Level.NODE,
-                    _F.host == host,
-                    _set_match(division),
-                )
+                .where(_F.server_name == server, at_node | at_server, _set_match(division))
+                .distinct()
                 .order_by(_F.filename)
             )
             return [str(r[0]) for r in rows]
@@ -476,22 +477,32 @@ class Configs:
 
     async def merged(self, server: str, filename: str, host: str, division: SetDivision) -> str:
         """What instance ``server`` (``App.Server``) on ``host`` in ``division`` gets for
-        ``filename``: see the module's docstring. "" when there is no such file."""
-        parts: builtins.list[str] = []
+        ``filename``: see the module's docstring. "" when there is no such file. Two reads:
+        the level-2 and level-3 rows, then what they reference with its set variants."""
         async with self._store.connect() as conn:
-            for level, where_host in ((Level.SERVER, ""), (Level.NODE, host)):
-                row = await _find(conn, server, filename, level, where_host, division)
-                if row is None:
-                    continue
-                for ref in await _referenced(conn, row.id):
-                    parts.append(ref.config)
-                    if division:
-                        parts.append(
-                            await _content(
-                                conn, ref.server_name, ref.filename, Level.APP, "", division
-                            )
-                        )
-                parts.append(row.config)
+            found = await conn.execute(
+                read_file.select()
+                .where(
+                    _F.server_name == server,
+                    _F.filename == filename,
+                    _set_match(division),
+                    and_(_F.level == Level.SERVER, _F.host == "")
+                    | and_(_F.level == Level.NODE, _F.host == host),
+                )
+                .order_by(_F.level, _F.id)
+            )
+            own: dict[int, ConfigFileRow] = {}
+            for r in found:
+                row = read_file(r)
+                own.setdefault(row.level, row)  # the first of each level, as _find
+            if not own:
+                return ""
+            refs = await _references_of(conn, [row.id for row in own.values()], division)
+        parts: builtins.list[str] = []
+        for row in own.values():
+            for ref, variant in refs.get(row.id, []):
+                parts += [ref, variant]
+            parts.append(row.config)
         return _join(parts)
 
 
@@ -557,6 +568,39 @@ async def _referenced(conn: AsyncConnection, config_id: int) -> builtins.list[Co
         .order_by(r.id)
     )
     return [read_file(row) for row in rows]
+
+
+async def _references_of(
+    conn: AsyncConnection, config_ids: builtins.list[int], division: SetDivision
+) -> dict[int, builtins.list[tuple[str, str]]]:
+    """config id -> (content, set variant's content or "") of each file it references, in
+    the order they were added; one read."""
+    r = t_config_references.c
+    variant = t_config_files.alias("variant")
+    v = variant.c
+    joined = t_config_references.join(t_config_files, r.reference_id == _F.id).outerjoin(
+        variant,
+        and_(
+            v.server_name == _F.server_name,
+            v.filename == _F.filename,
+            v.level == Level.APP,
+            v.host == "",
+            v.set_name == division.name,
+            v.set_area == division.area,
+            v.set_group == division.group,
+        ),
+    )
+    rows = await conn.execute(
+        select(r.config_id, _F.config, v.config)
+        .select_from(joined)
+        .where(r.config_id.in_(config_ids))
+        .order_by(r.id)
+    )
+    out: dict[int, builtins.list[tuple[str, str]]] = {}
+    for config_id, content, variant_content in rows:
+        extra = (variant_content or "") if division else ""
+        out.setdefault(int(config_id), []).append((content or "", extra))
+    return out
 
 
 async def _instances(

@@ -75,8 +75,10 @@ async def test_a_server_file_gives_each_instance_its_node_file(store: Store) -> 
     nodes = await c.list("Test", server="Hello", level=Level.NODE)
     assert sorted(n.host for n in nodes) == ["10.0.0.1", "10.0.0.2"]  # not the set's instance
     assert all(n.config == "" for n in nodes)
-    assert await c.node_files("Test.Hello", "10.0.0.1", SetDivision()) == ["hello.conf"]
-    assert await c.node_files("Test.Hello", "10.0.0.9", SetDivision()) == []
+    assert await c.node_files("Test.Hello", "10.0.0.1", NO_SET) == ["hello.conf"]
+    # an instance deployed later lists the server's files too (upstream: level 3 only)
+    assert await c.node_files("Test.Hello", "10.0.0.9", NO_SET) == ["hello.conf"]
+    assert await c.node_files("Test.World", "10.0.0.1", NO_SET) == []
     # deleting the server file takes its node files with it
     deleted = await c.delete(server)
     assert len(deleted) == 3
