@@ -290,3 +290,18 @@ async def test_a_failing_push_hook_is_named_in_the_reply_and_the_file_stays(
         assert (await app.load_pushed_config("nosuch.conf")).startswith("[fail]")
     finally:
         await app.stop()
+
+
+async def test_a_database_failure_is_an_answer_not_a_crash(center: Center) -> None:
+    from sqlalchemy import text
+
+    fid = await center.add(2, "Test.Hello", "a.conf", "x=1")
+    async with center.store.begin() as conn:  # what a broken database looks like to a query
+        await conn.execute(text("ALTER TABLE t_config_files RENAME TO t_config_files_gone"))
+    code, reason = await center.config.loadConfig("Test", "Hello", "a.conf")
+    assert code == -1 and "the config database failed" in reason
+    code, result = await center.ext.updateConfigFile(fid, "x=2", "", "ann")
+    assert code == Code.CONFIG_DB_ERROR and "database failed" in result
+    async with center.store.begin() as conn:
+        await conn.execute(text("ALTER TABLE t_config_files_gone RENAME TO t_config_files"))
+    assert await center.config.loadConfig("Test", "Hello", "a.conf") == (0, "x=1")
