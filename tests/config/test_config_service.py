@@ -112,7 +112,8 @@ async def test_a_set_caller_gets_its_set_variant(center: Center) -> None:
     bad = ConfigF.ConfigInfo(
         appname="Test", servername="Hello", filename="hello.conf", setdivision="mtt"
     )
-    code, reason = await center.config.loadConfigByInfo(bad)
+    assert await center.config.loadConfigByInfo(bad) == (-1, "")
+    code, reason = await center.config.checkConfigByInfo(bad)
     assert code == -1 and "name.area.group" in reason
 
 
@@ -190,18 +191,22 @@ async def test_hostile_input_gets_clear_answers_and_nothing_changes(center: Cent
     assert code == Code.CONFIG_EXISTS and "already exists" in result
     assert (await center.ext.updateConfigFile(fid, huge, "", "eve"))[0] == Code.CONFIG_BAD_INPUT
     assert (await center.ext.updateConfigFile(999, "x", "", "eve"))[0] == Code.CONFIG_NOT_FOUND
-    # the loads: a reason in place of the text, never a file from elsewhere
+    # the loads: -1 and no text (never a file from elsewhere; the reason is in the log, since
+    # @tars/config would take a message in the text for the file), and the checks say why
     for app, server, name in (
         ("Test", "Hello", "../../../etc/passwd"),
         ("..", "Hello", "a.conf"),
         ("Test", "He/llo", "a.conf"),
     ):
-        code, text = await center.config.loadConfig(app, server, name)
-        assert code == -1 and "may only use" in text, text
-    code, text = await center.config.loadConfig("Nobody", "Hello", "a.conf")
-    assert code == -1 and "no config file a.conf for Nobody.Hello" in text
-    code, text, _ = await center.ext.mergedConfig("Nobody", "Hello", "a.conf", "", "")
-    assert code == Code.CONFIG_NOT_FOUND
+        assert await center.config.loadConfig(app, server, name) == (-1, "")
+        code, reason = await center.config.checkConfig(f"{app}.{server}", name, "")
+        assert code == -1 and ("may only use" in reason or "must not be empty" in reason), reason
+    # no such file: upstream's 0 and an empty text; the operators' view says what is missing
+    assert await center.config.loadConfig("Nobody", "Hello", "a.conf") == (0, "")
+    code, _, reason = await center.ext.mergedConfig("Nobody", "Hello", "a.conf", "", "")
+    assert code == Code.CONFIG_NOT_FOUND and "no config file a.conf for Nobody.Hello" in reason
+    code, reason = await center.config.checkConfig("Nobody.Hello", "a.conf", "")
+    assert code == -1 and "no config file" in reason
     code, names = await center.config.ListConfig("Test", "../x")
     assert (code, names) == (-1, [])
     # still serving, nothing stored but the one good file
@@ -298,7 +303,8 @@ async def test_a_database_failure_is_an_answer_not_a_crash(center: Center) -> No
     fid = await center.add(2, "Test.Hello", "a.conf", "x=1")
     async with center.store.begin() as conn:  # what a broken database looks like to a query
         await conn.execute(text("ALTER TABLE t_config_files RENAME TO t_config_files_gone"))
-    code, reason = await center.config.loadConfig("Test", "Hello", "a.conf")
+    assert await center.config.loadConfig("Test", "Hello", "a.conf") == (-1, "")
+    code, reason = await center.config.checkConfig("Test.Hello", "a.conf", "")
     assert code == -1 and "the config database failed" in reason
     code, result = await center.ext.updateConfigFile(fid, "x=2", "", "ann")
     assert code == Code.CONFIG_DB_ERROR and "database failed" in result

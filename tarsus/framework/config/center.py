@@ -29,12 +29,16 @@ if TYPE_CHECKING:
     from tarsus.framework.config.settings import ConfigSettings
     from tarsus.store.configs import Configs
 
-__all__ = ["FAILED", "ConfigCenter", "ConfigRefused", "split_app_server"]
+__all__ = ["FAILED", "NO_FILE", "ConfigCenter", "ConfigRefused", "split_app_server"]
 
 log = logging.getLogger("tarsus.framework.config")
 
-#: Upstream's answer to anything that went wrong (bad input, no file, the database).
+#: Upstream's answer to anything that went wrong (bad input, the database).
 FAILED = -1
+#: Upstream's answer to a load of a file that is not there: 0 and an empty text (every SDK
+#: then reports "remote config file is empty"; @tars/config, which ignores the code, gets an
+#: empty file rather than an error message to parse).
+NO_FILE = 0
 #: Errors that mean "the database did not answer" (as opposed to a bug).
 _DB_ERRORS = (StoreError, SQLAlchemyError, OSError, TimeoutError)
 
@@ -132,7 +136,8 @@ class ConfigCenter:
     ) -> str:
         """A file as instance ``app.server`` on ``host`` in ``division`` gets it (the
         application file when ``app_only`` or no server). ``limit_ip``: rate-limit the call
-        as coming from that address. :class:`ConfigRefused` when there is no such file."""
+        as coming from that address. :class:`ConfigRefused` with :data:`NO_FILE` when there
+        is no such file (or all its parts are empty)."""
         _checked(app, server, filename, host)
         where = _division(division)
         if limit_ip is not None:
@@ -148,7 +153,7 @@ class ConfigCenter:
             raise _db_failed(f"load {app}.{server} {filename}", e) from None
         if not text:
             raise ConfigRefused(
-                FAILED,
+                NO_FILE,
                 f"no config file {filename} for {owner}"
                 + (f" on {host}" if host else "")
                 + (f" in set {where}" if where else "")
@@ -162,7 +167,10 @@ class ConfigCenter:
         :class:`ConfigRefused` with the parse error when it is not TC_Config."""
         if not server:
             raise ConfigRefused(FAILED, "no server name")
-        text = await self.load(app, server, filename, host=host, division=division)
+        try:
+            text = await self.load(app, server, filename, host=host, division=division)
+        except ConfigRefused as e:
+            raise ConfigRefused(FAILED, e.reason, e.ext) from None
         try:
             parse(text, source=filename)
         except ConfigError as e:

@@ -4,9 +4,9 @@
 change).
 
 A thin translation to :class:`~tarsus.framework.config.center.ConfigCenter` and
-:class:`~tarsus.store.configs.Configs`: a refused call answers its code with the reason in the
-string out-parameter (``config`` / ``result``) where there is one; nothing a caller sends ends
-the process.
+:class:`~tarsus.store.configs.Configs`: a refused load answers its code and an empty text (the
+reason is logged), a refused check or ``ConfigExt`` call its code with the reason in
+``result``; nothing a caller sends ends the process.
 """
 
 from __future__ import annotations
@@ -122,9 +122,22 @@ class ConfigImp(ConfigF.ConfigServant):
     # ------------------------------------------------------------------ upstream's Config
 
     @staticmethod
-    async def _text(what: str, work: Callable[[], Awaitable[str]]) -> tuple[int, str]:
-        """A load or check: the text, or the code with the reason in its place (upstream
-        puts its error messages in ``config`` / ``result`` too)."""
+    async def _load(what: str, work: Callable[[], Awaitable[str]]) -> tuple[int, str]:
+        """A load: the text, or the code and an empty text (the reason is logged). Not the
+        reason in place of the text: @tars/config ignores the code and would take an error
+        message for the file."""
+        try:
+            return 0, await work()
+        except ConfigRefused as e:
+            log.info("%s refused (%d): %s", what, e.code, e.reason)
+            return e.code, ""
+        except Exception:
+            log.exception("%s failed", what)
+            return FAILED, ""
+
+    @staticmethod
+    async def _check(what: str, work: Callable[[], Awaitable[str]]) -> tuple[int, str]:
+        """A check: the merged text, or the code with the reason in ``result``."""
         try:
             return 0, await work()
         except ConfigRefused as e:
@@ -154,7 +167,7 @@ class ConfigImp(ConfigF.ConfigServant):
 
     async def loadConfig(self, app: str, server: str, filename: str) -> tuple[int, str]:
         ip = caller_ip()
-        return await self._text(
+        return await self._load(
             f"loadConfig {app[:40]}.{server[:40]} {filename[:80]!r}",
             lambda: self.center.load(app, server, filename, host=ip, limit_ip=ip),
         )
@@ -166,14 +179,14 @@ class ConfigImp(ConfigF.ConfigServant):
             app, server = split_app_server(appServerName)
             return await self.center.load(app, server, filename, host=host)
 
-        return await self._text(f"loadConfigByHost {appServerName[:80]} {filename[:80]!r}", work)
+        return await self._load(f"loadConfigByHost {appServerName[:80]} {filename[:80]!r}", work)
 
     async def checkConfig(self, appServerName: str, filename: str, host: str) -> tuple[int, str]:
         async def work() -> str:
             app, server = split_app_server(appServerName)
             return await self.center.check(app, server, filename, host=host, division="")
 
-        return await self._text(f"checkConfig {appServerName[:80]} {filename[:80]!r}", work)
+        return await self._check(f"checkConfig {appServerName[:80]} {filename[:80]!r}", work)
 
     async def ListConfigByInfo(self, configInfo: ConfigF.ConfigInfo) -> tuple[int, list[str]]:
         i = configInfo
@@ -186,7 +199,7 @@ class ConfigImp(ConfigF.ConfigServant):
     async def loadConfigByInfo(self, configInfo: ConfigF.ConfigInfo) -> tuple[int, str]:
         i = configInfo
         ip = caller_ip()
-        return await self._text(
+        return await self._load(
             f"loadConfigByInfo {i.appname[:40]}.{i.servername[:40]} {i.filename[:80]!r}",
             lambda: self.center.load(
                 i.appname,
@@ -201,7 +214,7 @@ class ConfigImp(ConfigF.ConfigServant):
 
     async def checkConfigByInfo(self, configInfo: ConfigF.ConfigInfo) -> tuple[int, str]:
         i = configInfo
-        return await self._text(
+        return await self._check(
             f"checkConfigByInfo {i.appname[:40]}.{i.servername[:40]} {i.filename[:80]!r}",
             lambda: self.center.check(
                 i.appname,
