@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from tarsus.store.engine import Store
 
 __all__ = [
+    "MAX_ANSWER",
     "MAX_CONFIG_SIZE",
     "MERGE_SEPARATOR",
     "ConfigFileRow",
@@ -64,6 +65,9 @@ __all__ = [
 #: Bytes a config file may hold by default: a node's ``loadConfig`` answer carries the merged
 #: text in one packet (at most 10 MiB on a server's adapter), so the parts must stay well below.
 MAX_CONFIG_SIZE = 2 * 1024 * 1024
+#: Bytes one answer may carry (a merged file, a listing with contents): below the 10 MiB
+#: packet limit of Go's SDK and of our own servers.
+MAX_ANSWER = 8 * 1024 * 1024
 #: What separates the parts of a merged file (upstream ``ConfigImp``).
 MERGE_SEPARATOR = "\r\n\r\n"
 

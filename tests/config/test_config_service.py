@@ -311,3 +311,21 @@ async def test_a_database_failure_is_an_answer_not_a_crash(center: Center) -> No
     async with center.store.begin() as conn:
         await conn.execute(text("ALTER TABLE t_config_files_gone RENAME TO t_config_files"))
     assert await center.config.loadConfig("Test", "Hello", "a.conf") == (0, "x=1")
+
+
+async def test_a_merged_file_too_big_for_one_answer_is_refused(tmp_path: Path) -> None:
+    big = "x" * (2 * 1024 * 1024)  # at the size limit of one file; five make 10 MiB
+    async for c in _center(tmp_path, ConfigSettings(limit=0)):
+        server = await c.add(2, "Test.Hello", "big.conf", big)
+        for i in range(4):
+            ref = await c.add(1, "Test", f"part{i}.conf", big)
+            assert (await c.ext.addConfigReference(server, ref))[0] == 0
+        assert await c.config.loadConfig("Test", "Hello", "big.conf") == (-1, "")
+        code, reason = await c.config.checkConfig("Test.Hello", "big.conf", "")
+        assert code == -1 and "an answer carries at most" in reason
+        code, _, result = await c.ext.listConfigFiles(
+            TarsusConfig.ConfigFilter(application="Test", withContent=True)
+        )
+        assert code == Code.CONFIG_BAD_INPUT and "list without contents" in result
+        code, files, _ = await c.ext.listConfigFiles(TarsusConfig.ConfigFilter(application="Test"))
+        assert (code, len(files)) == (0, 5)

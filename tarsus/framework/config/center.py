@@ -22,7 +22,7 @@ from tarsus.names import (
     check_server_name,
 )
 from tarsus.protocol.gen.TarsusConfig import ConfigExtCode as ExtCode
-from tarsus.store.configs import SetDivision, parse_set
+from tarsus.store.configs import MAX_ANSWER, SetDivision, parse_set
 from tarsus.store.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
@@ -159,6 +159,13 @@ class ConfigCenter:
                 + (f" in set {where}" if where else "")
                 + " (or all its parts are empty)",
                 ExtCode.CONFIG_NOT_FOUND,
+            )
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_ANSWER:
+            raise ConfigRefused(
+                FAILED,
+                f"{filename} merged for {owner} is {size} bytes; an answer carries at most "
+                f"{MAX_ANSWER}: make its parts or its references fewer",
             )
         return text
 

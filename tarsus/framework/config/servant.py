@@ -27,7 +27,7 @@ from tarsus.framework.config.center import (
 from tarsus.protocol.gen import ConfigF, TarsusConfig
 from tarsus.rpc.current import current
 from tarsus.rpc.servant import served_together
-from tarsus.store.configs import ConfigFileRow, ConfigVersionRow, parse_set
+from tarsus.store.configs import MAX_ANSWER, ConfigFileRow, ConfigVersionRow, parse_set
 from tarsus.store.errors import Conflict, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
@@ -301,6 +301,13 @@ class ConfigImp(ConfigF.ConfigServant):
                 division=parse_set(f.setDivision) if f.setDivision else None,
                 host=f.host,
             )
+            if f.withContent:
+                size = sum(len(r.config) for r in rows)
+                if size > MAX_ANSWER:
+                    raise InvalidInput(
+                        f"{len(rows)} files of {size} characters are more than an answer "
+                        f"carries ({MAX_ANSWER} bytes): list without contents, then get them"
+                    )
             return [_file(r, content=f.withContent) for r in rows]
 
         return await _ext(f"listConfigFiles {f.application[:80]}", work, [])
