@@ -16,7 +16,7 @@ from tarsus.framework.service import host
 from tarsus.protocol.gen import AdminF, ConfigF, TarsusConfig
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
-from tarsus.store import Store, open_store
+from tarsus.store import Store
 from tarsus.store.configs import MERGE_SEPARATOR as SEP
 
 OBJ = "tars.tarsconfig.ConfigObj"
@@ -40,8 +40,7 @@ class Center:
         return new_id
 
 
-async def _center(tmp_path: Path, settings: ConfigSettings) -> AsyncIterator[Center]:
-    store = await open_store(f"sqlite:///{tmp_path / 'tarsus.db'}")
+async def _center(store: Store, settings: ConfigSettings) -> AsyncIterator[Center]:
     app = Application()
     service = host(app, ConfigService(store, settings), {OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"})
     await app.start()
@@ -57,12 +56,12 @@ async def _center(tmp_path: Path, settings: ConfigSettings) -> AsyncIterator[Cen
             )
     finally:
         await app.stop(drain_timeout=1.0)
-        await store.close()
 
 
 @pytest.fixture
-async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    async for c in _center(tmp_path, ConfigSettings(limit=0)):
+async def center(store: Store) -> AsyncIterator[Center]:
+    """The config center over a fresh store, on SQLite and on MariaDB."""
+    async for c in _center(store, ConfigSettings(limit=0)):
         yield c
 
 
@@ -129,8 +128,8 @@ async def test_check_config_parses_the_merged_text(center: Center) -> None:
     assert code == -1 and "not TC_Config" in result
 
 
-async def test_loads_beyond_the_rate_limit_get_429(tmp_path: Path) -> None:
-    async for c in _center(tmp_path, ConfigSettings(limit=2, interval=3600)):
+async def test_loads_beyond_the_rate_limit_get_429(store: Store) -> None:
+    async for c in _center(store, ConfigSettings(limit=2, interval=3600)):
         await c.add(2, "Test.Hello", "a.conf", "x=1")
         await c.add(2, "Test.Hello", "b.conf", "x=2")
         answers = [(await c.config.loadConfig("Test", "Hello", "a.conf"))[0] for _ in range(4)]
@@ -313,9 +312,9 @@ async def test_a_database_failure_is_an_answer_not_a_crash(center: Center) -> No
     assert await center.config.loadConfig("Test", "Hello", "a.conf") == (0, "x=1")
 
 
-async def test_a_merged_file_too_big_for_one_answer_is_refused(tmp_path: Path) -> None:
+async def test_a_merged_file_too_big_for_one_answer_is_refused(store: Store) -> None:
     big = "x" * (2 * 1024 * 1024)  # at the size limit of one file; five make 10 MiB
-    async for c in _center(tmp_path, ConfigSettings(limit=0)):
+    async for c in _center(store, ConfigSettings(limit=0)):
         server = await c.add(2, "Test.Hello", "big.conf", big)
         for i in range(4):
             ref = await c.add(1, "Test", f"part{i}.conf", big)
