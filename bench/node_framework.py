@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
+from tarsus.testing import free_port
 
 
 async def serve(data_dir: Path, query: int, registry: int, admin: int, patch: int) -> None:
@@ -26,7 +27,13 @@ async def serve(data_dir: Path, query: int, registry: int, admin: int, patch: in
     settings = AllInOneSettings(
         data_dir=data_dir,
         host="127.0.0.1",
-        ports=Ports(query=query, registry=registry, admin=admin, patch=patch),
+        ports=Ports(
+            query=query,
+            registry=registry,
+            admin=admin,
+            patch=patch,
+            config=free_port(),
+        ),
         run_node=False,
         registry=RegistrySettings(node_timeout=30.0, node_sweep_interval=15.0),
     )

@@ -363,6 +363,7 @@ def _print_ready(
     console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
     console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
     console.print(f"  package store   tars.tarspatch.PatchObj@tcp -h {h} -p {p.patch}")
+    console.print(f"  config center   tars.tarsconfig.ConfigObj@tcp -h {h} -p {p.config}")
     if settings.run_node:
         console.print(f"  node agent      {h} (ServerObj {p.node})")
     console.print(f"  store           {store_url}")

@@ -135,13 +135,7 @@ class AdminCommands:
         filename = args.strip()
         if not filename:
             return "usage: tars.loadconfig <filename>"
-        from tarsus.rpc.remote_config import ConfigLoadError
-
-        try:
-            return await self.app.add_config(filename)
-        except ConfigLoadError as e:
-            log.warning("tars.loadconfig %s: %s", filename, e)
-            return str(e)
+        return await self.app.load_pushed_config(filename)
 
     def connections(self, args: str) -> str:
         out = [_LINE_LONG]

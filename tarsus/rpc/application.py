@@ -91,6 +91,8 @@ DEFAULT_DRAIN_TIMEOUT = 5.0
 
 #: A hook run while the application starts or after it stopped; may be async.
 Hook = Callable[["Application"], Awaitable[None] | None]
+#: ``hook(filename, path)``: a config file tarsconfig pushed (``tars.loadconfig``) is in place.
+ConfigHook = Callable[[str, Path], Awaitable[None] | None]
 
 
 # ------------------------------------------------------------------------------- application
@@ -114,6 +116,7 @@ class Application:
         self.started = False
         self._initializers: list[Hook] = []
         self._destroyers: list[Hook] = []
+        self._config_hooks: list[ConfigHook] = []
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
 
@@ -416,6 +419,35 @@ class Application:
         return await remote_config.add_config(
             self.communicator, config, filename, app_only=app_only
         )
+
+    def on_config_pushed(self, hook: ConfigHook) -> ConfigHook:
+        """Run ``hook(filename, path)`` each time ``tars.loadconfig <file>`` (an operator's
+        push, ``tarsus config push``) put a fresh copy of a file in ``basepath``: reread it
+        there. Not run when the config service failed and the local copy was kept. A hook
+        that raises is logged and named in the command's reply; the file stays."""
+        self._config_hooks.append(hook)
+        return hook
+
+    async def load_pushed_config(self, filename: str) -> str:
+        """``tars.loadconfig <file>``: :meth:`add_config`, then the :meth:`on_config_pushed`
+        hooks when the file was fetched; returns the command's reply."""
+        try:
+            reply = await self.add_config(filename)
+        except ConfigLoadError as e:
+            log.warning("tars.loadconfig %s: %s", filename, e)
+            return str(e)
+        if not reply.startswith("[succ]"):
+            return reply
+        path = Path(self._require_config("add_config").basepath) / filename
+        for hook in self._config_hooks:
+            try:
+                result = hook(filename, path)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as e:
+                log.exception("config hook %r for %s failed", hook, filename)
+                reply += f"; [fail] callback {getattr(hook, '__name__', hook)}: {e}"
+        return reply
 
     # -- what tars.viewstatus shows ---------------------------------------------------------
 

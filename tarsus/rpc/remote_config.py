@@ -94,7 +94,9 @@ async def _fetch(
         except Exception as e:
             failure = str(e)
             continue
-        if ret != 0 or not text:
-            raise ConfigLoadError(f"remote config file is empty:{filename} (ret {ret})")
+        if ret != 0 or not text:  # TarsCpp's words; then why (tarsconfig puts it in the text)
+            why = f" (tarsconfig answered {ret}{': ' + str(text)[:300] if text else ''})"
+            why = why if ret != 0 else ""
+            raise ConfigLoadError(f"remote config file is empty:{filename}{why}")
         return str(text)
     raise ConfigLoadError(failure)

@@ -22,7 +22,7 @@ from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.servers import AdapterSpec, ServerSpec
-from tarsus.testing import eventually, free_ports
+from tarsus.testing import eventually, free_port, free_ports
 
 NODE = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -124,7 +124,14 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     query, registry, admin_port, node_port, patch = free_ports(5)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
-        ports=Ports(query=query, registry=registry, admin=admin_port, node=node_port, patch=patch),
+        ports=Ports(
+            query=query,
+            registry=registry,
+            admin=admin_port,
+            node=node_port,
+            patch=patch,
+            config=free_port(),
+        ),
         admin=AdminSettings(patch_poll_interval=0.05),
     )
     framework = AllInOne(settings)

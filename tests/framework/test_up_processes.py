@@ -23,7 +23,7 @@ from typing import TypeVar
 import pytest
 from up_support import LOCATOR, ROOT, call_hello, tarsus
 
-from tarsus.protocol.gen import Patch
+from tarsus.protocol.gen import ConfigF, Patch, TarsusConfig
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import open_store
 from tarsus.testing import (
@@ -35,7 +35,7 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch"}
+FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch", "tars.tarsconfig"}
 
 T = TypeVar("T")
 
@@ -61,6 +61,20 @@ async def _upload_by_name(data_dir: Path) -> None:
         assert await patch.upload("Test", "Hello", content) == 0
     stored = data_dir / "patchs" / "tars.upload" / "Test" / "Hello" / "Test.Hello_cli_1.tgz"
     assert stored.read_bytes() == b"pkg"
+
+
+async def _config_by_name() -> None:
+    """A config file written through ``tars.tarsconfig.ConfigObj`` (ConfigExt) and read back
+    with upstream's ``loadConfig``, the object found by name through the registry."""
+    async with Communicator(LOCATOR, cache_dir=None) as comm:
+        ext = comm.string_to_proxy(TarsusConfig.ConfigExtProxy, "tars.tarsconfig.ConfigObj")
+        f = TarsusConfig.ConfigFile(
+            level=2, serverName="Test.Up", fileName="up.conf", content="<up>\n  x=1\n</up>"
+        )
+        code, _id, result = await ext.addConfigFile(f, "", "test")
+        assert code in (0, TarsusConfig.ConfigExtCode.CONFIG_EXISTS), result
+        config = comm.string_to_proxy(ConfigF.ConfigProxy, "tars.tarsconfig.ConfigObj")
+        assert await config.loadConfig("Test", "Up", "up.conf") == (0, "<up>\n  x=1\n</up>")
 
 
 def _eventually(check: Callable[[], T], what: str) -> T:
@@ -113,6 +127,8 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
     assert len(services_of(data_dir, "tarsregistry")) == 1
     assert len(services_of(data_dir, "tarsAdminRegistry")) == 1
     assert len(services_of(data_dir, "tarspatch")) == 1
+    assert len(services_of(data_dir, "tarsconfig")) == 1
+    asyncio.run(_config_by_name())
     asyncio.run(_upload_by_name(data_dir))
     done = call_hello()
     assert done.returncode == 0, done.stderr
@@ -152,6 +168,7 @@ async def test_one_process_layout_records_the_framework_rows(up: Up) -> None:
     # served by tarsus up itself: the node starts no process for them
     assert services_of(data_dir) == []
     await _upload_by_name(data_dir)
+    await _config_by_name()
     up.stop()
     # stopped with it: the rows say so (what a console reading the store shows)
     store = await open_store(None, data_dir=data_dir)
