@@ -58,6 +58,7 @@ __all__ = [
     "admin_session",
     "current_user",
     "explain_code",
+    "object_beside_admin",
     "refused",
     "split_server_id",
 ]
@@ -217,6 +218,36 @@ def resolve_address(admin: str | None, locator: str | None) -> AdminAddress:
             "'tars.tarsregistry.QueryObj@tcp -h HOST -p 17890'"
         ) from None
     return AdminAddress(admin, locator)
+
+
+def object_beside_admin(
+    given: str | None, admin: AdminAddress, *, obj: str, port: int, option: str, env: str
+) -> str:
+    """The proxy string of another framework object a command calls (the package store, the
+    config center): ``option`` as given, else ``$env``, else on the admin registry's host at
+    upstream's ``port``, or the bare ``obj`` resolved through the locator when the admin
+    registry is. A value of just endpoints (``tcp -h H -p P``) is ``obj`` at them."""
+    if given is None:
+        given = os.environ.get(env) or None
+    if given is not None:
+        given = given.strip()
+        if given.split(" ", 1)[0] in ("tcp", "udp", "ssl"):  # just the endpoints
+            given = f"{obj}@{given}"
+        try:
+            target = parse_proxy(given)
+        except EndpointError as e:
+            raise UsageError(f"bad {option} {given!r}: {e}") from None
+        if not target.endpoints and admin.locator is None:
+            raise UsageError(
+                f"{option} {given!r} names no endpoint: write "
+                f"'{obj}@tcp -h HOST -p {port}', or give --locator"
+            )
+        return given
+    if admin.locator is not None:
+        return obj
+    endpoints = parse_proxy(admin.proxy).endpoints
+    host = endpoints[0].host if endpoints else "127.0.0.1"
+    return f"{obj}@tcp -h {host} -p {port}"
 
 
 # --------------------------------------------------------------------------- calling it
