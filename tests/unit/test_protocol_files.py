@@ -35,7 +35,7 @@ def parse_files(files: list[pathlib.Path]) -> Program:
 
 #: Tarsus's own interfaces (module ``tarsus``), bundled beside upstream's: not checked against
 #: upstream, but checked below for what keeps them from disturbing upstream peers.
-TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusPatch.tars"}
+TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusConfig.tars", "TarsusPatch.tars"}
 #: The upstream files, checked against upstream's interface facts.
 TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
 
@@ -493,3 +493,35 @@ def test_tarsus_patch_extension_adds_only_new_functions_beside_patch() -> None:
     assert ext == {"listUploads"}
     upstream = {o.name for o in load("Patch.tars").interfaces()["tars.Patch"].operations}
     assert not ext & upstream
+
+
+def test_tarsus_config_extension_adds_only_new_functions_beside_config() -> None:
+    """ConfigExt is served on ConfigObj beside Config: a function name shared with Config would
+    change what every SDK's addConfig gets, so there must be none."""
+    prog = parse_files([path("TarsusConfig.tars")])
+    assert {n for n in prog.interfaces() if not n.startswith("tars.")} == {"tarsus.ConfigExt"}
+    ext = {o.name for o in prog.interfaces()["tarsus.ConfigExt"].operations}
+    assert ext == {
+        "addConfigFile",
+        "updateConfigFile",
+        "deleteConfigFile",
+        "listConfigFiles",
+        "getConfigFile",
+        "listConfigHistory",
+        "getConfigHistory",
+        "restoreConfigHistory",
+        "addConfigReference",
+        "removeConfigReference",
+        "mergedConfig",
+    }
+    upstream = {o.name for o in load("ConfigF.tars").interfaces()["tars.Config"].operations}
+    assert not ext & upstream
+    codes = prog.enums()["tarsus.ConfigExtCode"]
+    assert {m.name: m.value for m in codes.members}["CONFIG_OK"] == 0
+    f = prog.structs()["tarsus.ConfigFile"]
+    assert [(x.tag, x.name) for x in f.fields][:4] == [
+        (0, "id"),
+        (1, "level"),
+        (2, "serverName"),
+        (3, "fileName"),
+    ]
