@@ -22,9 +22,11 @@ import inspect
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
 
 import typer
@@ -59,6 +61,8 @@ __all__ = [
     "current_user",
     "explain_code",
     "object_beside_admin",
+    "print_text",
+    "read_text_file",
     "refused",
     "split_server_id",
 ]
@@ -363,6 +367,31 @@ class Output:
         """A remark for people (stderr), silent with ``--json``."""
         if not self.as_json:
             self.err_console.print(text, markup=False)
+
+
+def print_text(text: str) -> None:
+    """A stored text exactly (rich would expand tabs and turn ``:name:`` into emoji)."""
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+def read_text_file(file: str, option: str = "--file") -> str:
+    """The text of the file an option names (``-``: stdin); a file that cannot be read is a
+    usage error saying why."""
+    if file == "-":
+        return sys.stdin.read()
+    path = Path(file)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{option} {file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{option} {file}: is a directory, not a file") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{option} {file}: not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
+    except OSError as e:
+        raise UsageError(f"{option} {file}: cannot read it ({e.strerror or e})") from None
 
 
 # --------------------------------------------------------------------------- the options
