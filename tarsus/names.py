@@ -14,6 +14,9 @@ names are IP addresses or host names.
 * package file (a release package in the package store, ``t_server_patchs.tgz``): a plain file
   name of letters, digits, ``.``, ``-`` and ``_``, starting with a letter, digit or ``_``, no
   ``..``; at most 200 characters (upstream's web names them ``<App>.<Server>_<field>_<ms>.tgz``).
+* config file (a business config file of the config center, ``t_config_files.filename``,
+  written into a server's ``basepath``): the same characters as a package file, at most 128
+  (its column); upstream's console allows letters, digits, ``.``, ``_`` and ``-``.
 
 Nothing here touches the file system or the network.
 """
@@ -25,6 +28,7 @@ import re
 __all__ = [
     "InvalidName",
     "check_application",
+    "check_config_file",
     "check_node_name",
     "check_package_file",
     "check_server_name",
@@ -90,4 +94,20 @@ def check_package_file(name: object) -> str:
     assert isinstance(name, str)
     if ".." in name:
         raise InvalidName(f"package file name {name!r} may not contain '..'")
+    return name
+
+
+def check_config_file(name: object) -> str:
+    """``name`` if it is a valid business config file name (one file in a server's
+    ``basepath``, never a path), else :class:`InvalidName`."""
+    _check(
+        "config file name",
+        name,
+        _FILE,
+        "letters, digits, '.', '-' and '_' (a plain file name, no directory), "
+        "starting with a letter, digit or '_'",
+    )
+    assert isinstance(name, str)
+    if ".." in name:
+        raise InvalidName(f"config file name {name!r} may not contain '..'")
     return name
