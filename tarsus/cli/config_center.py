@@ -241,12 +241,13 @@ class ConfigCenter:
 
 
 def _matches(f: TarsusConfig.ConfigFile, spec: FileSpec) -> bool:
-    """The filter's "" matches every value; a name means exactly that file."""
+    """The filter's "" matches every value; a name means exactly that file. A node file is
+    in its instance's set, so the node alone names it."""
     return (
         f.serverName == spec.server_name
         and f.fileName == spec.name
         and int(f.level) == int(spec.level)
-        and f.setDivision == spec.set_division
+        and (bool(spec.node) or f.setDivision == spec.set_division)
         and (f.host or "") == spec.node
     )
 

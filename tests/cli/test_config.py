@@ -5,7 +5,13 @@ tests/framework/test_config_cli.py."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+from admin_thread import AdminRegistryThread
 from typer.testing import CliRunner, Result
 
 from tarsus.cli import app
@@ -13,6 +19,7 @@ from tarsus.cli.admin_client import AdminAddress
 from tarsus.cli.config_center import config_address
 from tarsus.codec.constants import CONFIG_OBJ
 from tarsus.protocol.gen import ConfigF
+from tarsus.store import ServerSpec
 from tarsus.testing import ServerThread, free_port
 
 
@@ -89,3 +96,93 @@ def test_the_config_center_is_found_beside_the_admin_registry() -> None:
     assert config_address("tcp -h 10.0.0.6 -p 1", admin) == f"{CONFIG_OBJ}@tcp -h 10.0.0.6 -p 1"
     through = AdminAddress("tars.tarsAdminRegistry.AdminRegObj", "tars.tarsregistry.QueryObj@x")
     assert config_address(None, through) == CONFIG_OBJ
+
+
+def test_the_commands_against_the_real_config_center(tmp_path: Path, store_url: str) -> None:
+    """Add, list, show (exact and merged for an instance in a set), edit, history, diff,
+    restore, references, and a refused delete, on ConfigObj and AdminRegObj over one store."""
+    with AdminRegistryThread(store_url, config_center=True) as admin:
+        spec = ServerSpec("Demo", "Hello", "10.0.0.7", "tars_cpp", "tars.default")
+        spec = dataclasses.replace(spec, enable_set="Y", set_name="sz", set_area="a", set_group="1")
+        admin.run(admin.registry.deploy(spec, []))
+
+        def cfg(*args: str) -> Result:
+            return run("config", *args, "--admin", admin.proxy, "--config-obj", admin.config_proxy)
+
+        def cfg_json(*args: str) -> Any:
+            result = cfg(*args, "--json")
+            assert result.exit_code == 0, result.stderr
+            return json.loads(result.stdout)
+
+        files = {}
+        for owner, name, text, extra in [
+            ("Demo", "common.conf", "<c>\nall=1\n</c>\n", []),
+            ("Demo", "common.conf", "<c>\nsz=1\n</c>\n", ["--set", "sz.a.1"]),
+            ("Demo.Hello", "hello.conf", "<h>\nw=2\n\tnote=:smile:\n</h>\n", ["--set", "sz.a.1"]),
+        ]:
+            path = tmp_path / f"{len(files)}.conf"
+            path.write_text(text)
+            doc = cfg_json("add", owner, str(path), "--name", name, "--reason", "new", *extra)
+            files[(owner, name, *extra)] = doc["id"]
+        listed = cfg_json("list", "Demo")["files"]
+        assert {(f["level"], f["name"], f["set"], f["node"]) for f in listed} == {
+            ("app", "common.conf", "", ""),
+            ("set", "common.conf", "sz.a.1", ""),
+            ("server", "hello.conf", "sz.a.1", ""),
+            ("node", "hello.conf", "sz.a.1", "10.0.0.7"),  # made for the deployed instance
+        }
+        assert (
+            cfg("show", "Demo.Hello", "hello.conf", "--set", "sz.a.1").stdout
+            == "<h>\nw=2\n\tnote=:smile:\n</h>\n"
+        )
+
+        node = tmp_path / "node.conf"
+        node.write_text("<h>\nw=8\n</h>\n")
+        assert cfg("edit", "Demo.Hello", "hello.conf", "--node", "10.0.0.7", "--file", str(node),
+                   "--reason", "big box").exit_code == 0  # fmt: skip
+        assert cfg(
+            "reference",
+            "add",
+            "Demo.Hello",
+            "hello.conf",
+            "--set",
+            "sz.a.1",
+            "--ref",
+            "common.conf",
+        )
+        merged = cfg("show", "Demo.Hello", "hello.conf", "--merged", "--node", "10.0.0.7")
+        assert merged.exit_code == 0, merged.stderr
+        out = merged.stdout
+        assert out.index("all=1") < out.index("sz=1") < out.index("w=2") < out.index("w=8")
+
+        server_id = files[("Demo.Hello", "hello.conf", "--set", "sz.a.1")]
+        node.write_text("<h>\nw=4\n</h>\n")
+        assert cfg("edit", str(server_id), "--file", str(node), "--reason", "more").exit_code == 0
+        again = cfg_json("edit", str(server_id), "--file", str(node), "--reason", "same")
+        assert again["changed"] is False
+        versions = cfg_json("history", str(server_id))["versions"]
+        assert [v["reason"] for v in versions] == ["more", "new"]
+        new, old = versions[0]["version"], versions[1]["version"]
+        diff = cfg("diff", str(old), str(new)).stdout
+        assert "-w=2\n" in diff and "+w=4\n" in diff and diff.startswith(f"--- version {old}")
+        assert cfg("diff", str(new)).stderr.strip() == "no differences"
+        assert cfg("restore", str(old)).exit_code == 0
+        assert "w=2" in cfg("show", str(server_id)).stdout
+        assert len(cfg_json("history", str(server_id))["versions"]) == 3
+
+        refused = cfg("delete", "Demo", "common.conf")
+        assert refused.exit_code == 1
+        assert "other files reference it" in refused.stderr
+        assert cfg(
+            "reference",
+            "remove",
+            "Demo.Hello",
+            "hello.conf",
+            "--set",
+            "sz.a.1",
+            "--ref",
+            "common.conf",
+        )
+        assert cfg("delete", "Demo", "common.conf").exit_code == 0
+        gone = cfg("show", "Demo", "common.conf")
+        assert gone.exit_code == 1 and "no config file common.conf of Demo" in gone.stderr
