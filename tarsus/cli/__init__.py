@@ -86,6 +86,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Configuration templates (t_profile_template): list, show, set, delete.",
     ),
+    "config": LazyCommand(
+        "tarsus.cli.config",
+        "app",
+        "Configuration files in the config center: add, edit, show, list, history, diff, "
+        "restore, delete, push.",
+    ),
 }
 
 

@@ -22,9 +22,11 @@ import inspect
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
 
 import typer
@@ -58,6 +60,9 @@ __all__ = [
     "admin_session",
     "current_user",
     "explain_code",
+    "object_beside_admin",
+    "print_text",
+    "read_text_file",
     "refused",
     "split_server_id",
 ]
@@ -219,6 +224,36 @@ def resolve_address(admin: str | None, locator: str | None) -> AdminAddress:
     return AdminAddress(admin, locator)
 
 
+def object_beside_admin(
+    given: str | None, admin: AdminAddress, *, obj: str, port: int, option: str, env: str
+) -> str:
+    """The proxy string of another framework object a command calls (the package store, the
+    config center): ``option`` as given, else ``$env``, else on the admin registry's host at
+    upstream's ``port``, or the bare ``obj`` resolved through the locator when the admin
+    registry is. A value of just endpoints (``tcp -h H -p P``) is ``obj`` at them."""
+    if given is None:
+        given = os.environ.get(env) or None
+    if given is not None:
+        given = given.strip()
+        if given.split(" ", 1)[0] in ("tcp", "udp", "ssl"):  # just the endpoints
+            given = f"{obj}@{given}"
+        try:
+            target = parse_proxy(given)
+        except EndpointError as e:
+            raise UsageError(f"bad {option} {given!r}: {e}") from None
+        if not target.endpoints and admin.locator is None:
+            raise UsageError(
+                f"{option} {given!r} names no endpoint: write "
+                f"'{obj}@tcp -h HOST -p {port}', or give --locator"
+            )
+        return given
+    if admin.locator is not None:
+        return obj
+    endpoints = parse_proxy(admin.proxy).endpoints
+    host = endpoints[0].host if endpoints else "127.0.0.1"
+    return f"{obj}@tcp -h {host} -p {port}"
+
+
 # --------------------------------------------------------------------------- calling it
 
 
@@ -332,6 +367,31 @@ class Output:
         """A remark for people (stderr), silent with ``--json``."""
         if not self.as_json:
             self.err_console.print(text, markup=False)
+
+
+def print_text(text: str) -> None:
+    """A stored text exactly (rich would expand tabs and turn ``:name:`` into emoji)."""
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+def read_text_file(file: str, option: str = "--file") -> str:
+    """The text of the file an option names (``-``: stdin); a file that cannot be read is a
+    usage error saying why."""
+    if file == "-":
+        return sys.stdin.read()
+    path = Path(file)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{option} {file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{option} {file}: is a directory, not a file") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{option} {file}: not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
+    except OSError as e:
+        raise UsageError(f"{option} {file}: cannot read it ({e.strerror or e})") from None
 
 
 # --------------------------------------------------------------------------- the options

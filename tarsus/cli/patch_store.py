@@ -16,7 +16,6 @@ resolved through the locator when the admin registry is.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,17 @@ from typing import Annotated, Any
 
 import typer
 
-from tarsus.cli.admin_client import AdminAddress, AdminClient, CommandFailed, UsageError, refused
+from tarsus.cli.admin_client import (
+    AdminAddress,
+    AdminClient,
+    CommandFailed,
+    UsageError,
+    object_beside_admin,
+    refused,
+)
 from tarsus.codec.constants import PATCH_OBJ, PATCH_PORT
 from tarsus.package import Package
 from tarsus.release import CHUNK_SIZE, UploadRefused, upload_name, upload_package
-from tarsus.rpc.endpoint import EndpointError, parse_proxy
 
 __all__ = [
     "PATCH_ENV",
@@ -69,26 +74,9 @@ class PatchUnavailable(CommandFailed):
 def patch_address(patch: str | None, admin: AdminAddress) -> str:
     """The package store's proxy string: ``--patch``, ``$TARSUS_PATCH``, else beside the
     admin registry (its host, port 18793), else through the locator."""
-    given = patch if patch is not None else (os.environ.get(PATCH_ENV) or None)
-    if given is not None:
-        given = given.strip()
-        if given.split(" ", 1)[0] in ("tcp", "udp", "ssl"):  # just the endpoints
-            given = f"{PATCH_OBJ}@{given}"
-        try:
-            target = parse_proxy(given)
-        except EndpointError as e:
-            raise UsageError(f"bad --patch {given!r}: {e}") from None
-        if not target.endpoints and admin.locator is None:
-            raise UsageError(
-                f"--patch {given!r} names no endpoint: write "
-                f"'{PATCH_OBJ}@tcp -h HOST -p {PATCH_PORT}', or give --locator"
-            )
-        return given
-    if admin.locator is not None:
-        return PATCH_OBJ
-    endpoints = parse_proxy(admin.proxy).endpoints
-    host = endpoints[0].host if endpoints else "127.0.0.1"
-    return f"{PATCH_OBJ}@tcp -h {host} -p {PATCH_PORT}"
+    return object_beside_admin(
+        patch, admin, obj=PATCH_OBJ, port=PATCH_PORT, option="--patch", env=PATCH_ENV
+    )
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ upstream admin registry does not have it, and those commands then say so.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,9 +25,10 @@ from tarsus.cli.admin_client import (
     AdminClient,
     CommandFailed,
     Output,
-    UsageError,
     admin_command,
     current_user,
+    print_text,
+    read_text_file,
 )
 from tarsus.protocol.gen import TarsusAdmin
 
@@ -93,7 +92,7 @@ def show(
         by = f" by {doc['last_user']}" if doc["last_user"] else ""
         # stderr, so that stdout is the text `template set --file` takes back
         out.note(f"# template {name}, parent {parent}{changed}{by}")
-        out.emit(doc, lambda _console: _print_text(doc["profile"]))
+        out.emit(doc, lambda _console: print_text(doc["profile"]))
         return
     ret, text, result = client.call("getProfileTemplate", name)
     client.check(ret, result, f"reading template {name}")
@@ -104,7 +103,7 @@ def show(
             result=result,
         )
     doc = {"name": name, "template": text, "result": result}
-    out.emit(doc, lambda _console: _print_text(text))
+    out.emit(doc, lambda _console: print_text(text))
 
 
 @admin_command(app, name="set", no_args_is_help=True)
@@ -140,7 +139,7 @@ def set_(
     ] = False,
 ) -> None:
     """Create or replace template NAME: its parent and its own text (from --file)."""
-    profile = _read_profile(file)
+    profile = read_text_file(file)
     who = user or current_user()
     tpl = TarsusAdmin.ProfileTemplate(name=name, parentName=parent, profile=profile)
     method = "forceProfileTemplate" if force else "setProfileTemplate"
@@ -172,25 +171,3 @@ def _template_doc(tpl: TarsusAdmin.ProfileTemplate) -> dict[str, str]:
         "last_user": tpl.lastUser,
         "profile": tpl.profile,
     }
-
-
-def _print_text(text: str) -> None:
-    """The text exactly (rich would expand tabs and turn ``:name:`` into emoji)."""
-    typer.echo(text, nl=not text.endswith("\n"))
-
-
-def _read_profile(file: str) -> str:
-    """The text of ``--file`` (``-``: stdin); a file that cannot be read is a usage error."""
-    if file == "-":
-        return sys.stdin.read()
-    path = Path(file)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--file {file}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"--file {file}: is a directory, not a file") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"--file {file}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise UsageError(f"--file {file}: cannot read it ({e.strerror or e})") from None

@@ -4,7 +4,9 @@ The CLI blocks, so the admin registry cannot share the test's event loop: it run
 loop in a daemon thread, with its own store opened on that loop (the same database as the
 ``store_url`` fixture), serving ``tars.tarsAdminRegistry.AdminRegObj`` on an ephemeral port of
 127.0.0.1, as ``tests/admin/admin_support.py``'s ``admin`` fixture serves it. No node is
-connected: the commands that use it here (templates) only need the database.
+connected: the commands that use it here (templates) only need the database. With
+``config_center=True`` the same application also serves the real config center
+(``tars.tarsconfig.ConfigObj``, its ``proxy`` at ``config_proxy``) over that store.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tarsus.codec.constants import CONFIG_OBJ
 from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, add_admin
 from tarsus.framework.admin.channel import NodeChannels
+from tarsus.framework.config import add_config_center
 from tarsus.rpc.application import Application
 from tarsus.store import Store, open_store
 from tarsus.testing import LoopThread
@@ -25,7 +29,15 @@ T = TypeVar("T")
 class AdminRegistryThread:
     """A real AdminRegistry over the database at ``url``, served until :meth:`stop`."""
 
-    def __init__(self, url: str, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        config_center: bool = False,
+    ) -> None:
+        self.config_proxy = ""
+        self._with_config = config_center
         self.loop = LoopThread("admin-registry")
         self.store: Store
         self.app: Application
@@ -46,7 +58,14 @@ class AdminRegistryThread:
         self.registry = add_admin(
             self.app, self.store, channels, endpoint="tcp -h 127.0.0.1 -p 0 -t 60000"
         )
+        config = None
+        if self._with_config:
+            config = add_config_center(
+                self.app, self.store, endpoint="tcp -h 127.0.0.1 -p 0 -t 60000"
+            )
         await self.app.start()
+        if config is not None:
+            self.config_proxy = f"{CONFIG_OBJ}@{config.adapters[0].bound_endpoint}"
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run ``coro`` on the admin registry's loop (e.g. a store call) and return its result."""
