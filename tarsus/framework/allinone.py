@@ -38,6 +38,8 @@ from typing import Any
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
+    LOG_OBJ,
+    LOG_PORT,
     NODE_SERVER_PORT,
     PATCH_OBJ,
     PATCH_PORT,
@@ -48,6 +50,7 @@ from tarsus.codec.constants import (
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
+from tarsus.framework.log import LOG_SPEC, LogService, LogSettings, add_log
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
@@ -68,7 +71,7 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC, LOG_SPEC)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -84,6 +87,7 @@ class Ports:
     admin: int = ADMIN_REG_PORT
     node: int = NODE_SERVER_PORT
     patch: int = PATCH_PORT
+    log: int = LOG_PORT
 
 
 @dataclass
@@ -115,6 +119,11 @@ class AllInOneSettings:
         """The package store's files (upstream's ``patchs/``: ``tars/``, ``tars.upload/``)."""
         return self.data_dir / "patchs"
 
+    @property
+    def remote_log_dir(self) -> Path:
+        """The remote logs (tars.tarslog; upstream's ``remote_app_log``)."""
+        return self.data_dir / "remote_app_log"
+
     def service_ports(self, spec: ServiceSpec) -> dict[str, int]:
         """``servant -> port`` of a framework service, with this run's ports."""
         by_servant = {
@@ -122,6 +131,7 @@ class AllInOneSettings:
             REGISTRY_SPEC.servants[1][0]: self.ports.registry,
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
+            LOG_OBJ: self.ports.log,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -140,6 +150,7 @@ class AllInOne:
         self.admin: AdminRegistry | None = None
         self.channels: NodeChannels | None = None
         self.patch: PatchService | None = None
+        self.log: LogService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -161,7 +172,7 @@ class AllInOne:
 
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress("starting the registry, the admin registry and the package store")
+        progress("starting the registry, the admin registry, the package store and the remote log")
         if s.run_node:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
@@ -192,6 +203,11 @@ class AllInOne:
             settings=admin_settings,
         )
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
+        self.log = add_log(
+            app,
+            LogSettings(directory=s.remote_log_dir),
+            endpoint=f"tcp -h {s.host} -p {s.ports.log} -t 60000",
+        )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.
@@ -325,6 +341,8 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
             f"  directory = {patch.directory}",
             f"  uploadDirectory = {patch.upload_directory}",
         ]
+    if spec is LOG_SPEC:  # upstream's tars.tarslog keys
+        lines += ["  <log>", f"    logpath = {settings.remote_log_dir}", "  </log>"]
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [
