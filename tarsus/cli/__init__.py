@@ -81,6 +81,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Run the HTTP app (the script API upload_and_publish), or print its token.",
     ),
+    "log": LazyCommand(
+        "tarsus.cli.log",
+        "app",
+        "A server's log files, local (per node) and remote (tars.tarslog): list, tail, search.",
+    ),
     "template": LazyCommand(
         "tarsus.cli.template",
         "app",

@@ -40,6 +40,8 @@ from tarsus.codec.constants import (
     ADMIN_REG_PORT,
     CONFIG_OBJ,
     CONFIG_PORT,
+    LOG_OBJ,
+    LOG_PORT,
     NODE_SERVER_PORT,
     PATCH_OBJ,
     PATCH_PORT,
@@ -51,6 +53,7 @@ from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
 from tarsus.framework.config import CONFIG_SPEC, ConfigService, add_config_center
+from tarsus.framework.log import LOG_SPEC, LogService, LogSettings, add_log
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
@@ -71,7 +74,13 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC, CONFIG_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (
+    REGISTRY_SPEC,
+    ADMIN_SPEC,
+    PATCH_SPEC,
+    CONFIG_SPEC,
+    LOG_SPEC,
+)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -88,6 +97,7 @@ class Ports:
     node: int = NODE_SERVER_PORT
     patch: int = PATCH_PORT
     config: int = CONFIG_PORT
+    log: int = LOG_PORT
 
 
 @dataclass
@@ -119,6 +129,11 @@ class AllInOneSettings:
         """The package store's files (upstream's ``patchs/``: ``tars/``, ``tars.upload/``)."""
         return self.data_dir / "patchs"
 
+    @property
+    def remote_log_dir(self) -> Path:
+        """The remote logs (tars.tarslog; upstream's ``remote_app_log``)."""
+        return self.data_dir / "remote_app_log"
+
     def service_ports(self, spec: ServiceSpec) -> dict[str, int]:
         """``servant -> port`` of a framework service, with this run's ports."""
         by_servant = {
@@ -127,6 +142,7 @@ class AllInOneSettings:
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
             CONFIG_OBJ: self.ports.config,
+            LOG_OBJ: self.ports.log,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -146,6 +162,7 @@ class AllInOne:
         self.channels: NodeChannels | None = None
         self.patch: PatchService | None = None
         self.config: ConfigService | None = None
+        self.log: LogService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -167,9 +184,7 @@ class AllInOne:
 
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress(
-            "starting the registry, the admin registry, the package store and the config center"
-        )
+        progress("starting the framework services")
         if s.run_node:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
@@ -202,6 +217,11 @@ class AllInOne:
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
         self.config = add_config_center(
             app, store, endpoint=f"tcp -h {s.host} -p {s.ports.config} -t 60000"
+        )
+        self.log = add_log(
+            app,
+            LogSettings(directory=s.remote_log_dir),
+            endpoint=f"tcp -h {s.host} -p {s.ports.log} -t 60000",
         )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
@@ -336,6 +356,8 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
             f"  directory = {patch.directory}",
             f"  uploadDirectory = {patch.upload_directory}",
         ]
+    if spec is LOG_SPEC:  # upstream's tars.tarslog keys
+        lines += ["  <log>", f"    logpath = {settings.remote_log_dir}", "  </log>"]
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [

@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 import tarsus
 from tarsus.codec.constants import SERVER_ADMIN_OBJ
 from tarsus.conf import ConfigError, TCConfig
-from tarsus.rpc import logs, remote_config
+from tarsus.rpc import logs, remote_config, remote_log
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
     AdminCommands,
@@ -56,6 +56,7 @@ from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
 from tarsus.rpc.remote_config import ConfigLoadError
+from tarsus.rpc.remote_log import RemoteLog
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
 from tarsus.rpc.server_config import (
@@ -111,6 +112,8 @@ class Application:
         self.admin = AdminCommands(self)
         self.keepalive: KeepAlive | None = None
         self.stats: StatReporter | None = None
+        #: the remote logger (config ``<log>``: tars.tarslog.LogObj), once started
+        self.remote_log: RemoteLog | None = None
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
@@ -295,6 +298,8 @@ class Application:
             self.keepalive.start(version=tarsus.__version__)
         if config is not None and config.client.stat:
             await self._start_stats(config)
+        if config is not None and config.log:
+            self._start_remote_log(config)
         self.started = True
         if config is not None:
             log.info(
@@ -322,6 +327,23 @@ class Application:
             stats.attach_server(adapter)
         await stats.start()
         self.stats = stats
+
+    def _start_remote_log(self, config: ServerConfig) -> None:
+        """Day logs and dyed records to tarslog, as upstream's remote logger (docs/logs.md)."""
+        try:
+            remote = RemoteLog(
+                self.communicator,
+                config.app,
+                config.server,
+                log_obj=config.log,
+                set_division=config.setdivision,
+            )
+        except TarsError as e:
+            log.warning("remote log off: %s", e)
+            return
+        remote_log.install(remote)
+        remote.start()
+        self.remote_log = remote
 
     async def _run_hooks(self, hooks: Sequence[Hook]) -> None:
         for hook in hooks:
@@ -363,6 +385,7 @@ class Application:
             await self.keepalive.stop()
         adapters = self.all_adapters()
         stats, self.stats = self.stats, None
+        remote, self.remote_log = self.remote_log, None
         await asyncio.gather(*(adapter.drain(deadline) for adapter in adapters))
         for adapter in adapters:
             await adapter.close()
@@ -372,6 +395,9 @@ class Application:
             log.exception("an on_destroy hook failed")
         if stats is not None:
             await stats.stop()  # one last report
+        if remote is not None:
+            remote_log.uninstall(remote)
+            await remote.stop()  # what is queued
         await self.communicator.close()
         self.started = False
         self._stopped.set()

@@ -26,9 +26,11 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
+    "DAY_LOGGER",
     "DEFAULT_LOG_NUM",
     "DEFAULT_LOG_SIZE",
     "LEVELS",
@@ -38,11 +40,13 @@ __all__ = [
     "RollFormatter",
     "ServerLog",
     "active",
+    "add_day_handler",
     "day_logger",
     "enable_day_log",
     "level_name",
     "parse_level",
     "parse_size",
+    "remove_day_handlers",
     "set_level",
     "setup",
 ]
@@ -70,6 +74,8 @@ DEFAULT_LOG_NUM = 10
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([KMG]?)\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _DAY_LOGGER = "tarsus.daylog"
+#: The logger every day logger is a child of (``tarsus.daylog.<name>``).
+DAY_LOGGER = _DAY_LOGGER
 
 
 def parse_size(text: str) -> int:
@@ -278,6 +284,8 @@ _saved_root_level = [logging.WARNING]
 #: names of the day loggers asked for so far, and which are switched off
 _day_loggers: set[str] = set()
 _day_disabled: set[str] = set()
+#: handlers every day logger also has (the remote logger: ``tarsus.rpc.remote_log``)
+_extra_day_handlers: list[logging.Handler] = []
 
 
 def _day_logger_name(name: str) -> str:
@@ -373,9 +381,34 @@ def day_logger(name: str = "") -> logging.Logger:
         _day_loggers.add(name)
         log = _active
         logger.disabled = name in _day_disabled
+        extra = list(_extra_day_handlers)
     if log is not None:
         _attach_day_logger(name, log)
+    for handler in extra:
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
     return logger
+
+
+def add_day_handler(handler: logging.Handler) -> None:
+    """Give every day logger, now and later, ``handler`` too (the remote logger)."""
+    with _lock:
+        _extra_day_handlers.append(handler)
+        names = list(_day_loggers)
+    for name in names:
+        day_logger(name)
+
+
+def remove_day_handlers(which: Callable[[logging.Handler], bool]) -> None:
+    """Take the handlers ``which`` selects off every day logger."""
+    with _lock:
+        gone = [h for h in _extra_day_handlers if which(h)]
+        _extra_day_handlers[:] = [h for h in _extra_day_handlers if h not in gone]
+        names = list(_day_loggers)
+    for name in names:
+        logger = logging.getLogger(_day_logger_name(name))
+        for handler in gone:
+            logger.removeHandler(handler)
 
 
 def enable_day_log(name: str, enabled: bool) -> None:

@@ -35,7 +35,13 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch", "tars.tarsconfig"}
+FRAMEWORK = {
+    "tars.tarsregistry",
+    "tars.tarsAdminRegistry",
+    "tars.tarspatch",
+    "tars.tarsconfig",
+    "tars.tarslog",
+}
 
 T = TypeVar("T")
 
@@ -129,6 +135,7 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
     assert len(services_of(data_dir, "tarspatch")) == 1
     assert len(services_of(data_dir, "tarsconfig")) == 1
     asyncio.run(_config_by_name())
+    assert len(services_of(data_dir, "tarslog")) == 1
     asyncio.run(_upload_by_name(data_dir))
     done = call_hello()
     assert done.returncode == 0, done.stderr

@@ -35,7 +35,7 @@ def parse_files(files: list[pathlib.Path]) -> Program:
 
 #: Tarsus's own interfaces (module ``tarsus``), bundled beside upstream's: not checked against
 #: upstream, but checked below for what keeps them from disturbing upstream peers.
-TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusConfig.tars", "TarsusPatch.tars"}
+TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusConfig.tars", "TarsusPatch.tars", "TarsusLog.tars"}
 #: The upstream files, checked against upstream's interface facts.
 TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
 
@@ -525,3 +525,14 @@ def test_tarsus_config_extension_adds_only_new_functions_beside_config() -> None
         (2, "serverName"),
         (3, "fileName"),
     ]
+
+
+def test_tarsus_log_extension_adds_only_new_functions_beside_log() -> None:
+    """LogExt is served on LogObj beside Log: a function name shared with Log would change
+    what every SDK's remote logger gets, so there must be none."""
+    prog = parse_files([path("TarsusLog.tars")])
+    assert set(prog.interfaces()) == {"tarsus.LogExt"}
+    ext = {o.name for o in prog.interfaces()["tarsus.LogExt"].operations}
+    assert ext == {"listLogFiles", "getLogData"}
+    upstream = {o.name for o in load("LogF.tars").interfaces()["tars.Log"].operations}
+    assert not ext & upstream
