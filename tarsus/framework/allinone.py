@@ -39,6 +39,8 @@ from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
     NODE_SERVER_PORT,
+    NOTIFY_OBJ,
+    NOTIFY_PORT,
     PATCH_OBJ,
     PATCH_PORT,
     QUERY_OBJ,
@@ -50,6 +52,7 @@ from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
+from tarsus.framework.notify import NOTIFY_SPEC, NotifyService, add_notify
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
@@ -68,7 +71,7 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC, NOTIFY_SPEC)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -84,6 +87,7 @@ class Ports:
     admin: int = ADMIN_REG_PORT
     node: int = NODE_SERVER_PORT
     patch: int = PATCH_PORT
+    notify: int = NOTIFY_PORT
 
 
 @dataclass
@@ -122,6 +126,7 @@ class AllInOneSettings:
             REGISTRY_SPEC.servants[1][0]: self.ports.registry,
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
+            NOTIFY_OBJ: self.ports.notify,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -140,6 +145,7 @@ class AllInOne:
         self.admin: AdminRegistry | None = None
         self.channels: NodeChannels | None = None
         self.patch: PatchService | None = None
+        self.notify: NotifyService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -161,7 +167,7 @@ class AllInOne:
 
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress("starting the registry, the admin registry and the package store")
+        progress("starting the registry, the admin registry, the package store and notify")
         if s.run_node:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
@@ -192,6 +198,9 @@ class AllInOne:
             settings=admin_settings,
         )
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
+        self.notify = add_notify(
+            app, store, endpoint=f"tcp -h {s.host} -p {s.ports.notify} -t 60000"
+        )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.

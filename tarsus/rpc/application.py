@@ -55,6 +55,7 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
+from tarsus.rpc.notify import RemoteNotify
 from tarsus.rpc.remote_config import ConfigLoadError
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
@@ -109,6 +110,7 @@ class Application:
         self.admin = AdminCommands(self)
         self.keepalive: KeepAlive | None = None
         self.stats: StatReporter | None = None
+        self._notifier: RemoteNotify | None = None
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
@@ -116,6 +118,22 @@ class Application:
         self._destroyers: list[Hook] = []
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
+
+    @property
+    def notifier(self) -> RemoteNotify:
+        """This server's alarms and events to the ``notify`` object of its config (upstream
+        ``TarsRemoteNotify``; without one, notifications are dropped). tarsus.rpc.notify."""
+        if self._notifier is None:
+            c = self.config
+            self._notifier = RemoteNotify(
+                self.communicator,
+                c.notify if c is not None else "",
+                application=c.app if c is not None else "",
+                server=c.server if c is not None else "",
+                node=(c.nodename or c.localip) if c is not None else "",
+                set_id=c.setdivision if c is not None else "",
+            )
+        return self._notifier
 
     # -- building ----------------------------------------------------------------------------
 
@@ -369,6 +387,8 @@ class Application:
             log.exception("an on_destroy hook failed")
         if stats is not None:
             await stats.stop()  # one last report
+        if self._notifier is not None:
+            await self._notifier.close()
         await self.communicator.close()
         self.started = False
         self._stopped.set()

@@ -43,6 +43,7 @@ from tarsus.store.errors import (
     mysql_code,
 )
 from tarsus.store.nodes import Nodes
+from tarsus.store.notifys import Notifys
 from tarsus.store.patches import Patches
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
@@ -142,6 +143,7 @@ class Store:
     nodes: Nodes
     servers: Servers
     patches: Patches
+    notifys: Notifys
 
     def __init__(
         self,
@@ -159,6 +161,7 @@ class Store:
         self.nodes = Nodes(self)
         self.servers = Servers(self)
         self.patches = Patches(self)
+        self.notifys = Notifys(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
