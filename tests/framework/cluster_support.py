@@ -36,9 +36,10 @@ class Cluster:
 
     def __init__(self, root: Path, n_nodes: int, *, chunk_size: str = "1M") -> None:
         self.root = root
-        query, registry, admin, patch_here, self.patch_port, self.hello_port, *node_ports = (
-            free_ports(6 + n_nodes)
+        query, registry, admin, patch_here, notify, self.patch_port, self.hello_port, *ports = (
+            free_ports(7 + n_nodes)
         )
+        node_ports = ports
         self.nodes = [f"127.0.0.{i}" for i in range(1, n_nodes + 1)]
         self.node_ports = dict(zip(self.nodes, node_ports, strict=True))
         self.admin = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {admin}"
@@ -46,7 +47,9 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.settings = AllInOneSettings(
             data_dir=root / "framework",
-            ports=Ports(query=query, registry=registry, admin=admin, patch=patch_here),
+            ports=Ports(
+                query=query, registry=registry, admin=admin, patch=patch_here, notify=notify
+            ),
             run_node=False,
             admin=AdminSettings(
                 patch_obj=self.patch, patch_poll_interval=0.1, ready_poll_interval=0.2

@@ -121,10 +121,17 @@ class Platform:
 
 @contextlib.asynccontextmanager
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    query, registry, admin_port, node_port, patch = free_ports(5)
+    query, registry, admin_port, node_port, patch, notify = free_ports(6)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
-        ports=Ports(query=query, registry=registry, admin=admin_port, node=node_port, patch=patch),
+        ports=Ports(
+            query=query,
+            registry=registry,
+            admin=admin_port,
+            node=node_port,
+            patch=patch,
+            notify=notify,
+        ),
         admin=AdminSettings(patch_poll_interval=0.05),
     )
     framework = AllInOne(settings)

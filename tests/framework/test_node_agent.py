@@ -12,11 +12,13 @@ from tarsus.testing import eventually, free_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
-    query, registry, admin, node_port, patch = free_ports(5)
+    query, registry, admin, node_port, patch, notify = free_ports(6)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
         run_node=False,
-        ports=Ports(query=query, registry=registry, admin=admin, node=node_port, patch=patch),
+        ports=Ports(
+            query=query, registry=registry, admin=admin, node=node_port, patch=patch, notify=notify
+        ),
     )
     async with AllInOne(settings) as framework:
         agent = NodeAgent(
