@@ -38,7 +38,7 @@ pytestmark = pytest.mark.tarsweb
 
 ROOT = Path(__file__).resolve().parents[2]
 TARSUS = [sys.executable, "-m", "tarsus"]
-PORTS = (17890, 17891, 12000, 18793, 19386, 18601, tarsweb.PORT)
+PORTS = (17890, 17891, 12000, 18793, 18593, 19386, 18601, tarsweb.PORT)
 NODE = "127.0.0.1"
 HELLO = ("Test", "HelloServer")
 #: Marks the databases this test created, so a leftover of a killed run is recognised.
@@ -272,6 +272,7 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarsregistry.RegistryObj",
         "tars.tarsAdminRegistry.AdminRegObj",
         "tars.tarspatch.PatchObj",
+        "tars.tarsnotify.NotifyObj",
     }, servers
 
 
