@@ -81,6 +81,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Run the HTTP app (the script API upload_and_publish), or print its token.",
     ),
+    "notify": LazyCommand(
+        "tarsus.cli.notify",
+        "app",
+        "A server's recent alarms and events (tars.tarsnotify): list, send.",
+    ),
     "template": LazyCommand(
         "tarsus.cli.template",
         "app",

@@ -4,6 +4,7 @@ every method, upstream's level tags, filters, retention, the database down, and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -212,3 +213,38 @@ def _info(server: str, message: str) -> ReportInfo:
         sServer=server,
         sMessage=message,
     )
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tarsus",
+        "notify",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
+async def test_cli_sends_and_lists_a_servers_events(notify: Served, store: Store) -> None:
+    where = notify.where
+    assert (await _cli("send", "Test.Hello", "[warn] queue half full", "--notify", where))[0] == 0
+    assert (await _cli("send", "Test.Hello", "bank down", "--level", "error", "--notify", where))[
+        0
+    ] == 0
+    await _wait_rows(store, 2)
+    code, out = await _cli("list", "Test.Hello", "--json", "--notify", where)
+    assert code == 0, out
+    answer = json.loads(out)
+    assert [(e["level"], e["message"]) for e in answer["events"]] == [
+        ("error", "bank down"),
+        ("warn", "[warn] queue half full"),
+    ]
+    code, out = await _cli("list", "Test/../x", "--notify", where)
+    assert code != 0 and "APP.SERVER" in out
