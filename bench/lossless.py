@@ -43,13 +43,13 @@ from typing import Any
 
 import tarsus.idl
 from tarsus.framework.admin import AdminSettings
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import pack_directory
 from tarsus.protocol.gen import AdminReg
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.locator import RefreshSchedule
-from tarsus.testing import free_port, free_ports
+from tarsus.testing import framework_ports, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -175,9 +175,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     settings = AllInOneSettings(
         data_dir=tmp / "framework",
         host="127.0.0.1",
-        ports=Ports(
-            query=query, registry=registry, admin=admin_port, patch=patch, config=free_port()
-        ),
+        ports=framework_ports(query=query, registry=registry, admin=admin_port, patch=patch),
         run_node=False,
         registry=RegistrySettings(load_interval=1.0),
         admin=AdminSettings(elegant_wait_second=args.wait, ready_poll_interval=0.2),

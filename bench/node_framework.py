@@ -17,9 +17,9 @@ import logging
 import signal
 from pathlib import Path
 
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.framework.registry import RegistrySettings
-from tarsus.testing import free_port
+from tarsus.testing import framework_ports
 
 
 async def serve(data_dir: Path, query: int, registry: int, admin: int, patch: int) -> None:
@@ -27,13 +27,7 @@ async def serve(data_dir: Path, query: int, registry: int, admin: int, patch: in
     settings = AllInOneSettings(
         data_dir=data_dir,
         host="127.0.0.1",
-        ports=Ports(
-            query=query,
-            registry=registry,
-            admin=admin,
-            patch=patch,
-            config=free_port(),
-        ),
+        ports=framework_ports(query=query, registry=registry, admin=admin, patch=patch),
         run_node=False,
         registry=RegistrySettings(node_timeout=30.0, node_sweep_interval=15.0),
     )

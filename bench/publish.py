@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.protocol.gen import AdminReg
 from tarsus.rpc.communicator import Communicator
-from tarsus.testing import free_port, free_ports
+from tarsus.testing import framework_ports, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -110,9 +110,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     settings = AllInOneSettings(
         data_dir=tmp / "framework",
         host="127.0.0.1",
-        ports=Ports(
-            query=query, registry=registry, admin=admin_port, patch=patch_port, config=free_port()
-        ),
+        ports=framework_ports(query=query, registry=registry, admin=admin_port, patch=patch_port),
         run_node=False,
     )
     nodes = [f"127.0.0.{i}" for i in range(1, n + 1)]

@@ -34,11 +34,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import psutil  # type: ignore[import-untyped]
 
 from tarsus.rpc.application import Application
+
+if TYPE_CHECKING:
+    from tarsus.framework.allinone import Ports
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.proxy import ServantProxy
 from tarsus.rpc.servant import Servant
@@ -223,6 +226,22 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     if len(ports) < n:
         raise RuntimeError(f"only {len(ports)} of {n} ports free in {PORT_RANGE} on {host}")
     return ports
+
+
+def framework_ports(**given: int) -> Ports:
+    """:class:`~tarsus.framework.allinone.Ports` with every framework service on a free port
+    (``given`` ones as they are), for a framework beside others on this machine: the defaults
+    are upstream's fixed ports, which one ``tarsus up`` at a time may hold.
+
+        ports = framework_ports()
+        settings = AllInOneSettings(data_dir=tmp, ports=ports, run_node=False)
+    """
+    import dataclasses
+
+    from tarsus.framework.allinone import Ports
+
+    names = [f.name for f in dataclasses.fields(Ports) if f.name not in given]
+    return Ports(**dict(zip(names, free_ports(len(names)), strict=True)), **given)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -507,6 +526,7 @@ __all__ = [
     "TarsusUp",
     "eventually",
     "eventually_sync",
+    "framework_ports",
     "free_port",
     "free_ports",
     "patch_store_process",

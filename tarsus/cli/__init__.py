@@ -86,6 +86,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "A server's log files, local (per node) and remote (tars.tarslog): list, tail, search.",
     ),
+    "notify": LazyCommand(
+        "tarsus.cli.notify",
+        "app",
+        "A server's recent alarms and events (tars.tarsnotify): list, send.",
+    ),
     "template": LazyCommand(
         "tarsus.cli.template",
         "app",

@@ -43,6 +43,8 @@ from tarsus.codec.constants import (
     LOG_OBJ,
     LOG_PORT,
     NODE_SERVER_PORT,
+    NOTIFY_OBJ,
+    NOTIFY_PORT,
     PATCH_OBJ,
     PATCH_PORT,
     QUERY_OBJ,
@@ -56,6 +58,7 @@ from tarsus.framework.config import CONFIG_SPEC, ConfigService, add_config_cente
 from tarsus.framework.log import LOG_SPEC, LogService, LogSettings, add_log
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
+from tarsus.framework.notify import NOTIFY_SPEC, NotifyService, add_notify
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
@@ -80,6 +83,7 @@ FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (
     PATCH_SPEC,
     CONFIG_SPEC,
     LOG_SPEC,
+    NOTIFY_SPEC,
 )
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
@@ -98,6 +102,7 @@ class Ports:
     patch: int = PATCH_PORT
     config: int = CONFIG_PORT
     log: int = LOG_PORT
+    notify: int = NOTIFY_PORT
 
 
 @dataclass
@@ -143,6 +148,7 @@ class AllInOneSettings:
             PATCH_OBJ: self.ports.patch,
             CONFIG_OBJ: self.ports.config,
             LOG_OBJ: self.ports.log,
+            NOTIFY_OBJ: self.ports.notify,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -163,6 +169,7 @@ class AllInOne:
         self.patch: PatchService | None = None
         self.config: ConfigService | None = None
         self.log: LogService | None = None
+        self.notify: NotifyService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -222,6 +229,9 @@ class AllInOne:
             app,
             LogSettings(directory=s.remote_log_dir),
             endpoint=f"tcp -h {s.host} -p {s.ports.log} -t 60000",
+        )
+        self.notify = add_notify(
+            app, store, endpoint=f"tcp -h {s.host} -p {s.ports.notify} -t 60000"
         )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the

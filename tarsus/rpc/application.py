@@ -55,6 +55,7 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
+from tarsus.rpc.notify import RemoteNotify
 from tarsus.rpc.remote_config import ConfigLoadError
 from tarsus.rpc.remote_log import RemoteLog
 from tarsus.rpc.servant import Servant
@@ -114,6 +115,7 @@ class Application:
         self.stats: StatReporter | None = None
         #: the remote logger (config ``<log>``: tars.tarslog.LogObj), once started
         self.remote_log: RemoteLog | None = None
+        self._notifier: RemoteNotify | None = None
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
@@ -122,6 +124,22 @@ class Application:
         self._config_hooks: list[ConfigHook] = []
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
+
+    @property
+    def notifier(self) -> RemoteNotify:
+        """This server's alarms and events to the ``notify`` object of its config (upstream
+        ``TarsRemoteNotify``; without one, notifications are dropped). tarsus.rpc.notify."""
+        if self._notifier is None:
+            c = self.config
+            self._notifier = RemoteNotify(
+                self.communicator,
+                c.notify if c is not None else "",
+                application=c.app if c is not None else "",
+                server=c.server if c is not None else "",
+                node=(c.nodename or c.localip) if c is not None else "",
+                set_id=c.setdivision if c is not None else "",
+            )
+        return self._notifier
 
     # -- building ----------------------------------------------------------------------------
 
@@ -398,6 +416,8 @@ class Application:
         if remote is not None:
             remote_log.uninstall(remote)
             await remote.stop()  # what is queued
+        if self._notifier is not None:
+            await self._notifier.close()
         await self.communicator.close()
         self.started = False
         self._stopped.set()

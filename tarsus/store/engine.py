@@ -44,6 +44,7 @@ from tarsus.store.errors import (
     mysql_code,
 )
 from tarsus.store.nodes import Nodes
+from tarsus.store.notifys import Notifys
 from tarsus.store.patches import Patches
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
@@ -144,6 +145,7 @@ class Store:
     servers: Servers
     patches: Patches
     configs: Configs
+    notifys: Notifys
 
     def __init__(
         self,
@@ -162,6 +164,7 @@ class Store:
         self.servers = Servers(self)
         self.patches = Patches(self)
         self.configs = Configs(self)
+        self.notifys = Notifys(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

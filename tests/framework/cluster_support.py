@@ -21,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from tarsus.framework.admin import AdminSettings
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
-from tarsus.testing import LoopThread, eventually_sync, free_port, free_ports, patch_store_process
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
+from tarsus.testing import (
+    LoopThread,
+    eventually_sync,
+    framework_ports,
+    free_ports,
+    patch_store_process,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello"
@@ -36,9 +42,9 @@ class Cluster:
 
     def __init__(self, root: Path, n_nodes: int, *, chunk_size: str = "1M") -> None:
         self.root = root
-        query, registry, admin, patch_here, self.patch_port, self.hello_port, *node_ports = (
-            free_ports(6 + n_nodes)
-        )
+        fw_ports = framework_ports()
+        admin = fw_ports.admin
+        self.patch_port, self.hello_port, *node_ports = free_ports(2 + n_nodes)
         self.nodes = [f"127.0.0.{i}" for i in range(1, n_nodes + 1)]
         self.node_ports = dict(zip(self.nodes, node_ports, strict=True))
         self.admin = f"tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p {admin}"
@@ -46,9 +52,7 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.settings = AllInOneSettings(
             data_dir=root / "framework",
-            ports=Ports(
-                query=query, registry=registry, admin=admin, patch=patch_here, config=free_port()
-            ),
+            ports=fw_ports,
             run_node=False,
             admin=AdminSettings(
                 patch_obj=self.patch, patch_poll_interval=0.1, ready_poll_interval=0.2

@@ -6,25 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
-from tarsus.testing import eventually, free_port, free_ports
+from tarsus.testing import eventually, framework_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
-    query, registry, admin, node_port, patch = free_ports(5)
-    settings = AllInOneSettings(
-        data_dir=tmp_path / "fw",
-        run_node=False,
-        ports=Ports(
-            query=query,
-            registry=registry,
-            admin=admin,
-            node=node_port,
-            patch=patch,
-            config=free_port(),
-        ),
-    )
+    ports = framework_ports()
+    node_port = ports.node
+    settings = AllInOneSettings(data_dir=tmp_path / "fw", run_node=False, ports=ports)
     async with AllInOne(settings) as framework:
         agent = NodeAgent(
             NodeAgentSettings(

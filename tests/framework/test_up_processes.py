@@ -5,7 +5,7 @@ server list`` shows them as ``tars.<service>`` rows; a registry killed with SIGK
 again by the node and calls by name keep working; Ctrl-C leaves nothing running. The default
 one-process layout records the same rows, active while ``tarsus up`` runs.
 
-Uses upstream's fixed ports (17890, 17891, 12000, 18793, 19386, 18601): run it in a network
+Uses upstream's fixed ports (17890, 17891, 12000, 18793, 18593, 19386, 18601): run it in a network
 namespace of its own when others may use them (see docs/running.md).
 """
 
@@ -41,6 +41,7 @@ FRAMEWORK = {
     "tars.tarspatch",
     "tars.tarsconfig",
     "tars.tarslog",
+    "tars.tarsnotify",
 }
 
 T = TypeVar("T")
@@ -136,6 +137,7 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
     assert len(services_of(data_dir, "tarsconfig")) == 1
     asyncio.run(_config_by_name())
     assert len(services_of(data_dir, "tarslog")) == 1
+    assert len(services_of(data_dir, "tarsnotify")) == 1
     asyncio.run(_upload_by_name(data_dir))
     done = call_hello()
     assert done.returncode == 0, done.stderr

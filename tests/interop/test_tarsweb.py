@@ -38,7 +38,7 @@ pytestmark = pytest.mark.tarsweb
 
 ROOT = Path(__file__).resolve().parents[2]
 TARSUS = [sys.executable, "-m", "tarsus"]
-PORTS = (17890, 17891, 12000, 18793, 18993, 19386, 18601, tarsweb.PORT)
+PORTS = (17890, 17891, 12000, 18793, 18993, 19386, 18601, tarsweb.PORT, 18593)
 NODE = "127.0.0.1"
 HELLO = ("Test", "HelloServer")
 #: Marks the databases this test created, so a leftover of a killed run is recognised.
@@ -274,6 +274,7 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarspatch.PatchObj",
         "tars.tarsconfig.ConfigObj",
         "tars.tarslog.LogObj",
+        "tars.tarsnotify.NotifyObj",
     }, servers
 
 

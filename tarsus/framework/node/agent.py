@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tarsus
-from tarsus.codec.constants import QUERY_OBJ, REGISTRY_OBJ
+from tarsus.codec.constants import NOTIFY_OBJ, QUERY_OBJ, REGISTRY_OBJ
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
@@ -42,6 +42,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.notify import RemoteNotify
 from tarsus.rpc.periodic import Backoff, Periodic
 from tarsus.rpc.proxy import ServantProxy
 
@@ -84,6 +85,9 @@ class NodeAgentSettings:
     #: ``App.Server`` ids served by the process this agent runs in (``tarsus up``'s
     #: one-process layout): recorded in the store like any server, never started by us
     hosted: frozenset[str] = frozenset()
+    #: where the node reports its servers' events (crash, restart, hang-kill, limiter,
+    #: publish results; upstream tarsnode's ``notify``); "" reports none
+    notify_obj: str = NOTIFY_OBJ
 
 
 class _Load:
@@ -171,6 +175,9 @@ class NodeAgent:
             on_version=self._report_version,
             on_patched=self._report_patched,
             communicator=comm,
+            notifier=RemoteNotify(
+                comm, s.notify_obj, application="tars", server="tarsnode", node=self.node_name
+            ),
         )
         self.supervisor = sup
         adapter = app.add_servant(

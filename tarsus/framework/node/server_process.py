@@ -148,6 +148,10 @@ class ServerHost(Protocol):
     def report(self, sp: ServerProcess) -> None:
         """Hand the server's current state to the registry (queued, never blocking)."""
 
+    def event(self, sp: ServerProcess, message: str) -> None:
+        """Report an event of the server to notify, with upstream's level markers
+        (``[alarm]``, ``[error]``...; queued, never blocking)."""
+
     def save(self, sp: ServerProcess) -> None:
         """Record the server in the local cache."""
 
@@ -404,6 +408,7 @@ class ServerProcess:
             f"; its output ended with:\n{tail}" if tail else "",
         )
         self._detach()
+        self.host.event(self, f"[alarm] down, pid {handle.pid} {how}")
         if self.state == InternalState.PATCHING:
             self.last_state = InternalState.INACTIVE
             self._save()
@@ -456,7 +461,9 @@ class ServerProcess:
         if self.handle is not None and now - self.start_time < self.settings.start_grace:
             return
         if self.state == InternalState.ACTIVATING and self._must_replace(False, now):
-            self._spawn_task(self._replace("activating timed out", graceful=False), "replace")
+            self._spawn_task(
+                self._replace("[alarm] activating timed out", graceful=False), "replace"
+            )
         elif self.state == InternalState.ACTIVE and self.is_tars and self.handle is not None:
             stale = self.heartbeat_stale(now)
             if stale is not None:
@@ -472,9 +479,12 @@ class ServerProcess:
                 return
             log.warning("%s: %s; starting it", self.server_id, reason)
             try:
-                await self._start(manual=False)
+                started = await self._start(manual=False)
             except NodeError as e:
                 log.error("%s: automatic start failed: %s", self.server_id, e)
+                self.host.event(self, f"[error] automatic start failed: {e}")
+            else:
+                self.host.event(self, f"restarted ({reason}): {started}")
 
     def _must_replace(self, graceful: bool, now: float) -> bool:
         if self.handle is None:
@@ -493,6 +503,7 @@ class ServerProcess:
             if not self._must_replace(graceful, time.monotonic()):
                 return  # it recovered (or changed) meanwhile
             log.error("%s: %s; stopping pid %d", self.server_id, reason, self.pid)
+            self.host.event(self, f"{reason}; stopping pid {self.pid}")
             try:
                 await self._stop(manual=False, graceful=graceful)
             except NodeError as e:
@@ -615,6 +626,11 @@ class ServerProcess:
         self.installed = True
         self.limiter.record()
         if self.limiter.is_limited():
+            self.host.event(
+                self,
+                f"[alarm] started too often: no automatic start for "
+                f"{self.settings.limits.punish_interval:g}s",
+            )
             log.error(
                 "%s: activating is limited: no automatic start for %gs",
                 self.server_id,
@@ -763,6 +779,7 @@ class ServerProcess:
             try:
                 generated = await generate(desc)
             except ConfigGenError as e:
+                self.host.event(self, f"[error] cannot write the config: {e}")
                 raise NodeError(str(e), NodeErrorCode.LOAD_SERVICE_DESC) from e
             finally:
                 self._unhide_state(previous, report=False)
@@ -881,6 +898,7 @@ class ServerProcess:
             self._unhide_state(self.last_state, report=True)
         if not ok:
             log.error("%s: package installation failed: %s", self.server_id, result)
+        self.host.event(self, result if ok else f"[fail] patch failed: {result}")
         return ok
 
     def start_if_due(self, reason: str) -> None:

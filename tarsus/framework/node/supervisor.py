@@ -34,6 +34,7 @@ from tarsus.framework.node.server_process import DOWN, InternalState, ServerProc
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.protocol.gen import AdminF, NodeDescriptor, NodeF, RegistryDescriptor
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.notify import RemoteNotify
 from tarsus.rpc.periodic import Periodic
 
 __all__ = ["PatchedCallback", "StateCallback", "Supervisor", "VersionCallback"]
@@ -73,8 +74,11 @@ class Supervisor:
         cache: NodeCache | None = None,
         package_source: PackageSource | None = None,
         communicator: Communicator | None = None,
+        notifier: RemoteNotify | None = None,
     ) -> None:
         self.settings = settings
+        #: the servers' events to notify (tars.tarsnotify), None to report none
+        self.notifier = notifier
         self.on_state = on_state
         self.on_version = on_version
         self.on_patched = on_patched
@@ -132,6 +136,8 @@ class Supervisor:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
+        if self.notifier is not None:
+            await self.notifier.close(timeout=self.settings.report_timeout)
         if self._own_communicator:
             await self.communicator.close()
 
@@ -375,6 +381,11 @@ class Supervisor:
                 stopped=sp.operator_stopped,
             ),
         )
+
+    def event(self, sp: ServerProcess, message: str) -> None:
+        """Report an event of ``sp`` to notify, queued (a :class:`ServerHost` duty)."""
+        if self.notifier is not None:
+            self.notifier.report(message, application=sp.app, server=sp.server)
 
     def report(self, sp: ServerProcess) -> None:
         """Queue ``sp``'s state for ``on_state`` (a :class:`ServerHost` duty)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from tarsus.codec import types as T
 from tarsus.codec.operation import Operation, Param
@@ -21,6 +21,51 @@ class NOTIFYLEVEL(enum.IntEnum):
 class ReportType(enum.IntEnum):
     REPORT = 0
     NOTIFY = 1
+
+
+class NotifyKey(Struct):
+    __slots__ = ("ip", "name", "page")
+    _tars_name_: ClassVar[str] = "tars.NotifyKey"
+
+    def __init__(
+        self,
+        name: str = "",
+        ip: str = "",
+        page: int = 0,
+    ) -> None:
+        self.name = name
+        self.ip = ip
+        self.page = page
+
+
+class NotifyItem(Struct):
+    __slots__ = ("iLevel", "sMessage", "sServerId", "sTimeStamp")
+    _tars_name_: ClassVar[str] = "tars.NotifyItem"
+
+    def __init__(
+        self,
+        sTimeStamp: str = "",
+        sServerId: str = "",
+        iLevel: int = 0,
+        sMessage: str = "",
+    ) -> None:
+        self.sTimeStamp = sTimeStamp
+        self.sServerId = sServerId
+        self.iLevel = iLevel
+        self.sMessage = sMessage
+
+
+class NotifyInfo(Struct):
+    __slots__ = ("nextpage", "notifyItems")
+    _tars_name_: ClassVar[str] = "tars.NotifyInfo"
+
+    def __init__(
+        self,
+        nextpage: int = 0,
+        notifyItems: list[NotifyItem] | None = None,
+    ) -> None:
+        self.nextpage = nextpage
+        self.notifyItems = [] if notifyItems is None else notifyItems
 
 
 class ReportInfo(Struct):
@@ -60,6 +105,27 @@ class ReportInfo(Struct):
         self.sNodeName = sNodeName
 
 
+NotifyKey._tars_fields_ = (
+    Field(1, "name", T.STRING, True),
+    Field(2, "ip", T.STRING, True),
+    Field(3, "page", T.INT, True),
+)
+
+
+NotifyItem._tars_fields_ = (
+    Field(1, "sTimeStamp", T.STRING, True),
+    Field(2, "sServerId", T.STRING, True),
+    Field(3, "iLevel", T.INT, True),
+    Field(4, "sMessage", T.STRING, True),
+)
+
+
+NotifyInfo._tars_fields_ = (
+    Field(1, "nextpage", T.INT, True),
+    Field(2, "notifyItems", T.vector(NotifyItem), True),
+)
+
+
 ReportInfo._tars_fields_ = (
     Field(1, "eType", ReportType, True),
     Field(2, "sApp", T.STRING, True),
@@ -74,6 +140,32 @@ ReportInfo._tars_fields_ = (
 
 
 _Notify_ops: dict[str, Operation] = {
+    "reportServer": Operation(
+        "reportServer",
+        None,
+        (
+            Param(1, "sServerName", T.STRING),
+            Param(2, "sThreadId", T.STRING),
+            Param(3, "sMessage", T.STRING),
+        ),
+    ),
+    "notifyServer": Operation(
+        "notifyServer",
+        None,
+        (
+            Param(1, "sServerName", T.STRING),
+            Param(2, "level", NOTIFYLEVEL),
+            Param(3, "sMessage", T.STRING),
+        ),
+    ),
+    "getNotifyInfo": Operation(
+        "getNotifyInfo",
+        T.INT,
+        (
+            Param(1, "stKey", NotifyKey),
+            Param(2, "stInfo", NotifyInfo, out=True),
+        ),
+    ),
     "reportNotifyInfo": Operation(
         "reportNotifyInfo",
         None,
@@ -88,6 +180,15 @@ class NotifyServant(Servant):
     _tars_interface_: ClassVar[str] = "tars.Notify"
     _tars_ops_: ClassVar[dict[str, Operation]] = _Notify_ops
 
+    async def reportServer(self, sServerName: str, sThreadId: str, sMessage: str) -> None:
+        raise NotImplementedError("Notify.reportServer")
+
+    async def notifyServer(self, sServerName: str, level: NOTIFYLEVEL | int, sMessage: str) -> None:
+        raise NotImplementedError("Notify.notifyServer")
+
+    async def getNotifyInfo(self, stKey: NotifyKey) -> tuple[int, NotifyInfo]:
+        raise NotImplementedError("Notify.getNotifyInfo")
+
     async def reportNotifyInfo(self, info: ReportInfo) -> None:
         raise NotImplementedError("Notify.reportNotifyInfo")
 
@@ -97,6 +198,18 @@ class NotifyProxy(ServantProxy):
 
     _tars_interface_: ClassVar[str] = "tars.Notify"
     _tars_ops_: ClassVar[dict[str, Operation]] = _Notify_ops
+
+    async def reportServer(self, sServerName: str, sThreadId: str, sMessage: str) -> None:
+        await self._tars_invoke_(_Notify_ops["reportServer"], (sServerName, sThreadId, sMessage))
+
+    async def notifyServer(self, sServerName: str, level: NOTIFYLEVEL | int, sMessage: str) -> None:
+        await self._tars_invoke_(_Notify_ops["notifyServer"], (sServerName, level, sMessage))
+
+    async def getNotifyInfo(self, stKey: NotifyKey) -> tuple[int, NotifyInfo]:
+        return cast(
+            "tuple[int, NotifyInfo]",
+            await self._tars_invoke_(_Notify_ops["getNotifyInfo"], (stKey,)),
+        )
 
     async def reportNotifyInfo(self, info: ReportInfo) -> None:
         await self._tars_invoke_(_Notify_ops["reportNotifyInfo"], (info,))
