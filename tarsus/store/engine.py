@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from tarsus.store import migrate
+from tarsus.store.alerts import Alerts
 from tarsus.store.errors import (
     InvalidInput,
     StoreDamaged,
@@ -142,6 +143,7 @@ class Store:
     nodes: Nodes
     servers: Servers
     patches: Patches
+    alerts: Alerts
 
     def __init__(
         self,
@@ -159,6 +161,7 @@ class Store:
         self.nodes = Nodes(self)
         self.servers = Servers(self)
         self.patches = Patches(self)
+        self.alerts = Alerts(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
