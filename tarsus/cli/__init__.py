@@ -86,6 +86,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Configuration templates (t_profile_template): list, show, set, delete.",
     ),
+    "alert": LazyCommand(
+        "tarsus.cli.alert",
+        "app",
+        "Alert rules (tars.tarsalarm): list, add, delete, test, events.",
+    ),
 }
 
 

@@ -21,7 +21,7 @@ from tarsus.framework.alarm.settings import AlarmSettings
 from tarsus.framework.alarm.sources import MetricSource, StateSource
 from tarsus.framework.alarm.webhook import Delivery, payload, post_json
 from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
-from tarsus.protocol.gen import MonitorQuery, TarsusAlert
+from tarsus.protocol.gen import TarsusAlert
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.periodic import Periodic
 from tarsus.store.alerts import AlertEventRow
@@ -76,10 +76,10 @@ class AlarmService(FrameworkService):
         self.settings = settings = settings or AlarmSettings()
         self.communicator = communicator or Communicator()
         self.owns_communicator = communicator is None
-        comm = self.communicator
         metrics = MetricSource(
-            comm.string_to_proxy(MonitorQuery.MonitorQueryProxy, settings.querystat_obj),
-            comm.string_to_proxy(MonitorQuery.MonitorQueryProxy, settings.queryproperty_obj),
+            self.communicator,
+            settings.querystat_obj,
+            settings.queryproperty_obj,
             window_s=settings.window_s,
         )
         self.evaluator = Evaluator(store, metrics, StateSource(store))

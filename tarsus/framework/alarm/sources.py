@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from tarsus.protocol.gen import MonitorQuery
+from tarsus.rpc.errors import TarsError
 from tarsus.store.alerts import AlertRuleRow
 
 if TYPE_CHECKING:
+    from tarsus.rpc.communicator import Communicator
     from tarsus.store.engine import Store
 
 __all__ = ["MetricSource", "QueryFailed", "StateSource", "stat_value"]
@@ -62,15 +64,27 @@ class MetricSource:
 
     def __init__(
         self,
-        stat: MonitorQuery.MonitorQueryProxy,
-        prop: MonitorQuery.MonitorQueryProxy,
+        communicator: Communicator,
+        stat_obj: str,
+        property_obj: str,
         *,
         window_s: float,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
-        self.stat, self.prop = stat, prop
+        self.communicator = communicator
+        self.objects = {"tars_stat": stat_obj, "tars_property": property_obj}
         self.window_s = window_s
         self.clock = clock
+
+    def _proxy(self, dataid: str) -> MonitorQuery.MonitorQueryProxy:
+        """The query servant of ``dataid``, made when first needed (a bare name needs the
+        locator: without one, each query fails and says so, the service keeps running)."""
+        try:
+            return self.communicator.string_to_proxy(
+                MonitorQuery.MonitorQueryProxy, self.objects[dataid]
+            )
+        except TarsError as e:
+            raise QueryFailed(f"{self.objects[dataid]}: {e}") from None
 
     async def windows(self, rule: AlertRuleRow) -> list[Window]:
         """The values of the windows with data among the last ``rule.windows + 2`` (the
@@ -93,14 +107,14 @@ class MetricSource:
         server = f"{rule.application}.{rule.server_name}"
         cond = MonitorQuery.Condition
         if rule.kind == "property":
-            proxy, dataid, indexes = self.prop, "tars_property", ["value"]
+            dataid, indexes = "tars_property", ["value"]
             conditions = [
                 cond(field="master_name", op=MonitorQuery.OP.EQ, val=server),
                 cond(field="property_name", op=MonitorQuery.OP.EQ, val=rule.property_name),
                 cond(field="policy", op=MonitorQuery.OP.EQ, val=rule.policy),
             ]
         else:
-            proxy, dataid, indexes = self.stat, "tars_stat", list(STAT_INDEXES)
+            dataid, indexes = "tars_stat", list(STAT_INDEXES)
             conditions = [cond(field="slave_name", op=MonitorQuery.OP.EQ, val=server)]
             if rule.interface_name:
                 conditions.append(
@@ -117,6 +131,7 @@ class MetricSource:
             indexs=indexes,
             groupby=["f_tflag"],
         )
+        proxy = self._proxy(dataid)
         try:
             _ret, rsp = await proxy.query(req)
         except Exception as e:
