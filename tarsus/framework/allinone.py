@@ -38,6 +38,8 @@ from typing import Any
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
+    ALARM_OBJ,
+    ALARM_PORT,
     NODE_SERVER_PORT,
     PATCH_OBJ,
     PATCH_PORT,
@@ -48,6 +50,7 @@ from tarsus.codec.constants import (
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
+from tarsus.framework.alarm import ALARM_SPEC, AlarmService, add_alarm
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
@@ -68,7 +71,7 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC, ALARM_SPEC)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -84,6 +87,7 @@ class Ports:
     admin: int = ADMIN_REG_PORT
     node: int = NODE_SERVER_PORT
     patch: int = PATCH_PORT
+    alarm: int = ALARM_PORT
 
 
 @dataclass
@@ -122,6 +126,7 @@ class AllInOneSettings:
             REGISTRY_SPEC.servants[1][0]: self.ports.registry,
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
+            ALARM_OBJ: self.ports.alarm,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -140,6 +145,7 @@ class AllInOne:
         self.admin: AdminRegistry | None = None
         self.channels: NodeChannels | None = None
         self.patch: PatchService | None = None
+        self.alarm: AlarmService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -192,6 +198,13 @@ class AllInOne:
             settings=admin_settings,
         )
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
+        # The query servants it reads through the locator, as in its own process.
+        self.alarm = add_alarm(
+            app,
+            store,
+            endpoint=f"tcp -h {s.host} -p {s.ports.alarm} -t 60000",
+            communicator=app.communicator,
+        )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.

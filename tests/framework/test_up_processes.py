@@ -35,7 +35,7 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch"}
+FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch", "tars.tarsalarm"}
 
 T = TypeVar("T")
 
