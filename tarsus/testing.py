@@ -365,7 +365,7 @@ UP_LINE = " is up"
 #: ServerObj, the example Hello; and the HTTP app's 3000 (upstream TarsWeb's).
 FRAMEWORK_PORTS = (
     17890, 17891, 12000, 18793, 19386, 18601, 3000,
-    18193, 18993, 18293, 18493, 18593, 18393, 18693,
+    18193, 18993, 18293, 18493, 18593, 18393, 18693, 18893,
 )  # fmt: skip
 
 

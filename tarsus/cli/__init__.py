@@ -102,6 +102,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Configuration files in the config center: add, edit, show, list, history, diff, "
         "restore, delete, push.",
     ),
+    "alert": LazyCommand(
+        "tarsus.cli.alert",
+        "app",
+        "Alert rules (tars.tarsalarm): list, add, delete, test, events.",
+    ),
 }
 
 

@@ -95,6 +95,10 @@ QUERY_STAT_PORT: Final = 18393
 QUERY_PROPERTY_OBJ: Final = "tars.tarsqueryproperty.QueryObj"
 QUERY_PROPERTY_PORT: Final = 18693
 #: The node's object its servers send heartbeats to (``ServerF``).
+#: Tarsus's alert service (no upstream counterpart: upstream keeps alerting in its paid edition).
+ALARM_OBJ: Final = "tars.tarsalarm.AlarmObj"
+ALARM_PORT: Final = 18893
+
 NODE_SERVER_OBJ: Final = "tars.tarsnode.ServerObj"
 NODE_SERVER_PORT: Final = 19386
 #: The admin object of every server (``AdminF``), on the ``local`` endpoint its node manages

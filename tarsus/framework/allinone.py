@@ -38,6 +38,8 @@ from typing import Any
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import (
     ADMIN_REG_PORT,
+    ALARM_OBJ,
+    ALARM_PORT,
     CONFIG_OBJ,
     CONFIG_PORT,
     LOG_OBJ,
@@ -54,6 +56,7 @@ from tarsus.codec.constants import (
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
+from tarsus.framework.alarm import ALARM_SPEC, AlarmService, add_alarm
 from tarsus.framework.config import CONFIG_SPEC, ConfigService, add_config_center
 from tarsus.framework.log import LOG_SPEC, LogService, LogSettings, add_log
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
@@ -84,6 +87,7 @@ FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (
     CONFIG_SPEC,
     LOG_SPEC,
     NOTIFY_SPEC,
+    ALARM_SPEC,
 )
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
@@ -103,6 +107,7 @@ class Ports:
     config: int = CONFIG_PORT
     log: int = LOG_PORT
     notify: int = NOTIFY_PORT
+    alarm: int = ALARM_PORT
 
 
 @dataclass
@@ -149,6 +154,7 @@ class AllInOneSettings:
             CONFIG_OBJ: self.ports.config,
             LOG_OBJ: self.ports.log,
             NOTIFY_OBJ: self.ports.notify,
+            ALARM_OBJ: self.ports.alarm,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -170,6 +176,7 @@ class AllInOne:
         self.config: ConfigService | None = None
         self.log: LogService | None = None
         self.notify: NotifyService | None = None
+        self.alarm: AlarmService | None = None
         self.node: NodeAgent | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
@@ -232,6 +239,13 @@ class AllInOne:
         )
         self.notify = add_notify(
             app, store, endpoint=f"tcp -h {s.host} -p {s.ports.notify} -t 60000"
+        )
+        # The query servants it reads through the locator, as in its own process.
+        self.alarm = add_alarm(
+            app,
+            store,
+            endpoint=f"tcp -h {s.host} -p {s.ports.alarm} -t 60000",
+            communicator=app.communicator,
         )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the

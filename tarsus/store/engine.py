@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from tarsus.store import migrate
+from tarsus.store.alerts import Alerts
 from tarsus.store.configs import Configs
 from tarsus.store.errors import (
     InvalidInput,
@@ -146,6 +147,7 @@ class Store:
     patches: Patches
     configs: Configs
     notifys: Notifys
+    alerts: Alerts
 
     def __init__(
         self,
@@ -165,6 +167,7 @@ class Store:
         self.patches = Patches(self)
         self.configs = Configs(self)
         self.notifys = Notifys(self)
+        self.alerts = Alerts(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

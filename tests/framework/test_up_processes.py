@@ -42,6 +42,7 @@ FRAMEWORK = {
     "tars.tarsconfig",
     "tars.tarslog",
     "tars.tarsnotify",
+    "tars.tarsalarm",
 }
 
 T = TypeVar("T")

@@ -275,6 +275,7 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarsconfig.ConfigObj",
         "tars.tarslog.LogObj",
         "tars.tarsnotify.NotifyObj",
+        "tars.tarsalarm.AlarmObj",
     }, servers
 
 

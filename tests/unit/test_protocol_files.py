@@ -35,7 +35,13 @@ def parse_files(files: list[pathlib.Path]) -> Program:
 
 #: Tarsus's own interfaces (module ``tarsus``), bundled beside upstream's: not checked against
 #: upstream, but checked below for what keeps them from disturbing upstream peers.
-TARSUS_EXTENSIONS = {"TarsusAdmin.tars", "TarsusConfig.tars", "TarsusPatch.tars", "TarsusLog.tars"}
+TARSUS_EXTENSIONS = {
+    "TarsusAdmin.tars",
+    "TarsusConfig.tars",
+    "TarsusPatch.tars",
+    "TarsusLog.tars",
+    "TarsusAlert.tars",
+}
 #: The upstream files, checked against upstream's interface facts.
 TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
 
@@ -536,3 +542,10 @@ def test_tarsus_log_extension_adds_only_new_functions_beside_log() -> None:
     assert ext == {"listLogFiles", "getLogData"}
     upstream = {o.name for o in load("LogF.tars").interfaces()["tars.Log"].operations}
     assert not ext & upstream
+
+
+def test_tarsus_alert_extension_is_in_module_tarsus_only() -> None:
+    prog = parse_files([path("TarsusAlert.tars")])
+    assert set(prog.interfaces()) == {"tarsus.AlertExt"}
+    ops = {o.name for o in prog.interfaces()["tarsus.AlertExt"].operations}
+    assert ops == {"listRules", "addRule", "deleteRule", "testRule", "listEvents"}
