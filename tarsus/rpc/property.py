@@ -284,6 +284,10 @@ class PropertyReporter:
             prop = self._properties[name] = Property(name, policies, master_name)
         return prop
 
+    def add(self, prop: Property) -> Property:
+        """Report ``prop`` from now on; the one already held when its name is taken."""
+        return self._properties.setdefault(prop.name, prop)
+
     def get(self, name: str) -> Property | None:
         return self._properties.get(name)
 
