@@ -354,12 +354,14 @@ class PropertyReporter:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def stop(self) -> None:
-        """Stop the background reports and send the last interval."""
+    async def stop(self, *, send_rest: bool = True) -> None:
+        """Stop the background reports and send the last interval (unless ``send_rest`` is
+        false: a node stopping does not wait for a property service that may be gone)."""
         await self._reporting.stop()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
-        await self.flush()
+        if send_rest:
+            await self.flush()
 
     @property
     def running(self) -> bool:
