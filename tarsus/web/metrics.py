@@ -166,8 +166,9 @@ class MetricsSource:
         now: Callable[[], dt.datetime] = dt.datetime.now,
     ) -> None:
         self.admin = admin
-        self.stat = communicator.string_to_proxy(MonitorQuery.MonitorQueryProxy, query_stat)
-        self.property = communicator.string_to_proxy(MonitorQuery.MonitorQueryProxy, query_property)
+        self.communicator = communicator
+        self.query_stat = query_stat
+        self.query_property = query_property
         self.now = now
         self.calls = CallTotals()
 
@@ -192,9 +193,9 @@ class MetricsSource:
             log.debug("metrics: no server states: %s", e)
         return snap
 
-    async def _query(
-        self, proxy: MonitorQuery.MonitorQueryProxy, req: MonitorQuery.MonitorQueryReq
-    ) -> dict[str, list[float]]:
+    async def _query(self, obj: str, req: MonitorQuery.MonitorQueryReq) -> dict[str, list[float]]:
+        # Made per call: a name that cannot be resolved (no locator) fails this scrape only.
+        proxy = self.communicator.string_to_proxy(MonitorQuery.MonitorQueryProxy, obj)
         ret, rsp = await proxy.query(req)
         if ret != 0 or rsp.ret != 0:
             raise QueryError(rsp.msg or f"query answered {ret}")
@@ -213,7 +214,7 @@ class MetricsSource:
             groupby=list(STAT_GROUPS),
         )
         out: dict[_Key, _Sums] = {}
-        for group, sums in (await self._query(self.stat, req)).items():
+        for group, sums in (await self._query(self.query_stat, req)).items():
             parts = group.split(",")
             if len(parts) != len(STAT_GROUPS) or len(sums) != len(STAT_INDEXES):
                 continue
@@ -233,7 +234,7 @@ class MetricsSource:
             groupby=list(PROPERTY_GROUPS),
         )
         latest: dict[tuple[str, str, str, str], tuple[str, float]] = {}
-        for group, values in (await self._query(self.property, req)).items():
+        for group, values in (await self._query(self.query_property, req)).items():
             parts = group.split(",")
             if len(parts) != len(PROPERTY_GROUPS) or not values:
                 continue
