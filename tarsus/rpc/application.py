@@ -45,6 +45,7 @@ import tarsus
 from tarsus.codec.constants import SERVER_ADMIN_OBJ
 from tarsus.conf import ConfigError, TCConfig
 from tarsus.rpc import logs, remote_config, remote_log
+from tarsus.rpc.adapter_properties import AdapterProperties
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
     AdminCommands,
@@ -56,6 +57,7 @@ from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.keepalive import KeepAlive
 from tarsus.rpc.notify import RemoteNotify
+from tarsus.rpc.property import Policy, Property, PropertyReporter
 from tarsus.rpc.remote_config import ConfigLoadError
 from tarsus.rpc.remote_log import RemoteLog
 from tarsus.rpc.servant import Servant
@@ -116,6 +118,10 @@ class Application:
         #: the remote logger (config ``<log>``: tars.tarslog.LogObj), once started
         self.remote_log: RemoteLog | None = None
         self._notifier: RemoteNotify | None = None
+        #: reports to tarsproperty (config ``<client><property>``), once started
+        self.properties: PropertyReporter | None = None
+        self.adapter_properties: AdapterProperties | None = None
+        self._business_properties: dict[str, Property] = {}
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
@@ -318,6 +324,8 @@ class Application:
             await self._start_stats(config)
         if config is not None and config.log:
             self._start_remote_log(config)
+        if config is not None and config.client.property:
+            await self._start_properties(config)
         self.started = True
         if config is not None:
             log.info(
@@ -363,6 +371,28 @@ class Application:
         remote.start()
         self.remote_log = remote
 
+    async def _start_properties(self, config: ServerConfig) -> None:
+        """Properties to tarsproperty: the adapters' queue, connection rate and queue
+        timeouts (as TarsCpp servers report them) and the business properties made with
+        :meth:`property`. A property object that cannot be resolved turns reporting off."""
+        try:
+            reporter = PropertyReporter(
+                self.communicator,
+                config.client.property,
+                config.client.modulename or config.full_name,
+                report_interval_ms=config.client.report_interval,
+            )
+        except TarsError as e:
+            log.warning("properties off: %s", e)
+            return
+        for prop in self._business_properties.values():
+            reporter.add(prop)
+        sampler = AdapterProperties(reporter, self.adapters)
+        sampler.start()
+        await reporter.start()
+        self.properties = reporter
+        self.adapter_properties = sampler
+
     async def _run_hooks(self, hooks: Sequence[Hook]) -> None:
         for hook in hooks:
             result = hook(self)
@@ -404,6 +434,10 @@ class Application:
         adapters = self.all_adapters()
         stats, self.stats = self.stats, None
         remote, self.remote_log = self.remote_log, None
+        props, self.properties = self.properties, None
+        sampler, self.adapter_properties = self.adapter_properties, None
+        if sampler is not None:
+            await sampler.stop()
         await asyncio.gather(*(adapter.drain(deadline) for adapter in adapters))
         for adapter in adapters:
             await adapter.close()
@@ -418,6 +452,8 @@ class Application:
             await remote.stop()  # what is queued
         if self._notifier is not None:
             await self._notifier.close()
+        if props is not None:
+            await props.stop()
         await self.communicator.close()
         self.started = False
         self._stopped.set()
@@ -612,6 +648,30 @@ class Application:
             await self.communicator.close()
             return 1
         return 0
+
+    # -- business properties (defined last: the name shadows the builtin in the class) --
+
+    def property(self, name: str, *policies: Policy) -> Property:
+        """A business property, reported to tarsproperty every report interval with each of
+        its policies (C++ ``createPropertyReport``)::
+
+            orders = app.property("orders", Sum(), Count())
+            latency = app.property("dbLatency", Avg(), Max(), Distr([5, 10, 50, 100]))
+            orders.report(3)
+
+        Made once: asking again for a name returns the first property (its policies are
+        kept; none need be given). Usable before :meth:`start`; without a property service in
+        the config the samples are kept but never sent. ``report`` may be called from any
+        thread. Policies: ``Sum``, ``Count``, ``Avg``, ``Max``, ``Min``, ``Distr`` from
+        :mod:`tarsus.rpc.property` (docs/stats.md).
+        """
+        prop = self._business_properties.get(name)
+        if prop is None:
+            prop = Property(name, policies)
+            self._business_properties[name] = prop
+            if self.properties is not None:
+                prop = self.properties.add(prop)
+        return prop
 
 
 def run(

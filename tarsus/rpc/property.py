@@ -284,6 +284,10 @@ class PropertyReporter:
             prop = self._properties[name] = Property(name, policies, master_name)
         return prop
 
+    def add(self, prop: Property) -> Property:
+        """Report ``prop`` from now on; the one already held when its name is taken."""
+        return self._properties.setdefault(prop.name, prop)
+
     def get(self, name: str) -> Property | None:
         return self._properties.get(name)
 
@@ -350,12 +354,14 @@ class PropertyReporter:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def stop(self) -> None:
-        """Stop the background reports and send the last interval."""
+    async def stop(self, *, send_rest: bool = True) -> None:
+        """Stop the background reports and send the last interval (unless ``send_rest`` is
+        false: a node stopping does not wait for a property service that may be gone)."""
         await self._reporting.stop()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
-        await self.flush()
+        if send_rest:
+            await self.flush()
 
     @property
     def running(self) -> bool:

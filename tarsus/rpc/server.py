@@ -95,6 +95,8 @@ class Adapter:
         self.methods = bind_methods(servant)
         self.connections: set[ServerConnection] = set()
         self.inflight = 0
+        #: requests dropped for waiting longer than the queue timeout (``<adapter>.timeoutNum``)
+        self.queue_timeouts = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.accepting = False
         self._server: asyncio.Server | None = None
@@ -334,6 +336,7 @@ class ServerConnection(BatchingProtocol):
         try:
             waited = time.monotonic() - current.received_at
             if waited > adapter.queue_timeout or 0 < current.timeout < waited * 1000:
+                adapter.queue_timeouts += 1
                 self.send_error(current, Ret.SERVER_QUEUE_TIMEOUT, f"waited {waited:.3f}s")
                 return
             if method.is_coroutine:

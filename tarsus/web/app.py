@@ -8,6 +8,8 @@ Routes today (docs/web.md):
 
 * ``POST /api/upload_and_publish`` — upstream TarsWeb's script API (also under upstream's
   second prefix, ``/pages/server/api/``), answered in plain text.
+* ``GET /metrics`` — calls, properties and server states for Prometheus
+  (``tarsus.web.metrics``, docs/monitoring.md); no token, as scrapers expect.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
 import tarsus
+from tarsus.codec.constants import QUERY_PROPERTY_OBJ, QUERY_STAT_OBJ
 from tarsus.web.form import FormError, FormLimits, receive_form
+from tarsus.web.metrics import CONTENT_TYPE, MetricsSource, render
 from tarsus.web.publish import (
     Framework,
     PublishError,
@@ -114,6 +118,12 @@ def create_app(settings: WebSettings, framework: Framework | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = framework or Framework(settings)
         app.state.framework = client
+        app.state.metrics = MetricsSource(
+            client.comm,
+            client.admin,
+            query_stat=settings.query_stat or QUERY_STAT_OBJ,
+            query_property=settings.query_property or QUERY_PROPERTY_OBJ,
+        )
         try:
             yield
         finally:
@@ -194,6 +204,12 @@ def create_app(settings: WebSettings, framework: Framework | None = None) -> Fas
             return _text(e.status, e.message)
         finally:
             form.discard()
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        """The Prometheus exposition (docs/monitoring.md, "Prometheus")."""
+        source: MetricsSource = request.app.state.metrics
+        return Response(render(await source.snapshot()), media_type=CONTENT_TYPE)
 
     for prefix in ("/api", "/pages/server/api"):
         app.add_api_route(

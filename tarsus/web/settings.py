@@ -29,6 +29,10 @@ class WebSettings:
     admin: str | None = None
     #: the same for ``tars.tarspatch.PatchObj``
     patch: str | None = None
+    #: the same for the query services ``/metrics`` reads (``tars.tarsquerystat.QueryObj``,
+    #: ``tars.tarsqueryproperty.QueryObj``)
+    query_stat: str | None = None
+    query_property: str | None = None
     #: bytes of one uploaded package at most (the whole multipart body a little more)
     max_upload: int = DEFAULT_MAX_UPLOAD
     #: uploads received at the same time at most; more are answered 429

@@ -25,11 +25,12 @@ import pytest
 import tarsus
 import tarsus.idl
 from tarsus.conf import expand
-from tarsus.protocol.gen import AdminF, ConfigF, NodeF, StatF
+from tarsus.protocol.gen import AdminF, ConfigF, NodeF, PropertyF, StatF
 from tarsus.rpc import logs
 from tarsus.rpc.application import Application, ServerConfig, ServerConfigError
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import ConnectError
+from tarsus.rpc.property import Count, Max, Sum
 from tarsus.testing import Served, eventually, free_port, serve
 
 HERE = Path(__file__).parent
@@ -634,3 +635,42 @@ async def test_a_configured_stat_service_gets_the_call_statistics(tmp_path: Path
         for head, body in msg.items()
     }
     assert counts[("sayHello", "stat_from_server")] == 3
+
+
+async def test_a_configured_property_service_gets_adapter_and_business_properties(
+    tmp_path: Path,
+) -> None:
+    received: list[dict[Any, Any]] = []
+
+    class PropertyImpl(PropertyF.PropertyFServant):  # type: ignore[misc,name-defined]
+        async def reportPropMsg(self, statmsg: dict[Any, Any]) -> int:
+            received.append(dict(statmsg))
+            return 0
+
+    async with serve(PropertyImpl(), "tars.tarsproperty.PropertyObj") as prop_service:
+        path = node_config(tmp_path)
+        text = re.sub(r"\n\s*node=.*", "", path.read_text())
+        text = text.replace("stat=tars.tarsstat.StatObj", "stat=")
+        path.write_text(
+            text.replace(
+                "property=tars.tarsproperty.PropertyObj", f"property={prop_service.proxy_string}"
+            )
+        )
+        app = Application.from_config(path, {SERVANT: DemoImpl()})
+        orders = app.property("orders", Sum(), Count(), Max())  # before start: kept
+        await app.start()
+        assert app.properties is not None and app.adapter_properties is not None
+        assert app.property("orders") is orders  # made once
+        orders.report(3)
+        orders.report(4)
+        app.adapter_properties.sample()  # what the 10 s loop does
+        await app.stop()  # stopping sends the last interval
+    values: dict[str, dict[str, str]] = {}
+    for msg in received:
+        for head, body in msg.items():
+            assert head.moduleName == "Demo.DemoServer"
+            values[head.propertyName] = {info.policy: info.value for info in body.vInfo}
+    assert values["orders"] == {"Sum": "7", "Count": "2", "Max": "4"}
+    assert values[f"{ADAPTER}.queue"] == {"Avg": "0"}
+    assert values[f"{ADAPTER}.connectRate"] == {"Avg": "0"}
+    assert values[f"{ADAPTER}.timeoutNum"] == {"Sum": "0"}

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tarsus
-from tarsus.codec.constants import NOTIFY_OBJ, QUERY_OBJ, REGISTRY_OBJ
+from tarsus.codec.constants import NOTIFY_OBJ, PROPERTY_OBJ, QUERY_OBJ, REGISTRY_OBJ
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
+from tarsus.framework.node.memsize import DEFAULT_SAMPLE_INTERVAL, MemoryReporter
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
 from tarsus.framework.node.settings import NodeSettings
 from tarsus.framework.node.supervisor import Supervisor
@@ -80,6 +81,10 @@ class NodeAgentSettings:
     registry_timeout_ms: int = 1000
     #: how often the client side re-asks the registry for endpoints (ms)
     refresh_endpoint_interval_ms: int = 10000
+    #: where the servers' ``<App.Server>.memsize`` properties go ("" turns them off)
+    property_obj: str = PROPERTY_OBJ
+    #: seconds between two looks at the servers' memory
+    memsize_interval: float = DEFAULT_SAMPLE_INTERVAL
     #: extra :class:`NodeSettings` fields (monitor interval, heart timeout, limits, ...)
     supervision: Mapping[str, Any] = field(default_factory=dict)
     #: ``App.Server`` ids served by the process this agent runs in (``tarsus up``'s
@@ -119,6 +124,7 @@ class NodeAgent:
         self.supervisor: Supervisor | None = None
         self.commands: NodeCommands | None = None
         self.channel: AdminChannel | None = None
+        self.memory: MemoryReporter | None = None
         self.registered = False
         self.loaded = False
         self._registry_lost = False
@@ -187,6 +193,14 @@ class NodeAgent:
         if s.port == 0:  # tests: tell servers the port actually bound
             sup.settings = node_settings.replace(node_endpoint=str(adapter.bound_endpoint))
         await sup.start()
+        if s.property_obj:
+            self.memory = MemoryReporter(
+                comm,
+                lambda: [(sp.server_id, sp.pid) for sp in sup.servers()],
+                property_obj=s.property_obj,
+                sample_interval=s.memsize_interval,
+            )
+            await self.memory.start()
         self.commands = NodeCommands(
             sup,
             self._load_descriptor,
@@ -218,6 +232,9 @@ class NodeAgent:
         if self.channel is not None:
             await self.channel.stop()
             self.channel = None
+        memory, self.memory = self.memory, None
+        if memory is not None:
+            await memory.stop()
         if self.supervisor is not None:
             await self.supervisor.shutdown(stop_services=self.settings.stop_services_on_exit)
             self.supervisor = None

@@ -1,0 +1,138 @@
+"""``GET /metrics``: real HTTP, the query services and the admin registry over real sockets,
+the answer read with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tarsus.protocol.gen import AdminReg, MonitorQuery
+from tarsus.rpc.communicator import Communicator
+from tarsus.testing import serve
+from tarsus.web.metrics import MetricsSource
+from tarsus.web.server import WebServer
+from tarsus.web.settings import WebSettings
+
+
+class FakeQuery(MonitorQuery.MonitorQueryServant):  # type: ignore[misc]
+    """A query service answering from ``days[date]`` (group key -> sums)."""
+
+    def __init__(self, days: dict[str, dict[str, list[float]]]) -> None:
+        self.days = days
+        self.asked: list[Any] = []
+
+    async def query(self, req: Any) -> tuple[int, Any]:
+        self.asked.append(req)
+        return 0, MonitorQuery.MonitorQueryRsp(
+            ret=0,
+            lastTime="",
+            activeDb=1,
+            totalDb=1,
+            retThreads=[],
+            result=self.days.get(req.date, {}),
+        )
+
+
+class FakeAdmin(AdminReg.AdminRegServant):  # type: ignore[misc]
+    async def getAllServerIds(self) -> tuple[list[list[str]], str]:
+        return [
+            ["Test.HelloServer_10.0.0.1", "active", "active", "tars_python"],
+            ["Test.HelloServer_10.0.0.2", "active", "inactive", "tars_python"],
+        ], ""
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[s.name, tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def get(url: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(url, timeout=10) as rsp:
+        return rsp.status, rsp.headers["content-type"], rsp.read().decode()
+
+
+async def test_metrics_has_calls_properties_and_states_by_server_interface_node(
+    tmp_path: Path,
+) -> None:
+    today = dt.date.today().strftime("%Y%m%d")
+    stat = FakeQuery({today: {"Test.HelloServer,sayHello,10.0.0.1": [90, 3, 7, 450]}})
+    prop = FakeQuery(
+        {
+            today: {
+                "0959,Test.HelloServer,orders,Sum,10.0.0.1": [5],
+                "1000,Test.HelloServer,orders,Sum,10.0.0.1": [8],
+            }
+        }
+    )
+    async with (
+        serve(stat, "tars.tarsquerystat.QueryObj") as stat_served,
+        serve(prop, "tars.tarsqueryproperty.QueryObj") as prop_served,
+        serve(FakeAdmin(), "tars.tarsAdminRegistry.AdminRegObj") as admin_served,
+    ):
+        settings = WebSettings(
+            data_dir=tmp_path / "data",
+            port=0,
+            admin=admin_served.proxy_string,
+            query_stat=stat_served.proxy_string,
+            query_property=prop_served.proxy_string,
+        )
+        async with WebServer(settings) as server:
+            status, ctype, text = await asyncio.to_thread(get, f"{server.url}/metrics")
+            stat.days[today]["Test.HelloServer,sayHello,10.0.0.1"] = [100, 3, 8, 500]
+            _, _, later = await asyncio.to_thread(get, f"{server.url}/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    got = samples(text)
+    where = (("interface", "sayHello"), ("node", "10.0.0.1"), ("server", "Test.HelloServer"))
+    assert got["tarsus_calls_total", (*where[:2], ("result", "success"), where[2])] == 90
+    assert got["tarsus_calls_total", (*where[:2], ("result", "timeout"), where[2])] == 3
+    assert got["tarsus_calls_total", (*where[:2], ("result", "error"), where[2])] == 7
+    assert got["tarsus_call_time_milliseconds_total", where] == 450
+    orders = (
+        ("node", "10.0.0.1"),
+        ("policy", "Sum"),
+        ("property", "orders"),
+        ("server", "Test.HelloServer"),
+    )
+    assert got["tarsus_property", orders] == 8  # the latest window
+    up = [(k[1], v) for k, v in got.items() if k[0] == "tarsus_server_up"]
+    assert sorted((dict(labels)["node"], dict(labels)["present_state"], v) for labels, v in up) == [
+        ("10.0.0.1", "active", 1.0),
+        ("10.0.0.2", "inactive", 0.0),
+    ]
+    assert all(v == 1 for k, v in got.items() if k[0] == "tarsus_scrape_source_up")
+    assert (
+        samples(later)["tarsus_calls_total", (*where[:2], ("result", "success"), where[2])] == 100
+    )
+
+
+async def test_counters_keep_growing_across_midnight() -> None:
+    stat = FakeQuery({"20260101": {"A.B,f,n": [10, 0, 1, 20]}})
+    clock = [dt.datetime(2026, 1, 1, 23, 59)]
+    async with (
+        serve(stat, "tars.tarsquerystat.QueryObj") as stat_served,
+        Communicator() as comm,
+    ):
+        admin = comm.string_to_proxy(AdminReg.AdminRegProxy, "x@tcp -h 127.0.0.1 -p 1 -t 500")
+        source = MetricsSource(
+            comm,
+            admin,
+            query_stat=stat_served.proxy_string,
+            query_property=stat_served.proxy_string,
+            now=lambda: clock[0],
+        )
+        first = await source.snapshot()
+        stat.days["20260101"]["A.B,f,n"] = [12, 0, 1, 24]  # the day's last window landed
+        stat.days["20260102"] = {"A.B,f,n": [3, 0, 0, 6]}
+        clock[0] = dt.datetime(2026, 1, 2, 0, 1)
+        second = await source.snapshot()
+    assert first.calls == {("A.B", "f", "n"): [10, 0, 1, 20]}
+    assert second.calls == {("A.B", "f", "n"): [15, 0, 1, 30]}
+    assert second.servers is None  # the admin registry down: only its family is missing
