@@ -24,7 +24,9 @@ from tarsus.protocol.gen.NotifyF import NOTIFYLEVEL, NotifyInfo, NotifyKey, Noti
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 
-app = typer.Typer(help="A server's alarms and events (tars.tarsnotify).", no_args_is_help=True)
+app = typer.Typer(
+    help="A server's recent alarms and events (tars.tarsnotify): list, send.", no_args_is_help=True
+)
 
 NOTIFY_ENV = "TARSUS_NOTIFY"
 DEFAULT_NOTIFY = f"{NOTIFY_OBJ}@tcp -h 127.0.0.1 -p {NOTIFY_PORT} -t 60000"
