@@ -101,6 +101,8 @@ VersionArgument = Annotated[
 LEVELS = ("app", "set", "server", "node")
 #: the answer of an instance that could not load the file (TarsCpp's and ours)
 LOAD_FAILED = "[fail]"
+#: what a node puts before a server's answer to notifyServer
+NODE_SUCC = "succ:"
 
 
 def _center(client: AdminClient, config_obj: str | None) -> ConfigCenter:
@@ -651,8 +653,10 @@ def push(
             text = str(refused(f"notifying {server_id} on node {node}", ret, result))
             answers.append({"node": node, "ok": False, "answer": text})
         else:
-            ok = not str(result).lstrip().startswith(LOAD_FAILED)
-            answers.append({"node": node, "ok": ok, "answer": str(result)})
+            # the node answers "succ:" + the server's own answer (upstream NodeImp::notifyServer)
+            answer = str(result).removeprefix(NODE_SUCC).strip()
+            ok = not answer.startswith(LOAD_FAILED)
+            answers.append({"node": node, "ok": ok, "answer": answer})
     failed = [a["node"] for a in answers if not a["ok"]]
     doc = {"server": server_id, "file": name, "command": command, "instances": answers}
 
