@@ -26,11 +26,12 @@ from tarsus.framework.monitor.settings import IngestSettings
 from tarsus.framework.monitor.tables import HourlyTables, TableKind
 from tarsus.framework.monitor.windows import WindowSlot, slot_of, window_index
 from tarsus.framework.service import FrameworkService
+from tarsus.rpc.current import current
 from tarsus.rpc.periodic import Periodic
 from tarsus.store.engine import Store
 from tarsus.store.errors import StoreError
 
-__all__ = ["Aggregator", "Drops", "IngestService", "RowSink"]
+__all__ = ["Aggregator", "Drops", "IngestService", "RowSink", "caller_ip"]
 
 log = logging.getLogger("tarsus.framework.monitor")
 
@@ -57,6 +58,12 @@ class Drops:
 
     def total(self) -> int:
         return self.malformed + self.absurd + self.flood + self.full + self.backlog
+
+
+def caller_ip() -> str:
+    """The address of the caller of the servant method running now."""
+    peer = current().peer
+    return peer[0] if peer else ""
 
 
 class Aggregator(abc.ABC):

@@ -185,6 +185,7 @@ class HourlyTables:
         self.store = store
         self.kind = kind
         self._known: set[str] = set()
+        self._ecstatus = False
         self._tables: dict[str, Table] = {}
         placeholders = ", ".join(["?" if store.dialect == "sqlite" else "%s"] * len(kind.columns))
         self._insert_sql = "INSERT INTO {table} (%s) VALUES (%s)" % (  # noqa: UP031
@@ -214,9 +215,12 @@ class HourlyTables:
         """Make ``t_ecstatus`` if it is missing."""
         async with self.store.begin() as conn:
             await conn.run_sync(lambda sync: ECSTATUS.create(sync, checkfirst=True))
+        self._ecstatus = True
 
     async def mark_complete(self, appname: str, lasttime: str) -> None:
         """Record in ``t_ecstatus`` that every window up to ``lasttime`` is written."""
+        if not self._ecstatus:
+            await self.prepare()
         async with self.store.begin() as conn:
             await conn.execute(
                 ECSTATUS.delete().where(ECSTATUS.c.appname == appname, ECSTATUS.c.action == 0)

@@ -6,8 +6,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from tarsus.framework.monitor.ingest import caller_ip
 from tarsus.protocol.gen import StatF
-from tarsus.rpc.current import current
 
 if TYPE_CHECKING:
     from tarsus.framework.stat.aggregate import StatAggregator
@@ -15,11 +15,6 @@ if TYPE_CHECKING:
 __all__ = ["StatImp"]
 
 log = logging.getLogger("tarsus.framework.stat")
-
-
-def caller_ip() -> str:
-    peer = current().peer
-    return peer[0] if peer else ""
 
 
 class StatImp(StatF.StatFServant):
