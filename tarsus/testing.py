@@ -23,6 +23,7 @@ The guide: docs/testing.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import random
 import signal
@@ -34,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import psutil  # type: ignore[import-untyped]
 
@@ -43,6 +44,9 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.proxy import ServantProxy
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
+
+if TYPE_CHECKING:
+    from tarsus.framework.allinone import Ports
 
 P = TypeVar("P", bound=ServantProxy)
 T = TypeVar("T")
@@ -228,6 +232,17 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 def free_port(host: str = "127.0.0.1") -> int:
     """A port of ``host`` that nothing listens on (see :func:`free_ports`)."""
     return free_ports(1, host)[0]
+
+
+def free_framework_ports(**given: int) -> Ports:
+    """The framework's :class:`~tarsus.framework.allinone.Ports` with ``given`` ports and a
+    free one (:func:`free_ports`) for every other service, so that a framework started in a
+    test binds none of the well-known ports (every service that joins ``tarsus up`` is
+    covered without touching the tests)."""
+    from tarsus.framework.allinone import Ports
+
+    names = [f.name for f in dataclasses.fields(Ports) if f.name not in given]
+    return Ports(**given, **dict(zip(names, free_ports(len(names)), strict=True)))
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -507,6 +522,7 @@ __all__ = [
     "TarsusUp",
     "eventually",
     "eventually_sync",
+    "free_framework_ports",
     "free_port",
     "free_ports",
     "patch_store_process",

@@ -41,20 +41,37 @@ from tarsus.codec.constants import (
     NODE_SERVER_PORT,
     PATCH_OBJ,
     PATCH_PORT,
+    PROPERTY_OBJ,
+    PROPERTY_PORT,
     QUERY_OBJ,
     QUERY_PORT,
+    QUERY_PROPERTY_OBJ,
+    QUERY_PROPERTY_PORT,
+    QUERY_STAT_OBJ,
+    QUERY_STAT_PORT,
     REGISTRY_PORT,
+    STAT_OBJ,
+    STAT_PORT,
 )
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.admin.server import ADMIN_SPEC
+from tarsus.framework.monitor.query_service import (
+    QUERY_PROPERTY_SPEC,
+    QUERY_STAT_SPEC,
+    add_query_property,
+    add_query_stat,
+)
+from tarsus.framework.monitor.settings import IngestSettings
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
+from tarsus.framework.property import PROPERTY_SPEC, add_property
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
 from tarsus.framework.registry.service import REGISTRY_SPEC
 from tarsus.framework.service import FRAMEWORK_APP, ServiceSpec
+from tarsus.framework.stat import STAT_SPEC, add_stat
 from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
@@ -68,7 +85,15 @@ __all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
 log = logging.getLogger("tarsus.framework.allinone")
 
 #: The framework services ``tarsus up`` runs.
-FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (REGISTRY_SPEC, ADMIN_SPEC, PATCH_SPEC)
+FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (
+    REGISTRY_SPEC,
+    ADMIN_SPEC,
+    PATCH_SPEC,
+    STAT_SPEC,
+    PROPERTY_SPEC,
+    QUERY_STAT_SPEC,
+    QUERY_PROPERTY_SPEC,
+)
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
 #: Seconds to wait for the framework services to answer and the node to connect.
@@ -84,6 +109,10 @@ class Ports:
     admin: int = ADMIN_REG_PORT
     node: int = NODE_SERVER_PORT
     patch: int = PATCH_PORT
+    stat: int = STAT_PORT
+    property: int = PROPERTY_PORT
+    querystat: int = QUERY_STAT_PORT
+    queryproperty: int = QUERY_PROPERTY_PORT
 
 
 @dataclass
@@ -122,6 +151,10 @@ class AllInOneSettings:
             REGISTRY_SPEC.servants[1][0]: self.ports.registry,
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
+            STAT_OBJ: self.ports.stat,
+            PROPERTY_OBJ: self.ports.property,
+            QUERY_STAT_OBJ: self.ports.querystat,
+            QUERY_PROPERTY_OBJ: self.ports.queryproperty,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -161,7 +194,10 @@ class AllInOne:
 
     async def _start_here(self, store: Store, progress: Callable[[str], None]) -> None:
         s = self.settings
-        progress("starting the registry, the admin registry and the package store")
+        progress(
+            "starting the registry, the admin registry, the package store and the stat, "
+            "property and query services"
+        )
         if s.run_node:
             # Without our node, another node agent may take this host's name; it would try
             # to start rows it cannot run. Upstream records them with the framework host's node.
@@ -192,6 +228,13 @@ class AllInOne:
             settings=admin_settings,
         )
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
+        ingest = IngestSettings(source_id=s.host)
+        add_stat(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.stat} -t 60000")
+        add_property(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.property} -t 60000")
+        add_query_stat(app, store, endpoint=f"tcp -h {s.host} -p {s.ports.querystat} -t 60000")
+        add_query_property(
+            app, store, endpoint=f"tcp -h {s.host} -p {s.ports.queryproperty} -t 60000"
+        )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.

@@ -21,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from tarsus.framework.admin import AdminSettings
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
-from tarsus.testing import LoopThread, eventually_sync, free_ports, patch_store_process
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
+from tarsus.testing import (
+    LoopThread,
+    eventually_sync,
+    free_framework_ports,
+    free_ports,
+    patch_store_process,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello"
@@ -46,7 +52,9 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.settings = AllInOneSettings(
             data_dir=root / "framework",
-            ports=Ports(query=query, registry=registry, admin=admin, patch=patch_here),
+            ports=free_framework_ports(
+                query=query, registry=registry, admin=admin, patch=patch_here
+            ),
             run_node=False,
             admin=AdminSettings(
                 patch_obj=self.patch, patch_poll_interval=0.1, ready_poll_interval=0.2

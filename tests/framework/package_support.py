@@ -17,12 +17,12 @@ from typing import Any
 
 from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.inventory import Inventory
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.servers import AdapterSpec, ServerSpec
-from tarsus.testing import eventually, free_ports
+from tarsus.testing import eventually, free_framework_ports, free_ports
 
 NODE = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -124,7 +124,9 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     query, registry, admin_port, node_port, patch = free_ports(5)
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
-        ports=Ports(query=query, registry=registry, admin=admin_port, node=node_port, patch=patch),
+        ports=free_framework_ports(
+            query=query, registry=registry, admin=admin_port, node=node_port, patch=patch
+        ),
         admin=AdminSettings(patch_poll_interval=0.05),
     )
     framework = AllInOne(settings)

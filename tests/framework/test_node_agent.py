@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import AllInOne, AllInOneSettings
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
-from tarsus.testing import eventually, free_ports
+from tarsus.testing import eventually, free_framework_ports, free_ports
 
 
 async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Path) -> None:
@@ -16,7 +16,9 @@ async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Pa
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
         run_node=False,
-        ports=Ports(query=query, registry=registry, admin=admin, node=node_port, patch=patch),
+        ports=free_framework_ports(
+            query=query, registry=registry, admin=admin, node=node_port, patch=patch
+        ),
     )
     async with AllInOne(settings) as framework:
         agent = NodeAgent(

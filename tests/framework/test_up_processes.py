@@ -35,7 +35,15 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
-FRAMEWORK = {"tars.tarsregistry", "tars.tarsAdminRegistry", "tars.tarspatch"}
+FRAMEWORK = {
+    "tars.tarsregistry",
+    "tars.tarsAdminRegistry",
+    "tars.tarspatch",
+    "tars.tarsstat",
+    "tars.tarsproperty",
+    "tars.tarsquerystat",
+    "tars.tarsqueryproperty",
+}
 
 T = TypeVar("T")
 

@@ -272,6 +272,10 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarsregistry.RegistryObj",
         "tars.tarsAdminRegistry.AdminRegObj",
         "tars.tarspatch.PatchObj",
+        "tars.tarsstat.StatObj",
+        "tars.tarsproperty.PropertyObj",
+        "tars.tarsquerystat.QueryObj",
+        "tars.tarsqueryproperty.QueryObj",
     }, servers
 
 
