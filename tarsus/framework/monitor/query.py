@@ -104,27 +104,26 @@ class QueryEngine:
         wanted = {
             self.kind.name(f"{stem}{hour:02d}") for hour in range(int(first[:2]), int(last[:2]) + 1)
         }
-        names = sorted(wanted & set(await self.tables.existing())) if wanted else []
         totals: dict[str, list[float]] = {}
-        for name in names:
-            table = self.tables.table(name)
-            stmt = (
-                select(
-                    *(table.c[g] for g in req.groupby),
-                    *(func.sum(table.c[i]) for i in req.indexs),
+        groups = len(req.groupby)
+        async with self.tables.store.connect() as conn:
+            existing = await self.tables.names(conn, f"{self.kind.prefix}{stem}%")
+            for name in sorted(wanted.intersection(existing)):
+                table = self.tables.table(name)
+                stmt = (
+                    select(
+                        *(table.c[g] for g in req.groupby),
+                        *(func.sum(table.c[i]) for i in req.indexs),
+                    )
+                    .where(
+                        table.c.f_date == day_text,
+                        table.c.f_tflag >= first,
+                        table.c.f_tflag <= last,
+                        *self._conditions(table, req.conditions),
+                    )
+                    .group_by(*(table.c[g] for g in req.groupby))
                 )
-                .where(
-                    table.c.f_date == day_text,
-                    table.c.f_tflag >= first,
-                    table.c.f_tflag <= last,
-                    *self._conditions(table, req.conditions),
-                )
-                .group_by(*(table.c[g] for g in req.groupby))
-            )
-            groups = len(req.groupby)
-            async with self.tables.store.connect() as conn:
-                result = await conn.execute(stmt)
-                for row in result:
+                for row in await conn.execute(stmt):
                     key = ",".join(_text(v) for v in row[:groups])
                     sums = [float(v or 0) for v in row[groups:]]
                     seen = totals.get(key)

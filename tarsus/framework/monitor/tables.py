@@ -230,7 +230,7 @@ class HourlyTables:
     async def last_complete(self) -> str:
         """The oldest of the writers' last complete windows (``""`` when none wrote yet)."""
         async with self.store.connect() as conn:
-            if "t_ecstatus" not in await self._names(conn, "t_ecstatus"):
+            if "t_ecstatus" not in await self.names(conn, "t_ecstatus"):
                 return ""
             found = await conn.scalar(
                 select(ECSTATUS.c.lasttime)
@@ -243,10 +243,10 @@ class HourlyTables:
     async def existing(self) -> list[str]:
         """Names of this kind's tables in the database, sorted."""
         async with self.store.connect() as conn:
-            names = await self._names(conn, f"{self.kind.prefix}%")
+            names = await self.names(conn, f"{self.kind.prefix}%")
         return sorted(n for n in names if self.kind.suffix_of(n) is not None)
 
-    async def _names(self, conn: AsyncConnection, pattern: str) -> list[str]:
+    async def names(self, conn: AsyncConnection, pattern: str) -> list[str]:
         """Tables whose name is LIKE ``pattern``."""
         if self.store.dialect == "sqlite":
             sql = "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE :p"
