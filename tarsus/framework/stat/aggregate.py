@@ -122,10 +122,13 @@ class StatAggregator(Aggregator):
         source = self.settings.source_id
         head = (slot.stattime, slot.f_date, slot.f_tflag, source)
         out = []
+        texts: dict[tuple[tuple[int, int], ...], str] = {}  # bucket counts repeat a lot
         for key, acc in window.items():
             count, total = acc[_COUNT], acc[_TOTAL]
-            buckets = acc[_BUCKETS]
-            interv = ",".join(f"{b}|{buckets[b]}" for b in sorted(buckets)) if buckets else ""
+            buckets = tuple(acc[_BUCKETS].items())
+            interv = texts.get(buckets)
+            if interv is None:
+                interv = texts[buckets] = ",".join(f"{b}|{n}" for b, n in sorted(buckets))[:128]
             out.append(
                 (
                     *head,
@@ -140,7 +143,7 @@ class StatAggregator(Aggregator):
                     count,
                     acc[_TIMEOUT],
                     acc[_EXEC],
-                    interv[:128],
+                    interv,
                     total,
                     total // count if count else 0,
                     min(acc[_MAX], MAX_COUNT),
