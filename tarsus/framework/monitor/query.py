@@ -110,17 +110,21 @@ class QueryEngine:
             existing = await self.tables.names(conn, f"{self.kind.prefix}{stem}%")
             for name in sorted(wanted.intersection(existing)):
                 table = self.tables.table(name)
+                hour = name[-2:]
+                # A table holds one day and the flags hh01..hh60 of its hour: conditions the
+                # table name already meets are left out, so the planner picks the index of
+                # what the caller asked for (slave_name...) rather than scan f_date's.
+                where = [table.c.f_date == day_text] if _table_day(name) != day_text else []
+                if first > f"{hour}00":
+                    where.append(table.c.f_tflag >= first)
+                if last < f"{hour}60":
+                    where.append(table.c.f_tflag <= last)
                 stmt = (
                     select(
                         *(table.c[g] for g in req.groupby),
                         *(func.sum(table.c[i]) for i in req.indexs),
                     )
-                    .where(
-                        table.c.f_date == day_text,
-                        table.c.f_tflag >= first,
-                        table.c.f_tflag <= last,
-                        *self._conditions(table, req.conditions),
-                    )
+                    .where(*where, *self._conditions(table, req.conditions))
                     .group_by(*(table.c[g] for g in req.groupby))
                 )
                 for row in await conn.execute(stmt):
@@ -162,6 +166,12 @@ class QueryEngine:
             else:
                 out.append(getattr(column, _OPS[op])(value))
         return [and_(*out)] if out else []
+
+
+def _table_day(name: str) -> str:
+    """``YYYY-MM-DD`` of an hourly table's name."""
+    stem = name[-10:-2]
+    return f"{stem[:4]}-{stem[4:6]}-{stem[6:]}"
 
 
 def _text(value: Any) -> str:
