@@ -23,6 +23,7 @@ The guide: docs/testing.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import random
 import signal
@@ -46,6 +47,9 @@ from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.proxy import ServantProxy
 from tarsus.rpc.servant import Servant
 from tarsus.rpc.server import Adapter
+
+if TYPE_CHECKING:
+    from tarsus.framework.allinone import Ports
 
 P = TypeVar("P", bound=ServantProxy)
 T = TypeVar("T")
@@ -236,7 +240,6 @@ def framework_ports(**given: int) -> Ports:
         ports = framework_ports()
         settings = AllInOneSettings(data_dir=tmp, ports=ports, run_node=False)
     """
-    import dataclasses
 
     from tarsus.framework.allinone import Ports
 

@@ -49,9 +49,17 @@ from tarsus.codec.constants import (
     NOTIFY_PORT,
     PATCH_OBJ,
     PATCH_PORT,
+    PROPERTY_OBJ,
+    PROPERTY_PORT,
     QUERY_OBJ,
     QUERY_PORT,
+    QUERY_PROPERTY_OBJ,
+    QUERY_PROPERTY_PORT,
+    QUERY_STAT_OBJ,
+    QUERY_STAT_PORT,
     REGISTRY_PORT,
+    STAT_OBJ,
+    STAT_PORT,
 )
 from tarsus.framework.admin import AdminRegistry, AdminSettings, add_admin
 from tarsus.framework.admin.channel import NodeChannels
@@ -59,14 +67,23 @@ from tarsus.framework.admin.server import ADMIN_SPEC
 from tarsus.framework.alarm import ALARM_SPEC, AlarmService, add_alarm
 from tarsus.framework.config import CONFIG_SPEC, ConfigService, add_config_center
 from tarsus.framework.log import LOG_SPEC, LogService, LogSettings, add_log
+from tarsus.framework.monitor.query_service import (
+    QUERY_PROPERTY_SPEC,
+    QUERY_STAT_SPEC,
+    add_query_property,
+    add_query_stat,
+)
+from tarsus.framework.monitor.settings import IngestSettings
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
 from tarsus.framework.notify import NOTIFY_SPEC, NotifyService, add_notify
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
+from tarsus.framework.property import PROPERTY_SPEC, add_property
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
 from tarsus.framework.registry.service import REGISTRY_SPEC
 from tarsus.framework.service import FRAMEWORK_APP, ServiceSpec
+from tarsus.framework.stat import STAT_SPEC, add_stat
 from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
@@ -88,6 +105,10 @@ FRAMEWORK_SERVICES: tuple[ServiceSpec, ...] = (
     LOG_SPEC,
     NOTIFY_SPEC,
     ALARM_SPEC,
+    STAT_SPEC,
+    PROPERTY_SPEC,
+    QUERY_STAT_SPEC,
+    QUERY_PROPERTY_SPEC,
 )
 #: The template of their rows; their own settings are in the private profile.
 FRAMEWORK_TEMPLATE = "tars.tarspython.default"
@@ -108,6 +129,10 @@ class Ports:
     log: int = LOG_PORT
     notify: int = NOTIFY_PORT
     alarm: int = ALARM_PORT
+    stat: int = STAT_PORT
+    property: int = PROPERTY_PORT
+    querystat: int = QUERY_STAT_PORT
+    queryproperty: int = QUERY_PROPERTY_PORT
 
 
 @dataclass
@@ -155,6 +180,10 @@ class AllInOneSettings:
             LOG_OBJ: self.ports.log,
             NOTIFY_OBJ: self.ports.notify,
             ALARM_OBJ: self.ports.alarm,
+            STAT_OBJ: self.ports.stat,
+            PROPERTY_OBJ: self.ports.property,
+            QUERY_STAT_OBJ: self.ports.querystat,
+            QUERY_PROPERTY_OBJ: self.ports.queryproperty,
         }
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
@@ -246,6 +275,13 @@ class AllInOne:
             store,
             endpoint=f"tcp -h {s.host} -p {s.ports.alarm} -t 60000",
             communicator=app.communicator,
+        )
+        ingest = IngestSettings(source_id=s.host)
+        add_stat(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.stat} -t 60000")
+        add_property(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.property} -t 60000")
+        add_query_stat(app, store, endpoint=f"tcp -h {s.host} -p {s.ports.querystat} -t 60000")
+        add_query_property(
+            app, store, endpoint=f"tcp -h {s.host} -p {s.ports.queryproperty} -t 60000"
         )
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the

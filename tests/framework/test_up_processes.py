@@ -43,6 +43,10 @@ FRAMEWORK = {
     "tars.tarslog",
     "tars.tarsnotify",
     "tars.tarsalarm",
+    "tars.tarsstat",
+    "tars.tarsproperty",
+    "tars.tarsquerystat",
+    "tars.tarsqueryproperty",
 }
 
 T = TypeVar("T")

@@ -276,6 +276,10 @@ def test_framework_list_names_the_node_and_the_framework_services(console: Conso
         "tars.tarslog.LogObj",
         "tars.tarsnotify.NotifyObj",
         "tars.tarsalarm.AlarmObj",
+        "tars.tarsstat.StatObj",
+        "tars.tarsproperty.PropertyObj",
+        "tars.tarsquerystat.QueryObj",
+        "tars.tarsqueryproperty.QueryObj",
     }, servers
 
 
