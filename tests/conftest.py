@@ -139,6 +139,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(marker)
 
 
+@pytest.fixture
+async def mariadb_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh MariaDB database URL (not created yet), dropped afterwards: for a test that
+    needs MariaDB itself (a relay in front of it, its own connections)."""
+    await require_mariadb()
+    url = make_store_url("mariadb", tmp_path)
+    try:
+        yield url
+    finally:
+        await drop_test_database(url)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database URL, once for SQLite and once for MariaDB (dropped afterwards)."""
