@@ -82,12 +82,13 @@ from tarsus.framework.property import PROPERTY_SPEC, add_property
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
 from tarsus.framework.registry.service import REGISTRY_SPEC
-from tarsus.framework.service import FRAMEWORK_APP, ServiceSpec
+from tarsus.framework.service import FRAMEWORK_APP, FrameworkService, ServiceSpec
 from tarsus.framework.stat import STAT_SPEC, add_stat
 from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
+from tarsus.rpc.notify import RemoteNotify
 from tarsus.store import Store, open_store
 from tarsus.store.engine import normalize_url
 from tarsus.store.servers import AdapterSpec, ServerSpec
@@ -283,6 +284,25 @@ class AllInOne:
         add_query_property(
             app, store, endpoint=f"tcp -h {s.host} -p {s.ports.queryproperty} -t 60000"
         )
+        # Their events go to NotifyObj here, as in their own processes (where the config's
+        # notify names it); sent until the application stops.
+        notify_obj = f"{NOTIFY_OBJ}@tcp -h {s.host} -p {s.ports.notify} -t 60000"
+        reporters: list[FrameworkService] = [self.registry, self.admin]
+        for service in reporters:
+            service.notifier = RemoteNotify(
+                app.communicator,
+                notify_obj,
+                application=FRAMEWORK_APP,
+                server=service.spec.name,
+                node=s.host,
+            )
+
+        async def close_notifiers(_app: Application) -> None:
+            for service in reporters:
+                if service.notifier is not None:
+                    await service.notifier.close(timeout=0.5)
+
+        app.on_destroy(close_notifiers)
         await app.start()
         # Announce our own servants and route them now, not at the first timer tick: the
         # node agent's first lookups (RegistryObj, AdminRegObj) come right after this.

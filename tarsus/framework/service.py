@@ -38,6 +38,7 @@ from tarsus.rpc.periodic import Periodic
 
 if TYPE_CHECKING:
     from tarsus.rpc.application import Application, ServerConfig
+    from tarsus.rpc.notify import RemoteNotify
     from tarsus.rpc.servant import Servant
     from tarsus.rpc.server import Adapter
     from tarsus.store.engine import Store
@@ -111,6 +112,10 @@ class FrameworkService(abc.ABC):
         self.adapters: list[Adapter] = []
         #: background loops, started by :meth:`start` in this order, stopped in reverse
         self.loops: list[Periodic] = []
+        #: where the service's own events go (tars.tarsnotify; docs/notify.md): set by
+        #: :func:`host` from the application's config (``/tars/application/server<notify>``)
+        #: or by whoever builds it; None reports nothing
+        self.notifier: RemoteNotify | None = None
 
     @classmethod
     @abc.abstractmethod
@@ -128,6 +133,15 @@ class FrameworkService(abc.ABC):
         without :func:`host`, in tools and tests)."""
         return all(a.accepting for a in self.adapters)
 
+    def report(
+        self, message: str, *, application: str = "", server: str = "", node: str = ""
+    ) -> None:
+        """An event for ``t_server_notifys`` (level from the marker in ``message``), about
+        this service or, with ``application``/``server``/``node``, about another server;
+        never blocks (:class:`~tarsus.rpc.notify.RemoteNotify`)."""
+        if self.notifier is not None:
+            self.notifier.report(message, application=application, server=server, node=node)
+
     async def start(self) -> None:
         for loop in self.loops:
             loop.start()
@@ -141,7 +155,11 @@ def host(app: Application, service: _S, endpoints: Mapping[str, str] | None = No
     """Serve ``service`` in ``app``: its servants on ``endpoints`` (servant -> endpoint), or
     on the adapters of ``app``'s config when None; :meth:`~FrameworkService.start` runs in
     ``app``'s initialize hook (so the servants listen once it is done) and
-    :meth:`~FrameworkService.stop` in its destroy hook."""
+    :meth:`~FrameworkService.stop` in its destroy hook. A service without a
+    :attr:`~FrameworkService.notifier` reports its events to the ``notify`` object of
+    ``app``'s config, when it names one."""
+    if service.notifier is None and app.config is not None and app.config.notify:
+        service.notifier = app.notifier  # closed with the application
     for name, servant in service.servants().items():
         if endpoints is None:
             adapter = app.add_servant_impl(name, servant)

@@ -496,11 +496,19 @@ class Application:
 
     async def add_config(self, filename: str, *, app_only: bool = False) -> str:
         """Pull ``filename`` from tarsconfig into ``basepath`` (C++ ``addConfig``,
-        ``tars.loadconfig``); see :func:`tarsus.rpc.remote_config.add_config`."""
+        ``tars.loadconfig``); see :func:`tarsus.rpc.remote_config.add_config`. The outcome
+        goes to :attr:`notifier` as TarsCpp's (``[succ] get remote config:...``, normal; a
+        ``[fail] ...``, the local copy kept or none at all, error)."""
         config = self._require_config("add_config")
-        return await remote_config.add_config(
-            self.communicator, config, filename, app_only=app_only
-        )
+        try:
+            reply = await remote_config.add_config(
+                self.communicator, config, filename, app_only=app_only
+            )
+        except ConfigLoadError as e:
+            self.notifier.report(str(e))
+            raise
+        self.notifier.report(reply)
+        return reply
 
     def on_config_pushed(self, hook: ConfigHook) -> ConfigHook:
         """Run ``hook(filename, path)`` each time ``tars.loadconfig <file>`` (an operator's

@@ -79,12 +79,19 @@ class RemoteNotify:
     # -- what callers use ----------------------------------------------------------------
 
     def report(
-        self, message: str, *, application: str = "", server: str = "", thread_id: str = ""
+        self,
+        message: str,
+        *,
+        application: str = "",
+        server: str = "",
+        thread_id: str = "",
+        node: str = "",
     ) -> bool:
         """A framework-style event (``REPORT``): its level is the marker in ``message``
         (``[alarm]``, ``[error]``, ``[warn]``, ``[fail]``; none: normal). ``application`` and
         ``server`` name another server than this reporter's (the node reports for the
-        servers it runs). False when it was dropped."""
+        servers it runs), ``node`` another node (the admin registry reports for instances
+        on every node). False when it was dropped."""
         return self._put(
             ReportInfo(
                 eType=ReportType.REPORT,
@@ -94,7 +101,7 @@ class RemoteNotify:
                 sServer=server or self.server,
                 sMessage=message,
                 sThreadId=thread_id,
-                sNodeName=self.node,
+                sNodeName=node or self.node,
             )
         )
 

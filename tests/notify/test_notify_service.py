@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +17,10 @@ from tarsus.protocol.gen.NotifyF import NOTIFYLEVEL, NotifyKey, NotifyProxy, Rep
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.notify import RemoteNotify
+from tarsus.rpc.remote_config import ConfigLoadError
 from tarsus.store import Store
 from tarsus.store.errors import StoreUnavailable
-from tarsus.testing import eventually
+from tarsus.testing import eventually, free_port
 
 OBJ = "tars.tarsnotify.NotifyObj"
 
@@ -248,3 +250,40 @@ async def test_cli_sends_and_lists_a_servers_events(notify: Served, store: Store
     ]
     code, out = await _cli("list", "Test/../x", "--notify", where)
     assert code != 0 and "APP.SERVER" in out
+
+
+async def test_a_python_services_config_load_is_reported(
+    notify: Served, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "bin").mkdir()
+    closed = free_port()  # nothing listens: the config service is down
+    app = Application.from_config(
+        f"""<tars>
+  <application>
+    <server>
+      app=Test
+      server=Hello
+      localip=127.0.0.1
+      local=tcp -h 127.0.0.1 -p 0 -t 10000
+      basepath={tmp_path}/bin/
+      logpath={tmp_path}/log
+      config=tars.tarsconfig.ConfigObj@tcp -h 127.0.0.1 -p {closed} -t 1000
+      notify={notify.where}
+    </server>
+  </application>
+</tars>
+"""
+    )
+    await app.start()
+    try:
+        with pytest.raises(ConfigLoadError):
+            await app.add_config("hello.conf")  # no copy here either
+        (tmp_path / "bin" / "hello.conf").write_text("greeting=hi")
+        reply = await app.add_config("hello.conf")  # the local copy is kept
+        rows = await _wait_rows(store, 2)
+        assert [r[0] for r in rows] == ["[error]", "[error]"]
+        assert rows[0][1].startswith("[fail] get remote config 'hello.conf' error:")
+        assert rows[1][1] == reply and "use the local config" in reply
+        assert rows[0][2] == "127.0.0.1"
+    finally:
+        await app.stop()

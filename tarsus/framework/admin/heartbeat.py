@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import tarsus
 from tarsus.framework.admin.settings import AdminSettings
+from tarsus.framework.outage import DB_ERRORS, DatabaseOutage
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.periodic import Periodic
 from tarsus.store.routes import expire_registries, heartbeat_registry
@@ -33,11 +34,6 @@ SERVER_VERSION = "B003"
 _ANY_HOSTS = ("", "*", "0.0.0.0", "::")
 
 
-def _failed(e: Exception) -> None:
-    # The database may be down for a while: a warning, and the next round tries again.
-    log.warning("t_registry_info heartbeat failed: %s", e)
-
-
 class RegistryHeartbeat:
     """Writes the rows of ``servants()`` (servant name -> bound endpoint) on a timer."""
 
@@ -46,13 +42,17 @@ class RegistryHeartbeat:
         store: Store,
         settings: AdminSettings,
         servants: Callable[[], Mapping[str, Endpoint]],
+        outage: DatabaseOutage | None = None,
     ) -> None:
         self.store = store
+        #: told of every round: the database may be down for a while (one warning and one
+        #: notification per outage), and the next round tries again
+        self.outage = outage or DatabaseOutage(log)
         self.settings = settings
         self.servants = servants
         self.version = f"tarsus-{tarsus.__version__}_{SERVER_VERSION}"
         self._beats = Periodic(
-            "tarsus-admin-heartbeat", self._pace, self._round, run_first=True, on_error=_failed
+            "tarsus-admin-heartbeat", self._pace, self._round, run_first=True, on_error=self._failed
         )
         self._last_expiry = 0.0
         self._warned_any_host = False
@@ -70,6 +70,13 @@ class RegistryHeartbeat:
         if time.monotonic() - self._last_expiry >= self.settings.registry_timeout:
             self._last_expiry = time.monotonic()
             await self.expire()
+        self.outage.ok()
+
+    def _failed(self, e: Exception) -> None:
+        if isinstance(e, DB_ERRORS):
+            self.outage.failed("t_registry_info heartbeat", e)
+        else:
+            log.error("t_registry_info heartbeat failed", exc_info=e)
 
     def _pace(self) -> float:
         waiting = not self.settings.heartbeat_off and not self.servants()

@@ -34,6 +34,7 @@ from tarsus.framework.admin.settings import (
     AdminSettings,
 )
 from tarsus.framework.admin.tasks import TaskEngine
+from tarsus.framework.outage import DatabaseOutage
 from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
 from tarsus.rpc.communicator import Communicator
 from tarsus.store.tasks import Tasks
@@ -87,7 +88,9 @@ class AdminRegistry(FrameworkService):
             store, channels, self.settings, self.packages, communicator=self.communicator
         )
         self.inventory = Inventory(store)
-        self.tasks = TaskEngine(self.lifecycle, Tasks(store), self.settings, clock=store.clock)
+        self.tasks = TaskEngine(
+            self.lifecycle, Tasks(store), self.settings, clock=store.clock, report=self.report
+        )
         self.servant = AdminRegImp(
             lifecycle=self.lifecycle,
             inventory=self.inventory,
@@ -102,6 +105,7 @@ class AdminRegistry(FrameworkService):
             self.store,
             self.settings,
             lambda: {a.servant_name: a.bound_endpoint for a in self.adapters if a.accepting},
+            DatabaseOutage(log, self.report, consequence="operations needing it fail"),
         )
         self.started = False
 

@@ -66,6 +66,13 @@ _UNFINISHED = (I_NOT_START, I_PREPARE, I_RUNNING, I_PAUSE_FLOW)
 _RUNS_AFTER = ("start", "restart", "patch_tars", "grace_patch_tars")
 
 
+class Reporter(Protocol):
+    """Where a task's outcomes are reported (:meth:`~tarsus.framework.service.
+    FrameworkService.report`)."""
+
+    def __call__(self, message: str, *, application: str, server: str, node: str) -> None: ...
+
+
 class TaskOperations(Protocol):
     """What items do; implemented by :class:`tarsus.framework.admin.lifecycle.Lifecycle`."""
 
@@ -161,8 +168,11 @@ class TaskEngine:
         settings: AdminSettings,
         *,
         clock: Callable[[], datetime] = datetime.now,
+        report: Reporter | None = None,
     ) -> None:
         self.ops = ops
+        #: hears how each item ended, for ``t_server_notifys`` (publish results, failures)
+        self.report = report
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -631,6 +641,7 @@ class TaskEngine:
             item.startTime = _now_text(now)
         if end:
             item.endTime = _now_text(now)
+            self._report_end(item)
         await self._persist(
             task,
             item,
@@ -638,6 +649,27 @@ class TaskEngine:
             start_time=now if start else None,
             end_time=now if end else None,
         )
+
+    def _report_end(self, item: AdminReg.TaskItemRsp) -> None:
+        """How an item ended, as a notification about its instance (upstream's admin
+        registry reports failed operations, the node the result of a patch; a publish that
+        fails before reaching the node, a package that cannot be staged, is only ours): a
+        publish, either way; another command, when it failed."""
+        req = item.req
+        if self.report is None or item.status not in (I_SUCCESS, I_FAILED):
+            return
+        what = req.command
+        if req.command in PATCH_COMMANDS:
+            version = req.parameters.get("patch_id", "")
+            what = f"publish of version {version}" if version else "publish"
+        elif item.status == I_SUCCESS:
+            return
+        by = f" (by {req.userName})" if req.userName else ""
+        if item.status == I_SUCCESS:
+            text = f"{what} succ: task {req.taskNo}{by}"
+        else:
+            text = f"[fail] {what} failed: task {req.taskNo}{by}: {item.executeLog}"
+        self.report(text, application=req.application, server=req.serverName, node=req.nodeName)
 
     async def _set_log(self, task: Task, index: int, text: str) -> None:
         item = task.items[index]

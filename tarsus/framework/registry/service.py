@@ -38,9 +38,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Self
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from tarsus.conf import ConfigError, ConfigValues, TCConfig, parse
+from tarsus.framework.outage import DB_ERRORS, DatabaseOutage
 from tarsus.framework.registry.routes import (
     INACTIVE,
     REGISTRY_KEY,
@@ -65,7 +64,7 @@ from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
 from tarsus.rpc.periodic import Periodic
 from tarsus.store import routes as db
-from tarsus.store.errors import InvalidInput, NotFound, StoreError
+from tarsus.store.errors import InvalidInput, NotFound
 from tarsus.store.nodes import REGISTER_CONFLICT
 
 if TYPE_CHECKING:
@@ -106,38 +105,12 @@ _QUEUE_LIMIT = 200_000
 _LOAD_TIMEOUT = 120.0
 #: Seconds to wait for our own servants to listen before the first heartbeat.
 _BIND_WAIT = 30.0
-#: Errors that mean "the database did not do it" (as opposed to a bug).
-_DB_ERRORS = (StoreError, SQLAlchemyError, OSError, TimeoutError)
 
 
 def present_state_of(state: int) -> str:
     """The stored ``present_state`` of a reported ``tars.ServerState`` (unknown: inactive, as
     tarsnode's own default)."""
     return PRESENT_STATE_OF.get(int(state), "inactive")
-
-
-class _Outage:
-    """Logs a database outage once when it starts and once when it ends."""
-
-    def __init__(self) -> None:
-        self.down_since: float | None = None
-        #: monotonic time the database last came back (or the registry started)
-        self.since_ok = time.monotonic()
-
-    def failed(self, what: str, err: BaseException) -> None:
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-            log.warning(
-                "database unavailable (%s: %s); retrying, lookups go on from memory", what, err
-            )
-        else:
-            log.debug("database still unavailable (%s: %s)", what, err)
-
-    def ok(self) -> None:
-        if self.down_since is not None:
-            log.warning("database answers again after %.1fs", time.monotonic() - self.down_since)
-            self.down_since = None
-            self.since_ok = time.monotonic()
 
 
 class Registry(FrameworkService):
@@ -159,7 +132,7 @@ class Registry(FrameworkService):
         #: node name -> peer of its last ``reportNode`` (kept, as upstream, for the record)
         self.reported_nodes: dict[str, tuple[str, int] | None] = {}
         self.loads = 0
-        self._outage = _Outage()
+        self._outage = DatabaseOutage(log, self.report, consequence="lookups go on from memory")
         self._keepalives: dict[str, tuple[float, float, float]] = {}
         self._versions: dict[StatusKey, str] = {}
         self._load_lock = asyncio.Lock()
@@ -239,7 +212,7 @@ class Registry(FrameworkService):
             try:
                 await self.load(full=True)
                 break
-            except _DB_ERRORS as e:
+            except DB_ERRORS as e:
                 self._outage.failed("initial route load", e)
                 await asyncio.sleep(self.settings.init_retry_interval)
         self._outage.since_ok = time.monotonic()
@@ -254,7 +227,7 @@ class Registry(FrameworkService):
                 await self._write_heartbeat()
                 await self.load(full=False)
                 self._announced = True
-            except _DB_ERRORS as e:
+            except DB_ERRORS as e:
                 self._outage.failed("first heartbeat", e)
         await super().start()
         log.info(
@@ -267,13 +240,13 @@ class Registry(FrameworkService):
         """Stop the loops and write what is still queued (best effort)."""
         await super().stop()
         if self._started:
-            with contextlib.suppress(*_DB_ERRORS):
+            with contextlib.suppress(*DB_ERRORS):
                 await asyncio.wait_for(self.flush(), timeout=5.0)
         self._started = False
 
     def _failed(self, e: Exception) -> None:
         """A loop's round failed: a database outage is logged once, a bug every time."""
-        if isinstance(e, _DB_ERRORS):
+        if isinstance(e, DB_ERRORS):
             self._outage.failed("registry loop", e)
         else:
             log.error("registry loop failed", exc_info=e)
@@ -479,7 +452,7 @@ class Registry(FrameworkService):
         except InvalidInput as e:
             log.warning("registerNode %r refused: %s", node_name, e)
             return -1
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("registerNode", e)
             return 2
         self._outage.ok()
@@ -533,7 +506,7 @@ class Registry(FrameworkService):
         present = present_state_of(state)
         try:
             await self.store.servers.update_present(node, app, server, present, pid)
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("updateServer", e)
             return -1
         self._outage.ok()
@@ -557,7 +530,7 @@ class Registry(FrameworkService):
         async def reload() -> None:
             try:
                 await self.load(full=False)
-            except _DB_ERRORS as e:
+            except DB_ERRORS as e:
                 self._outage.failed("route reload", e)
             finally:
                 self._reload_pending = False
@@ -587,7 +560,7 @@ class Registry(FrameworkService):
                     for (app, server, node), (present, _, pid) in todo.items()
                 ]
             )
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("updateServerBatch", e)
             return -1
         self._outage.ok()
@@ -601,7 +574,7 @@ class Registry(FrameworkService):
             await self.store.nodes.destroy(node_name)
         except NotFound:
             pass
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("destroyNode", e)
             return 0
         self._outage.ok()
@@ -647,7 +620,7 @@ class Registry(FrameworkService):
         except InvalidInput as e:
             log.warning("updatePatchResult of %s.%s on %s refused: %s", app, server, node, e)
             return -1
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("updatePatchResult", e)
             return -1
         return 0
@@ -657,7 +630,7 @@ class Registry(FrameworkService):
         ``tars.default``, resolved; "" if none exists."""
         try:
             return await self._node_template(node_name)
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("getNodeTemplate", e)
             raise TarsError(Ret.SERVER_UNKNOWN_ERR, f"registry database unavailable: {e}") from e
 
@@ -681,7 +654,7 @@ class Registry(FrameworkService):
             views = []
             for row, adapters in await db.node_servers(self.store, node, app, server):
                 views.append(ServerView(row, adapters, await self._profile(row)))
-        except _DB_ERRORS as e:
+        except DB_ERRORS as e:
             self._outage.failed("getServers", e)
             raise TarsError(Ret.SERVER_UNKNOWN_ERR, f"registry database unavailable: {e}") from e
         return views
