@@ -10,7 +10,8 @@ services already keep, so one scrape target covers every server of every node:
   Every series is therefore a monotonic counter, as Prometheus wants (it resets only when the
   web app restarts, which ``rate()`` handles).
 - **properties**, from ``tars.tarsqueryproperty.QueryObj`` (``tars_property``): each property
-  and policy's value in the latest window stored, as a gauge.
+  and policy's value in the latest window stored, as a gauge (``Distr`` left out: its stored
+  value is a bucket list, which ``MonitorQuery`` cannot sum).
 - **server states**, from the admin registry (``getAllServerIds``): one gauge per instance,
   1 when its present state is ``active``, with its setting and present states as labels.
 
@@ -239,6 +240,10 @@ class MetricsSource:
             if len(parts) != len(PROPERTY_GROUPS) or not values:
                 continue
             tflag, key = parts[0], (parts[1], parts[2], parts[3], parts[4])
+            if key[2] == "Distr":
+                # stored as a bucket list ("10|0,100|1,max|0"): the database's SUM of that
+                # text is its first bound, not a value
+                continue
             seen = latest.get(key)
             if seen is None or tflag > seen[0]:
                 latest[key] = (tflag, values[0])

@@ -5,6 +5,7 @@ a real MonitorQuery servant, states from the store, and webhooks received by a r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -17,10 +18,12 @@ from tarsus.framework.alarm import (
     add_alarm,
     check_rule,
 )
+from tarsus.framework.alarm.sources import MetricSource
 from tarsus.protocol.gen import MonitorQuery, TarsusAlert
 from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 from tarsus.store import Store
+from tarsus.store.alerts import AlertRuleRow
 from tarsus.store.servers import ServerSpec
 from tarsus.testing import Served, eventually, free_port, serve
 
@@ -336,3 +339,26 @@ async def test_running_service_fires_on_its_own(
         await eventually(lambda: receiver.states() == [("firing", "Shop.Api")], "the alert fired")
     finally:
         await app.stop()
+
+
+async def test_just_after_midnight_the_last_window_of_yesterday_is_read(
+    store: Store, stats: tuple[Stats, Served]
+) -> None:
+    """The window ending at 00:00 is stored as yesterday's ``2360``: it is asked for."""
+    servant, served = stats
+    async with Communicator() as comm:
+        source = MetricSource(
+            comm,
+            served.proxy_string,
+            served.proxy_string,
+            window_s=60,
+            clock=lambda: datetime(2026, 1, 2, 0, 0, 30),
+        )
+        rule = AlertRuleRow(
+            name="r", kind="failure_rate", webhook="http://x/", application="A", server_name="B"
+        )
+        servant.windows = {"2360": [50, 0, 50, 0]}
+        windows = await source.windows(rule)
+    asked = [(r.date, r.tflag1, r.tflag2) for r in servant.requests]
+    assert asked == [("20260101", "2357", "2360"), ("20260102", "0000", "0000")]
+    assert windows[0].when == "202601012360"

@@ -126,7 +126,9 @@ class MetricSource:
             dataid=dataid,
             date=date,
             tflag1=first.strftime("%H%M"),
-            tflag2=last.strftime("%H%M"),
+            # a day before today is asked to its end: the window ending at midnight is
+            # that day's "2360" (docs/monitoring.md, "Windows and tables")
+            tflag2=last.strftime("%H%M") if last.time() != datetime.max.time() else "2360",
             conditions=conditions,
             indexs=indexes,
             groupby=["f_tflag"],
