@@ -27,16 +27,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from tarsus.codec.constants import QUERY_PROPERTY_OBJ, QUERY_STAT_OBJ
-from tarsus.protocol.gen import AdminReg, MonitorQuery
+from tarsus.protocol.gen import AdminReg, MonitorQuery, TarsusMonitor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.errors import TarsError
 
-__all__ = ["CONTENT_TYPE", "CallTotals", "MetricsSource", "Snapshot", "render"]
+__all__ = ["CONTENT_TYPE", "CallTotals", "Calls", "MetricsSource", "Snapshot", "render"]
 
 log = logging.getLogger("tarsus.web.metrics")
 
@@ -47,7 +52,41 @@ STAT_GROUPS: Final = ("slave_name", "interface_name", "slave_ip")
 PROPERTY_GROUPS: Final = ("f_tflag", "master_name", "property_name", "policy", "master_ip")
 
 _Key = tuple[str, str, str]  # server, interface, node
-_Sums = tuple[float, float, float, float]
+
+
+@dataclass
+class Calls:
+    """What the stat rows of one (server, interface, node) add up to."""
+
+    #: the :data:`STAT_INDEXES` sums
+    sums: list[float] = field(default_factory=lambda: [0.0] * len(STAT_INDEXES))
+    #: latency bucket bound (ms) -> successful calls in it (``interv_count``)
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: Calls) -> None:
+        for i, value in enumerate(other.sums):
+            self.sums[i] += value
+        for bound, n in other.buckets.items():
+            self.buckets[bound] = self.buckets.get(bound, 0) + n
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Prometheus buckets: ``le`` -> calls at most that slow, ending with ``+Inf`` (every
+        success: calls slower than the last bound, 3000 ms, are in no stored bucket)."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound in sorted(self.buckets):
+            running += self.buckets[bound]
+            out.append((str(float(bound)), float(running)))  # "5.0", as prometheus_client
+        out.append(("+Inf", max(float(running), self.sums[0])))
+        return out
+
+
+def _added(*parts: dict[_Key, Calls]) -> dict[_Key, Calls]:
+    out: dict[_Key, Calls] = {}
+    for part in parts:
+        for key, calls in part.items():
+            out.setdefault(key, Calls()).add(calls)
+    return out
 
 
 @dataclass
@@ -55,23 +94,15 @@ class CallTotals:
     """Monotonic call counters: the sums of finished days plus today's."""
 
     day: str = ""
-    before: dict[_Key, list[float]] = field(default_factory=dict)
-    today: dict[_Key, _Sums] = field(default_factory=dict)
+    before: dict[_Key, Calls] = field(default_factory=dict)
+    today: dict[_Key, Calls] = field(default_factory=dict)
 
-    def totals(self) -> dict[_Key, list[float]]:
-        out = {key: list(sums) for key, sums in self.before.items()}
-        for key, sums in self.today.items():
-            into = out.setdefault(key, [0.0] * len(STAT_INDEXES))
-            for i, value in enumerate(sums):
-                into[i] += value
-        return out
+    def totals(self) -> dict[_Key, Calls]:
+        return _added(self.before, self.today)
 
-    def close_day(self, final: dict[_Key, _Sums]) -> None:
+    def close_day(self, final: dict[_Key, Calls]) -> None:
         """The day ended with these sums: keep them in the base."""
-        for key, sums in final.items():
-            into = self.before.setdefault(key, [0.0] * len(STAT_INDEXES))
-            for i, value in enumerate(sums):
-                into[i] += value
+        self.before = _added(self.before, final)
         self.today = {}
 
 
@@ -79,7 +110,10 @@ class CallTotals:
 class Snapshot:
     """What one scrape found."""
 
-    calls: dict[_Key, list[float]] | None = None
+    calls: dict[_Key, Calls] | None = None
+    #: whether ``calls`` has the latency buckets (the query service answers our
+    #: ``MonitorExt.queryLatency``)
+    latency: bool = False
     #: (server, property, policy, ip) -> value
     properties: dict[tuple[str, str, str, str], float] | None = None
     #: [App.Server_node, setting, present, type] rows
@@ -93,6 +127,7 @@ def _family_samples(snapshot: Snapshot) -> Iterable[Metric]:
         labels=["source"],
     )
     up.add_metric(["stat"], float(snapshot.calls is not None))
+    up.add_metric(["latency"], float(snapshot.latency))
     up.add_metric(["property"], float(snapshot.properties is not None))
     up.add_metric(["admin"], float(snapshot.servers is not None))
     yield up
@@ -108,14 +143,22 @@ def _family_samples(snapshot: Snapshot) -> Iterable[Metric]:
             "response time of the successful calls, summed (divide by the success rate)",
             labels=labels,
         )
-        for (server, interface, node), sums in sorted(snapshot.calls.items()):
-            succ, timeout, error, total = sums
+        duration = HistogramMetricFamily(
+            "tarsus_call_duration_milliseconds",
+            "response time of the successful calls, in tarsstat's latency buckets",
+            labels=labels,
+        )
+        for (server, interface, node), call in sorted(snapshot.calls.items()):
+            succ, timeout, error, total = call.sums
             calls.add_metric([server, interface, node, "success"], succ)
             calls.add_metric([server, interface, node, "timeout"], timeout)
             calls.add_metric([server, interface, node, "error"], error)
             time_ms.add_metric([server, interface, node], total)
+            duration.add_metric([server, interface, node], call.cumulative(), total)
         yield calls
         yield time_ms
+        if snapshot.latency:
+            yield duration
     if snapshot.properties is not None:
         props = GaugeMetricFamily(
             "tarsus_property",
@@ -172,6 +215,8 @@ class MetricsSource:
         self.query_property = query_property
         self.now = now
         self.calls = CallTotals()
+        #: whether the last read of the stat service had the latency buckets
+        self.latency = False
 
     async def snapshot(self) -> Snapshot:
         snap = Snapshot()
@@ -181,6 +226,7 @@ class MetricsSource:
                 self.calls.close_day(await self._day_sums(self.calls.day))
             self.calls.day = today
             self.calls.today = await self._day_sums(today)
+            snap.latency = self.latency
             snap.calls = self.calls.totals()
         except (TarsError, QueryError) as e:
             log.debug("metrics: no call statistics: %s", e)
@@ -202,7 +248,10 @@ class MetricsSource:
             raise QueryError(rsp.msg or f"query answered {ret}")
         return dict(rsp.result or {})
 
-    async def _day_sums(self, day: str) -> dict[_Key, _Sums]:
+    async def _day_sums(self, day: str) -> dict[_Key, Calls]:
+        """The day's sums and latency buckets per (server, interface, node); the buckets are
+        left empty (and :attr:`latency` false) when the query service does not answer our
+        ``MonitorExt.queryLatency`` (an upstream tarsquerystat)."""
         req = MonitorQuery.MonitorQueryReq(
             uid="tarsus-metrics",
             method="query",
@@ -214,12 +263,23 @@ class MetricsSource:
             indexs=list(STAT_INDEXES),
             groupby=list(STAT_GROUPS),
         )
-        out: dict[_Key, _Sums] = {}
+        out: dict[_Key, Calls] = {}
         for group, sums in (await self._query(self.query_stat, req)).items():
-            parts = group.split(",")
-            if len(parts) != len(STAT_GROUPS) or len(sums) != len(STAT_INDEXES):
-                continue
-            out[parts[0], parts[1], parts[2]] = (sums[0], sums[1], sums[2], sums[3])
+            key = _group_key(group)
+            if key is not None and len(sums) == len(STAT_INDEXES):
+                out[key] = Calls(sums=list(sums))
+        ext = self.communicator.string_to_proxy(TarsusMonitor.MonitorExtProxy, self.query_stat)
+        try:
+            ret, buckets, msg = await ext.queryLatency(req)
+        except TarsError as e:
+            ret, buckets, msg = -1, {}, str(e)
+        self.latency = ret == 0
+        if ret != 0:
+            log.debug("metrics: no latency buckets: %s", msg)
+        for group, counts in buckets.items():
+            key = _group_key(group)
+            if key is not None:
+                out.setdefault(key, Calls()).buckets = dict(counts)
         return out
 
     async def _latest_properties(self, day: str) -> dict[tuple[str, str, str, str], float]:
@@ -248,6 +308,13 @@ class MetricsSource:
             if seen is None or tflag > seen[0]:
                 latest[key] = (tflag, values[0])
         return {key: value for key, (_, value) in latest.items()}
+
+
+def _group_key(group: str) -> _Key | None:
+    parts = group.split(",")
+    if len(parts) != len(STAT_GROUPS):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 class QueryError(Exception):
