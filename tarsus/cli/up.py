@@ -123,6 +123,17 @@ def up(
             "taken, tarsus up goes on without the web and says so).",
         ),
     ] = None,
+    stat_window: Annotated[
+        int,
+        typer.Option(
+            "--stat-window",
+            min=1,
+            max=3600,
+            help="Seconds per call-statistics and property window (tars.tarsstat and "
+            "tars.tarsproperty; upstream 300). Servers still report every report-interval "
+            "of their config (60 s; TarsCpp and Tarsus at least 10 s).",
+        ),
+    ] = 60,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
 ) -> None:
     """Start the framework on this machine (registry, admin registry, node agent) and run
@@ -142,6 +153,7 @@ def up(
         run_node=node,
         processes=processes,
         create_store=create,
+        stat_window=stat_window,
         # the node is in this process: poll its install progress often (upstream: every 1 s)
         admin=AdminSettings(patch_poll_interval=0.05),
         registry=RegistrySettings(

@@ -151,6 +151,9 @@ class AllInOneSettings:
     processes: bool = False
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    #: seconds per stat/property window (tars.tarsstat, tars.tarsproperty; upstream 300,
+    #: ours 60 by default: see :class:`~tarsus.framework.monitor.settings.IngestSettings`)
+    stat_window: int = 60
 
     @property
     def locator(self) -> str:
@@ -277,7 +280,7 @@ class AllInOne:
             endpoint=f"tcp -h {s.host} -p {s.ports.alarm} -t 60000",
             communicator=app.communicator,
         )
-        ingest = IngestSettings(source_id=s.host)
+        ingest = IngestSettings(source_id=s.host, window_s=s.stat_window)
         add_stat(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.stat} -t 60000")
         add_property(app, store, ingest, endpoint=f"tcp -h {s.host} -p {s.ports.property} -t 60000")
         add_query_stat(app, store, endpoint=f"tcp -h {s.host} -p {s.ports.querystat} -t 60000")
@@ -438,6 +441,8 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
         ]
     if spec is LOG_SPEC:  # upstream's tars.tarslog keys
         lines += ["  <log>", f"    logpath = {settings.remote_log_dir}", "  </log>"]
+    if spec is STAT_SPEC or spec is PROPERTY_SPEC:  # ours: windows of any length, in seconds
+        lines += ["  <tarsus>", f"    window = {settings.stat_window}", "  </tarsus>"]
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [

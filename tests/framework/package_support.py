@@ -54,7 +54,7 @@ class Platform:
         return self.settings.node_dir / "data"
 
     async def deploy(
-        self, app: str, server: str, server_type: str, servants: dict[str, int]
+        self, app: str, server: str, server_type: str, servants: dict[str, int], profile: str = ""
     ) -> None:
         assert self.framework.store is not None
         await Inventory(self.framework.store).deploy(
@@ -64,6 +64,7 @@ class Platform:
                 node_name=NODE,
                 server_type=server_type,
                 template_name="tars.default",
+                profile=profile,
             ),
             [
                 AdapterSpec(
@@ -120,13 +121,14 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
+async def platform(tmp_path: Path, *, stat_window: int = 60) -> AsyncIterator[Platform]:
     ports = framework_ports()
     admin_port = ports.admin
     settings = AllInOneSettings(
         data_dir=tmp_path / "fw",
         ports=ports,
         admin=AdminSettings(patch_poll_interval=0.05),
+        stat_window=stat_window,
     )
     framework = AllInOne(settings)
     await framework.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import pytest
 from package_support import ROOT, Platform, pack, platform
 
 import tarsus.idl
+from tarsus.codec.constants import QUERY_PROPERTY_OBJ, QUERY_STAT_OBJ
 from tarsus.framework.node.package import VERSION_FILE
+from tarsus.protocol.gen import MonitorQuery
 from tarsus.rpc.errors import TarsError
 from tarsus.testing import eventually, free_port
 
@@ -152,3 +155,71 @@ async def test_bad_packages_are_refused_and_the_running_version_keeps_running(
     assert sorted(os.listdir(backups)) == kept  # no backup rotated: nothing was swapped
     assert await p.state(APP, SERVER) == ("active", pid)
     assert await say_hello(p) == "hello tars, from C++"
+
+
+#: what the TarsCpp server's generated config gets on top of the template: the shortest report
+#: interval TarsCpp takes (StatReport::setReportInfo clamps to 10 s)
+CPP_REPORT_PROFILE = """<tars>
+  <application>
+    <client>
+      report-interval = 10000
+    </client>
+  </application>
+</tars>
+"""
+
+
+@pytest.mark.slow
+async def test_its_stats_and_properties_reach_our_services(
+    tmp_path: Path, cpp_server: Path
+) -> None:
+    """The TarsCpp server reports to the StatObj and PropertyObj its generated config names;
+    the rows are read back through the two query objects (by name, through the locator)."""
+    async with platform(tmp_path, stat_window=1) as p:
+        port = free_port()
+        await p.deploy(APP, SERVER, "tars_cpp", {"HelloObj": port}, profile=CPP_REPORT_PROFILE)
+        ok, why = await p.publish(APP, SERVER, make_tar(tmp_path / "v1", cpp_server))
+        assert ok, why
+        await p.start(APP, SERVER)
+        await p.active_pid(APP, SERVER)
+        for _ in range(3):
+            assert await say_hello(p) == "hello tars, from C++"
+        day = time.strftime("%Y%m%d")
+        query_stat = p.comm.string_to_proxy(MonitorQuery.MonitorQueryProxy, QUERY_STAT_OBJ)
+        calls = MonitorQuery.MonitorQueryReq(
+            dataid="tars_stat",
+            date=day,
+            conditions=[
+                MonitorQuery.Condition("slave_name", MonitorQuery.OP.EQ, f"{APP}.{SERVER}")
+            ],
+            indexs=["succ_count", "exce_count"],
+            groupby=["master_name", "interface_name"],
+        )
+
+        async def served_calls() -> dict[str, list[float]] | None:
+            _, rsp = await query_stat.query(calls)
+            result = dict(rsp.result or {})
+            # the server's own report of the answered calls (upstream: stat_from_server)
+            return result if result.get("stat_from_server,sayHello", [0])[0] >= 3 else None
+
+        got = await eventually(served_calls, "the TarsCpp server's stat report", timeout=45)
+        assert got["stat_from_server,sayHello"][1] == 0
+
+        query_prop = p.comm.string_to_proxy(MonitorQuery.MonitorQueryProxy, QUERY_PROPERTY_OBJ)
+        props = MonitorQuery.MonitorQueryReq(
+            dataid="tars_property",
+            date=day,
+            conditions=[
+                MonitorQuery.Condition("master_name", MonitorQuery.OP.EQ, f"{APP}.{SERVER}")
+            ],
+            indexs=["value"],
+            groupby=["property_name", "policy"],
+        )
+
+        async def properties() -> dict[str, list[float]] | None:
+            _, rsp = await query_prop.query(props)
+            return dict(rsp.result) if rsp.result else None
+
+        names = await eventually(properties, "the TarsCpp server's properties", timeout=45)
+        # its adapter's queue, as every TarsCpp server reports it
+        assert any(key.startswith(f"{APP}.{SERVER}.HelloObjAdapter.queue") for key in names), names

@@ -120,6 +120,7 @@ async def test_metrics_reads_what_servers_reported(store: Store, demo: Any, tmp_
 
     assert labelled(got, "tarsus_scrape_source_up") == {
         (("source", "admin"),): 1.0,
+        (("source", "latency"),): 1.0,
         (("source", "property"),): 1.0,
         (("source", "stat"),): 1.0,
     }
@@ -131,6 +132,15 @@ async def test_metrics_reads_what_servers_reported(store: Store, demo: Any, tmp_
         "error": 2.0,
     }
     assert len(labelled(got, "tarsus_call_time_milliseconds_total", **where)) == 1
+    # the six quick successes in tarsstat's latency buckets, summed by MonitorExt
+    buckets = {
+        dict(k)["le"]: v
+        for k, v in labelled(got, "tarsus_call_duration_milliseconds_bucket", **where).items()
+    }
+    assert buckets["+Inf"] == 6.0 and buckets["3000.0"] == 6.0
+    assert labelled(got, "tarsus_call_duration_milliseconds_count", **where) == {
+        tuple(sorted(where.items())): 6.0
+    }
     properties = {
         (dict(k)["property"], dict(k)["policy"]): v
         for k, v in labelled(

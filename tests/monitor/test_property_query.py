@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from monitor_support import served, stored_rows
 
+from tarsus.framework.monitor.query import parse_buckets
 from tarsus.framework.monitor.query_service import QueryPropertyService, QueryStatService
 from tarsus.framework.monitor.settings import IngestSettings
 from tarsus.framework.property import PropertyService
 from tarsus.framework.stat import StatService
-from tarsus.protocol.gen import MonitorQuery, PropertyF, StatF
+from tarsus.protocol.gen import MonitorQuery, PropertyF, StatF, TarsusMonitor
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.errors import ServerError
 from tarsus.rpc.property import Avg, Count, Distr, Max, Min, PropertyReporter, Sum
 from tarsus.store import Store
 
@@ -69,7 +71,14 @@ async def test_policies_are_merged_as_upstream(store: Store) -> None:
     )
 
 
-def stat_msg(slave: str, iface: str, count: int, total: int, ret: int = 0) -> dict[Any, Any]:
+def stat_msg(
+    slave: str,
+    iface: str,
+    count: int,
+    total: int,
+    ret: int = 0,
+    buckets: dict[int, int] | None = None,
+) -> dict[Any, Any]:
     head = StatF.StatMicMsgHead(
         masterName="Demo.Caller@1.0",
         slaveName=slave,
@@ -84,6 +93,7 @@ def stat_msg(slave: str, iface: str, count: int, total: int, ret: int = 0) -> di
         totalRspTime=total,
         maxRspTime=total,
         minRspTime=1,
+        intervalCount=buckets or {},
     )
     return {head: body}
 
@@ -151,6 +161,61 @@ async def test_query_curves_and_group_by(store: Store) -> None:
                 setattr(req, k, v)
             ret, rsp = await query.query(req)
             assert ret == -1 and rsp.msg, bad
+
+
+async def test_latency_buckets_summed_per_group_beside_query(store: Store) -> None:
+    """Our MonitorExt.queryLatency on tars.tarsquerystat.QueryObj: interv_count added up
+    bucket by bucket over windows and callers, with MonitorQuery's conditions and group-by."""
+    stat = StatService(store, IngestSettings(window_s=60, source_id="10.0.0.9"))
+    base = (time.time() // 3600) * 3600 + 600
+    for offset in (0, 120):
+        for caller in ("10.0.0.1", "10.0.0.3"):
+            msg = stat_msg("Demo.A", "f", 3, 30, buckets={5: 1, 10: 2})
+            stat.aggregator.add(msg, True, caller, base + offset)
+    slow = stat_msg("Demo.A", "g", 1, 70, buckets={100: 1})
+    stat.aggregator.add(slow, True, "10.0.0.1", base)
+    await stat.flush(everything=True)
+    day = time.strftime("%Y%m%d", time.localtime(base))
+    flag1 = time.strftime("%H%M", time.localtime(base + 60))
+
+    async with served(QueryStatService(store)) as (_q, proxies), Communicator() as comm:
+        obj = proxies["tars.tarsquerystat.QueryObj"]
+        ext = comm.string_to_proxy(TarsusMonitor.MonitorExtProxy, obj)
+        req = MonitorQuery.MonitorQueryReq(
+            dataid="tars_stat",
+            date=day,
+            conditions=[MonitorQuery.Condition("slave_name", OP.LIKE, "Demo.A")],
+            indexs=[],
+            groupby=["slave_name", "interface_name"],
+        )
+        ret, buckets, msg = await ext.queryLatency(req)
+        assert (ret, msg) == (0, "")
+        assert buckets == {"Demo.A,f": {5: 4, 10: 8}, "Demo.A,g": {100: 1}}
+        req.tflag1 = req.tflag2 = flag1
+        req.groupby = ["f_tflag"]
+        assert (await ext.queryLatency(req))[1] == {flag1: {5: 2, 10: 4, 100: 1}}
+        # upstream's query still answers on the same object
+        query = comm.string_to_proxy(MonitorQuery.MonitorQueryProxy, obj)
+        req.indexs = ["succ_count"]
+        assert (await query.query(req))[1].result == {flag1: [7.0]}
+        for bad in (dict(groupby=["x; --"]), dict(dataid="tars_property"), dict(date="..")):
+            for k, v in bad.items():
+                setattr(req, k, v)
+            ret, buckets, msg = await ext.queryLatency(req)
+            assert ret == -1 and msg and buckets == {}, bad
+
+    # the property object has no latency buckets to sum
+    async with served(QueryPropertyService(store)) as (_q, proxies), Communicator() as comm:
+        ext = comm.string_to_proxy(
+            TarsusMonitor.MonitorExtProxy, proxies["tars.tarsqueryproperty.QueryObj"]
+        )
+        with pytest.raises(ServerError):
+            await ext.queryLatency(req)
+
+
+def test_bucket_texts_parse_leniently() -> None:
+    assert parse_buckets("5|12,10|3,max|0,x,|,7|-1,50|2") == [(5, 12), (10, 3), (50, 2)]
+    assert parse_buckets("") == []
 
 
 @pytest.mark.parametrize("policy", ["Max"])

@@ -10,8 +10,11 @@ import pytest
 from monitor_support import served, stored_rows
 
 import tarsus.idl
+from tarsus.conf import TCConfig
+from tarsus.framework.allinone import AllInOneSettings, framework_profile
 from tarsus.framework.monitor.settings import IngestSettings
-from tarsus.framework.stat import StatService
+from tarsus.framework.property import PROPERTY_SPEC
+from tarsus.framework.stat import STAT_SPEC, StatService
 from tarsus.protocol.gen import StatF
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.stats import StatReporter
@@ -114,3 +117,15 @@ async def test_reports_of_a_window_add_up_and_bad_ones_are_dropped(store: Store)
     )
     assert (f["succ_count"], f["total_time"], f["maxrsp_time"], f["minrsp_time"]) == (3, 16, 9, 2)
     assert f["interv_count"] == "10|3" and f["ave_time"] == 5
+
+
+def test_tarsus_up_stat_window_reaches_the_services_profiles(tmp_path: Path) -> None:
+    """``tarsus up --stat-window 5``: in the processes layout the stat and property services
+    read their window from the profile of their row."""
+    up = AllInOneSettings(data_dir=tmp_path, stat_window=5)
+    for spec in (STAT_SPEC, PROPERTY_SPEC):
+        tc = TCConfig.parse(framework_profile(up, spec))
+        got = IngestSettings.from_tcconfig(tc, reserve_key="stat_reserve_time", source_id="x")
+        assert got.window_s == 5
+    default = TCConfig.parse(framework_profile(AllInOneSettings(data_dir=tmp_path), STAT_SPEC))
+    assert IngestSettings.from_tcconfig(default, reserve_key="k", source_id="x").window_s == 60

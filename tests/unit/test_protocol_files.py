@@ -41,6 +41,7 @@ TARSUS_EXTENSIONS = {
     "TarsusPatch.tars",
     "TarsusLog.tars",
     "TarsusAlert.tars",
+    "TarsusMonitor.tars",
 }
 #: The upstream files, checked against upstream's interface facts.
 TARS_FILES = sorted(p for p in PROTOCOL_DIR.glob("*.tars") if p.name not in TARSUS_EXTENSIONS)
@@ -549,3 +550,14 @@ def test_tarsus_alert_extension_is_in_module_tarsus_only() -> None:
     assert set(prog.interfaces()) == {"tarsus.AlertExt"}
     ops = {o.name for o in prog.interfaces()["tarsus.AlertExt"].operations}
     assert ops == {"listRules", "addRule", "deleteRule", "testRule", "listEvents"}
+
+
+def test_tarsus_monitor_extension_adds_only_new_functions_beside_monitor_query() -> None:
+    """MonitorExt is served on tars.tarsquerystat.QueryObj beside MonitorQuery: no shared
+    function name, so upstream's web sees only query."""
+    prog = parse_files([path("TarsusMonitor.tars")])
+    assert "tarsus.MonitorExt" in prog.interfaces()
+    ext = {o.name for o in prog.interfaces()["tarsus.MonitorExt"].operations}
+    assert ext == {"queryLatency"}
+    upstream = prog.interfaces()["tars.MonitorQuery"].operations
+    assert not ext & {o.name for o in upstream}

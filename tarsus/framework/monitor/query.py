@@ -21,17 +21,21 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Table, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tarsus.framework.monitor.tables import HourlyTables
 from tarsus.protocol.gen import MonitorQuery
 
-__all__ = ["MAX_CONDITIONS", "QueryEngine", "QueryError"]
+__all__ = ["LATENCY_COLUMN", "MAX_CONDITIONS", "QueryEngine", "QueryError", "parse_buckets"]
 
 #: conditions, indexes and group-by columns one request may carry
 MAX_CONDITIONS: Final = 32
 MAX_VALUE: Final = 256
+#: the stat tables' latency buckets, ``"5|12,10|3,..."`` (summed by :meth:`QueryEngine.latency`)
+LATENCY_COLUMN: Final = "interv_count"
 
 _TFLAG = re.compile(r"(\d\d)(\d\d)")
+_COUNT = re.compile(r"[0-9]{1,12}")
 _OPS: Final = {
     MonitorQuery.OP.EQ: "__eq__",
     MonitorQuery.OP.GT: "__gt__",
@@ -75,56 +79,23 @@ class QueryEngine:
     async def query(self, req: MonitorQuery.MonitorQueryReq) -> MonitorQuery.MonitorQueryRsp:
         """The answer; raises :class:`QueryError` for a request it refuses, and what the
         database raises."""
-        if req.dataid != self.kind.dataid:
-            raise QueryError(
-                f"this service answers dataid {self.kind.dataid!r}, not {req.dataid[:40]!r}"
-            )
-        day = parse_day(req.date)
-        first = parse_tflag(req.tflag1, "0000")
-        last = parse_tflag(req.tflag2, "2360")
         if not req.indexs:
             raise QueryError("no indexs: name the columns to sum")
-        if max(len(req.indexs), len(req.groupby), len(req.conditions)) > MAX_CONDITIONS:
-            raise QueryError(f"at most {MAX_CONDITIONS} conditions, indexs and groupby each")
         for name in req.indexs:
             if name not in self.kind.indexes:
                 raise QueryError(
                     f"cannot sum {name[:40]!r}: use one of {sorted(self.kind.indexes)}"
                 )
-        for name in req.groupby:
-            if name not in self._columns:
-                raise QueryError(f"cannot group by {name[:40]!r}: no such column")
-        for c in req.conditions:
-            if c.field not in self._columns:
-                raise QueryError(f"condition on {c.field[:40]!r}: no such column")
-            if len(c.val) > MAX_VALUE:
-                raise QueryError(f"condition on {c.field}: value longer than {MAX_VALUE}")
-        day_text = day.strftime("%Y-%m-%d")
-        stem = day.strftime("%Y%m%d")
-        wanted = {
-            self.kind.name(f"{stem}{hour:02d}") for hour in range(int(first[:2]), int(last[:2]) + 1)
-        }
         totals: dict[str, list[float]] = {}
         groups = len(req.groupby)
         async with self.tables.store.connect() as conn:
-            existing = await self.tables.names(conn, f"{self.kind.prefix}{stem}%")
-            for name in sorted(wanted.intersection(existing)):
-                table = self.tables.table(name)
-                hour = name[-2:]
-                # A table holds one day and the flags hh01..hh60 of its hour: conditions the
-                # table name already meets are left out, so the planner picks the index of
-                # what the caller asked for (slave_name...) rather than scan f_date's.
-                where = [table.c.f_date == day_text] if _table_day(name) != day_text else []
-                if first > f"{hour}00":
-                    where.append(table.c.f_tflag >= first)
-                if last < f"{hour}60":
-                    where.append(table.c.f_tflag <= last)
+            for table, where in await self._tables(conn, req):
                 stmt = (
                     select(
                         *(table.c[g] for g in req.groupby),
                         *(func.sum(table.c[i]) for i in req.indexs),
                     )
-                    .where(*where, *self._conditions(table, req.conditions))
+                    .where(*where)
                     .group_by(*(table.c[g] for g in req.groupby))
                 )
                 for row in await conn.execute(stmt):
@@ -144,6 +115,70 @@ class QueryEngine:
             retThreads=[0],
             result=dict(sorted(totals.items())),
         )
+
+    async def latency(self, req: MonitorQuery.MonitorQueryReq) -> dict[str, dict[int, int]]:
+        """The latency buckets (``interv_count``) of the rows ``req`` selects, added up per
+        group: ``"g1,g2" -> {bound: calls}`` (our ``MonitorExt.queryLatency``). Buckets
+        texts repeat a lot, so the database counts each distinct text once per group and
+        only those are parsed."""
+        if LATENCY_COLUMN not in self._columns:
+            raise QueryError(f"dataid {self.kind.dataid!r} has no latency buckets")
+        totals: dict[str, dict[int, int]] = {}
+        groups = len(req.groupby)
+        async with self.tables.store.connect() as conn:
+            for table, where in await self._tables(conn, req):
+                columns = [*(table.c[g] for g in req.groupby), table.c[LATENCY_COLUMN]]
+                stmt = select(*columns, func.count()).where(*where).group_by(*columns)
+                for row in await conn.execute(stmt):
+                    key = ",".join(_text(v) for v in row[:groups])
+                    into = totals.setdefault(key, {})
+                    times = int(row[groups + 1])
+                    for bound, calls in parse_buckets(row[groups] or ""):
+                        into[bound] = into.get(bound, 0) + calls * times
+        return dict(sorted(totals.items()))
+
+    async def _tables(
+        self, conn: AsyncConnection, req: MonitorQuery.MonitorQueryReq
+    ) -> list[tuple[Table, list[ColumnElement[bool]]]]:
+        """The hourly tables ``req`` reaches, each with the conditions selecting its rows;
+        raises :class:`QueryError` for a request it refuses."""
+        if req.dataid != self.kind.dataid:
+            raise QueryError(
+                f"this service answers dataid {self.kind.dataid!r}, not {req.dataid[:40]!r}"
+            )
+        day = parse_day(req.date)
+        first = parse_tflag(req.tflag1, "0000")
+        last = parse_tflag(req.tflag2, "2360")
+        if max(len(req.indexs), len(req.groupby), len(req.conditions)) > MAX_CONDITIONS:
+            raise QueryError(f"at most {MAX_CONDITIONS} conditions, indexs and groupby each")
+        for name in req.groupby:
+            if name not in self._columns:
+                raise QueryError(f"cannot group by {name[:40]!r}: no such column")
+        for c in req.conditions:
+            if c.field not in self._columns:
+                raise QueryError(f"condition on {c.field[:40]!r}: no such column")
+            if len(c.val) > MAX_VALUE:
+                raise QueryError(f"condition on {c.field}: value longer than {MAX_VALUE}")
+        day_text = day.strftime("%Y-%m-%d")
+        stem = day.strftime("%Y%m%d")
+        wanted = {
+            self.kind.name(f"{stem}{hour:02d}") for hour in range(int(first[:2]), int(last[:2]) + 1)
+        }
+        out: list[tuple[Table, list[ColumnElement[bool]]]] = []
+        existing = await self.tables.names(conn, f"{self.kind.prefix}{stem}%")
+        for name in sorted(wanted.intersection(existing)):
+            table = self.tables.table(name)
+            hour = name[-2:]
+            # A table holds one day and the flags hh01..hh60 of its hour: conditions the
+            # table name already meets are left out, so the planner picks the index of
+            # what the caller asked for (slave_name...) rather than scan f_date's.
+            where = [table.c.f_date == day_text] if _table_day(name) != day_text else []
+            if first > f"{hour}00":
+                where.append(table.c.f_tflag >= first)
+            if last < f"{hour}60":
+                where.append(table.c.f_tflag <= last)
+            out.append((table, [*where, *self._conditions(table, req.conditions)]))
+        return out
 
     def _conditions(
         self, table: Table, conditions: list[MonitorQuery.Condition]
@@ -166,6 +201,17 @@ class QueryEngine:
             else:
                 out.append(getattr(column, _OPS[op])(value))
         return [and_(*out)] if out else []
+
+
+def parse_buckets(text: str) -> list[tuple[int, int]]:
+    """``"5|12,10|3"`` -> ``[(5, 12), (10, 3)]``; parts that are not ``int|int`` (>= 0) are
+    skipped (the stat service writes only well-formed texts; the table may be shared)."""
+    out: list[tuple[int, int]] = []
+    for part in text.split(","):
+        bound, _, calls = part.partition("|")
+        if _COUNT.fullmatch(bound) and _COUNT.fullmatch(calls):
+            out.append((int(bound), int(calls)))
+    return out
 
 
 def _table_day(name: str) -> str:

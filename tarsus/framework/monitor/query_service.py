@@ -1,7 +1,8 @@
 """The two query services the console asks for curves (upstream ``tarsquerystat`` and
 ``tarsqueryproperty``): ``tars.tarsquerystat.QueryObj`` (18393) over ``tars_stat_*`` and
 ``tars.tarsqueryproperty.QueryObj`` (18693) over ``tars_property_*``, both
-``MonitorQuery.query`` (:mod:`tarsus.framework.monitor.query`)."""
+``MonitorQuery.query`` (:mod:`tarsus.framework.monitor.query`). Beside it on the stat object,
+our ``tarsus.MonitorExt.queryLatency`` (``TarsusMonitor.tars``: the latency buckets summed)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from tarsus.codec.constants import (
 from tarsus.framework.monitor.query import QueryEngine, QueryError
 from tarsus.framework.monitor.tables import PROPERTY, STAT, HourlyTables, TableKind
 from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
-from tarsus.protocol.gen import MonitorQuery
+from tarsus.protocol.gen import MonitorQuery, TarsusMonitor
+from tarsus.rpc.servant import served_together
 from tarsus.store.errors import StoreError
 
 if TYPE_CHECKING:
+    from tarsus.codec.operation import Operation
     from tarsus.conf import TCConfig
     from tarsus.rpc.application import Application, ServerConfig
     from tarsus.rpc.servant import Servant
@@ -32,6 +35,7 @@ __all__ = [
     "QUERY_PROPERTY_SPEC",
     "QUERY_STAT_SPEC",
     "MonitorQueryImp",
+    "MonitorQueryStatImp",
     "QueryPropertyService",
     "QueryService",
     "QueryStatService",
@@ -73,6 +77,26 @@ class MonitorQueryImp(MonitorQuery.MonitorQueryServant):
         return 0, rsp
 
 
+class MonitorQueryStatImp(MonitorQueryImp):
+    """``MonitorQuery.query`` and, beside it, our ``MonitorExt.queryLatency``."""
+
+    _tars_ops_: ClassVar[dict[str, Operation]] = served_together(
+        MonitorQuery.MonitorQueryServant, TarsusMonitor.MonitorExtServant
+    )
+
+    async def queryLatency(
+        self, req: MonitorQuery.MonitorQueryReq
+    ) -> tuple[int, dict[str, dict[int, int]], str]:
+        try:
+            return 0, await self.engine.latency(req), ""
+        except QueryError as e:
+            log.info("latency query refused: %s", e)
+            return -1, {}, str(e)
+        except (StoreError, SQLAlchemyError, OSError) as e:
+            log.warning("latency query failed: %s", e)
+            return -1, {}, f"database: {e}"[:500]
+
+
 class QueryService(FrameworkService):
     kind: ClassVar[TableKind]
 
@@ -92,6 +116,9 @@ class QueryService(FrameworkService):
 class QueryStatService(QueryService):
     spec = QUERY_STAT_SPEC
     kind = STAT
+
+    def servants(self) -> dict[str, Servant]:
+        return {self.spec.servants[0][0]: MonitorQueryStatImp(self.engine)}
 
 
 class QueryPropertyService(QueryService):
