@@ -130,7 +130,7 @@ class RemoteNotify:
 
     async def close(self, timeout: float = 2.0) -> None:
         """Send what is queued (for at most ``timeout`` seconds), then stop."""
-        if self.queue:
+        if self.queue and self._task is not None and not self._task.done():
             await self.flush(timeout)
         task, self._task = self._task, None
         if task is not None:
@@ -156,9 +156,17 @@ class RemoteNotify:
         return True
 
     async def _run(self) -> None:
-        proxy = self.communicator.string_to_proxy(NotifyProxy, self.obj).with_options(
-            timeout_ms=SEND_TIMEOUT_MS
-        )
+        try:
+            proxy = self.communicator.string_to_proxy(NotifyProxy, self.obj).with_options(
+                timeout_ms=SEND_TIMEOUT_MS
+            )
+        except TarsError as e:  # a bare name and no locator: nowhere to send, ever
+            log.warning("notifications to %s are dropped: %s", self.obj, e)
+            self.dropped += len(self.queue)
+            self.queue.clear()
+            self.obj = ""  # what comes later is dropped at once
+            self._idle.set()
+            return
         while True:
             if not self.queue:
                 self._idle.set()
