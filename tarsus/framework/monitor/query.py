@@ -20,7 +20,7 @@ import re
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, and_, func, select
+from sqlalchemy import ColumnElement, Table, and_, func, select, union_all
 
 from tarsus.framework.monitor.tables import HourlyTables
 from tarsus.protocol.gen import MonitorQuery
@@ -108,6 +108,7 @@ class QueryEngine:
         groups = len(req.groupby)
         async with self.tables.store.connect() as conn:
             existing = await self.tables.names(conn, f"{self.kind.prefix}{stem}%")
+            parts = []
             for name in sorted(wanted.intersection(existing)):
                 table = self.tables.table(name)
                 hour = name[-2:]
@@ -127,15 +128,19 @@ class QueryEngine:
                     .where(*where, *self._conditions(table, req.conditions))
                     .group_by(*(table.c[g] for g in req.groupby))
                 )
-                for row in await conn.execute(stmt):
-                    key = ",".join(_text(v) for v in row[:groups])
-                    sums = [float(v or 0) for v in row[groups:]]
-                    seen = totals.get(key)
-                    if seen is None:
-                        totals[key] = sums
-                    else:
-                        for i, v in enumerate(sums):
-                            seen[i] += v
+                parts.append(stmt)
+            # one statement for every table (one round trip); groups of different tables
+            # with the same key are added up here
+            rows = (await conn.execute(union_all(*parts))).all() if parts else []
+            for row in rows:
+                key = ",".join(_text(v) for v in row[:groups])
+                sums = [float(v or 0) for v in row[groups:]]
+                seen = totals.get(key)
+                if seen is None:
+                    totals[key] = sums
+                else:
+                    for i, v in enumerate(sums):
+                        seen[i] += v
         return MonitorQuery.MonitorQueryRsp(
             ret=0,
             lastTime=await self.tables.last_complete(),
