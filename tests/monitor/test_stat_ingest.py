@@ -114,3 +114,15 @@ async def test_reports_of_a_window_add_up_and_bad_ones_are_dropped(store: Store)
     )
     assert (f["succ_count"], f["total_time"], f["maxrsp_time"], f["minrsp_time"]) == (3, 16, 9, 2)
     assert f["interv_count"] == "10|3" and f["ave_time"] == 5
+
+
+async def test_tables_older_than_the_retention_are_dropped(store: Store) -> None:
+    stat = StatService(store, settings())  # reserve_days = 31
+    old = time.strftime("%Y%m%d", time.localtime(time.time() - 40 * 86400))
+    recent = time.strftime("%Y%m%d", time.localtime(time.time() - 2 * 86400))
+    row = ("2020-01-01 00:01:00", "2020-01-01", "0001", "s", "m", "sl", "f", "v", "", "", 0, 0)
+    row += (1, 0, 0, "", 1, 1, 1, 1)
+    for day in (old, recent):
+        await stat.tables.write(f"{day}05", [row])
+    assert await stat.purge() == [f"tars_stat_{old}05"]
+    assert await stat.tables.existing() == [f"tars_stat_{recent}05"]
