@@ -129,3 +129,15 @@ def test_tarsus_up_stat_window_reaches_the_services_profiles(tmp_path: Path) -> 
         assert got.window_s == 5
     default = TCConfig.parse(framework_profile(AllInOneSettings(data_dir=tmp_path), STAT_SPEC))
     assert IngestSettings.from_tcconfig(default, reserve_key="k", source_id="x").window_s == 60
+
+
+async def test_tables_older_than_the_retention_are_dropped(store: Store) -> None:
+    stat = StatService(store, settings())  # reserve_days = 31
+    old = time.strftime("%Y%m%d", time.localtime(time.time() - 40 * 86400))
+    recent = time.strftime("%Y%m%d", time.localtime(time.time() - 2 * 86400))
+    row = ("2020-01-01 00:01:00", "2020-01-01", "0001", "s", "m", "sl", "f", "v", "", "", 0, 0)
+    row += (1, 0, 0, "", 1, 1, 1, 1)
+    for day in (old, recent):
+        await stat.tables.write(f"{day}05", [row])
+    assert await stat.purge() == [f"tars_stat_{old}05"]
+    assert await stat.tables.existing() == [f"tars_stat_{recent}05"]

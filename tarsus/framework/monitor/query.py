@@ -20,7 +20,7 @@ import re
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Table, and_, func, select
+from sqlalchemy import ColumnElement, Table, and_, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tarsus.framework.monitor.tables import HourlyTables
@@ -89,24 +89,27 @@ class QueryEngine:
         totals: dict[str, list[float]] = {}
         groups = len(req.groupby)
         async with self.tables.store.connect() as conn:
-            for table, where in await self._tables(conn, req):
-                stmt = (
-                    select(
-                        *(table.c[g] for g in req.groupby),
-                        *(func.sum(table.c[i]) for i in req.indexs),
-                    )
-                    .where(*where)
-                    .group_by(*(table.c[g] for g in req.groupby))
+            parts = [
+                select(
+                    *(table.c[g] for g in req.groupby),
+                    *(func.sum(table.c[i]) for i in req.indexs),
                 )
-                for row in await conn.execute(stmt):
-                    key = ",".join(_text(v) for v in row[:groups])
-                    sums = [float(v or 0) for v in row[groups:]]
-                    seen = totals.get(key)
-                    if seen is None:
-                        totals[key] = sums
-                    else:
-                        for i, v in enumerate(sums):
-                            seen[i] += v
+                .where(*where)
+                .group_by(*(table.c[g] for g in req.groupby))
+                for table, where in await self._tables(conn, req)
+            ]
+            # one statement for every table (one round trip); groups of different tables
+            # with the same key are added up here
+            rows = (await conn.execute(union_all(*parts))).all() if parts else []
+        for row in rows:
+            key = ",".join(_text(v) for v in row[:groups])
+            sums = [float(v or 0) for v in row[groups:]]
+            seen = totals.get(key)
+            if seen is None:
+                totals[key] = sums
+            else:
+                for i, v in enumerate(sums):
+                    seen[i] += v
         return MonitorQuery.MonitorQueryRsp(
             ret=0,
             lastTime=await self.tables.last_complete(),

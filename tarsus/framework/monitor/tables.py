@@ -84,7 +84,17 @@ def _stat_indexes(name: str, t: Table) -> None:
     Index(f"{name}_interface", c.interface_name)
     Index(f"{name}_flagslave", c.f_tflag, c.slave_name)
     Index(f"{name}_slaveip", c.slave_ip)
-    Index(f"{name}_slave", c.slave_name)
+    # upstream's IDX_SLAVE (slave_name), widened to cover the console's curve of one server
+    # (grouped by f_tflag, summing the four counters): read from the index alone
+    Index(
+        f"{name}_slave",
+        c.slave_name,
+        c.f_tflag,
+        c.succ_count,
+        c.timeout_count,
+        c.exce_count,
+        c.total_time,
+    )
     Index(f"{name}_retval", c.return_value)
     Index(f"{name}_masterip", c.master_ip)
     Index(f"{name}_date", c.f_date)
