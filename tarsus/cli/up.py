@@ -36,7 +36,7 @@ import tarsus
 from tarsus.codec.constants import ADMIN_REG_OBJ
 from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.inventory import Inventory
-from tarsus.framework.allinone import AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import FRAMEWORK_SERVICES, AllInOne, AllInOneSettings, Ports
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import PackageError, open_package
 from tarsus.patching import wait_patch
@@ -372,10 +372,13 @@ def _print_ready(
     h = settings.host
     layout = "each framework service its own process" if settings.processes else "one process"
     console.print(f"[green]Tarsus {tarsus.__version__} is up[/green] in {elapsed:.2f} s ({layout})")
-    console.print(f"  registry        tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
-    console.print(f"  admin registry  tars.tarsAdminRegistry.AdminRegObj@tcp -h {h} -p {p.admin}")
-    console.print(f"  package store   tars.tarspatch.PatchObj@tcp -h {h} -p {p.patch}")
-    console.print(f"  config center   tars.tarsconfig.ConfigObj@tcp -h {h} -p {p.config}")
+    console.print(f"  locator         tars.tarsregistry.QueryObj@tcp -h {h} -p {p.query}")
+    for spec in FRAMEWORK_SERVICES:
+        servants = ", ".join(
+            f"{servant.rsplit('.', 1)[-1]} {port}"
+            for servant, port in settings.service_ports(spec).items()
+        )
+        console.print(f"  {spec.server_id:<24}{servants}")
     if settings.run_node:
         console.print(f"  node agent      {h} (ServerObj {p.node})")
     console.print(f"  store           {store_url}")
