@@ -1,7 +1,7 @@
 """The package store as the CLI uses it: ``tars.tarspatch.PatchObj`` and its rows.
 
 A package reaches the store in two steps, as upstream's web console sends it (TarsWeb
-``upload_patch_package``; framework.md §5.4 in docs/release.md's words): the file goes to
+``upload_patch_package``; docs/release.md): the file goes to
 ``tars.tarspatch.PatchObj`` with upstream's ``Patch.upload`` in 1 MiB chunks, named
 ``<App>.<Server>_cli_<epoch ms>.tgz`` (the web's field is ``suse``, ours ``cli``), the md5 of
 the whole file with every chunk (checked by the store on the last one; the HTTP app uploads

@@ -1,7 +1,7 @@
 """Publishing across nodes: one admin registry task, followed live (``tarsus server publish``).
 
 The CLI sends what upstream's web console sends when an operator clicks "publish" (TarsWeb
-``add_task``, framework.md §5.4 as docs/release.md tells it): ``AdminReg.addTaskReq`` with one
+``add_task``; docs/release.md): ``AdminReg.addTaskReq`` with one
 item per chosen node, command ``patch_tars``, parameters ``patch_id`` (the package's id in the
 package store), ``bak_flag`` (``1``: install but do not restart), ``update_text`` (the comment)
 and ``group_name``; ``serial``, ``eachNum`` (batches of K) and ``isElegant`` (lossless) say how

@@ -128,7 +128,7 @@ class BatchingProtocol(asyncio.Protocol):
     packet, above :data:`BIG_PACKET`, in a write of its own).
 
     Batching replies (server) and requests (client) per turn is worth about 1.7x in throughput
-    under load (anchors-measured.md), and costs nothing at depth 1.
+    under load (docs/benchmarks.md), and costs nothing at depth 1.
     """
 
     __slots__ = ("_loop", "_out", "transport")

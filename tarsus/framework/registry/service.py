@@ -147,7 +147,8 @@ class Registry(FrameworkService):
         self._recent: list[tuple[int, dict[StatusKey, tuple[str, int]]]] = []
         #: the pid last stored for each instance by a node's report: a batch entry whose
         #: state is unchanged but whose pid is new is written (upstream skips it, leaving a
-        #: restarted server's old pid in the database; framework.md §11)
+        #: restarted server's old pid in the database; TarsFramework
+        #: ``RegistryImp::updateServerBatch``; docs/registry.md)
         self._pids: dict[StatusKey, int] = {}
         s = self.settings
         self.loops = [
