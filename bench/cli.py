@@ -10,7 +10,16 @@ measured from spawn to exit: wall time, and CPU time (user + system of the child
 - ``tarsus call --idl examples/hello/Hello.tars 'Test.HelloServer.HelloObj@tcp -h 127.0.0.1
   -p PORT' sayHello '{"name":"bench"}'``: a call to a direct endpoint, answered by
   ``examples/hello/server.py`` started by the bench on a free port (must <= 0.5 s end to end);
+- ``tarsus package list --help``: a subcommand's help (the admin client, none of the ops);
+- ``tarsus package list`` with no admin registry listening: the command runs the console's
+  operation (``tarsus.ops.release.stored_packages``, docs/cli-operate.md "One service layer")
+  up to its first call, which is refused at once (exit status 1, as expected): what a command
+  on the service layer costs before the network;
 - ``python -c pass``: the interpreter alone, for scale.
+
+``--against BIN`` also runs every ``tarsus`` command with another install's console script
+(``/work/main/.venv/bin/tarsus``: the code before a change), alternating with this one's in
+the same run, so that the two are compared on the same load.
 
 Runs of the kinds alternate, ``--runs`` of each (median and max reported). One unmeasured run
 of each first fills the caches a user's second command finds: bytecode (this machine sets
@@ -20,6 +29,7 @@ temporary directory instead, as ``bench/up.py`` does) and the IDL parser's table
 
     .venv/bin/python bench/cli.py                  # 5 runs of each, writes docs/benchmarks.md
     .venv/bin/python bench/cli.py --runs 1 --no-write
+    .venv/bin/python bench/cli.py --no-write --against ../main/.venv/bin/tarsus
 """
 
 from __future__ import annotations
@@ -52,27 +62,46 @@ class BenchError(Exception):
     pass
 
 
-def kinds(port: int) -> dict[str, list[str]]:
+#: the kinds whose command is expected to fail (exit status 1): nothing listens there
+FAILING = frozenset({"tarsus package list (no admin registry)"})
+
+
+def kinds(port: int, closed: int, against: str | None) -> dict[str, list[str]]:
     proxy = f"Test.HelloServer.HelloObj@tcp -h 127.0.0.1 -p {port}"
-    tarsus = str(BIN / "tarsus")
-    return {
-        "tarsus --help": [tarsus, "--help"],
-        "tarsus version": [tarsus, "version"],
-        "tarsus call (direct endpoint)": [
-            tarsus,
-            "call",
-            "--idl",
-            str(ROOT / "examples/hello/Hello.tars"),
-            proxy,
-            "sayHello",
-            '{"name":"bench"}',
-        ],
-        "python -c pass": [sys.executable, "-c", "pass"],
-    }
+    nobody = f"tcp -h 127.0.0.1 -p {closed} -t 1000"
+
+    def commands(tarsus: str) -> dict[str, list[str]]:
+        return {
+            "tarsus --help": [tarsus, "--help"],
+            "tarsus version": [tarsus, "version"],
+            "tarsus call (direct endpoint)": [
+                tarsus,
+                "call",
+                "--idl",
+                str(ROOT / "examples/hello/Hello.tars"),
+                proxy,
+                "sayHello",
+                '{"name":"bench"}',
+            ],
+            "tarsus package list --help": [tarsus, "package", "list", "--help"],
+            "tarsus package list (no admin registry)": [
+                tarsus,
+                "package",
+                "list",
+                "Test.HelloServer",
+                "--admin",
+                nobody,
+            ],
+        }
+
+    found = commands(str(BIN / "tarsus"))
+    if against is not None:
+        found |= {f"{kind} (--against)": argv for kind, argv in commands(against).items()}
+    return found | {"python -c pass": [sys.executable, "-c", "pass"]}
 
 
-def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
-    """One run: wall and CPU seconds of the child, which must exit 0."""
+def measure(argv: list[str], env: dict[str, str], expect: int = 0) -> dict[str, float]:
+    """One run: wall and CPU seconds of the child, which must exit ``expect``."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None
@@ -82,7 +111,7 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stdout.close()
     proc.stderr.close()
-    if proc.returncode != 0:
+    if proc.returncode != expect:
         raise BenchError(f"{shlex.join(argv)} exited {proc.returncode}: {(out + err).decode()}")
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
 
@@ -105,14 +134,15 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             assert server.stdout is not None
             if b"listening" not in server.stdout.readline():
                 raise BenchError("examples/hello/server.py did not start")
-            commands = kinds(port)
-            for argv in commands.values():  # fill the caches, unmeasured
-                measure(argv, env)
+            commands = kinds(port, free_port(), args.against)
+            expect = {k: 1 if k.removesuffix(" (--against)") in FAILING else 0 for k in commands}
+            for kind, argv in commands.items():  # fill the caches, unmeasured
+                measure(argv, env, expect[kind])
             runs: dict[str, list[dict[str, float]]] = {k: [] for k in commands}
             window = LoadWindow().start()
             for _ in range(args.runs):
                 for kind, argv in commands.items():
-                    runs[kind].append(measure(argv, env))
+                    runs[kind].append(measure(argv, env, expect[kind]))
             load = window.end({server.pid})
         finally:
             server.terminate()
@@ -181,8 +211,14 @@ def section(data: dict[str, Any], cmd: str) -> str:
             "script `tarsus` of the virtual environment, from spawn to exit. CPU is user + "
             "system of the child (from `wait4`); wall time also counts waiting for a CPU on "
             "this shared machine. `tarsus call` calls `sayHello` on `examples/hello/server.py` "
-            "at a direct endpoint (`--idl` parsed at run time). Each subcommand imports only "
-            'what it uses (docs/cli-call.md, "Start-up time").',
+            "at a direct endpoint (`--idl` parsed at run time). `tarsus package list` with no "
+            "admin registry listening runs the console's operation "
+            "(`tarsus.ops.release.stored_packages`) up to its first call, refused at once (exit "
+            "status 1): what a command on the service layer costs before the network "
+            '(docs/cli-operate.md, "One service layer"). Each subcommand imports only what it '
+            'uses (docs/cli-call.md, "Start-up time"). Rows marked `(--against)` are the same '
+            "commands run with another install's `tarsus` (the code before a change), "
+            "alternating with this one's in the same run.",
             "",
             f"Measured {data['date']} on {data['machine']}. {n} runs of each command, "
             "alternating, after one unmeasured run of each (bytecode and the IDL parser's "
@@ -205,6 +241,11 @@ def section(data: dict[str, Any], cmd: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
+    ap.add_argument(
+        "--against",
+        metavar="BIN",
+        help="also run each tarsus command with this console script, alternating (before/after)",
+    )
     add_output_arguments(ap, DEFAULT_DOC)
     args = ap.parse_args(argv)
     given = argv if argv is not None else sys.argv[1:]

@@ -43,7 +43,8 @@ SERVER = textwrap.dedent(
     async def main() -> None:
         app = Application()
         service = add_log(app, LogSettings(directory=Path(sys.argv[1])),
-                          endpoint=f"tcp -h 127.0.0.1 -p {sys.argv[2]} -t 60000")
+                          endpoint=f"tcp -h 127.0.0.1 -p {sys.argv[2]} -t 60000",
+                          ext_endpoint="tcp -h 127.0.0.1 -p 0 -t 60000")
         await app.start()
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -22,7 +22,11 @@ new latency bucket, ``stop`` ends the run and prints every bucket.
   request frames, so the client costs little next to the registry: throughput. Answers are
   decoded and checked in full during the warm-up, and for request id and iRet in the window.
 
-Latency is from the call (or the write) to its answer, in this process.
+Latency is from the call (or the write) to its answer, in this process. The raw frames at
+``--rate`` are also timed to the moment the kernel received each answer (``SO_TIMESTAMPNS``
+on the connection, read with ``recvmsg``): that figure leaves out how late this process
+itself ran to read the answer (on a 2-core machine it shares its CPU with the other load
+generators), so it is the registry's and the network's part of the latency alone.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import argparse
 import asyncio
 import json
 import random
+import socket
 import struct
 import sys
 import time
@@ -44,6 +49,10 @@ from tarsus.rpc.communicator import Communicator
 
 perf = time.perf_counter
 _u32 = struct.Struct(">I")
+#: Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS), which Python's socket module does not name: the
+#: kernel's receive time of the data a recvmsg reads, as a struct timespec (CLOCK_REALTIME)
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("qq")
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -70,6 +79,8 @@ class Bucket:
         self.started = perf()
         self.ended: float | None = None
         self.lat: list[float] = []
+        #: to the kernel's receive time of the answer (raw frames at a rate)
+        self.kernel_lat: list[float] = []
         self.lag: list[float] = []
         self.errors = 0
         self.first_errors: list[str] = []
@@ -88,6 +99,11 @@ class Bucket:
             "calls_per_s": len(self.lat) / max(end - self.started, 1e-9),
             **percentiles(self.lat),
             "send_lag_p99_ms": lag["p99_ms"],
+            **(
+                {f"kernel_{k}": v for k, v in percentiles(self.kernel_lat).items()}
+                if self.kernel_lat
+                else {}
+            ),
             "errors": self.errors,
             "first_errors": self.first_errors,
         }
@@ -319,17 +335,20 @@ class RawConn(asyncio.Protocol):
     def send(self, n: int) -> None:
         """Send ``n`` lookups of random servants in one write."""
         assert self.transport is not None
-        t = perf()
-        out = []
-        for _ in range(n):
-            j = self.rng.randrange(self.cluster.servers)
-            out.append(self.frames.frame(self.next_rid, j))
-            self.pending[self.next_rid] = (t, j)
-            self.next_rid += 1
-        self.transport.write(b"".join(out))
+        calls = [(self.next_rid + i, self.rng.randrange(self.cluster.servers)) for i in range(n)]
+        self.next_rid += n
+        data = b"".join(self.frames.frame(rid, j) for rid, j in calls)
+        t, t_ns = perf(), time.time_ns()  # the write's time: the frames are built
+        for rid, j in calls:
+            self.pending[rid] = (t, j, t_ns)
+        self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        t = perf()
+        self.consume(data, perf(), None)
+
+    def consume(self, data: bytes, t: float, kernel_ns: int | None) -> None:
+        """The answers in ``data``, read at ``t`` (and received by the kernel at
+        ``kernel_ns``, realtime, when known)."""
         buf = self.buf
         buf += data
         pos, end, done = 0, len(buf), 0
@@ -356,10 +375,64 @@ class RawConn(asyncio.Protocol):
                 bucket.error(f"iRet {ints.get(5)}")
                 continue
             bucket.lat.append(t - sent[0])
+            if kernel_ns is not None:
+                bucket.kernel_lat.append((kernel_ns - sent[2]) / 1e9)
         if pos:
             del buf[:pos]
         if done and self.inflight and not self.stopping:
             self.send(done)
+
+
+class _StampedSocket:
+    """A connection's socket read with ``recvmsg`` and ``SO_TIMESTAMPNS``, written with
+    ``send``: what :class:`RawConn` needs of a transport, and the kernel's receive times."""
+
+    def __init__(self, sock: socket.socket, conn: RawConn) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.ancillary = socket.CMSG_SPACE(_TIMESPEC.size)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setblocking(True)  # writes: a few small frames, never a full buffer
+        asyncio.get_running_loop().add_reader(sock.fileno(), self.readable)
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    def readable(self) -> None:
+        while True:
+            try:
+                data, ancillary, _flags, _addr = self.sock.recvmsg(
+                    65536, self.ancillary, socket.MSG_DONTWAIT
+                )
+            except BlockingIOError:
+                return
+            except OSError as e:
+                self.conn.connection_lost(e)
+                self.close()
+                return
+            if not data:
+                self.conn.connection_lost(None)
+                self.close()
+                return
+            stamp = None
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    stamp = sec * 1_000_000_000 + nsec
+            self.conn.consume(data, perf(), stamp)
+
+
+async def _stamped_connection(port: int, conn: RawConn) -> RawConn:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    conn.connection_made(_StampedSocket(sock, conn))  # type: ignore[arg-type]
+    return conn
 
 
 async def run_lookup_raw(args: argparse.Namespace, cluster: Cluster) -> None:
@@ -369,9 +442,12 @@ async def run_lookup_raw(args: argparse.Namespace, cluster: Cluster) -> None:
     inflight = args.inflight if args.max else 0
     conns: list[RawConn] = []
     for i in range(args.conns):
-        _, c = await loop.create_connection(
-            lambda i=i: RawConn(cluster, frames, inflight, 100 + i), "127.0.0.1", args.port
-        )
+        if args.max:
+            _, c = await loop.create_connection(
+                lambda i=i: RawConn(cluster, frames, inflight, 100 + i), "127.0.0.1", args.port
+            )
+        else:  # at a rate: timed to the kernel's receive time too
+            c = await _stamped_connection(args.port, RawConn(cluster, frames, 0, 100 + i))
         conns.append(c)
     window = Bucket("window")
 

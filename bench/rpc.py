@@ -53,6 +53,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,14 @@ MUST_X_GRPC, GOAL_X_GRPC = 5.0, 10.0
 MUST_D1_P99_US = 400.0
 GOAL_X_BARE = 0.5
 GOAL_STATS_COST = 0.10
+#: issue 14: against @tars/rpc on the same machine, same run
+MUST_X_NODE, GOAL_X_NODE = 1.0, 1.5
+MUST_P99_X_NODE, GOAL_P99_X_NODE = 1.0, 0.8
+MUST_GC_MS, GOAL_GC_MS = 5.0, 2.0
+#: the loop each Tarsus row runs on (stated in docs/benchmarks.md)
+LOOP_OF = {"tarsus": "asyncio", "tarsus+stats": "asyncio", "tarsus-uvloop": "uvloop"}
+#: the saturation run that times GC pauses: this payload at the highest setting
+GC_PAYLOAD = 10
 
 
 @dataclass
@@ -159,13 +168,14 @@ def server_specs() -> dict[str, Server]:
             "tarsus",
             "tars",
             lambda p: [PY, ts, "--port", str(p), "--loop", "asyncio"],
-            "Application + Adapter, async def echo, stdlib asyncio",
+            "Application + Adapter, async def echo, GC tuned as Application.main does; "
+            "loop: stdlib asyncio",
         ),
         Server(
             "tarsus+stats",
             "tars",
             lambda p: [PY, ts, "--port", str(p), "--loop", "asyncio", "--stats"],
-            "the same with tarsus.rpc.stats.StatReporter attached",
+            "the same with tarsus.rpc.stats.StatReporter attached; loop: stdlib asyncio",
             skip=None if stats_ok else f"tarsus/rpc/stats.py not importable yet ({stats_msg})",
         ),
         Server(
@@ -201,7 +211,7 @@ def server_specs() -> dict[str, Server]:
             "tarsus-uvloop",
             "tars",
             lambda p: [PY, ts, "--port", str(p), "--loop", "uvloop"],
-            "tarsus on uvloop",
+            "the same; loop: uvloop (what Application.main picks when it is installed)",
         ),
         Server(
             "bare-uvloop",
@@ -220,7 +230,7 @@ def server_specs() -> dict[str, Server]:
     return {s.name: s for s in specs}
 
 
-DEFAULT_SERVERS = ("tarsus", "grpc.aio", "node", "bare")
+DEFAULT_SERVERS = ("tarsus", "tarsus-uvloop", "grpc.aio", "node", "bare")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +496,7 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                             break
             finally:
                 srv.stop()
+    gc_runs = run_gc(chosen, args, log, quiet) if args.gc_seconds > 0 else {}
     stats_ab: list[dict[str, Any]] = []
     stats_hook = None
     if not args.no_stats and codec_ok:
@@ -498,6 +509,8 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "stats_ab": stats_ab,
         "stats_hook_us": stats_hook,
+        "gc": gc_runs,
+        "gc_seconds": args.gc_seconds,
         "skipped": skipped,
         "codec": codec,
         "servers": {s.name: s.what for s in chosen},
@@ -509,6 +522,78 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         "retry_spent": quiet.retry_spent,
         "wire": {pl: {k: v.hex() for k, v in d.items()} for pl, d in wire.items()},
     }
+
+
+def run_gc(
+    chosen: list[Server], args: argparse.Namespace, log: list[str], quiet: Quiet
+) -> dict[str, dict[str, Any]]:
+    """The worst GC pause of each Tarsus server during one long saturation run: the server
+    times every collection (``--gc-report``, ``gc.callbacks``) from start-up to SIGTERM."""
+    mode = parse_setting(args.settings.split(",")[-1])
+    long_run = argparse.Namespace(**{**vars(args), "duration": args.gc_seconds, "retries": 0})
+    out: dict[str, dict[str, Any]] = {}
+    for spec in chosen:
+        if spec.name not in ("tarsus", "tarsus-uvloop"):
+            continue
+        fd, report_path = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        report = Path(report_path)
+        timed = Server(
+            spec.name,
+            spec.proto,
+            lambda p, argv=spec.argv, out=str(report): [*argv(p), "--gc-report", out],
+            spec.what,
+        )
+        srv = Running(timed, log)
+        try:
+            err = srv.wait_ready()
+            if err is not None:
+                out[spec.name] = {"failed": f"did not start: {err}"}
+                continue
+            res, _ = measure(timed, srv, GC_PAYLOAD, mode, 0.0, long_run, log, quiet)
+        finally:
+            srv.stop()
+        try:
+            pauses = json.loads(report.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            res["failed"] = res.get("failed") or f"no GC report: {e}"
+            pauses = {}
+        finally:
+            report.unlink(missing_ok=True)
+        out[spec.name] = {**res, **pauses, "mode": mode.name}
+        print(
+            f"gc {spec.name}: {res.get('calls_per_s', 0):,.0f} calls/s "
+            f"for {args.gc_seconds:.0f} s, "
+            f"worst pause {pauses.get('worst_pause_ms', 'n/a')} ms, "
+            f"collections {pauses.get('collections')}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+def render_gc(data: dict[str, Any]) -> str:
+    gc_runs = data.get("gc") or {}
+    if not gc_runs:
+        return ""
+    rows = [
+        "| server (loop) | calls/s during the run | collections gen 0 / 1 / 2 "
+        "| worst pause gen 0 / 1 / 2, ms | worst pause | all pauses, ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, g in gc_runs.items():
+        label = f"{name} ({LOOP_OF.get(name, '?')})"
+        if "failed" in g and "worst_ms" not in g:
+            rows.append(f"| {label} | FAILED: {g['failed']} |||||")
+            continue
+        flag = f" (run FAILED: {g['failed']})" if "failed" in g else ""
+        rows.append(
+            f"| {label} | {num(g.get('calls_per_s'))}{flag} "
+            f"| {' / '.join(map(str, g['collections']))} "
+            f"| {' / '.join(f'{w:.2f}' for w in g['worst_ms'])} "
+            f"| **{g['worst_pause_ms']:.2f} ms** | {g['total_ms']:.0f} |"
+        )
+    return "\n".join(rows)
 
 
 def run_stats_ab(
@@ -547,13 +632,13 @@ def run_stats_ab(
 HOOK_PROBE = """
 import time, timeit, types
 from tarsus.rpc.communicator import Communicator
+from tarsus.codec import RequestPacket
 from tarsus.rpc.current import Current
 from tarsus.rpc.stats import StatReporter
 stats = StatReporter(Communicator(), "tars.tarsstat.StatObj@tcp -h 127.0.0.1 -p 9", "B.S")
 conn = types.SimpleNamespace(peer=("127.0.0.1", 40000))
-cur = Current(conn, version=1, packet_type=0, message_type=0, request_id=1,
-              servant_name="B.S.EchoObj", func_name="echo", timeout=3000, context={},
-              status={}, operation=None)
+req = RequestPacket(1, 0, 0, 1, "B.S.EchoObj", "echo", b"", 3000, {}, {})
+cur = Current(conn, req, None)
 hook = stats.observe_request
 mono = time.monotonic
 def call():  # what Adapter._reply adds when a hook is set
@@ -653,8 +738,9 @@ def describe(r: dict[str, Any]) -> str:
     rate = f" (target {r['target_rate']:,.0f}/s)" if r["target_rate"] else ""
     sc = r.get("server_cpu")
     return (
-        f"{head}: {r['calls_per_s']:>9,.0f} calls/s{rate} p50 {r['p50_us']:>8,.0f} µs "
-        f"p99 {r['p99_us']:>8,.0f} µs  server {fmt_pct(sc)} loadgen {fmt_pct(r['loadgen_cpu'])} "
+        f"{head}: {num(r['calls_per_s']):>9} calls/s{rate} p50 {num(r.get('p50_us')):>8} µs "
+        f"p99 {num(r.get('p99_us')):>8} µs  server {fmt_pct(sc)} "
+        f"loadgen {fmt_pct(r.get('loadgen_cpu'))} "
         f"other {fmt_pct(r.get('other_cpu'))} server runq {fmt_pct(r.get('server_runq_wait'))}"
         + (f" (attempt {r['attempts']})" if r.get("attempts", 1) > 1 else "")
     )
@@ -812,8 +898,8 @@ def targets(data: dict[str, Any], summary: dict[str, Any], settings: list[str]) 
         met = "n/a" if not oks or kind == "info" else ("yes" if all(oks) else "no")
         rows.append(f"| {name} | {kind} | {cells[0]} | {cells[1]} | {met} |")
 
-    def calls(payload: int, key: str) -> float | None:
-        c = get("tarsus", payload)
+    def calls(payload: int, key: str, server: str = "tarsus") -> float | None:
+        c = get(server, payload)
         if key == "peak":
             return c.get("peak", {}).get("calls_per_s") or None
         return c.get(key, {}).get("calls_per_s")
@@ -825,9 +911,9 @@ def targets(data: dict[str, Any], summary: dict[str, Any], settings: list[str]) 
 
         return f
 
-    def vs(peer: str, limit: float):
+    def vs(peer: str, limit: float, server: str = "tarsus"):
         def f(p: int) -> tuple[float | None, bool | None, str]:
-            a = calls(p, "peak")
+            a = calls(p, "peak", server)
             b = get(peer, p).get("peak", {}).get("calls_per_s") or None
             if a is None or b is None:
                 return None, None, "n/a"
@@ -838,6 +924,52 @@ def targets(data: dict[str, Any], summary: dict[str, Any], settings: list[str]) 
     def d1p99(p: int) -> tuple[float | None, bool | None, str]:
         v = get("tarsus", p).get("depth-1", {}).get("p99_us")
         return v, (None if v is None else v <= MUST_D1_P99_US), f"{num(v)} µs"
+
+    def d1p99_vs(server: str, limit: float):
+        def f(p: int) -> tuple[float | None, bool | None, str]:
+            a = get(server, p).get("depth-1", {}).get("p99_us")
+            b = get("node", p).get("depth-1", {}).get("p99_us")
+            if a is None or not b:
+                return None, None, "n/a"
+            return a / b, a / b <= limit, f"{a / b:.2f}x"
+
+        return f
+
+    def gc_pause(server: str, limit_ms: float):
+        def f(p: int) -> tuple[float | None, bool | None, str]:
+            g = data.get("gc", {}).get(server)
+            if p != GC_PAYLOAD or not g or "failed" in g:
+                return None, None, "—" if p != GC_PAYLOAD else "n/a"
+            v = g["worst_pause_ms"]
+            return v, v <= limit_ms, f"{v:.2f} ms"
+
+        return f
+
+    def cpu_vs(server: str):
+        def f(p: int) -> tuple[float | None, bool | None, str]:
+            a = get(server, p).get("peak", {}).get("us_per_call")
+            b = get("node", p).get("peak", {}).get("us_per_call")
+            if not a or not b:
+                return None, None, "n/a"
+            return b / a, None, f"{b / a:.2f}x"
+
+        return f
+
+    for server in ("tarsus", "tarsus-uvloop"):
+        if server not in data["servers"]:
+            continue
+        loop = LOOP_OF[server]
+        line(f"{loop}: peak ÷ node ≥ {MUST_X_NODE:.1f}x", "must", vs("node", MUST_X_NODE, server))
+        line(f"{loop}: calls per CPU-second ÷ node's (node µs CPU/call ÷ ours)", "info",
+             cpu_vs(server))  # fmt: skip
+        line(f"{loop}: depth-1 p99 ÷ node ≤ {MUST_P99_X_NODE:.1f}x", "must",
+             d1p99_vs(server, MUST_P99_X_NODE))  # fmt: skip
+        line(f"{loop}: worst GC pause, {data.get('gc_seconds', 30):.0f} s saturated "
+             f"≤ {MUST_GC_MS:.0f} ms", "must", gc_pause(server, MUST_GC_MS))  # fmt: skip
+        line(f"{loop}: peak ÷ node ≥ {GOAL_X_NODE:.1f}x", "goal", vs("node", GOAL_X_NODE, server))
+        line(f"{loop}: depth-1 p99 ÷ node ≤ {GOAL_P99_X_NODE:.1f}x", "goal",
+             d1p99_vs(server, GOAL_P99_X_NODE))  # fmt: skip
+        line(f"{loop}: worst GC pause ≤ {GOAL_GC_MS:.0f} ms", "goal", gc_pause(server, GOAL_GC_MS))
 
     ss = stats_summary(data)
 
@@ -1004,14 +1136,31 @@ def section(
             "",
             render_stats(data) or "Not run: " + data["skipped"].get("tarsus+stats", "--no-stats"),
             "",
-            "### Targets (tarsus row)",
+            "### GC pauses under saturation",
+            "",
+            f"Each Tarsus server once more, loaded at {args.settings.split(',')[-1]} with "
+            f"{GC_PAYLOAD}-byte strings for {args.gc_seconds:.0f} s; the server times every "
+            "garbage collection from start-up to its stop (`gc.callbacks`, "
+            "`tarsus.rpc.runtime.GcPauses`), with the GC tuned as `Application.main` tunes it "
+            "(`gc.freeze()` once serving, thresholds "
+            "`tarsus.rpc.runtime.GC_THRESHOLDS`).",
+            "",
+            render_gc(data) or "Not run (`--gc-seconds 0`).",
+            "",
+            "### Targets",
+            "",
+            "The `tarsus` row (stdlib asyncio) for the older targets; issue 14's targets for "
+            "both loops, as ratios to `node` (@tars/rpc) measured in the same run.",
             "",
             targets(data, summary, settings),
             "",
             "Caveats:",
             "",
             "- **bare** saturates the load generator, not the server (see its loadgen CPU "
-            "below): ÷ bare compares against a client-bound ceiling.",
+            "below): ÷ bare compares against a client-bound ceiling. So does any server whose "
+            "peak the load generator cannot exceed (loadgen CPU near 100%, server CPU well "
+            "below): then ÷ node is capped near 1.0 and the server's CPU per call (calls per "
+            "CPU-second ÷ node's, in Targets) is the ratio that tells the servers apart.",
             "- Saturation throughput of one server varies by up to about 30% between clean "
             "runs on this machine (how requests bunch into reads settles differently each "
             "time, and the host's other tenants change the CPU's speed): read the ratios with "
@@ -1089,6 +1238,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", metavar="PATH", help="also save every run as JSON")
     ap.add_argument("--no-stats", action="store_true", help="skip the stats A/B runs")
+    ap.add_argument(
+        "--gc-seconds",
+        type=float,
+        help="length of the saturation run that times GC pauses (default 30; 5 with "
+        "--quick; 0 skips it)",
+    )
     ap.add_argument("--stats-rounds", type=int, help="A/B rounds per payload (default 3; 2 quick)")
     ap.add_argument("--from-json", metavar="PATH", help="render a --json file again, no runs")
     ap.add_argument("--write", metavar="MD", help="replace the rpc section of this markdown")
@@ -1099,6 +1254,8 @@ def main(argv: list[str] | None = None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (0.3 if q else 1.0)
     args.duration = args.duration if args.duration is not None else (1.0 if q else 2.5)
     args.quiet_budget = args.quiet_budget if args.quiet_budget is not None else (5 if q else 20)
+    if args.gc_seconds is None:
+        args.gc_seconds = 5.0 if q else 30.0
     if args.stats_rounds is None:
         args.stats_rounds = 2 if q else 3
     if args.retry_budget is None:
@@ -1127,13 +1284,14 @@ def main(argv: list[str] | None = None) -> int:
         data["args"] = {
             k: getattr(args, k)
             for k in ("passes", "warmup", "duration", "settings", "stats_rounds", "max_other",
-                      "retries", "retry_budget")
+                      "retries", "retry_budget", "gc_seconds")
         }  # fmt: skip
     summary = summarize(data, settings, args.max_other)
     print()
     print(render(data, summary, settings))
     print(targets(data, summary, settings))
     print(render_stats(data))
+    print(render_gc(data))
     print(wire_check(data))
     print(f"\nmatrix: {data['elapsed']:.0f} s", file=sys.stderr)
     if args.json:

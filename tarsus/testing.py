@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -502,6 +504,134 @@ def patch_store_process(
     )
 
 
+#: Starts a process: ``(argv, log)`` -> the process, its output appended to ``log``.
+Launcher = Callable[[list[str], Path], "subprocess.Popen[bytes]"]
+
+
+def launch_logged(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv``, its output appended to ``log``: :class:`PrivateMariaDB`'s default
+    :data:`Launcher` (wrap it to add a prefix, such as ``taskset -c 1``)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+class PrivateMariaDB:
+    """A ``mariadbd`` of a test's (or a bench's) own, never the machine's shared server: its
+    files under ``root``, listening on ``host:port``, started by ``launch`` (a network
+    namespace's ``popen``, ``taskset``...), ``root@'%'`` without a password as the shared test
+    server has. Needs Debian's ``mariadb-server`` (:meth:`unavailable_reason`).
+
+    :meth:`install` creates the data directory and starts it; :meth:`kill` (SIGKILL, a crash)
+    and :meth:`start` again; :meth:`stop` (a clean shutdown) at the end."""
+
+    INSTALL_DB = "mariadb-install-db"
+    MARIADBD = "/usr/sbin/mariadbd"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        launch: Launcher = launch_logged,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        self.root = root
+        self.host = host
+        self.port = free_port() if port is None else port
+        self.launch = launch
+        self.options = options
+        self.data = root / "data"
+        self.socket = root / "mysqld.sock"
+        self.log = root / "mariadbd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why a private MariaDB cannot be run here (None when it can)."""
+        if shutil.which(cls.INSTALL_DB) is None or not os.access(cls.MARIADBD, os.X_OK):
+            return "mariadb-server is not installed (apt-get install mariadb-server)"
+        return None
+
+    def url(self, database: str = "") -> str:
+        return f"mysql://root@{self.host}:{self.port}/{database}".rstrip("/")
+
+    def install(self, timeout: float = 120.0) -> None:
+        """Create the data directory, start, and let ``root`` in from anywhere."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [
+                self.INSTALL_DB, "--no-defaults", f"--datadir={self.data}", "--user=root",
+                "--auth-root-authentication-method=normal", "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.INSTALL_DB} failed: {done.stdout}{done.stderr}")
+        self.start(timeout)
+        self.sql("CREATE USER 'root'@'%'; GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION")
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start on the existing data directory and wait until it answers."""
+        self.proc = self.launch(
+            [
+                self.MARIADBD, "--no-defaults", f"--datadir={self.data}", "--user=root",
+                f"--bind-address={self.host}", f"--port={self.port}", f"--socket={self.socket}",
+                f"--pid-file={self.root / 'mysqld.pid'}", "--skip-name-resolve",
+                "--skip-log-bin", "--max-connections=500", *self.options,
+            ],
+            self.log,
+        )  # fmt: skip
+        eventually_sync(
+            self.answers,
+            "the private MariaDB to answer",
+            timeout=timeout,
+            describe=lambda: self.log.read_text()[-2000:],
+        )
+
+    def answers(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"mariadbd exited: {self.log.read_text()[-2000:]}")
+        done = subprocess.run(
+            ["mariadb-admin", "--no-defaults", f"--socket={self.socket}", "-uroot", "ping"],
+            capture_output=True,
+        )
+        return done.returncode == 0
+
+    def sql(self, statements: str) -> str:
+        """Run ``statements`` as root over the socket; their output, tab-separated."""
+        done = subprocess.run(
+            ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-N", "-e",
+             statements],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return done.stdout
+
+    def kill(self) -> None:
+        """SIGKILL: the database is gone at once, mid-transaction if one was running."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), if it runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
 def services_of(data_dir: Path, marker: str = "") -> list[psutil.Process]:
     """The processes the node of ``tarsus up --data-dir DATA_DIR`` runs (each is started with
     a ``--config=`` file under the data directory, tarsus/framework/node), only those with
@@ -524,6 +654,7 @@ __all__ = [
     "UP_LINE",
     "WAIT",
     "LoopThread",
+    "PrivateMariaDB",
     "Served",
     "ServerThread",
     "TarsusUp",
@@ -532,6 +663,7 @@ __all__ = [
     "framework_ports",
     "free_port",
     "free_ports",
+    "launch_logged",
     "patch_store_process",
     "port_is_free",
     "serve",

@@ -26,18 +26,23 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import parallel_support as parallel
 import pytest
+from store_support import (
+    MARIADB_SERVER,
+    drop_test_database,
+    make_store_url,
+    require_mariadb,
+)
 
 if TYPE_CHECKING:
     from tarsus.store import Store
 
-STORE_KINDS = ("sqlite", "mariadb")
 #: Markers every test below ``tests/<directory>`` carries.
 DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
     "multihost": ("netns", "mariadb", "slow"),  # namespaces as hosts, MariaDB as the store
@@ -45,18 +50,15 @@ DIRECTORY_MARKERS: dict[str, tuple[str, ...]] = {
     "bench": ("slow",),  # each runs a whole bench at its smallest size
 }
 TESTS = Path(__file__).parent
-MARIADB_SERVER = os.environ.get("TARSUS_TEST_MARIADB", "mysql+asyncmy://root@127.0.0.1:3306")
-MARIADB_START = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
-TEST_DB_PREFIX = "tarsus_test_"
-
-_mariadb_problem: str | None = None
-_mariadb_checked = False
 #: The session's migrated MariaDB database that each MariaDB ``store`` copies its tables from;
 #: "" when it cannot be copied that way (views, triggers or routines), so each test migrates.
 _migrated_template: str | None = None
 #: Tables a migration fills with the clock's time: left for ``open_store`` to fill again.
 SEEDED_WITH_THE_CLOCK = ("t_profile_template",)
 _AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
+#: Where this process runs the ``fixed_ports`` tests; None without root (then one worker runs
+#: them all, one after another).
+_loopback: parallel.PrivateLoopback | None = None
 
 
 class ManualClock:
@@ -73,63 +75,60 @@ class ManualClock:
         return self.now
 
 
-def make_store_url(kind: str, tmp_path: Path) -> str:
-    """A URL for a new, not yet created, database of ``kind`` (``sqlite`` or ``mariadb``).
-
-    The MariaDB database is named ``tarsus_test_<random hex>``; whoever creates it (``open_store``
-    does) must drop it: :func:`drop_test_database`.
-    """
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'tarsus.db'}"
-    if kind == "mariadb":
-        return f"{MARIADB_SERVER}/{TEST_DB_PREFIX}{secrets.token_hex(6)}"
-    raise ValueError(f"unknown store kind {kind!r}; use one of {STORE_KINDS}")
-
-
-async def drop_test_database(url: str) -> None:
-    """Drop the MariaDB database of ``url``, which must be one :func:`make_store_url` named."""
-    from sqlalchemy.engine import make_url
-
-    from tarsus.store import drop_database
-
-    name = make_url(url).database or ""
-    if not name.startswith(TEST_DB_PREFIX) or not name[len(TEST_DB_PREFIX) :].isalnum():
-        raise ValueError(f"refusing to drop {name!r}: not a database the test fixtures created")
-    await drop_database(url)
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's own temporary directory and endpoint/IDL cache (tests/parallel.py); an xdist
+    worker inherits both from the run that started it."""
+    global _loopback
+    if parallel.PrivateLoopback.unavailable_reason() is None:
+        _loopback = parallel.PrivateLoopback(f"tsloop{os.getpid()}", _mariadb_address())
+    if hasattr(config, "workerinput"):
+        return
+    run, cache = parallel.run_directory()
+    if config.option.basetemp is None:
+        config.option.basetemp = str(run)
+    os.environ.setdefault("TARSUS_CACHE_DIR", str(cache))
 
 
-async def _check_mariadb() -> str | None:
-    """None if the test MariaDB answers, else what is wrong."""
+def pytest_unconfigure() -> None:
+    if _loopback is not None:
+        _loopback.close()
+
+
+def _mariadb_address() -> tuple[str, int] | None:
+    """The test MariaDB's address when it is on the machine's loopback (relayed into the
+    private loopback), else None."""
     from sqlalchemy.engine import make_url
 
     server = make_url(MARIADB_SERVER)
-    host, port = server.host or "127.0.0.1", server.port or 3306
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=3)
-    except (OSError, TimeoutError) as err:
-        return f"MariaDB is not reachable at {host}:{port} ({err})"
-    writer.close()
+    if server.host not in ("127.0.0.1", "localhost"):
+        return None
+    return "127.0.0.1", server.port or 3306
+
+
+def pytest_make_parametrize_id(val: object, argname: str) -> str | None:
+    """Binary parameters are named by their length: a test's id must be the same in every
+    worker process (xdist refuses to run otherwise), and binary test data often is not (a
+    gzip header holds the time it was made)."""
+    if isinstance(val, bytes) and not val.isascii():
+        return f"{argname}-{len(val)}-bytes"
     return None
 
 
-async def require_mariadb() -> None:
-    """Fail (or, with ``TARSUS_SKIP_MARIADB=1``, skip) the test when MariaDB is not running."""
-    global _mariadb_checked, _mariadb_problem
-    if not _mariadb_checked:
-        _mariadb_problem = await _check_mariadb()
-        _mariadb_checked = True
-    if _mariadb_problem is None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``fixed_ports`` test runs on the process's private loopback, any other on the
+    machine's (tests/parallel_support.py)."""
+    if _loopback is None:
         return
-    if os.environ.get("TARSUS_SKIP_MARIADB") == "1":
-        pytest.skip(f"{_mariadb_problem}; skipped because TARSUS_SKIP_MARIADB=1")
-    pytest.fail(
-        f"{_mariadb_problem}. Start it with `{MARIADB_START}`, "
-        f"or set TARSUS_SKIP_MARIADB=1 to skip the MariaDB variants.",
-        pytrace=False,
-    )
+    if item.get_closest_marker("fixed_ports") is not None:
+        _loopback.enter()
+    else:
+        _loopback.leave()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         try:
             directory = item.path.relative_to(TESTS).parts[0]
@@ -137,6 +136,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         for marker in DIRECTORY_MARKERS.get(directory, ()):
             item.add_marker(marker)
+    parallel.mark_fixed_ports(items)
+    if hasattr(config, "workerinput"):  # an xdist worker: the run's order is the collected one
+        parallel.heaviest_first(items, own_loopback=_loopback is not None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Whole modules to a worker (tests/parallel_support.py)."""
+    return parallel.ModuleScheduling(config, log, own_loopback=_loopback is not None)
 
 
 @pytest.fixture

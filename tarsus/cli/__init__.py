@@ -102,6 +102,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Configuration files in the config center: add, edit, show, list, history, diff, "
         "restore, delete, push.",
     ),
+    "install": LazyCommand(
+        "tarsus.cli.install",
+        "app",
+        "Install the framework or a node on this machine, as a service (docs/install.md).",
+    ),
     "alert": LazyCommand(
         "tarsus.cli.alert",
         "app",

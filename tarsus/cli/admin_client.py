@@ -23,11 +23,11 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -35,6 +35,10 @@ from rich.console import Console
 from tarsus.cli.call import describe_failure
 from tarsus.codec.constants import ADMIN_REG_OBJ as ADMIN_OBJ
 from tarsus.codec.constants import ADMIN_REG_PORT
+from tarsus.ops.access import Actor
+from tarsus.ops.adminreg import explain_code, refusal
+from tarsus.ops.errors import OpError, Unavailable
+from tarsus.ops.platform import Platform
 from tarsus.protocol.gen import AdminReg, TarsusAdmin
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import (
@@ -45,6 +49,7 @@ from tarsus.rpc.errors import (
     ServerError,
     TarsError,
 )
+from tarsus.rpc.security import CLIENT_KEYS_ENV, ServantSecurity, client_keys_from_env
 from tarsus.rpc.sync import SyncCommunicator
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "UsageError",
     "admin_command",
     "admin_session",
+    "client_keys",
     "current_user",
     "explain_code",
     "object_beside_admin",
@@ -68,9 +74,9 @@ __all__ = [
 ]
 
 DEFAULT_ADMIN = f"{ADMIN_OBJ}@tcp -h 127.0.0.1 -p {ADMIN_REG_PORT}"
-#: Lifecycle calls wait for the node behind the admin registry (upstream: up to 5 s per push;
-#: restart is a stop and a start), so the default is well above that.
-DEFAULT_TIMEOUT_MS = 15000
+#: Lifecycle calls wait for the node behind the admin registry (5 s per push, 15 s for a stop:
+#: docs/admin.md; a restart is a stop and a start), so the default is well above that.
+DEFAULT_TIMEOUT_MS = 30000
 ADMIN_ENV = "TARSUS_ADMIN"
 LOCATOR_ENV = "TARSUS_LOCATOR"
 
@@ -78,23 +84,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 P = ParamSpec("P")
-
-#: ``tarsErrCode`` (AdminReg.tars) in words.
-ERROR_MEANINGS: dict[int, str] = {
-    1001: "the node is not registered, or its heartbeat timed out",
-    1002: "the node did not answer in time",
-    1003: "the server's descriptor could not be loaded (is it deployed on that node?)",
-    1004: "the server is in the wrong state for this (stopped, or being patched)",
-    1005: "the same request is already in progress",
-    1006: "invalid IP address",
-    1007: "bad parameter",
-    1008: "other error",
-    1009: "the patch package could not be found",
-    1010: "the patch service could not stage the package",
-    1011: "the command cannot be executed",
-    1012: "the node is not connected to any admin registry",
-    -1: "unknown error",
-}
+R = TypeVar("R")
 
 
 def current_user() -> str:
@@ -103,15 +93,6 @@ def current_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return "tarsus"
-
-
-def explain_code(code: int) -> tuple[str, str]:
-    """``(EM_TARS_... name, meaning)`` of a tarsErrCode; names are empty for other codes."""
-    try:
-        name = AdminReg.tarsErrCode(code).name
-    except ValueError:
-        name = ""
-    return name, ERROR_MEANINGS.get(code, f"error code {code}")
 
 
 # --------------------------------------------------------------------------- errors
@@ -150,15 +131,11 @@ def refused(
     **extra: Any,
 ) -> CommandFailed:
     """A non-zero tarsErrCode from the admin registry as a ``CommandFailed``; ``meanings``
-    words a code better than :data:`ERROR_MEANINGS` does for this command."""
-    name, meaning = explain_code(code)
-    if meanings is not None and code in meanings:
-        meaning = meanings[code]
-    label = f"{code} {name}".rstrip()
-    message = f"{doing} failed: {meaning} ({label})"
-    if result.strip():
-        message += f": {result.strip()}"
-    return CommandFailed(message, code, name, result, extra)
+    words a code better than :data:`tarsus.ops.adminreg.ERROR_MEANINGS` does for this command.
+    Worded by :func:`tarsus.ops.adminreg.refusal`, as the console words it."""
+    return CommandFailed(
+        refusal(doing, code, result, meanings).message, code, explain_code(code)[0], result, extra
+    )
 
 
 def split_server_id(text: str) -> tuple[str, str]:
@@ -254,6 +231,15 @@ def object_beside_admin(
     return f"{obj}@tcp -h {host} -p {port}"
 
 
+def client_keys() -> dict[str, ServantSecurity]:
+    """The keys a command signs with (:func:`~tarsus.rpc.security.client_keys_from_env`); a
+    file that cannot be used is a :class:`UsageError` naming it, not a traceback."""
+    try:
+        return client_keys_from_env()
+    except ValueError as e:
+        raise UsageError(f"{e} (fix the file, or point ${CLIENT_KEYS_ENV} at another)") from None
+
+
 # --------------------------------------------------------------------------- calling it
 
 
@@ -295,6 +281,44 @@ class AdminClient:
         self.check(ret, result, doing)
         return str(result)
 
+    def run(
+        self,
+        op: Callable[Concatenate[Platform, Actor, P], Coroutine[Any, Any, R]],
+        user: str | None,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Run a service-layer operation (:mod:`tarsus.ops`, the one the console and the REST
+        API call) as the local operator ``user`` (default: who runs the command), on this
+        command's communicator. Its refusal is a ``CommandFailed`` (the admin registry's code
+        kept); a call that fails on the way is worded as :meth:`call` words it."""
+        actor = Actor.local(user or current_user())
+        return self.run_plain(lambda platform: op(platform, actor, *args, **kwargs))
+
+    def run_plain(self, op: Callable[[Platform], Coroutine[Any, Any, R]]) -> R:
+        """:meth:`run` for a step of the service layer that checks no actor (adding a task
+        the command built, reading one)."""
+        comm = self.communicator()
+        try:
+            return comm.run(op(self._platform()))
+        except _Unreachable as e:
+            raise e.failed from None
+        except OpError as e:
+            name = explain_code(e.code)[0] if e.code is not None else ""
+            raise CommandFailed(e.message, e.code, name, e.result) from None
+
+    def _platform(self) -> Platform:
+        """What an operation works on from here: the admin registry only, no database (its
+        audit is the admin registry's own record of who asked; docs/cli-operate.md)."""
+        comm = self.communicator()
+        return Platform(
+            None,
+            comm.communicator,
+            # the proxies' transport failures in this client's words (not the ops' 503)
+            cast(Any, _Reporting(self, AdminReg.AdminRegProxy)),
+            cast(Any, _Reporting(self, TarsusAdmin.AdminExtProxy)),
+        )
+
     def close(self) -> None:
         if self._comm is not None:
             self._comm.close()
@@ -309,6 +333,7 @@ class AdminClient:
                 self.address.locator,
                 timeout_ms=self.timeout_ms,
                 connect_timeout_ms=min(self.timeout_ms, 1500),
+                security=client_keys(),  # keys of a secured install (docs/security.md)
             )
         return self._comm
 
@@ -344,6 +369,41 @@ class AdminClient:
         else:
             message = f"the admin registry {where} failed on {method}: {describe_failure(e)}"
         return CommandFailed(message, e.code, name)
+
+
+class _Unreachable(Unavailable):
+    """A call of an operation run by :meth:`AdminClient.run` that failed on the way: to the
+    operation, the service layer's :class:`~tarsus.ops.errors.Unavailable` (one that goes on
+    past a failed instance, as a config push does, says this message for it); to the command,
+    this client's ``CommandFailed`` (``failed``)."""
+
+    def __init__(self, failed: CommandFailed) -> None:
+        super().__init__(failed.message)
+        self.failed = failed
+
+
+class _Reporting:
+    """An async proxy of the admin registry for an operation run by :meth:`AdminClient.run`:
+    a call that fails on the way raises :class:`_Unreachable` with this client's
+    ``CommandFailed`` (which names the method, and an AdminExt function an upstream admin
+    registry lacks), not a Tars error."""
+
+    def __init__(self, client: AdminClient, proxy_cls: type[Any]) -> None:
+        self._client = client
+        self._proxy = client.communicator().communicator.string_to_proxy(
+            proxy_cls, client.address.proxy
+        )
+
+    def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        call = getattr(self._proxy, method)
+
+        async def reporting(*args: Any) -> Any:
+            try:
+                return await call(*args)
+            except TarsError as e:
+                raise _Unreachable(self._client._transport_failure(method, e)) from None
+
+        return reporting
 
 
 # --------------------------------------------------------------------------- printing

@@ -26,9 +26,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tarsus.cli.admin_client import CommandFailed, Output, UsageError, _fail
+from tarsus.cli.admin_client import CommandFailed, Output, UsageError, _fail, client_keys
 from tarsus.cli.call import describe_failure
 from tarsus.codec.constants import ALARM_OBJ, ALARM_PORT
+from tarsus.ops.alerts import MEANINGS, event_doc, rule_doc
 from tarsus.protocol.gen import TarsusAlert
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import TarsError
@@ -42,13 +43,6 @@ app = typer.Typer(
 
 ALARM_ENV = "TARSUS_ALARM"
 DEFAULT_ALARM = f"{ALARM_OBJ}@tcp -h 127.0.0.1 -p {ALARM_PORT}"
-_MEANINGS = {
-    -1: "refused",
-    -2: "no such rule",
-    -4: "a rule of that name exists",
-    -5: "the webhook did not take it",
-    -6: "the alert service's store failed",
-}
 
 AlarmOption = Annotated[
     str | None,
@@ -89,7 +83,10 @@ class AlarmClient:
             raise UsageError(f"bad --alarm {proxy!r}: {e}") from None
         self.where = proxy
         self.comm = SyncCommunicator(
-            locator, timeout_ms=timeout_ms, connect_timeout_ms=min(timeout_ms, 1500)
+            locator,
+            timeout_ms=timeout_ms,
+            connect_timeout_ms=min(timeout_ms, 1500),
+            security=client_keys(),  # keys of a secured install (docs/security.md)
         )
         self.proxy = self.comm.string_to_proxy(TarsusAlert.AlertExtProxy, proxy)
 
@@ -103,7 +100,7 @@ class AlarmClient:
         ret = answer[0] if isinstance(answer, tuple) else answer
         if ret != 0:
             text = answer[1] if isinstance(answer, tuple) and isinstance(answer[1], str) else ""
-            message = f"{doing} failed: {_MEANINGS.get(ret, f'code {ret}')} ({ret})"
+            message = f"{doing} failed: {MEANINGS.get(ret, f'code {ret}')} ({ret})"
             raise CommandFailed(f"{message}: {text}" if text else message, ret, result=text)
         return answer
 
@@ -131,25 +128,6 @@ def _session(
             client.close()
 
 
-def _rule_doc(r: TarsusAlert.AlertRule) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "kind": r.kind,
-        "application": r.application,
-        "server": r.serverName,
-        "interface": r.interfaceName,
-        "node": r.nodeName,
-        "property": r.propertyName,
-        "policy": r.policy,
-        "comparison": r.comparison,
-        "threshold": r.threshold,
-        "windows": r.windows,
-        "webhook": r.webhook,
-        "enabled": r.enabled,
-    }
-
-
 def _watches(d: dict[str, Any]) -> str:
     what = ".".join(p for p in (d["application"], d["server"], d["interface"]) if p) or "*"
     if d["property"]:
@@ -169,7 +147,7 @@ def list_(
     """Every rule: what it watches, its threshold and its webhook."""
     with _session(alarm, locator, timeout_ms, as_json) as (client, out):
         _ret, rules = client.call("listRules", doing="listing the rules")
-        docs = [_rule_doc(r) for r in rules]
+        docs = [rule_doc(r) for r in rules]
 
         def human(console: Console) -> None:
             if not docs:
@@ -286,21 +264,7 @@ def events(
     """The newest events (firing, resolved, test) and their delivery, newest first."""
     with _session(alarm, locator, timeout_ms, as_json) as (client, out):
         _ret, found = client.call("listEvents", rule, limit, doing="listing events")
-        docs = [
-            {
-                "id": e.id,
-                "time": e.time,
-                "rule": e.rule,
-                "target": e.target,
-                "state": e.state,
-                "value": e.value,
-                "message": e.message,
-                "delivery": e.delivery,
-                "attempts": e.attempts,
-                "last_error": e.lastError,
-            }
-            for e in found
-        ]
+        docs = [event_doc(e) for e in found]
 
         def human(console: Console) -> None:
             if not docs:

@@ -29,6 +29,7 @@ from tarsus.idl.codegen import py_name
 from tarsus.rpc.endpoint import EndpointError, parse_proxy
 from tarsus.rpc.errors import Ret, TarsError, describe
 from tarsus.rpc.proxy import ServantProxy
+from tarsus.rpc.security import client_keys_from_env
 from tarsus.rpc.sync import SyncCommunicator
 
 EXIT_CALL_FAILED = 1
@@ -262,7 +263,10 @@ def call(
     version = tup.TUP_SIMPLE if use_tup else jsonproto.JSONVERSION if use_json else TARSVERSION
     try:
         comm = SyncCommunicator(
-            locator or None, timeout_ms=timeout, connect_timeout_ms=min(timeout, 1500)
+            locator or None,
+            timeout_ms=timeout,
+            connect_timeout_ms=min(timeout, 1500),
+            security=client_keys_from_env(),  # keys of a secured install (docs/security.md)
         )
     except ValueError as e:  # a locator that names no registry endpoint
         _fail(str(e), EXIT_USAGE)

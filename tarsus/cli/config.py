@@ -11,14 +11,14 @@
 A file is named as the console names it: its owner (``APP`` for an application file, with
 ``--set NAME.AREA.GROUP`` a set file; ``APP.SERVER`` for a server file, with ``--node N`` a
 node file) and its file name; or by its id (``tarsus config list``). Writes and reads go to
-``tarsus.ConfigExt`` on ``tars.tarsconfig.ConfigObj`` (:mod:`tarsus.cli.config_center`);
+``tarsus.ConfigExt`` on ``tars.tarsconfig.ConfigExtObj`` (:mod:`tarsus.cli.config_center`);
 ``push`` asks each chosen instance, through the admin registry's ``notifyServer``, to run
 ``tars.loadconfig FILE`` and prints each one's answer.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 from typing import Annotated, Any
 
 import typer
@@ -29,14 +29,12 @@ from rich.text import Text
 from tarsus.cli.admin_client import (
     EXIT_FAILED,
     AdminClient,
-    CommandFailed,
     Output,
     UsageError,
     admin_command,
     current_user,
     print_text,
     read_text_file,
-    refused,
     split_server_id,
 )
 from tarsus.cli.config_center import (
@@ -50,7 +48,7 @@ from tarsus.cli.config_center import (
     check_set,
     config_address,
 )
-from tarsus.protocol.gen import AdminReg, TarsusConfig
+from tarsus.protocol.gen import TarsusConfig
 
 app = typer.Typer(
     name="config",
@@ -99,10 +97,6 @@ VersionArgument = Annotated[
     typer.Argument(metavar="VERSION", help="a version id (`tarsus config history`)", min=1),
 ]
 LEVELS = ("app", "set", "server", "node")
-#: the answer of an instance that could not load the file (TarsCpp's and ours)
-LOAD_FAILED = "[fail]"
-#: what a node puts before a server's answer to notifyServer
-NODE_SUCC = "succ:"
 
 
 def _center(client: AdminClient, config_obj: str | None) -> ConfigCenter:
@@ -391,22 +385,11 @@ def _show_merged(
 
 
 def _set_of(client: AdminClient, app_name: str, server: str, node: str) -> str:
-    """The set the instance on ``node`` runs in (``getServerNameList``), "" for none."""
-    wanted = [AdminReg.ApplicationServerName(application=app_name, serverName=server)]
-    ret, rows = client.call("getServerNameList", wanted)
-    if ret != 0:
-        raise refused(f"reading where {app_name}.{server} is deployed", ret)
-    mine = [r for r in rows if r.get("node_name") == node]
-    if not mine:
-        nodes = sorted({r.get("node_name", "") for r in rows} - {""})
-        raise CommandFailed(
-            f"{app_name}.{server} is not deployed on node {node}"
-            + (f" (it is on {', '.join(nodes)})" if nodes else " (nor on any node)")
-        )
-    row = mine[0]
-    if row.get("enable_set", "N").upper() != "Y":
-        return ""
-    return ".".join(row.get(k, "") for k in ("set_name", "set_area", "set_group"))
+    """The set the instance on ``node`` runs in, "" for none (:func:`tarsus.ops.configs.set_of`,
+    as the console's merged view finds it)."""
+    from tarsus.ops.configs import set_of
+
+    return client.run_plain(lambda platform: set_of(platform, app_name, server, node))
 
 
 @admin_command(app, name="list", no_args_is_help=True)
@@ -535,13 +518,9 @@ def diff(
                 f"note: versions {old} and {new} are of different files "
                 f"({before.configId} and {after.configId})"
             )
-    lines = difflib.unified_diff(
-        before.content.splitlines(keepends=True),
-        after_text.splitlines(keepends=True),
-        fromfile=old_label,
-        tofile=new_label,
-    )
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    from tarsus.ops.configs import text_diff
+
+    text = text_diff(before.content, after_text, old_label, new_label).unified
     doc = {"old": old, "new": new, "diff": text, "same": not text}
     if not text:
         out.note("no differences")
@@ -637,26 +616,14 @@ def push(
 ) -> None:
     """Have instances load FILE again (tars.loadconfig FILE) and print each one's answer."""
     from tarsus.cli.publish import select_nodes
+    from tarsus.ops import configs
 
     app_name, server = split_server_id(server_id)
     check_file_name(name)
     chosen = select_nodes(client, app_name, server, nodes or [], all_nodes)
     command = f"tars.loadconfig {name}"
-    answers: list[dict[str, Any]] = []
-    for node in chosen:
-        try:
-            ret, result = client.call("notifyServer", app_name, server, node, command)
-        except CommandFailed as e:  # this instance's admin call; the others still get theirs
-            answers.append({"node": node, "ok": False, "answer": str(e)})
-            continue
-        if ret != 0:
-            text = str(refused(f"notifying {server_id} on node {node}", ret, result))
-            answers.append({"node": node, "ok": False, "answer": text})
-        else:
-            # the node answers "succ:" + the server's own answer (upstream NodeImp::notifyServer)
-            answer = str(result).removeprefix(NODE_SUCC).strip()
-            ok = not answer.startswith(LOAD_FAILED)
-            answers.append({"node": node, "ok": ok, "answer": answer})
+    pushed = client.run(configs.push, None, app_name, server, name, chosen)
+    answers = [dataclasses.asdict(a) for a in pushed]
     failed = [a["node"] for a in answers if not a["ok"]]
     doc = {"server": server_id, "file": name, "command": command, "instances": answers}
 

@@ -1,15 +1,16 @@
-"""The configuration center as ``tarsus config`` uses it: ``tars.tarsconfig.ConfigObj``.
+"""The configuration center as ``tarsus config`` uses it: ``tars.tarsconfig.ConfigExtObj``.
 
 Operators' writes and reads of ``t_config_files`` go through our extension
-``tarsus.ConfigExt`` (``TarsusConfig.tars``), served on the same object as upstream's
-``Config``; the CLI never reads the database. Files are named as the console names them: the
+``tarsus.ConfigExt`` (``TarsusConfig.tars``), served by the config center on an object of its
+own beside upstream's ``ConfigObj`` (so that a secured install guards it with ``-e 1``); the
+CLI never reads the database. Files are named as the console names them: the
 application or server, the file name, the level (1 application or set, 2 server, 3 node) and
 its set or node; :class:`FileSpec` is that name, resolved to the row's id with
 ``listConfigFiles``.
 
 Where it is: ``--config-obj PROXY``, else ``$TARSUS_CONFIG_OBJ``, else on the admin registry's
-host at upstream's port 18193 (``tars.tarsconfig.ConfigObj@tcp -h <admin host> -p 18193``), or
-resolved through the locator when the admin registry is.
+host at its default port 18194 (``tars.tarsconfig.ConfigExtObj@tcp -h <admin host> -p 18194``),
+or resolved through the locator (with its ``-e 1``) when the admin registry is.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tarsus.cli.admin_client import (
     UsageError,
     object_beside_admin,
 )
-from tarsus.codec.constants import CONFIG_OBJ, CONFIG_PORT
+from tarsus.codec.constants import CONFIG_EXT_OBJ, CONFIG_EXT_PORT
 from tarsus.protocol.gen import TarsusConfig
 
 __all__ = [
@@ -51,8 +52,8 @@ ConfigObjOption = Annotated[
         "--config-obj",
         metavar="PROXY",
         help=(
-            f"the config center, '{CONFIG_OBJ}@tcp -h HOST -p {CONFIG_PORT}' "
-            f"(default ${CONFIG_ENV}, else the admin registry's host, port {CONFIG_PORT})"
+            f"the config center, '{CONFIG_EXT_OBJ}@tcp -h HOST -p {CONFIG_EXT_PORT}' "
+            f"(default ${CONFIG_ENV}, else the admin registry's host, port {CONFIG_EXT_PORT})"
         ),
         show_default=False,
     ),
@@ -80,22 +81,16 @@ class ConfigUnavailable(CommandFailed):
     """The config center could not be reached (or is not Tarsus's): nothing changed."""
 
 
-#: ``ConfigExtCode`` in words
-MEANINGS: dict[int, str] = {
-    TarsusConfig.ConfigExtCode.CONFIG_NOT_FOUND: "not found",
-    TarsusConfig.ConfigExtCode.CONFIG_BAD_INPUT: "refused as bad input",
-    TarsusConfig.ConfigExtCode.CONFIG_EXISTS: "the file already exists",
-    TarsusConfig.ConfigExtCode.CONFIG_REFERENCED: "other files reference it",
-    TarsusConfig.ConfigExtCode.CONFIG_DB_ERROR: "the config center's database failed; "
-    "nothing was changed",
-}
-
-
 def config_address(given: str | None, admin: AdminAddress) -> str:
     """The config center's proxy string: ``--config-obj``, ``$TARSUS_CONFIG_OBJ``, else beside
-    the admin registry (its host, port 18193), else through the locator."""
+    the admin registry (its host, port 18194), else through the locator."""
     return object_beside_admin(
-        given, admin, obj=CONFIG_OBJ, port=CONFIG_PORT, option="--config-obj", env=CONFIG_ENV
+        given,
+        admin,
+        obj=CONFIG_EXT_OBJ,
+        port=CONFIG_EXT_PORT,
+        option="--config-obj",
+        env=CONFIG_ENV,
     )
 
 
@@ -228,7 +223,7 @@ class ConfigCenter:
         if e.code == Ret.SERVER_NO_FUNC:
             return ConfigUnavailable(
                 f"the config center {where} does not implement {method} (a Tarsus extension, "
-                "ConfigExt: upstream's tarsconfig lacks it)",
+                f"ConfigExt, served on {CONFIG_EXT_OBJ}: upstream's tarsconfig lacks it)",
                 e.code,
             )
         if e.code == Ret.SERVER_NO_SERVANT:
@@ -253,13 +248,8 @@ def _matches(f: TarsusConfig.ConfigFile, spec: FileSpec) -> bool:
 
 
 def refused(doing: str, code: int, result: str) -> CommandFailed:
-    """A non-zero ``ConfigExtCode`` as one clear failure."""
-    try:
-        name = TarsusConfig.ConfigExtCode(code).name
-    except ValueError:
-        name = ""
-    meaning = MEANINGS.get(code, f"error code {code}")
-    message = f"{doing} failed: {meaning} ({f'{code} {name}'.rstrip()})"
-    if result.strip():
-        message += f": {result.strip()}"
-    return CommandFailed(message, code, name, result)
+    """A non-zero ``ConfigExtCode`` as one clear failure, worded as the console words it
+    (:func:`tarsus.ops.configs.refusal`)."""
+    from tarsus.ops.configs import explain_code, refusal
+
+    return CommandFailed(refusal(doing, code, result).message, code, explain_code(code)[0], result)

@@ -1,11 +1,10 @@
 """``tarsus log``: a server's log files, local (on its nodes, through the admin registry and
 the node: ``getLogFileList``/``getLogData``) and remote (on tars.tarslog, through our
-``tarsus.LogExt``): list, tail (``-f`` to follow) and search. Never a shell: the commands are
-the node's ``tail``/``grep`` language (docs/logs.md)."""
+``tarsus.LogExt`` on ``tars.tarslog.LogExtObj``): list, tail (``-f`` to follow) and search.
+Never a shell: the commands are the node's ``tail``/``grep`` language (docs/logs.md)."""
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import Annotated
 
@@ -22,7 +21,9 @@ from tarsus.cli.admin_client import (
     split_server_id,
 )
 from tarsus.cli.publish import deployed_nodes
-from tarsus.codec.constants import LOG_OBJ
+from tarsus.codec.constants import LOG_EXT_OBJ
+from tarsus.ops.errors import Invalid
+from tarsus.ops.logs import log_command, new_lines
 
 app = typer.Typer(
     name="log",
@@ -44,7 +45,7 @@ RemoteOption = Annotated[
     bool, typer.Option("--remote", help="FILE is a remote log (on tars.tarslog)")
 ]
 LogObjOption = Annotated[
-    str, typer.Option("--log-obj", help="the remote log service (name or proxy string)")
+    str, typer.Option("--log-obj", help="the remote log service's LogExtObj (name or proxy string)")
 ]
 
 
@@ -96,7 +97,7 @@ def list_(
     client: AdminClient,
     out: Output,
     server_id: ServerArgument,
-    log_obj: LogObjOption = LOG_OBJ,
+    log_obj: LogObjOption = LOG_EXT_OBJ,
 ) -> None:
     """The server's local log files on each node it is deployed on, and its remote ones."""
     app_, server = split_server_id(server_id)
@@ -137,12 +138,14 @@ def tail(
     interval: Annotated[float, typer.Option(help="seconds between polls with -f")] = 1.0,
     node: NodeOption = None,
     remote: RemoteOption = False,
-    log_obj: LogObjOption = LOG_OBJ,
+    log_obj: LogObjOption = LOG_EXT_OBJ,
 ) -> None:
     """The last lines of FILE; with -f, then every new line until Ctrl-C."""
-    if not 1 <= lines <= 100_000:
-        raise UsageError("-n must be 1 to 100000")
-    text = _data(client, server_id, file, f"tail -n {lines}", node, remote, log_obj)
+    try:
+        cmd = log_command(lines)
+    except Invalid as e:
+        raise UsageError(f"-n: {e}") from None
+    text = _data(client, server_id, file, cmd, node, remote, log_obj)
     out.emit({"text": text}, lambda c: typer.echo(text, nl=False))
     if not follow:
         return
@@ -153,18 +156,10 @@ def tail(
             time.sleep(interval)
             now = _data(client, server_id, file, f"tail -n {window}", node, remote, log_obj)
             fresh = now.splitlines(keepends=True)
-            typer.echo("".join(_new_lines(seen, fresh)), nl=False)
+            typer.echo("".join(new_lines(seen, fresh)), nl=False)
             seen = fresh
     except KeyboardInterrupt:
         return
-
-
-def _new_lines(before: list[str], after: list[str]) -> list[str]:
-    """What ``after`` (a later tail) adds to ``before``: after the longest overlap."""
-    for k in range(min(len(before), len(after)), 0, -1):
-        if before[-k:] == after[:k]:
-            return after[k:]
-    return after
 
 
 @admin_command(app, no_args_is_help=True)
@@ -176,12 +171,15 @@ def search(
     pattern: Annotated[str, typer.Argument(help="a regular expression (grep -E)")],
     ignore_case: Annotated[bool, typer.Option("-i", help="ignore case")] = False,
     fixed: Annotated[bool, typer.Option("-F", help="PATTERN is plain text")] = False,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="the last matching lines")] = 100_000,
     node: NodeOption = None,
     remote: RemoteOption = False,
-    log_obj: LogObjOption = LOG_OBJ,
+    log_obj: LogObjOption = LOG_EXT_OBJ,
 ) -> None:
-    """The lines of FILE matching PATTERN (with their numbers)."""
-    flags = " ".join(f for f, on in (("-i", ignore_case), ("-F", fixed)) if on)
-    cmd = f"grep -n {'-E ' if not fixed else ''}{flags} -e {shlex.quote(pattern)}"
+    """The lines of FILE matching PATTERN (with their numbers; the last -n of them)."""
+    try:
+        cmd = log_command(lines, pattern, regex=not fixed, ignore_case=ignore_case)
+    except Invalid as e:
+        raise UsageError(str(e)) from None
     text = _data(client, server_id, file, cmd, node, remote, log_obj)
     out.emit({"text": text}, lambda c: typer.echo(text, nl=False))

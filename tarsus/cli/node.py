@@ -64,6 +64,16 @@ def run(
             "and unpacked (512K, 256M, 2G; default 256M): a bigger package is refused.",
         ),
     ] = None,
+    container_engine: Annotated[
+        str,
+        typer.Option(
+            "--container-engine",
+            metavar="URL",
+            help="Docker Engine API that runs the servers of run type container "
+            "(unix:///run/podman/podman.sock; default DOCKER_HOST, else "
+            "unix:///var/run/docker.sock).",
+        ),
+    ] = "",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
@@ -73,7 +83,9 @@ def run(
     if locator is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
-    supervision: dict[str, int] = {}
+    supervision: dict[str, int | str] = {}
+    if container_engine:
+        supervision["container_engine"] = container_engine
     if disk_reserve is not None:
         try:
             supervision["disk_reserve"] = parse_size(disk_reserve)

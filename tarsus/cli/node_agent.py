@@ -21,7 +21,10 @@ import typer
 
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.servant import SERVER_OBJ_PORT
+from tarsus.rpc.auth import Credentials
 from tarsus.rpc.endpoint import EndpointError
+from tarsus.rpc.security import ServantSecurity
+from tarsus.rpc.tls import TlsConfigError
 
 log = logging.getLogger("tarsus.cli.node_agent")
 
@@ -36,6 +39,8 @@ def run_agent(
     stop_services: bool = False,
     supervision: Mapping[str, Any] | None = None,
     verbose: bool = False,
+    security: Mapping[str, ServantSecurity] | None = None,
+    server_credentials: Credentials | None = None,
 ) -> int:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -49,12 +54,18 @@ def run_agent(
         port=port,
         stop_services_on_exit=stop_services,
         supervision=dict(supervision or {}),
+        security=dict(security or {}),
+        server_credentials=server_credentials,
     )
 
     async def main() -> int:
         agent = NodeAgent(settings)
         try:
             await agent.start()
+        except TlsConfigError as e:  # the framework's CA or a key file (node.toml)
+            typer.echo(f"tarsus node: TLS: {e}", err=True)
+            await agent.stop()
+            return 2
         except (EndpointError, ValueError) as e:
             typer.echo(f"tarsus node: bad --locator {locator!r}: {e}", err=True)
             await agent.stop()

@@ -8,12 +8,15 @@
 Upload sends the file to ``tars.tarspatch.PatchObj`` and has the admin registry record it
 (``tarsus.cli.patch_store``); the other commands are the admin registry's package functions
 (``tarsus.AdminExt``: ``listPatchPackages``, ``deletePatchPackage``,
-``setDefaultPatchPackage``). Publishing a stored package is ``tarsus server publish --version``.
+``setDefaultPatchPackage``), called by the console's operations (:mod:`tarsus.ops.release`:
+``stored_packages``, ``drop_package``, ``set_default_package``; docs/cli-operate.md "One
+service layer"). Publishing a stored package is ``tarsus server publish --version``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -92,30 +95,14 @@ def upload(
     )
 
 
-def _package_json(p: Any) -> dict[str, Any]:
-    return {
-        "id": int(p.id),
-        "server": p.server,
-        "tgz": p.tgz,
-        "md5": p.md5,
-        "size": int(p.size),
-        "comment": p.comment,
-        "upload_user": p.uploadUser,
-        "upload_time": p.uploadTime,
-        "default": bool(p.isDefault),
-        "deployed_on": list(p.deployedOn),
-        "publish_time": p.publishTime,
-        "publish_user": p.publishUser,
-    }
-
-
 @admin_command(app, name="list", no_args_is_help=True)
 def list_(client: AdminClient, out: Output, server_id: ServerArgument) -> None:
     """APP.SERVER's packages, newest first, with the nodes running each and the disk used."""
+    from tarsus.ops.release import stored_packages
+
     app_name, server = split_server_id(server_id)
-    ret, packages, result = client.call_ext("listPatchPackages", app_name, server)
-    client.check(ret, result, f"listing the packages of {server_id}")
-    rows = [_package_json(p) for p in packages]
+    packages = client.run_plain(lambda platform: stored_packages(platform, app_name, server))
+    rows = [dataclasses.asdict(p) for p in packages]
     total = sum(r["size"] for r in rows if r["size"] > 0)
     doc = {"server": server_id, "packages": rows, "total_size": total}
 
@@ -144,8 +131,10 @@ def delete(
     client: AdminClient, out: Output, package_id: IdArgument, user: UserOption = None
 ) -> None:
     """Delete package ID (its row and its file); refused while a node runs it."""
-    ret, result = client.call_ext("deletePatchPackage", package_id, user or current_user())
-    client.check(ret, result, f"deleting package {package_id}")
+    from tarsus.ops.release import drop_package
+
+    who = user or current_user()
+    result = client.run_plain(lambda platform: drop_package(platform, who, package_id))
     out.emit(
         {"id": package_id, "deleted": True, "result": result},
         lambda console: console.print(f"deleted package {package_id}", markup=False),
@@ -159,8 +148,10 @@ def default(
     """Make package ID its server's default package."""
     if package_id < 1:
         raise UsageError("ID is a package id, 1 or more")
-    ret, result = client.call_ext("setDefaultPatchPackage", package_id, user or current_user())
-    client.check(ret, result, f"making package {package_id} the default")
+    from tarsus.ops.release import set_default_package
+
+    who = user or current_user()
+    result = client.run_plain(lambda platform: set_default_package(platform, who, package_id))
     out.emit(
         {"id": package_id, "default": True, "result": result},
         lambda console: console.print(f"package {package_id} is the default now", markup=False),

@@ -16,6 +16,7 @@ resolved through the locator when the admin registry is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from tarsus.cli.admin_client import (
 from tarsus.codec.constants import PATCH_OBJ, PATCH_PORT
 from tarsus.package import Package
 from tarsus.release import CHUNK_SIZE, UploadRefused, upload_name, upload_package
+
+log = logging.getLogger("tarsus.cli.patch_store")
 
 __all__ = [
     "PATCH_ENV",
@@ -185,6 +188,19 @@ class PatchStore:
                 e.code or None,
             ) from None
 
+    def discard(self, app: str, server: str, name: str) -> None:
+        """``Patch.deletePatchFile`` of an upload that could not be recorded; a failure is
+        only logged (the command reports why the upload was not recorded)."""
+        try:
+            code = self._call("deletePatchFile", app, server, name)
+        except CommandFailed as e:
+            log.warning("could not delete the unrecorded upload %s: %s", name, e)
+            return
+        if code != 0:
+            log.warning(
+                "could not delete the unrecorded upload %s: the store answered %d", name, code
+            )
+
 
 def store_package(
     client: AdminClient,
@@ -232,6 +248,9 @@ def store_package(
         "addPatchPackage", app, server, name, package.md5, comment, user
     )
     if ret != 0:
+        # Refused, so no row names the file and nothing else would ever delete it. (Not on a
+        # call that failed: the row may have been written before the answer was lost.)
+        store.discard(app, server, name)
         raise refused(f"recording {name} in the package store of {app}.{server}", ret, result)
     source = str(package.packed_from or package.archive)
     return StoredUpload(int(patch_id), f"{app}.{server}", name, package.md5, size, source)

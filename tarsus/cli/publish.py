@@ -19,11 +19,24 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tarsus import release
 from tarsus.cli.admin_client import AdminClient, CommandFailed, Output, UsageError
+from tarsus.ops import tasks
+from tarsus.ops.tasks import (
+    I_CANCEL,
+    I_FAILED,
+    I_NOT_START,
+    I_SUCCESS,
+    ItemView,
+    Rollout,
+    TaskOutcome,
+    previous_versions,
+    read_task,
+    status_word,
+)
 from tarsus.protocol.gen import AdminReg
 from tarsus.rpc.errors import Ret
 
@@ -35,6 +48,9 @@ __all__ = [
     "TaskOutcome",
     "deployed_nodes",
     "follow_task",
+    "previous_versions",
+    "read_task",
+    "rollout_from_options",
     "select_nodes",
     "status_word",
     "wait_answering",
@@ -43,60 +59,25 @@ __all__ = [
 FOLLOW_INTERVAL_S = 0.5
 #: how often a canary is asked whether it answers, while waiting for it
 ACTIVE_POLL_S = 1.0
-PATCH_COMMANDS = ("patch_tars", "grace_patch_tars")
-
-# EMTaskItemStatus
-I_NOT_START, I_PREPARE, I_RUNNING, I_SUCCESS, I_FAILED, I_CANCEL, I_PAUSE_FLOW = range(7)
-_UNFINISHED = (I_NOT_START, I_PREPARE, I_RUNNING, I_PAUSE_FLOW)
-_WORDS = ("waiting", "preparing", "running", "done", "failed", "cancelled", "traffic off")
-_TASK_WORDS = ("waiting", "preparing", "running", "done", "failed", "cancelled", "partly done")
-
-
-def status_word(status: int) -> str:
-    """An item's ``EMTaskItemStatus`` in a word."""
-    return _WORDS[status] if 0 <= status < len(_WORDS) else f"status {status}"
-
-
-def task_status_word(status: int) -> str:
-    return _TASK_WORDS[status] if 0 <= status < len(_TASK_WORDS) else f"status {status}"
-
 
 # --------------------------------------------------------------------------- what to run
 
 
-@dataclass(frozen=True)
-class Rollout:
-    """How the task runs across its nodes: ``TaskReq.serial``, ``eachNum``, ``isElegant``."""
-
-    serial: bool = True
-    each: int = 1
-    lossless: bool = False
-
-    @classmethod
-    def from_options(
-        cls, *, serial: bool, parallel: bool, batch: int | None, lossless: bool
-    ) -> Rollout:
-        chosen = [name for name, on in (("--serial", serial), ("--parallel", parallel)) if on]
-        if batch is not None:
-            chosen.append("--batch")
-            if batch < 1:
-                raise UsageError("--batch takes a number of nodes, 1 or more")
-        if len(chosen) > 1:
-            raise UsageError(f"choose one of --serial, --parallel, --batch K (not {chosen})")
-        if batch is not None:
-            return cls(serial=False, each=batch, lossless=lossless)
-        # lossless without --batch: one node at a time, as upstream's default "nodes per batch"
-        return cls(serial=not parallel, each=1, lossless=lossless)
-
-    def describe(self) -> str:
-        if self.each > 1:
-            how = f"in batches of {self.each}"
-        else:
-            how = "one node after the other" if self.serial else "on all nodes at once"
-        return how + (", lossless" if self.lossless else "")
-
-    def as_json(self) -> dict[str, Any]:
-        return {"serial": self.serial, "each": self.each, "lossless": self.lossless}
+def rollout_from_options(
+    *, serial: bool, parallel: bool, batch: int | None, lossless: bool
+) -> Rollout:
+    """``--serial`` / ``--parallel`` / ``--batch K`` (one of them) and ``--lossless``."""
+    chosen = [name for name, on in (("--serial", serial), ("--parallel", parallel)) if on]
+    if batch is not None:
+        chosen.append("--batch")
+        if batch < 1:
+            raise UsageError("--batch takes a number of nodes, 1 or more")
+    if len(chosen) > 1:
+        raise UsageError(f"choose one of --serial, --parallel, --batch K (not {chosen})")
+    if batch is not None:
+        return Rollout(serial=False, each=batch, lossless=lossless)
+    # lossless without --batch: one node at a time, as upstream's default "nodes per batch"
+    return Rollout(serial=not parallel, each=1, lossless=lossless)
 
 
 @dataclass(frozen=True)
@@ -125,7 +106,11 @@ class PatchSource:
 
 def deployed_nodes(client: AdminClient, app: str, server: str) -> list[str]:
     """The nodes ``App.Server`` is deployed on (``getAllServerIds``), in name order."""
-    rows, _ = client.call("getAllServerIds")
+    rows, result = client.call("getAllServerIds")
+    if not rows and result.strip():  # it failed (its database down): not "deployed nowhere"
+        raise CommandFailed(
+            f"cannot list the nodes {app}.{server} is deployed on: {result.strip()}"
+        )
     prefix = f"{app}.{server}_"
     found = {str(row[0])[len(prefix) :] for row in rows if row and str(row[0]).startswith(prefix)}
     return sorted(n for n in found if n)
@@ -161,78 +146,6 @@ def select_nodes(
 
 
 # --------------------------------------------------------------------------- following
-
-
-@dataclass
-class ItemView:
-    """One node's line: its latest status, percent and log."""
-
-    node: str
-    status: int = I_NOT_START
-    percent: int = 0
-    log: str = ""
-    patch_id: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in _UNFINISHED
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "status": status_word(self.status),
-            "percent": self.percent,
-            "log": self.log,
-        }
-
-
-@dataclass
-class TaskOutcome:
-    """A followed task: its number and each node's last state."""
-
-    task_no: str
-    items: list[ItemView] = field(default_factory=list)
-    status: int = 0
-    finished: bool = False
-    created: str = ""
-    user: str = ""
-
-    @property
-    def failures(self) -> list[ItemView]:
-        return [i for i in self.items if i.status in (I_FAILED, I_CANCEL)]
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and all(i.status == I_SUCCESS for i in self.items)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "task": self.task_no,
-            "status": task_status_word(self.status),
-            "created": self.created,
-            "user": self.user,
-            "items": [i.as_json() for i in self.items],
-        }
-
-
-def read_task(rsp: Any) -> TaskOutcome:
-    """A ``TaskRsp`` as a :class:`TaskOutcome` (items in the task's order)."""
-    items = [
-        ItemView(
-            node=str(item.req.nodeName),
-            status=int(item.status),
-            percent=max(0, min(100, int(item.percent or 0))),
-            log=" ".join(str(item.executeLog or "").split()),
-            patch_id=str(dict(item.req.parameters).get("patch_id", "")),
-        )
-        for item in rsp.taskItemRsp
-    ]
-    outcome = TaskOutcome(
-        str(rsp.taskNo), items, int(rsp.status), created=str(rsp.createTime or ""),
-        user=str(rsp.userName or ""),
-    )  # fmt: skip
-    outcome.finished = bool(items) and all(i.finished for i in items)
-    return outcome
 
 
 class _Lines:
@@ -439,11 +352,8 @@ class Canary:
 
 
 def add_task(client: AdminClient, req: AdminReg.TaskReq, doing: str) -> None:
-    from tarsus.cli.admin_client import refused
-
-    ret = int(client.call("addTaskReq", req))
-    if ret != 0:
-        raise refused(f"{doing}: adding the task", ret)
+    """:func:`tarsus.ops.tasks.add_task`, as the console adds its tasks."""
+    client.run_plain(lambda platform: tasks.add_task(platform, req, doing))
 
 
 def run_publish(
@@ -534,32 +444,8 @@ def go_on_command(server_id: str, source: PatchSource, rest: Sequence[str]) -> s
 
 
 def publish_history(client: AdminClient, app: str, server: str) -> list[TaskOutcome]:
-    """The server's publish tasks, newest first (``getTaskHistory``, both patch commands)."""
-    from tarsus.cli.admin_client import refused
+    """The server's publish tasks, newest first (:func:`tarsus.ops.release.publish_tasks`,
+    what the console's history shows)."""
+    from tarsus.ops.release import publish_tasks
 
-    tasks: list[TaskOutcome] = []
-    for command in PATCH_COMMANDS:
-        ret, rsps = client.call("getTaskHistory", app, server, command)
-        if ret != 0:
-            raise refused(f"reading the publish history of {app}.{server}", ret)
-        tasks.extend(read_task(rsp) for rsp in rsps)
-    tasks.sort(key=lambda t: t.created, reverse=True)
-    return tasks
-
-
-def previous_versions(
-    tasks: Sequence[TaskOutcome], nodes: Sequence[str], current: dict[str, str]
-) -> dict[str, str | None]:
-    """Per node, the version published there before its current one: the newest patch id,
-    among its successful publishes (``tasks`` newest first), that differs from ``current``
-    (the node's ``patch_version``; else its newest successful publish). None: no such."""
-    installed: dict[str, list[str]] = {n: [] for n in nodes}
-    for task in tasks:
-        for item in task.items:
-            if item.node in installed and item.status == I_SUCCESS and item.patch_id:
-                installed[item.node].append(item.patch_id)
-    answer: dict[str, str | None] = {}
-    for node, ids in installed.items():
-        now = current.get(node) or (ids[0] if ids else "")
-        answer[node] = next((i for i in ids if i != now), None)
-    return answer
+    return client.run_plain(lambda platform: publish_tasks(platform, app, server))

@@ -70,8 +70,6 @@ DEFAULT_SERVER_TYPE = "tars_python"
 #: Upstream's ``patch_wait_timeout`` (s) and its 1 s polling of ``getPatchPercent``.
 DEFAULT_PATCH_TIMEOUT_S = 300
 PATCH_POLL_INTERVAL_S = 1.0
-#: Idle timeout on the adapter endpoints deploy writes (the web console's ``-t 60000``).
-ADAPTER_IDLE_TIMEOUT_MS = 60000
 
 
 # --------------------------------------------------------------------------- servants
@@ -97,7 +95,9 @@ class ServantPlan:
 
     @property
     def endpoint(self) -> str:
-        return f"tcp -h {self.node} -p {self.port} -t {ADAPTER_IDLE_TIMEOUT_MS}"
+        from tarsus.ops.deploy import endpoint  # the store's schema: only when deploying
+
+        return endpoint(self.node, self.port)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -275,6 +275,15 @@ def deploy(
     ] = DEFAULT_TEMPLATE,
     server_type: ServerTypeOption = DEFAULT_SERVER_TYPE,
     start: Annotated[bool, typer.Option("--start", help="start the server when deployed")] = False,
+    container: Annotated[
+        str,
+        typer.Option(
+            "--container",
+            metavar="IMAGE",
+            help="run it in its own container from IMAGE (an image the node's container "
+            "engine has; docs/node.md, 'Servers in containers'), not as a process",
+        ),
+    ] = "",
     replace: Annotated[
         bool,
         typer.Option(
@@ -300,20 +309,21 @@ def deploy(
     who = user or current_user()
     where = f"{server_id} on node {node}"
 
-    conf = AdminReg.ServerConf(
-        application=app_name,
-        serverName=server,
-        nodeName=node,
-        settingState="inactive",  # as the web console: running it is `start`'s job
-        profile=template,  # upstream stores ServerConf.profile as the template name
-        serverType=server_type,
-    )
+    from tarsus.ops.deploy import server_conf
+
+    conf = server_conf(app_name, server, node, template, server_type)
     adapters = [
         AdminReg.AdapterConf(adapterName=p.adapter, endpoint=p.endpoint, servant=p.servant)
         for p in plans
     ]
     ret, result = client.call_ext("deployServer", conf, adapters, replace, who)
     client.check(ret, result, f"deploying {where}")
+    if container or replace:  # a redeploy without --container runs it as a process again
+        run_type = "container" if container else ""
+        ret, result = client.call_ext(
+            "setServerRunType", app_name, server, node, run_type, container, who
+        )
+        client.check(ret, result, f"setting how {where} runs")
 
     published = None
     if pkg is not None:
@@ -340,6 +350,7 @@ def deploy(
         "node": node,
         "template": template,
         "server_type": server_type,
+        "container": container or None,
         "replaced": replace,
         "servants": [p.as_json() for p in plans],
         "package": published,
@@ -453,7 +464,13 @@ def publish(
 
     One admin registry task across --node N ... (or --all): serially by default, --parallel,
     or --batch K; --canary N goes first; --lossless drains each batch's traffic first."""
-    from tarsus.cli.publish import Canary, PatchSource, Rollout, go_on_command, run_publish
+    from tarsus.cli.publish import (
+        Canary,
+        PatchSource,
+        go_on_command,
+        rollout_from_options,
+        run_publish,
+    )
 
     app_name, server = split_server_id(server_id)
     if (version is None) == (package is None):
@@ -462,7 +479,7 @@ def publish(
         raise UsageError(f"--canary-then takes continue or stop, not {canary_then!r}")
     if version is not None and version < 1:
         raise UsageError(f"--version takes a package id (1 or more), not {version}")
-    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    rollout = rollout_from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
     pkg = _package_for(server_id, package) if package else None
     nodes = select_nodes(client, app_name, server, node or [], all_nodes)
     who = user or current_user()
@@ -551,14 +568,14 @@ def rollback(
     """Put back each node's previous version (or --to ID) from the store, without an upload."""
     from tarsus.cli.publish import (
         PatchSource,
-        Rollout,
         previous_versions,
         publish_history,
+        rollout_from_options,
         run_publish,
     )
 
     app_name, server = split_server_id(server_id)
-    rollout = Rollout.from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
+    rollout = rollout_from_options(serial=serial, parallel=parallel, batch=batch, lossless=lossless)
     nodes = select_nodes(client, app_name, server, node or [], all_nodes)
     who = user or current_user()
     targets: dict[int, list[str]] = {}
@@ -705,7 +722,8 @@ def _deploy_package(
 ) -> dict[str, Any]:
     """Deploy's install: through the package store when one answers (uploaded, then a task
     of one node: the node downloads it), else the node is handed the package's path."""
-    from tarsus.cli.publish import PatchSource, Rollout, run_publish
+    from tarsus.cli.publish import PatchSource, run_publish
+    from tarsus.ops.tasks import Rollout
 
     store = _reachable_store(client, patch)
     if store is None:
@@ -753,11 +771,13 @@ def _reachable_store(client: AdminClient, patch: str | None) -> PatchStore | Non
 
 def _check_version(client: AdminClient, app_name: str, server: str, version: int) -> None:
     """``--version ID`` must be one of the server's packages (when the store can say so)."""
+    from tarsus.ops.release import stored_packages
+
     try:
-        ret, packages, _ = client.call_ext("listPatchPackages", app_name, server)
+        packages = client.run_plain(lambda platform: stored_packages(platform, app_name, server))
     except CommandFailed:
         return  # an admin registry without the package store functions: the task will tell
-    if ret == 0 and not any(int(p.id) == version for p in packages):
+    if not any(p.id == version for p in packages):
         known = ", ".join(str(p.id) for p in packages[:10]) or "none"
         raise CommandFailed(
             f"{app_name}.{server} has no package {version} in the store (it has: {known}); "

@@ -42,8 +42,6 @@ NameArgument = Annotated[
     str,
     typer.Argument(metavar="NAME", help="e.g. tars.tarspython.default", show_default=False),
 ]
-#: ``tarsErrCode`` 1004 from ``deleteProfileTemplate`` is not about a server's state.
-_IN_USE = {1004: "the template is still in use"}
 
 
 @admin_command(app, name="list")
@@ -139,13 +137,12 @@ def set_(
     ] = False,
 ) -> None:
     """Create or replace template NAME: its parent and its own text (from --file)."""
+    from tarsus.ops import templates
+
     profile = read_text_file(file)
     who = user or current_user()
-    tpl = TarsusAdmin.ProfileTemplate(name=name, parentName=parent, profile=profile)
-    method = "forceProfileTemplate" if force else "setProfileTemplate"
-    ret, result = client.call_ext(method, tpl, who)
-    client.check(ret, result, f"setting template {name}")
-    doc = {"name": name, "parent": parent, "user": who, "result": result}
+    client.run(templates.save, who, name, parent, profile, force=force)
+    doc = {"name": name, "parent": parent, "user": who, "result": ""}
     out.emit(
         doc,
         lambda console: console.print(
@@ -157,9 +154,10 @@ def set_(
 @admin_command(app, no_args_is_help=True)
 def delete(client: AdminClient, out: Output, name: NameArgument) -> None:
     """Delete template NAME; refused while a server, node or template uses it."""
-    ret, result = client.call_ext("deleteProfileTemplate", name)
-    client.check(ret, result, f"deleting template {name}", meanings=_IN_USE)
-    doc = {"name": name, "deleted": True, "result": result}
+    from tarsus.ops import templates
+
+    client.run(templates.delete, None, name)
+    doc = {"name": name, "deleted": True, "result": ""}
     out.emit(doc, lambda console: console.print(f"deleted template {name}", markup=False))
 
 

@@ -9,9 +9,10 @@ agent (ServerObj 19386) in one process — or, with ``--processes``, the node ag
 each framework service as its own process under it (``tars.tarsregistry``,
 ``tars.tarsAdminRegistry``, ``tars.tarspatch``, upstream's production layout) — then deploys,
 installs and starts
-``examples/hello`` so that a call by name answers at once. The HTTP app (``tarsus web``: the
-script API ``POST /api/upload_and_publish``, docs/web.md) is served by this process on port
-3000 (``--web-port``, ``--no-web``)::
+``examples/hello`` so that a call by name answers at once. The HTTP app (the console, the
+REST API and the script API ``POST /api/upload_and_publish``; docs/web.md) is served on port
+3000 (``--web-port``, ``--no-web``): by this process, or with ``--processes`` as the framework
+service ``tars.tarsweb`` in a process of its own under the node (:mod:`tarsus.web.service`)::
 
     tarsus call --locator 'tars.tarsregistry.QueryObj@tcp -h 127.0.0.1 -p 17890' \\
         --idl examples/hello/Hello.tars Test.HelloServer.HelloObj sayHello '{"name":"x"}'
@@ -22,9 +23,13 @@ Ctrl-C (or SIGTERM) stops everything it started, the services included.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,23 +41,35 @@ import tarsus
 from tarsus.codec.constants import ADMIN_REG_OBJ
 from tarsus.framework.admin import AdminSettings
 from tarsus.framework.admin.inventory import Inventory
-from tarsus.framework.allinone import FRAMEWORK_SERVICES, AllInOne, AllInOneSettings, Ports
+from tarsus.framework.allinone import (
+    FRAMEWORK_SERVICES,
+    READY_TIMEOUT,
+    AllInOne,
+    AllInOneSettings,
+    Ports,
+    left_running,
+)
 from tarsus.framework.registry import RegistrySettings
 from tarsus.package import PackageError, open_package
 from tarsus.patching import wait_patch
 from tarsus.protocol.gen import AdminReg, NodeDescriptor, QueryF
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.endpoint import EndpointError
 from tarsus.rpc.errors import TarsError
-from tarsus.store import StoreError
+from tarsus.store import Store, StoreError
 from tarsus.store.servers import AdapterSpec, ServerSpec
+from tarsus.web.service import WEB_SPEC
 from tarsus.web.settings import DEFAULT_PORT as DEFAULT_WEB_PORT
 from tarsus.web.settings import WebSettings
-from tarsus.web.token import TokenError
+from tarsus.web.token import TokenError, ensure_token
 
 if TYPE_CHECKING:
     from tarsus.web.server import WebServer
 
 EXAMPLE_SERVER = ("Test", "HelloServer")
+#: :func:`run_framework`'s answer to SIGHUP with ``handover``: stopped, the framework services
+#: left running for the next process to adopt (an upgrade in place, docs/install.md)
+HANDED_OVER = 75
 EXAMPLE_TEMPLATE = "tars.tarspython.default"
 
 log = logging.getLogger("tarsus.cli.up")
@@ -134,6 +151,23 @@ def up(
             "of their config (60 s; TarsCpp and Tarsus at least 10 s).",
         ),
     ] = 60,
+    locator: Annotated[
+        str | None,
+        typer.Option(
+            "--locator",
+            help="Every framework host's registry, for a second framework host over the same "
+            "--db: 'tars.tarsregistry.QueryObj@tcp -h A -p 17890:tcp -h B -p 17890' "
+            "(docs/failover.md). Default: this host's only.",
+        ),
+    ] = None,
+    patch_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--patch-dir",
+            help="The package store's files (default <data-dir>/patchs); framework hosts "
+            "share one, as upstream's share a patch directory.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
 ) -> None:
     """Start the framework on this machine (registry, admin registry, node agent) and run
@@ -146,6 +180,12 @@ def up(
     if processes and not node:
         console.print("[red]tarsus up:[/red] --processes runs the framework under the node agent")
         raise typer.Exit(2)
+    if locator is not None:
+        try:
+            Communicator._check_locator(locator)
+        except (ValueError, EndpointError) as e:
+            console.print(f"[red]tarsus up:[/red] --locator: {e}")
+            raise typer.Exit(2) from None
     settings = AllInOneSettings(
         data_dir=data_dir,
         db_url=db,
@@ -154,6 +194,8 @@ def up(
         processes=processes,
         create_store=create,
         stat_window=stat_window,
+        cluster_locator=locator,
+        patch_directory=patch_dir.resolve() if patch_dir else None,
         # the node is in this process: poll its install progress often (upstream: every 1 s)
         admin=AdminSettings(patch_poll_interval=0.05),
         registry=RegistrySettings(
@@ -171,27 +213,54 @@ def up(
         )
     try:
         code = asyncio.run(
-            _run(settings, example and node, console, web_settings, web_port is not None)
+            run_framework(settings, example and node, console, web_settings, web_port is not None)
         )
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)
 
 
-async def _run(
+async def run_framework(
     settings: AllInOneSettings,
     example: bool,
     console: Console,
     web_settings: WebSettings | None = None,
     web_port_chosen: bool = False,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    handover: bool = False,
 ) -> int:
+    """Start the framework (and the web app, and the example), wait for SIGINT/SIGTERM, stop
+    everything; the exit code. Also what an installed framework runs (``tarsus install``),
+    which calls ``on_ready`` once everything is up and, with ``handover``, takes SIGHUP as
+    "stop, but leave the framework services running" (:data:`HANDED_OVER`)."""
     started = time.monotonic()
+    # A web app an earlier run left running holds its port: the node adopts it.
+    if web_settings is not None and not (settings.processes and left_running(settings, WEB_SPEC)):
+        try:
+            web_settings = _claim_web_port(web_settings, web_port_chosen, console)
+        except OSError as e:
+            console.print(f"[red]tarsus up failed:[/red] the web app: {e}")
+            return 1
+    settings.web_port = web_settings.port if web_settings is not None else None
     platform = AllInOne(settings)
     web: WebServer | None = None
+    shown: WebShown | None = None
     stop = asyncio.Event()
+    handing_over = False
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = [signal.SIGINT, signal.SIGTERM]
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    if handover:
+
+        def hand_over() -> None:
+            nonlocal handing_over
+            handing_over = True
+            stop.set()
+
+        signals.append(signal.SIGHUP)
+        loop.add_signal_handler(signal.SIGHUP, hand_over)
     try:
         try:
             with console.status("starting the framework") as status:
@@ -218,43 +287,120 @@ async def _run(
         if web_settings is not None:
             web_settings.data_dir = settings.data_dir  # resolved by the start
             try:
-                web = await _start_web(web_settings, web_port_chosen, console)
+                if settings.processes:
+                    shown = await _web_service_ready(web_settings, platform, console)
+                else:
+                    web = await _start_web(web_settings, platform.store)
+                    shown = WebShown.of(web)
             except (OSError, TokenError) as e:
                 console.print(f"[red]tarsus up failed:[/red] the web app: {e}")
                 return 1
         elapsed = time.monotonic() - started
         assert platform.store is not None
-        _print_ready(console, settings, platform.store.url, elapsed, example, web)
+        _print_ready(console, settings, platform.store.url, elapsed, example, shown)
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
+        if handing_over:
+            console.print("handing over: the framework services keep running")
+            platform.keep_services()
+            return HANDED_OVER
         console.print("stopping: services first, then the framework")
         return 0
     finally:
         if web is not None:
             await web.stop()
         await platform.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 
-async def _start_web(
+@dataclass(frozen=True)
+class WebShown:
+    """What the ready message says of the web app, wherever it runs."""
+
+    url: str
+    token: str
+    token_file: Path
+    #: the first ``admin``'s generated password, when this start made that user
+    admin_password: str | None
+
+    @classmethod
+    def of(cls, web: WebServer) -> WebShown:
+        s = web.settings
+        return cls(web.url, web.token, s.token_file, web.admin_password)
+
+
+def _claim_web_port(
     settings: WebSettings, port_chosen: bool, console: Console
-) -> WebServer | None:
-    """The HTTP app in this process. Its default port taken (an upstream TarsWeb, another
-    app on 3000) is no failure of the framework: said, and the web left out. A port chosen
-    with ``--web-port`` that is taken is (``OSError``)."""
+) -> WebSettings | None:
+    """``settings`` with a port that is free now (port 0: one picked). The default port taken
+    (an upstream TarsWeb, another app on 3000) is no failure of the framework: said, and None
+    (the web left out). A port chosen with ``--web-port`` that is taken is (``OSError``)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as e:
+            if port_chosen or e.errno != errno.EADDRINUSE:
+                raise OSError(f"port {settings.port}: {e.strerror or e}") from None
+            console.print(
+                f"[yellow]the web app is not served: port {settings.port} is taken "
+                f"({e.strerror or e}); --web-port N picks another, --no-web leaves it out[/yellow]"
+            )
+            return None
+        return replace(settings, port=int(sock.getsockname()[1]))
+
+
+async def _web_service_ready(
+    settings: WebSettings, platform: AllInOne, console: Console
+) -> WebShown | None:
+    """Until ``tars.tarsweb``, started by the node, answers HTTP on its port; what to show
+    of it. One that does not come up is said, and the framework goes on without it."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not await _answers_http(settings.host, settings.port):
+        if time.monotonic() > deadline:
+            log_dir = platform.settings.node_dir / "app_log" / "tars" / "tarsweb"
+            console.print(
+                f"[yellow]the web app (tars.tarsweb) does not answer at {url} after "
+                f"{READY_TIMEOUT:.0f} s; see {log_dir}[/yellow]"
+            )
+            return None
+        await asyncio.sleep(0.05)
+    token = ensure_token(settings.token_file)
+    return WebShown(url, token, settings.token_file, platform.web_admin_password)
+
+
+async def _answers_http(host: str, port: int) -> bool:
+    """Whether an HTTP server answers a request on ``host:port`` (any status)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(b"HEAD / HTTP/1.1\r\nHost: tarsus-up\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 5)
+        return line.startswith(b"HTTP/")
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
+async def _start_web(settings: WebSettings, store: Store | None = None) -> WebServer:
+    """The HTTP app in this process (the one-process layout), over the framework's store.
+    ``OSError`` when its port was taken since :func:`_claim_web_port` looked."""
     from tarsus.web.server import WebServer
 
-    server = WebServer(settings)
+    server = WebServer(settings, store=store)
     try:
         await server.start()
     except OSError as e:
-        if port_chosen:
-            raise OSError(f"port {settings.port}: {e.strerror or e}") from None
-        console.print(
-            f"[yellow]the web app is not served: port {settings.port} is taken "
-            f"({e.strerror or e}); --web-port N picks another, --no-web leaves it out[/yellow]"
-        )
-        return None
+        raise OSError(f"port {settings.port}: {e.strerror or e}") from None
     return server
 
 
@@ -365,7 +511,7 @@ def _print_ready(
     store_url: str,
     elapsed: float,
     example: bool,
-    web: WebServer | None = None,
+    web: WebShown | None = None,
 ) -> None:
     """What runs where; ``store_url`` as the store shows it (password hidden)."""
     p: Ports = settings.ports
@@ -383,10 +529,14 @@ def _print_ready(
         console.print(f"  node agent      {h} (ServerObj {p.node})")
     console.print(f"  store           {store_url}")
     if web is not None:
-        console.print(f"  web             {web.url} (POST /api/upload_and_publish; docs/web.md)")
-        console.print(
-            f"  web token       {web.token} (in {web.settings.token_file})", soft_wrap=True
-        )
+        console.print(f"  web console     {web.url} (log in as admin; docs/console.md)")
+        if web.admin_password is not None:
+            console.print(
+                f"  admin password  {web.admin_password} (shown this once: change it at "
+                f"{web.url}/password)",
+                soft_wrap=True,
+            )
+        console.print(f"  web token       {web.token} (in {web.token_file})", soft_wrap=True)
     if example:
         console.print(
             "  try:  tarsus call --locator "

@@ -4,6 +4,7 @@
     tarsus web --host 0.0.0.0 --locator 'tars.tarsregistry.QueryObj@tcp -h 10.0.0.1 -p 17890'
     tarsus web token                            # print the token scripts pass as ?ticket=
     tarsus web token --rotate                   # a new one; the old one stops working
+    tarsus web passwd admin                     # set a console password (forgotten admin's)
 
 docs/web.md.
 """
@@ -18,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from tarsus.ops.errors import OpError
+from tarsus.store import StoreError
 from tarsus.web.settings import DEFAULT_MAX_UPLOAD, DEFAULT_PORT, WebSettings
 from tarsus.web.token import TokenError, ensure_token, write_new_token
 
@@ -56,6 +59,17 @@ def web(
         float,
         typer.Option("--publish-wait", help="Seconds upload_and_publish follows its task."),
     ] = WebSettings.publish_wait,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Store URL (users, roles, audit; default SQLite in --data-dir)."),
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--admin-password-file",
+            help="At the first start, the admin user's password (else one is generated).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG.")] = False,
 ) -> None:
     """Run the HTTP app (the script API upload_and_publish), or print its token."""
@@ -76,6 +90,8 @@ def web(
         admin=admin,
         max_upload=int(max_upload_mb * (1 << 20)),
         publish_wait=publish_wait,
+        db_url=db,
+        admin_password_file=admin_password_file,
     )
     raise typer.Exit(asyncio.run(_serve(settings)))
 
@@ -86,7 +102,7 @@ async def _serve(settings: WebSettings) -> int:
     server = WebServer(settings)
     try:
         await server.start()
-    except (OSError, TokenError) as e:
+    except (OSError, TokenError, StoreError, OpError) as e:
         typer.echo(f"tarsus web: cannot start on {settings.host}:{settings.port}: {e}", err=True)
         return 1
     stop = asyncio.Event()
@@ -94,6 +110,12 @@ async def _serve(settings: WebSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     typer.echo(f"Tarsus web is up at {server.url} (token in {settings.token_file})", err=True)
+    if server.admin_password is not None:
+        typer.echo(
+            f"The console's user admin has the password {server.admin_password} "
+            f"(shown this once: change it at {server.url}/password)",
+            err=True,
+        )
     try:
         await stop.wait()
     finally:
@@ -115,3 +137,44 @@ def token(
     except TokenError as e:
         typer.echo(f"tarsus web token: {e}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def passwd(
+    uid: Annotated[str, typer.Argument(help="The console user (e.g. admin).")],
+    data_dir: DataDir = Path(".tarsus"),
+    db: Annotated[str | None, typer.Option("--db", help="Store URL (default SQLite).")] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help="Read the new password from this file."),
+    ] = None,
+) -> None:
+    """Set a console user's password at the framework host (a forgotten admin password);
+    their sessions end. Recorded in the audit log as the local operator."""
+    if password_file is not None:
+        try:
+            password = password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError) as e:
+            typer.echo(f"tarsus web passwd: cannot read {password_file}: {e}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    raise typer.Exit(asyncio.run(_passwd(data_dir, db, uid, password)))
+
+
+async def _passwd(data_dir: Path, db: str | None, uid: str, password: str) -> int:
+    from tarsus.cli.admin_client import current_user
+    from tarsus.ops.access import Actor
+    from tarsus.ops.platform import Platform
+    from tarsus.ops.users import reset_password
+    from tarsus.store import open_store
+
+    try:
+        async with await open_store(db, data_dir=data_dir) as store:
+            actor = Actor.local(current_user())
+            await reset_password(Platform(store), actor, uid, password)
+    except (OpError, StoreError) as e:
+        typer.echo(f"tarsus web passwd: {getattr(e, 'message', e)}", err=True)
+        return 1
+    typer.echo(f"the password of {uid} is set; their sessions ended")
+    return 0

@@ -1856,11 +1856,47 @@ StructCodec_decode(StructCodec *c, PyObject *data)
     return struct_decode(c, data);
 }
 
+/* The fields given as a sequence of values in declared order, no instance needed (a call's
+ * results: tarsus.codec.operation). A list is copied first: encoding can run user code. */
+static PyObject *
+StructCodec_encode_values(StructCodec *c, PyObject *values)
+{
+    PyObject *t = PyTuple_CheckExact(values) ? Py_NewRef(values) : PySequence_Tuple(values);
+    if (t == NULL)
+        return NULL;
+    if (PyTuple_GET_SIZE(t) != c->nfields) {
+        PyErr_Format(PyExc_TypeError, "%U takes %zd values, got %zd", c->name, c->nfields,
+                     PyTuple_GET_SIZE(t));
+        Py_DECREF(t);
+        return NULL;
+    }
+    Enc e;
+    ENC_INIT(e);
+    Py_INCREF(c);
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < c->nfields; i++) {
+        FieldSpec *f = &c->fields[i];
+        if (enc_value(&e, f->type, f->tag, PyTuple_GET_ITEM(t, i)) < 0) {
+            if (e.loc == NULL)
+                e.loc = f->field;
+            ok = 0;
+            break;
+        }
+    }
+    if (!ok)
+        locate_encode_error(e.loc);
+    Py_DECREF(c);
+    Py_DECREF(t);
+    return enc_finish(&e, ok);
+}
+
 static PyMethodDef StructCodec_methods[] = {
     {"encode", (PyCFunction)StructCodec_encode, METH_O,
      "encode(obj) -> bytes: the fields of obj back to back."},
     {"decode", (PyCFunction)StructCodec_decode, METH_O,
      "decode(data) -> struct: an instance of the struct class read from data."},
+    {"encode_values", (PyCFunction)StructCodec_encode_values, METH_O,
+     "encode_values(values) -> bytes: the fields, given in declared order, back to back."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2099,6 +2135,55 @@ mod_decode_value(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return r;
 }
 
+/* A whole reply as it goes on the wire: the 4-byte length, then a ResponsePacket
+ * (RequestF.tars) with empty status and context maps. The server's hot path; the same bytes
+ * as encode(ResponsePacket(...)) behind frame() (tests/codec/test_frame_response.py). */
+static PyObject *
+mod_frame_response(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const int kinds[5] = {K_SHORT, K_BYTE, K_INT, K_INT, K_INT};
+    long long v[5];
+    if (!check_nargs("frame_response", nargs, 7, 7))
+        return NULL;
+    for (int i = 0; i < 5; i++) {
+        if (get_int(args[i], kinds[i], &v[i]) < 0)
+            return NULL;
+    }
+    Enc e;
+    ENC_INIT(e);
+    int ok = 0;
+    e.len = 4; /* the length, written last */
+    if (RESERVE(&e, 60) < 0)
+        goto done;
+    for (int i = 0; i < 5; i++)
+        put_int(&e, i + 1, v[i]);
+    if (enc_bytes(&e, 6, args[5]) < 0)
+        goto done;
+    if (RESERVE(&e, 4) < 0)
+        goto done;
+    put_head(&e, W_MAP, 7); /* status: {} */
+    put_head(&e, W_ZERO, 0);
+    if (enc_string(&e, 8, args[6]) < 0)
+        goto done;
+    if (RESERVE(&e, 2) < 0)
+        goto done;
+    put_head(&e, W_MAP, 9); /* context: {} */
+    put_head(&e, W_ZERO, 0);
+    if (e.len > INT32_MAX) {
+        enc_fail_obj(PyUnicode_FromFormat("a reply of %zd bytes is too long", e.len));
+        goto done;
+    }
+    {
+        Py_ssize_t len = e.len;
+        e.len = 0;
+        put_be(&e, (uint64_t)len, 4);
+        e.len = len;
+    }
+    ok = 1;
+done:
+    return enc_finish(&e, ok);
+}
+
 static PyMethodDef module_methods[] = {
     {"compile_struct", (PyCFunction)(void (*)(void))mod_compile_struct, METH_FASTCALL,
      "compile_struct(plan, memo=None) -> StructCodec\n\n"
@@ -2116,6 +2201,9 @@ static PyMethodDef module_methods[] = {
      "decode(data, cls) -> cls instance: decode the fields of struct cls from data."},
     {"encode_value", (PyCFunction)(void (*)(void))mod_encode_value, METH_FASTCALL,
      "encode_value(value, t) -> bytes: encode one value of type t at tag 0."},
+    {"frame_response", (PyCFunction)(void (*)(void))mod_frame_response, METH_FASTCALL,
+     "frame_response(iVersion, cPacketType, iRequestId, iMessageType, iRet, sBuffer,\n"
+     "               sResultDesc) -> bytes: a framed ResponsePacket, empty status and context."},
     {"decode_value", (PyCFunction)(void (*)(void))mod_decode_value, METH_FASTCALL,
      "decode_value(data, t) -> value: decode one value of type t stored at tag 0."},
     {NULL, NULL, 0, NULL},

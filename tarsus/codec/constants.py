@@ -76,9 +76,17 @@ PATCH_PORT: Final = 18793
 #: Business configuration files (``ConfigF``): what ``addConfig`` pulls.
 CONFIG_OBJ: Final = "tars.tarsconfig.ConfigObj"
 CONFIG_PORT: Final = 18193
+#: Tarsus's operators' interface to the config files (``TarsusConfig.ConfigExt``): an object
+#: of its own beside ``ConfigObj``, so that a secured install can guard it (no upstream
+#: counterpart: upstream's console writes the database directly).
+CONFIG_EXT_OBJ: Final = "tars.tarsconfig.ConfigExtObj"
+CONFIG_EXT_PORT: Final = 18194
 #: Remote logs (``Log``): what a server's remote logger sends lines to.
 LOG_OBJ: Final = "tars.tarslog.LogObj"
 LOG_PORT: Final = 18993
+#: Tarsus's reading of the remote logs (``TarsusLog.LogExt``), beside ``LogObj``.
+LOG_EXT_OBJ: Final = "tars.tarslog.LogExtObj"
+LOG_EXT_PORT: Final = 18994
 #: Call statistics (``StatF``): every client and server reports there.
 STAT_OBJ: Final = "tars.tarsstat.StatObj"
 STAT_PORT: Final = 18293

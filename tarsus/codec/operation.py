@@ -13,10 +13,12 @@ Results come back in one documented shape, the same for proxies and servants:
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tarsus.codec import api
+from tarsus.codec import api, plan
 from tarsus.codec.compiler import zero_value
 from tarsus.codec.struct import Struct
 from tarsus.codec.types import Field, TarsType, idl_name
@@ -50,6 +52,13 @@ class Operation:
             results.insert(0, Field(0, "a0", self.return_type, True))
         self._results = _params_struct(f"{self.name}.results", results)
         self._result_names = tuple(f.name for f in results)
+        self._arg_names = tuple(f"a{p.tag}" for p in self.inputs)
+        self._encode_results: Callable[[tuple[Any, ...] | list[Any]], bytes] | None = None
+        # The result shape straight from the decoded struct: attrgetter gives the one value
+        # for one name and a tuple for several (see _shape).
+        self._result_shape: Callable[[Any], Any] = (
+            operator.attrgetter(*self._result_names) if self._result_names else _none
+        )
         labels = ["return value"] if self.return_type is not None else []
         self.result_labels = tuple(labels + [p.name for p in self.outputs])
         self.routekey = next((p for p in self.params if p.routekey), None)
@@ -62,25 +71,30 @@ class Operation:
                 f"({', '.join(p.name for p in self.inputs)}), got {len(args)}"
             )
         obj = self._args.__new__(self._args)
-        for p, v in zip(self.inputs, args, strict=True):
-            setattr(obj, f"a{p.tag}", v)
+        for n, v in zip(self._arg_names, args, strict=True):
+            setattr(obj, n, v)
         return api.encode(obj)
 
     def decode_results(self, data: bytes) -> Any:
-        obj = api.decode(data, self._results)
-        return self._shape([getattr(obj, n) for n in self._result_names])
+        return self._result_shape(api.decode(data, self._results))
 
     # -- server side
     def decode_args(self, data: bytes) -> list[Any]:
         obj = api.decode(data, self._args)
-        return [getattr(obj, f"a{p.tag}") for p in self.inputs]
+        return [getattr(obj, n) for n in self._arg_names]
 
     def encode_results(self, result: Any) -> bytes:
-        values = self._unshape(result)
-        obj = self._results.__new__(self._results)
-        for n, v in zip(self._result_names, values, strict=True):
-            setattr(obj, n, v)
-        return api.encode(obj)
+        n = len(self._result_names)
+        if n == 1:  # the common shape: one value, not a tuple
+            values: tuple[Any, ...] | list[Any] = (result,)
+        elif n and result.__class__ is tuple and len(result) == n:
+            values = result
+        else:
+            values = self._unshape(result)
+        encode = self._encode_results
+        if encode is None:
+            encode = self._encode_results = _values_encoder(self._results)
+        return encode(values)
 
     def _shape(self, values: list[Any]) -> Any:
         if not values:
@@ -111,6 +125,25 @@ class Operation:
     def default_result(self) -> Any:
         """Zero values in the result shape (what an empty reply decodes to)."""
         return self._shape([zero_value(f.type) for f in self._results._tars_fields_])
+
+
+def _values_encoder(cls: type[Struct]) -> Callable[[tuple[Any, ...] | list[Any]], bytes]:
+    """Encodes a struct's fields given as values in declared order (no instance in C)."""
+    if api.SPEEDUPS:
+        return plan.struct_codec(cls).encode_values  # type: ignore[no-any-return]
+    names = tuple(f.name for f in cls._tars_fields_)
+
+    def encode(values: tuple[Any, ...] | list[Any]) -> bytes:
+        obj = cls.__new__(cls)
+        for n, v in zip(names, values, strict=True):
+            setattr(obj, n, v)
+        return api.encode(obj)
+
+    return encode
+
+
+def _none(obj: Any) -> None:
+    return None
 
 
 def _params_struct(name: str, fields: list[Field]) -> type[Struct]:

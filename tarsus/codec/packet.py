@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct as _struct
+from collections.abc import Callable
 from typing import ClassVar
 
+from tarsus.codec import api
 from tarsus.codec import types as T
 from tarsus.codec.constants import TARSNORMAL, TARSVERSION
 from tarsus.codec.struct import Struct
@@ -116,3 +119,33 @@ ResponsePacket._tars_fields_ = (
     Field(8, "sResultDesc", T.STRING, False),
     Field(9, "context", T.map(T.STRING, T.STRING), False),
 )
+
+
+def py_frame_response(
+    iVersion: int,
+    cPacketType: int,
+    iRequestId: int,
+    iMessageType: int,
+    iRet: int,
+    sBuffer: bytes,
+    sResultDesc: str,
+    /,
+) -> bytes:
+    """A reply as it goes on the wire: its 4-byte length, then a ``ResponsePacket`` with
+    empty status and context (what a server sends for almost every call)."""
+    body = api.encode(
+        ResponsePacket(
+            iVersion, cPacketType, iRequestId, iMessageType, iRet, sBuffer, {}, sResultDesc, {}
+        )
+    )
+    return _pack_len(len(body) + 4) + body
+
+
+_pack_len = _struct.Struct(">I").pack
+
+#: :func:`py_frame_response`, in C when the codec's speedups run (the server's hot path).
+frame_response: Callable[[int, int, int, int, int, bytes, str], bytes] = py_frame_response
+if api.SPEEDUPS:
+    from tarsus.codec import _speedups
+
+    frame_response = _speedups.frame_response

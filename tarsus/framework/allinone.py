@@ -4,7 +4,8 @@ The framework services — the registry (``tars.tarsregistry``: ``QueryObj`` 178
 ``RegistryObj`` 17891) and the admin registry (``tars.tarsAdminRegistry``: ``AdminRegObj``
 12000) — are recorded in the store as ordinary servers of application ``tars`` on this node,
 with upstream's object names and ports (TarsFramework ``deploy/framework/sql/tars_servers.sql``),
-so the admin registry lists them and upstream TarsWeb's framework list shows them. A node agent
+so the admin registry lists them and upstream TarsWeb's framework list shows them; with a web
+port, the HTTP app too, as ``tars.tarsweb`` (:mod:`tarsus.web.service`). A node agent
 for this machine (``ServerObj`` 19386) runs the business services as processes of their own.
 
 * **One process** (the default, for a laptop): the services are served by this process. Their
@@ -40,8 +41,12 @@ from tarsus.codec.constants import (
     ADMIN_REG_PORT,
     ALARM_OBJ,
     ALARM_PORT,
+    CONFIG_EXT_OBJ,
+    CONFIG_EXT_PORT,
     CONFIG_OBJ,
     CONFIG_PORT,
+    LOG_EXT_OBJ,
+    LOG_EXT_PORT,
     LOG_OBJ,
     LOG_PORT,
     NODE_SERVER_PORT,
@@ -76,24 +81,37 @@ from tarsus.framework.monitor.query_service import (
 from tarsus.framework.monitor.settings import IngestSettings
 from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
 from tarsus.framework.node.cache import CacheEntry, NodeCache
+from tarsus.framework.node.settings import NodeSettings
 from tarsus.framework.notify import NOTIFY_SPEC, NotifyService, add_notify
 from tarsus.framework.patch import PATCH_SPEC, PatchService, PatchSettings, add_patch
 from tarsus.framework.property import PROPERTY_SPEC, add_property
 from tarsus.framework.registry import Registry, RegistrySettings, add_registry
 from tarsus.framework.registry.registry_obj import server_descriptor
 from tarsus.framework.registry.service import REGISTRY_SPEC
+from tarsus.framework.security import FrameworkAuth
 from tarsus.framework.service import FRAMEWORK_APP, FrameworkService, ServiceSpec
 from tarsus.framework.stat import STAT_SPEC, add_stat
 from tarsus.protocol.gen import AdminReg, QueryF
 from tarsus.rpc.application import Application
+from tarsus.rpc.auth import Credentials
 from tarsus.rpc.communicator import Communicator
+from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import TarsError
 from tarsus.rpc.notify import RemoteNotify
 from tarsus.store import Store, open_store
 from tarsus.store.engine import normalize_url
 from tarsus.store.servers import AdapterSpec, ServerSpec
+from tarsus.web.service import WEB_SPEC, first_admin, web_profile
 
-__all__ = ["FRAMEWORK_SERVICES", "AllInOne", "AllInOneSettings", "Ports"]
+__all__ = [
+    "FRAMEWORK_SERVICES",
+    "AllInOne",
+    "AllInOneSettings",
+    "Ports",
+    "framework_services",
+    "left_running",
+    "not_routed",
+]
 
 log = logging.getLogger("tarsus.framework.allinone")
 
@@ -134,6 +152,9 @@ class Ports:
     property: int = PROPERTY_PORT
     querystat: int = QUERY_STAT_PORT
     queryproperty: int = QUERY_PROPERTY_PORT
+    #: ours, beside upstream's: the operators' objects of tars.tarsconfig and tars.tarslog
+    configext: int = CONFIG_EXT_PORT
+    logext: int = LOG_EXT_PORT
 
 
 @dataclass
@@ -154,10 +175,32 @@ class AllInOneSettings:
     #: seconds per stat/property window (tars.tarsstat, tars.tarsproperty; upstream 300,
     #: ours 60 by default: see :class:`~tarsus.framework.monitor.settings.IngestSettings`)
     stat_window: int = 60
+    #: the registries of every framework host (``QueryObj@tcp -h A -p 17890:tcp -h B ...``),
+    #: for this host's node agent; None: this host's registry only (docs/failover.md)
+    cluster_locator: str | None = None
+    #: the package store's files; None: ``<data_dir>/patchs``. Framework hosts share one
+    #: (upstream: a shared patch directory) so a package uploaded to one is on the other
+    patch_directory: Path | None = None
+    #: a secured install (beyond loopback): the framework's keys, its operating objects
+    #: served with ``-e 1`` (:mod:`tarsus.framework.security`; processes layout only)
+    auth: FrameworkAuth | None = None
+    #: the keys this host's node agent takes heartbeats with on its ``ServerObj`` (``-e 1``;
+    #: every server it starts is given them); None: open, as on loopback
+    node_server_credentials: Credentials | None = None
+    #: the HTTP port of the web app, ``tars.tarsweb`` (:mod:`tarsus.web.service`): its own
+    #: process under the node in the processes layout, served by the caller (``tarsus up``)
+    #: in the one-process layout; None: no web app (its row, if any, set inactive)
+    web_port: int | None = None
 
     @property
     def locator(self) -> str:
+        """This host's registry."""
         return f"{QUERY_OBJ}@tcp -h {self.host} -p {self.ports.query}"
+
+    @property
+    def node_locator(self) -> str:
+        """What this host's node agent asks: every framework host's registry."""
+        return self.cluster_locator or self.locator
 
     @property
     def node_dir(self) -> Path:
@@ -166,7 +209,7 @@ class AllInOneSettings:
     @property
     def patch_dir(self) -> Path:
         """The package store's files (upstream's ``patchs/``: ``tars/``, ``tars.upload/``)."""
-        return self.data_dir / "patchs"
+        return self.patch_directory or self.data_dir / "patchs"
 
     @property
     def remote_log_dir(self) -> Path:
@@ -181,7 +224,9 @@ class AllInOneSettings:
             ADMIN_OBJ: self.ports.admin,
             PATCH_OBJ: self.ports.patch,
             CONFIG_OBJ: self.ports.config,
+            CONFIG_EXT_OBJ: self.ports.configext,
             LOG_OBJ: self.ports.log,
+            LOG_EXT_OBJ: self.ports.logext,
             NOTIFY_OBJ: self.ports.notify,
             ALARM_OBJ: self.ports.alarm,
             STAT_OBJ: self.ports.stat,
@@ -192,12 +237,33 @@ class AllInOneSettings:
         return {servant: by_servant.get(servant, port) for servant, port in spec.servants}
 
 
+async def not_routed(
+    query: QueryF.QueryFProxy, services: tuple[ServiceSpec, ...], timeout_ms: int = 1000
+) -> list[str]:
+    """The objects of ``services`` the registry behind ``query`` routes to no active
+    endpoint yet (asked as any client would): a framework is ready when this is empty, so that
+    an operator's first command (a package upload: ``tars.tarspatch.PatchObj``) finds what it
+    calls."""
+    names = [obj for spec in services for obj, _port in spec.servants]
+    proxy = query.with_options(timeout_ms=timeout_ms)
+    found = await asyncio.gather(*(proxy.findObjectById(name) for name in names))
+    return [name for name, endpoints in zip(names, found, strict=True) if not endpoints]
+
+
+def framework_services(settings: AllInOneSettings) -> tuple[ServiceSpec, ...]:
+    """The framework services of this run: :data:`FRAMEWORK_SERVICES`, and ``tars.tarsweb``
+    when it has a web port."""
+    return FRAMEWORK_SERVICES + ((WEB_SPEC,) if settings.web_port is not None else ())
+
+
 class AllInOne:
     """Start with :meth:`start`, stop with :meth:`stop` (or ``async with``)."""
 
     def __init__(self, settings: AllInOneSettings) -> None:
         if settings.processes and not settings.run_node:
             raise ValueError("the processes layout runs the framework under a node agent")
+        if settings.auth is not None and not settings.processes:
+            raise ValueError("a secured framework (auth) runs in the processes layout")
         self.settings = settings
         self.store: Store | None = None
         #: this process's servants (one-process layout only)
@@ -211,6 +277,9 @@ class AllInOne:
         self.notify: NotifyService | None = None
         self.alarm: AlarmService | None = None
         self.node: NodeAgent | None = None
+        #: the console's first ``admin`` password, when the processes layout made that user
+        #: before starting ``tars.tarsweb`` (shown once by the caller); else None
+        self.web_admin_password: str | None = None
 
     async def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         s = self.settings
@@ -263,12 +332,16 @@ class AllInOne:
         )
         self.patch = add_patch(app, PatchSettings.under(s.patch_dir), endpoint=patch_endpoint)
         self.config = add_config_center(
-            app, store, endpoint=f"tcp -h {s.host} -p {s.ports.config} -t 60000"
+            app,
+            store,
+            endpoint=f"tcp -h {s.host} -p {s.ports.config} -t 60000",
+            ext_endpoint=f"tcp -h {s.host} -p {s.ports.configext} -t 60000",
         )
         self.log = add_log(
             app,
             LogSettings(directory=s.remote_log_dir),
             endpoint=f"tcp -h {s.host} -p {s.ports.log} -t 60000",
+            ext_endpoint=f"tcp -h {s.host} -p {s.ports.logext} -t 60000",
         )
         self.notify = add_notify(
             app, store, endpoint=f"tcp -h {s.host} -p {s.ports.notify} -t 60000"
@@ -312,12 +385,12 @@ class AllInOne:
         await self.registry.heartbeat()
         await self.admin.heartbeat.beat()
         if s.run_node:
-            await _set_present(store, s.host, "active", os.getpid())
+            await _set_present(store, s, "active", os.getpid())
         await self.registry.load(full=False)
         if s.run_node:
             progress("starting the node agent")
             self.node = NodeAgent(
-                self._node_settings(hosted=frozenset(f.server_id for f in FRAMEWORK_SERVICES))
+                self._node_settings(hosted=frozenset(f.server_id for f in framework_services(s)))
             )
             await self.node.start()
             await self._wait_ready()
@@ -328,9 +401,12 @@ class AllInOne:
         s = self.settings
         progress("recording the framework services")
         node_settings = self._node_settings(hosted=frozenset())
-        launchers = _stage_launchers(node_settings.data_dir / "data")
+        launchers = _stage_launchers(node_settings.data_dir / "data", framework_services(s))
         await record_framework(store, s, launchers=launchers)
-        await _seed_node_cache(store, s.host, node_settings.data_dir / "data")
+        await _seed_node_cache(store, s)
+        if s.web_port is not None:
+            # before the node starts it, so that the password is ours to show
+            self.web_admin_password = await first_admin(store, s.data_dir)
         progress("starting the node agent and, under it, the framework services")
         self.node = NodeAgent(node_settings)
         await self.node.start()
@@ -338,9 +414,9 @@ class AllInOne:
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
-        """Until our node has loaded its servers from the registry, and the registry routes
-        the admin registry, which reaches the node over its push channel (asked as any
-        client would)."""
+        """Until our node has loaded its servers from the registry, the registry routes the
+        admin registry, which reaches the node over its push channel, and every framework
+        object (asked as any client would)."""
         s = self.settings
         deadline = time.monotonic() + READY_TIMEOUT
         last_error = "no answer yet"
@@ -350,11 +426,17 @@ class AllInOne:
             else:
                 # A fresh client each attempt: one whose first connection was refused (the
                 # registry was not listening yet) shields that endpoint for a while.
-                async with Communicator(s.locator, cache_dir=None) as comm:
+                security = s.auth.client_security() if s.auth else None
+                async with Communicator(s.locator, cache_dir=None, security=security) as comm:
                     try:
-                        if await self._node_takes_commands(comm):
-                            return
-                        last_error = "the node does not take commands yet"
+                        if not await self._node_takes_commands(comm):
+                            last_error = "the node does not take commands yet"
+                        else:
+                            query = comm.string_to_proxy(QueryF.QueryFProxy, s.locator)
+                            missing = await not_routed(query, framework_services(s))
+                            if not missing:
+                                return
+                            last_error = f"the registry routes no {', '.join(missing)} yet"
                     except TarsError as e:
                         last_error = str(e)
             await asyncio.sleep(0.05)
@@ -372,7 +454,7 @@ class AllInOne:
         if not found:
             return False
         admin = comm.string_to_proxy(
-            AdminReg.AdminRegProxy, f"{ADMIN_OBJ}@tcp -h {found[0].host} -p {found[0].port}"
+            AdminReg.AdminRegProxy, f"{ADMIN_OBJ}@{Endpoint.from_endpointf(found[0])}"
         )
         ok, _result = await admin.with_options(timeout_ms=6000).pingNode(s.host)
         return bool(ok)
@@ -382,14 +464,23 @@ class AllInOne:
     def _node_settings(self, *, hosted: frozenset[str]) -> NodeAgentSettings:
         s = self.settings
         return NodeAgentSettings(
-            locator=s.locator,
+            locator=s.node_locator,
             node_name=s.host,
             host=s.host,
             port=s.ports.node,
             data_dir=s.node_dir,
             stop_services_on_exit=True,
             hosted=hosted,
+            security=s.auth.client_security() if s.auth else {},
+            server_credentials=s.node_server_credentials,
         )
+
+    def keep_services(self) -> None:
+        """Let :meth:`stop` leave the services this host's node agent runs — the framework's
+        own in the processes layout — running, for the next agent to adopt (an upgrade in
+        place hands the framework over this way; docs/install.md)."""
+        if self.node is not None:
+            self.node.settings.stop_services_on_exit = False
 
     async def stop(self) -> None:
         node, self.node = self.node, None
@@ -403,7 +494,7 @@ class AllInOne:
         if store is not None:
             if app is not None and self.settings.run_node:  # ours stopped with this process
                 with contextlib.suppress(Exception):
-                    await _set_present(store, self.settings.host, "inactive", 0)
+                    await _set_present(store, self.settings, "inactive", 0)
             await store.close()
 
     async def __aenter__(self) -> AllInOne:
@@ -422,12 +513,16 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
     ``tarsus up`` was told (the store URL holds its password, as upstream's templates of the
     framework services hold theirs; the registry's node timeout as given, see
     :meth:`~tarsus.framework.registry.service.Registry.from_config`)."""
+    auth = settings.auth
     lines = [
         "<tars>",
         "  <application>",
         "    <server>",
         "      logLevel = INFO",  # the template's DEBUG would log every SQL statement
+        # a secured install: the keys its -e 1 adapters take, and those it signs with
+        *(auth.adapter_domains(s for s, _port in spec.servants) if auth else []),
         "    </server>",
+        *(["    <client>", *auth.client_domains(), "    </client>"] if auth else []),
         "  </application>",
     ]
     if spec.uses_store:
@@ -443,6 +538,17 @@ def framework_profile(settings: AllInOneSettings, spec: ServiceSpec) -> str:
         lines += ["  <log>", f"    logpath = {settings.remote_log_dir}", "  </log>"]
     if spec is STAT_SPEC or spec is PROPERTY_SPEC:  # ours: windows of any length, in seconds
         lines += ["  <tarsus>", f"    window = {settings.stat_window}", "  </tarsus>"]
+    if spec is WEB_SPEC and settings.web_port is not None:
+        admin_endpoint = f"tcp -h {settings.host} -p {settings.ports.admin}"
+        lines += web_profile(
+            host=settings.host,
+            port=settings.web_port,
+            data_dir=settings.data_dir,
+            locator=settings.node_locator,
+            # -e 1 when secured: the keys are sent to an endpoint that says it takes them
+            admin=f"{ADMIN_OBJ}@{_secured(settings, ADMIN_OBJ, admin_endpoint)}",
+            node_keys=auth is not None,
+        )
     if spec is REGISTRY_SPEC:
         r = settings.registry
         lines += [
@@ -461,8 +567,19 @@ async def record_framework(
     """Record the framework services as servers of application ``tars`` on this node
     (``t_server_conf`` / ``t_adapter_conf``, upstream's objects and ports), replacing what a
     previous run recorded. ``launchers`` (server name -> file): what the node runs for each
-    (processes layout); without, the rows carry no executable (one-process layout)."""
-    for spec in FRAMEWORK_SERVICES:
+    (processes layout); without, the rows carry no executable (one-process layout). Without
+    a web port, a ``tars.tarsweb`` row an earlier run recorded is set inactive, so that no
+    node starts it."""
+    if settings.web_port is None and await store.servers.get(
+        FRAMEWORK_APP, WEB_SPEC.name, settings.host
+    ):
+        await store.servers.set_setting_state(
+            FRAMEWORK_APP, WEB_SPEC.name, settings.host, "inactive"
+        )
+        await store.servers.update_present(
+            settings.host, FRAMEWORK_APP, WEB_SPEC.name, "inactive", 0
+        )
+    for spec in framework_services(settings):
         exe = str(launchers[spec.name]) if launchers else ""
         ports = settings.service_ports(spec)
         await store.servers.deploy(
@@ -475,7 +592,7 @@ async def record_framework(
                 exe_path=exe,
             ),
             [
-                AdapterSpec(servant=servant, endpoint=endpoint)
+                AdapterSpec(servant=servant, endpoint=_secured(settings, servant, endpoint))
                 for servant, endpoint in spec.endpoints(settings.host, ports).items()
             ],
             replace=True,
@@ -483,16 +600,21 @@ async def record_framework(
         await store.servers.set_setting_state(FRAMEWORK_APP, spec.name, settings.host, "active")
 
 
-async def _set_present(store: Store, node: str, state: str, pid: int) -> None:
-    for spec in FRAMEWORK_SERVICES:
-        await store.servers.update_present(node, FRAMEWORK_APP, spec.name, state, pid)
+def _secured(settings: AllInOneSettings, servant: str, endpoint: str) -> str:
+    """``endpoint`` as a secured install serves ``servant`` (``-e 1``, maybe ``ssl``)."""
+    return endpoint if settings.auth is None else settings.auth.endpoint(servant, endpoint)
 
 
-def _stage_launchers(node_data: Path) -> dict[str, Path]:
+async def _set_present(store: Store, settings: AllInOneSettings, state: str, pid: int) -> None:
+    for spec in framework_services(settings):
+        await store.servers.update_present(settings.host, FRAMEWORK_APP, spec.name, state, pid)
+
+
+def _stage_launchers(node_data: Path, specs: tuple[ServiceSpec, ...]) -> dict[str, Path]:
     """Each service's launcher under ``<node data>/tars.<service>/bin/`` (where upstream's
     installer puts each framework binary); rewritten when it changed."""
     out = {}
-    for spec in FRAMEWORK_SERVICES:
+    for spec in specs:
         path = node_data / spec.server_id / "bin" / f"{spec.name}.py"
         text = spec.launcher()
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -502,17 +624,42 @@ def _stage_launchers(node_data: Path) -> dict[str, Path]:
     return out
 
 
-async def _seed_node_cache(store: Store, node: str, node_data: Path) -> None:
+def left_running(settings: AllInOneSettings, spec: ServiceSpec) -> bool:
+    """Whether the process of ``spec`` an earlier processes-layout run left (``tarsus up``
+    killed without its Ctrl-C) still runs, for this run's node to adopt from its cache: what
+    holds that service's ports is then its own process, not another program."""
+    from tarsus.framework.node.process import ProcessHandle
+
+    cache_file = _node_where(settings).cache_file
+    if not cache_file.is_file():
+        return False
+    entry = NodeCache(cache_file).get(spec.server_id)
+    if entry is None or entry.pid <= 0:
+        return False
+    return ProcessHandle.adopt(entry.pid, entry.create_time or None) is not None
+
+
+def _node_where(settings: AllInOneSettings) -> NodeSettings:
+    """Where the node of the processes layout keeps its files (its cache among them)."""
+
+    node_data = settings.node_dir / "data"
+    return NodeSettings(
+        node_name=settings.host, data_dir=node_data, log_dir=node_data.parent / "app_log"
+    )
+
+
+async def _seed_node_cache(store: Store, settings: AllInOneSettings) -> None:
     """Put the framework services' descriptors, as the registry would send them, into the
     node's local cache, enabled: a node that cannot reach a registry starts what its cache
     holds, which is how the framework comes up (upstream: tarsnode's ``serversCache.dat``).
-    The pid of a process still running from an earlier run is kept, so it is adopted."""
-    from tarsus.framework.node.settings import NodeSettings
-
+    The pid of a process still running from an earlier run is kept, so it is adopted; the
+    web app's entry is dropped when this run has none."""
+    node = settings.host
     lookup = Registry(store)  # only its database reads, no loops
-    where = NodeSettings(node_name=node, data_dir=node_data, log_dir=node_data.parent / "app_log")
-    cache = NodeCache(where.cache_file)
-    for spec in FRAMEWORK_SERVICES:
+    cache = NodeCache(_node_where(settings).cache_file)
+    if settings.web_port is None:
+        cache.remove(WEB_SPEC.server_id)
+    for spec in framework_services(settings):
         views = await lookup.servers_of(FRAMEWORK_APP, spec.name, node)
         descriptor: Any = server_descriptor(views[0])
         old = cache.get(spec.server_id)

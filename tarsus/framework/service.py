@@ -28,7 +28,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
 from urllib.parse import quote
@@ -116,6 +116,9 @@ class FrameworkService(abc.ABC):
         #: :func:`host` from the application's config (``/tars/application/server<notify>``)
         #: or by whoever builds it; None reports nothing
         self.notifier: RemoteNotify | None = None
+        #: called when the service can no longer do its work and its process should stop
+        #: (then the node starts it again): set by :func:`host` to the application's stop
+        self.on_failure: Callable[[], None] | None = None
 
     @classmethod
     @abc.abstractmethod
@@ -157,9 +160,12 @@ def host(app: Application, service: _S, endpoints: Mapping[str, str] | None = No
     ``app``'s initialize hook (so the servants listen once it is done) and
     :meth:`~FrameworkService.stop` in its destroy hook. A service without a
     :attr:`~FrameworkService.notifier` reports its events to the ``notify`` object of
-    ``app``'s config, when it names one."""
+    ``app``'s config, when it names one; its :attr:`~FrameworkService.on_failure` stops
+    ``app``."""
     if service.notifier is None and app.config is not None and app.config.notify:
         service.notifier = app.notifier  # closed with the application
+    if service.on_failure is None:
+        service.on_failure = app.request_stop
     for name, servant in service.servants().items():
         if endpoints is None:
             adapter = app.add_servant_impl(name, servant)

@@ -19,7 +19,10 @@ Two ways to build one:
 Stopping (SIGTERM, SIGINT, ``AdminF.shutdown`` or ``request_stop``): stop heartbeats, stop
 accepting connections, close idle connections, let calls in flight finish until the drain
 deadline (80 % of the node's ``deactivating-timeout``, so the node does not kill us first),
-close what is left, run the ``on_destroy`` hooks, close the communicator.
+close what is left, run the ``on_destroy`` hooks, send the last reports (stats, remote log,
+notify, properties: side by side, within what is left of the ``deactivating-timeout``, so a
+framework that is away does not hold the stop until the node kills the process), close the
+communicator.
 
 Its parts live beside it: the config file is read by ``tarsus.rpc.server_config``, business
 config files come from tarsconfig through ``tarsus.rpc.remote_config``, and each adapter drains
@@ -44,7 +47,7 @@ from typing import Any, NoReturn
 import tarsus
 from tarsus.codec.constants import SERVER_ADMIN_OBJ
 from tarsus.conf import ConfigError, TCConfig
-from tarsus.rpc import logs, remote_config, remote_log
+from tarsus.rpc import logs, remote_config, remote_log, runtime
 from tarsus.rpc.adapter_properties import AdapterProperties
 from tarsus.rpc.admin import (
     ADMIN_ADAPTER,
@@ -92,6 +95,11 @@ ADMIN_QUEUE_TIMEOUT_MS = 60000
 DRAIN_SHARE = 0.8
 #: Drain timeout of a programmatic application (no config).
 DEFAULT_DRAIN_TIMEOUT = 5.0
+#: Seconds the last reports (stats, remote log, notify, properties) get at least when stopping:
+#: sent side by side within what is left of the stop's time (``deactivating-timeout``), and
+#: dropped past it; a framework that is away must not hold a stopping server until the node
+#: kills it.
+FINAL_REPORTS_MIN = 0.5
 
 #: A hook run while the application starts or after it stopped; may be async.
 Hook = Callable[["Application"], Awaitable[None] | None]
@@ -125,6 +133,9 @@ class Application:
         #: the rolling log's level as last set (config ``logLevel`` or ``tars.setloglevel``)
         self.log_level = config.log_level if config is not None else "DEBUG"
         self.started = False
+        #: once started, freeze what start-up allocated and collect less often
+        #: (:func:`tarsus.rpc.runtime.tune_gc`); :meth:`main` turns it on, as it owns the process
+        self.tune_gc = False
         self._initializers: list[Hook] = []
         self._destroyers: list[Hook] = []
         self._config_hooks: list[ConfigHook] = []
@@ -177,6 +188,7 @@ class Application:
                     enableset=config.enableset,
                     setdivision=config.setdivision,
                     node_name=config.nodename,
+                    security=client.objects,
                     **options,
                 )
             except ValueError as e:
@@ -223,6 +235,7 @@ class Application:
             max_conns=spec.max_conns,
             queue_cap=spec.queue_cap,
             queue_timeout_ms=spec.queue_timeout_ms,
+            security=spec.security,
         )
 
     def add_admin(self, endpoint: str | Endpoint) -> Adapter:
@@ -310,6 +323,8 @@ class Application:
                 await self._run_hooks(self._initializers)
             if self._stopping is not None:
                 return  # told to stop while initialising (SIGTERM, AdminF.shutdown)
+            if self.tune_gc:  # start-up is over: its one full collection before calls come
+                runtime.tune_gc()
             for adapter in self.adapters:
                 await adapter.start()
                 started.append(adapter)
@@ -329,9 +344,10 @@ class Application:
         self.started = True
         if config is not None:
             log.info(
-                "%s started (pid %d): %s",
+                "%s started (pid %d, %s loop): %s",
                 config.full_name,
                 os.getpid(),
+                runtime.loop_name(asyncio.get_running_loop()),
                 ", ".join(f"{a.name} on {a.bound_endpoint}" for a in self.all_adapters()),
             )
 
@@ -427,7 +443,8 @@ class Application:
         return self._stopping is not None
 
     async def _stop(self, drain_timeout: float) -> None:
-        deadline = time.monotonic() + drain_timeout
+        started = time.monotonic()
+        deadline = started + drain_timeout
         log.info("stopping: draining calls in flight for up to %.1fs", drain_timeout)
         if self.keepalive is not None:
             await self.keepalive.stop()
@@ -445,15 +462,22 @@ class Application:
             await self._run_hooks(self._destroyers)
         except Exception:
             log.exception("an on_destroy hook failed")
-        if stats is not None:
-            await stats.stop()  # one last report
         if remote is not None:
             remote_log.uninstall(remote)
-            await remote.stop()  # what is queued
-        if self._notifier is not None:
-            await self._notifier.close()
-        if props is not None:
-            await props.stop()
+        # one last report each (what is queued), side by side, in the time the stop has left
+        last: list[Awaitable[None]] = [
+            sender
+            for sender in (
+                stats.stop() if stats is not None else None,
+                remote.stop() if remote is not None else None,
+                self._notifier.close() if self._notifier is not None else None,
+                props.stop() if props is not None else None,
+            )
+            if sender is not None
+        ]
+        if last:
+            left = started + drain_timeout / DRAIN_SHARE * 0.95 - time.monotonic()
+            await _within(last, max(FINAL_REPORTS_MIN, left))
         await self.communicator.close()
         self.started = False
         self._stopped.set()
@@ -620,7 +644,9 @@ class Application:
 
         Reads the config, sets up the logs, binds ``servants`` by name, runs ``initialize``
         (register admin commands, load configs, bind more servants...), serves until SIGTERM,
-        SIGINT or ``AdminF.shutdown``, stops gracefully. Returns the exit status: 0 after a
+        SIGINT or ``AdminF.shutdown``, stops gracefully. Runs on uvloop when it is installed
+        (``TARSUS_LOOP`` chooses; :mod:`tarsus.rpc.runtime`) and tunes the garbage collector
+        once serving. Returns the exit status: 0 after a
         graceful stop, 1 when the config or start-up fails (the reason goes to stderr and the
         log), 2 for bad arguments.
         """
@@ -632,9 +658,15 @@ class Application:
         except (ConfigError, ValueError) as e:
             print(f"cannot start: {e}", file=sys.stderr)
             return 1
-        server_log = app.setup_logs()
         try:
-            return asyncio.run(app._main(servants or {}, initialize))
+            loop = runtime.chosen_loop()
+        except ValueError as e:
+            print(f"cannot start: {e}", file=sys.stderr)
+            return 1
+        server_log = app.setup_logs()
+        app.tune_gc = True
+        try:
+            return runtime.run(app._main(servants or {}, initialize), loop)
         finally:
             server_log.close()
 
@@ -690,3 +722,22 @@ def run(
 ) -> NoReturn:
     """``sys.exit(Application.main(...))``: the last line of a server script."""
     sys.exit(Application.main(servants, argv=argv, initialize=initialize))
+
+
+async def _within(senders: Sequence[Awaitable[None]], timeout: float) -> None:
+    """Run ``senders`` side by side; those not done within ``timeout`` s are cancelled (what
+    they had not sent is dropped, and said)."""
+    tasks = [asyncio.ensure_future(sender) for sender in senders]
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+        log.warning(
+            "stopping: %d of the last reports to the framework not sent within %.1fs: dropped",
+            len(pending),
+            timeout,
+        )
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("stopping: a last report failed: %s", task.exception())

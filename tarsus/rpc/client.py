@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from tarsus.codec.constants import (
 from tarsus.codec.operation import Operation
 from tarsus.codec.versions import codec_for
 from tarsus.codec.wire import unpack_i16
+from tarsus.rpc.auth import authenticate, missing_credentials
 from tarsus.rpc.balance import EndpointSelector, tars_string_hash
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import (
@@ -38,9 +39,11 @@ from tarsus.rpc.errors import (
     ServerError,
     TarsError,
 )
-from tarsus.rpc.framing import BatchingProtocol, FrameAssembler, FramingError, frame
+from tarsus.rpc.framing import BatchingProtocol, FrameAssembler, FramingError, pack_len
 from tarsus.rpc.health import AdapterHealth, ShieldPolicy
 from tarsus.rpc.proxy import CallOptions
+from tarsus.rpc.security import ServantSecurity, client_ssl
+from tarsus.rpc.tls_transport import open_tls_connection
 
 log = logging.getLogger("tarsus.rpc.client")
 
@@ -58,7 +61,12 @@ class CallRecord:
 
 
 class ClientConnection(BatchingProtocol):
-    """One TCP connection to one endpoint, carrying many calls at once."""
+    """One TCP connection to one endpoint, carrying many calls at once.
+
+    Calls in flight wait in :attr:`pending` under their request id. Their timeouts share one
+    timer per connection (:meth:`_sweep`), armed at the earliest deadline, rather than one
+    timer per call: with every call answered in time it fires about once per timeout period.
+    """
 
     def __init__(
         self,
@@ -68,10 +76,12 @@ class ClientConnection(BatchingProtocol):
         super().__init__()
         self._on_lost = on_lost
         self._on_push = on_push
-        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.pending: dict[int, PendingCall | _Reply] = {}
         self._ids = request_ids()
         self._frames = FrameAssembler()
         self._paused: asyncio.Future[None] | None = None
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
         self.closed = False
 
     def next_id(self) -> int:
@@ -84,12 +94,56 @@ class ClientConnection(BatchingProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
         err = ConnectError(message=f"connection lost: {exc}" if exc else "connection closed")
         pending, self.pending = self.pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(err)
+        for call in pending.values():
+            call.failed(err)
         self._on_lost(self, exc)
+
+    def expect(self, rid: int) -> asyncio.Future[Any]:
+        """A future for the reply with request id *rid*, outside the call machinery (no
+        timeout, health or observers: the caller bounds the wait), e.g. a handshake sent
+        before the connection carries calls (``tarsus.rpc.auth``). It fails with
+        ``ConnectError`` if the connection is lost first."""
+        reply = _Reply(self._loop.create_future())
+        self.pending[rid] = reply
+        return reply.fut
+
+    def send_packet(self, packet: bytes) -> None:
+        """Queue one encoded packet: its length and its bytes go out in this turn's write
+        (joined there once, not framed by a copy of their own first)."""
+        self.send(pack_len(len(packet) + 4))
+        self.send(packet)
+
+    def start(self, call: PendingCall, packet: bytes) -> None:
+        """Send a two-way call's request; its answer, timeout or loss resolves ``call``."""
+        self.pending[call.rid] = call
+        self.send_packet(packet)
+        if self._sweep_timer is None or call.deadline < self._sweep_at:
+            self._arm(call.deadline, time.monotonic())
+
+    def _arm(self, at: float, now: float) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = at
+        self._sweep_timer = self._loop.call_later(max(0.0, at - now), self._sweep)
+
+    def _sweep(self) -> None:
+        """Fail the calls whose deadline passed; wait for the next deadline (at least
+        :data:`SWEEP_GAP` on, so that calls timing out one after another cost one look at the
+        table per gap, not one each)."""
+        self._sweep_timer = None
+        now = time.monotonic()
+        pending = self.pending
+        expired = [rid for rid, call in pending.items() if call.deadline <= now]
+        for rid in expired:
+            pending.pop(rid).timed_out()
+        if pending:
+            soonest = min(call.deadline for call in pending.values())
+            self._arm(max(soonest, now + SWEEP_GAP), now)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -115,9 +169,9 @@ class ClientConnection(BatchingProtocol):
             if rid == 0:
                 self._push(rsp)
                 continue
-            fut = pending.pop(rid, None)
-            if fut is not None and not fut.done():
-                fut.set_result(rsp)
+            call = pending.pop(rid, None)
+            if call is not None:
+                call.answered(rsp)
 
     def _push(self, rsp: Any) -> None:
         """A server push (request id 0): to the push handler, if the proxy set one."""
@@ -134,6 +188,114 @@ class ClientConnection(BatchingProtocol):
             self.transport.abort()
 
 
+#: Least time between two timeout sweeps of one connection (seconds): a call times out at most
+#: this late when others timed out just before it.
+SWEEP_GAP = 0.005
+
+
+class PendingCall:
+    """One two-way call in flight: what its answer, timeout or lost connection needs to
+    resolve ``fut`` (the result, or the ``TarsError``), count the endpoint's health and tell
+    the observers. Resolving it here, in the read callback, leaves the caller one future to
+    await: no coroutine of the runtime sits between the caller and its answer."""
+
+    __slots__ = (
+        "adapter",
+        "deadline",
+        "func",
+        "fut",
+        "obj",
+        "op",
+        "rid",
+        "started",
+        "timeout_ms",
+    )
+
+    def __init__(
+        self,
+        fut: asyncio.Future[Any],
+        obj: ObjectProxy,
+        op: Operation | None,
+        func: str,
+        adapter: AdapterProxy,
+        rid: int,
+        started: float,
+        timeout_ms: int,
+    ) -> None:
+        self.fut = fut
+        self.obj = obj
+        self.op = op  # None: the caller wants the reply packet (invoke_raw)
+        self.func = func
+        self.adapter = adapter
+        self.rid = rid
+        self.started = started
+        self.timeout_ms = timeout_ms
+        self.deadline = started + timeout_ms / 1000.0
+
+    def answered(self, rsp: Any) -> None:
+        fut = self.fut
+        if fut.done():  # the caller was cancelled
+            return
+        code, desc = _result_code(rsp)
+        now = time.monotonic()
+        self.adapter.health.finish_invoke(code != 0, now)
+        obj = self.obj
+        if obj.observers:
+            obj._observe(self.func, self.adapter, code, now - self.started)
+        if code != 0:
+            fut.set_exception(ServerError(code, desc))
+            return
+        op = self.op
+        if op is None:
+            fut.set_result(rsp)
+            return
+        try:
+            result = obj.codec.decode_results(op, rsp.sBuffer)
+        except DecodeError as e:
+            fut.set_exception(ClientDecodeError(message=f"{obj.name}.{op.name}: {e}"))
+            return
+        fut.set_result(result)
+
+    def timed_out(self) -> None:
+        self.failed(
+            InvokeTimeout(
+                message=f"{self.obj.name}.{self.func} got no answer from "
+                f"{self.adapter.endpoint} within {self.timeout_ms} ms"
+            )
+        )
+
+    def failed(self, err: TarsError) -> None:
+        fut = self.fut
+        if fut.done():
+            return
+        now = time.monotonic()
+        self.adapter.health.finish_invoke(True, now)
+        if self.obj.observers:
+            self.obj._observe(self.func, self.adapter, err.code, now - self.started)
+        fut.set_exception(err)
+
+
+class _Reply:
+    """A bare wait for one reply (:meth:`ClientConnection.expect`): no deadline of its own."""
+
+    __slots__ = ("fut",)
+    deadline = float("inf")
+
+    def __init__(self, fut: asyncio.Future[Any]) -> None:
+        self.fut = fut
+
+    def answered(self, rsp: Any) -> None:
+        if not self.fut.done():
+            self.fut.set_result(rsp)
+
+    def failed(self, err: TarsError) -> None:
+        if not self.fut.done():
+            self.fut.set_exception(err)
+
+    def timed_out(self) -> None:  # never: its deadline is infinite
+        self.failed(InvokeTimeout())
+
+
 def _peek_version(body: bytes | bytearray) -> int:
     """iVersion is tag 1 in both packet layouts; read it without decoding the rest."""
     if len(body) >= 1 and body[0] == 0x10 and len(body) >= 2:
@@ -141,6 +303,12 @@ def _peek_version(body: bytes | bytearray) -> int:
     if len(body) >= 3 and body[0] == 0x11:
         return int(unpack_i16(body, 1)[0])
     return TARSVERSION
+
+
+def _read_outcome(fut: asyncio.Future[Any]) -> None:
+    """Mark a finished future's error as read (those who await it still get it)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 class AdapterProxy:
@@ -152,9 +320,13 @@ class AdapterProxy:
         policy: ShieldPolicy,
         connect_timeout: float,
         on_push: Callable[[ResponsePacket], None] | None = None,
+        obj_name: str = "",
+        security: ServantSecurity | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.on_push = on_push
+        self.obj_name = obj_name
+        self.security = security
         self.health = AdapterHealth(policy, label=str(endpoint))
         self.connect_timeout = connect_timeout
         self._conn: ClientConnection | None = None
@@ -166,6 +338,9 @@ class AdapterProxy:
             return conn
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
+            # awaited through a shield: a caller that gave up (its own timeout) leaves the
+            # attempt's error unread, which asyncio would log as never retrieved
+            self._connecting.add_done_callback(_read_outcome)
         try:
             return await asyncio.shield(self._connecting)
         finally:
@@ -175,16 +350,31 @@ class AdapterProxy:
     async def _connect(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
         ep = self.endpoint
+        security = self.security
+        credentials = security.credentials if security is not None else None
+        if ep.auth_type and credentials is None:  # -e 1 and nothing to sign with: don't connect
+            raise missing_credentials(self.obj_name, ep)
+        tls = client_ssl(security, self.obj_name) if ep.protocol == "ssl" else None
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: ClientConnection(self._lost, self.on_push), ep.host, ep.port
-                ),
-                self.connect_timeout,
+
+            def factory() -> ClientConnection:
+                return ClientConnection(self._lost, self.on_push)
+
+            connecting = (
+                loop.create_connection(factory, ep.host, ep.port)
+                if tls is None
+                else open_tls_connection(factory, ep.host, ep.port, tls)
             )
+            _, made = await asyncio.wait_for(connecting, self.connect_timeout)
+            conn = cast(ClientConnection, made)
+            if credentials is not None and ep.auth_type:  # -e 1: the handshake goes first
+                await authenticate(conn, self.obj_name, credentials, self.connect_timeout, where=ep)
         except (TimeoutError, OSError) as e:
             self.health.connect_failed(time.monotonic())
             raise ConnectError(message=f"cannot connect to {ep}: {e or 'timeout'}") from None
+        except ConnectError:
+            self.health.connect_failed(time.monotonic())
+            raise
         self.health.connect_ok(time.monotonic())
         self._conn = conn
         return conn
@@ -224,8 +414,11 @@ class ObjectProxy:
         policy: ShieldPolicy | None = None,
         resolver: Callable[[], Any] | None = None,
         observers: list[Callable[[CallRecord], None]] | None = None,
+        security: ServantSecurity | None = None,
     ) -> None:
         self.name = name
+        #: keys and TLS files for this servant's endpoints (``-e 1``, ``ssl``)
+        self.security = security
         self.timeout_ms = timeout_ms
         self.connect_timeout = connect_timeout_ms / 1000.0
         self.version = version
@@ -256,24 +449,23 @@ class ObjectProxy:
         new: dict[Endpoint, AdapterProxy] = {}
         for ep in endpoints:
             if ep not in new:
-                new[ep] = (
-                    old.get(ep)
-                    or self.inactive_adapters.get(ep)
-                    or AdapterProxy(ep, self.policy, self.connect_timeout, self._on_push)
-                )
+                new[ep] = old.get(ep) or self.inactive_adapters.get(ep) or self._adapter_proxy(ep)
         old_inactive = self.inactive_adapters
         new_inactive: dict[Endpoint, AdapterProxy] = {}
         for ep in inactive:
             if ep not in new and ep not in new_inactive:
-                new_inactive[ep] = old_inactive.get(ep) or AdapterProxy(
-                    ep, self.policy, self.connect_timeout, self._on_push
-                )
+                new_inactive[ep] = old_inactive.get(ep) or self._adapter_proxy(ep)
         for ep, adapter in old.items():
             if ep not in new:
                 _retire(adapter, self.timeout_ms / 1000.0)
         self.adapters = new
         self.inactive_adapters = new_inactive
         self.selector.update(list(new.values()), list(new_inactive.values()))
+
+    def _adapter_proxy(self, ep: Endpoint) -> AdapterProxy:
+        return AdapterProxy(
+            ep, self.policy, self.connect_timeout, self._on_push, self.name, self.security
+        )
 
     def _on_push(self, rsp: ResponsePacket) -> None:
         handler = self.push_handler
@@ -282,21 +474,19 @@ class ObjectProxy:
         else:
             handler(rsp)
 
-    async def __call__(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
-        return await self.invoke(op, args, options)
+    def invoke(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Awaitable[Any]:
+        """Encode one call and send it; await the result for its result (``None`` for a
+        one-way call) or its ``TarsError``.
 
-    async def invoke(self, op: Operation, args: tuple[Any, ...], options: CallOptions) -> Any:
-        codec = self.codec
-        body = codec.encode_args(op, args)
+        The common case, a connected endpoint, sends at once and returns the call's future;
+        anything else (connecting, the registry's first answer, retrying another endpoint)
+        goes through a coroutine (:meth:`_invoke_slow`)."""
+        body = self.codec.encode_args(op, args)
         if op.routekey is not None and options.hash_code is None and options.consistent_key is None:
             options = _route_by_key(op, args, options)
-        rsp = await self.invoke_raw(op.name, body, options)
-        if rsp is None:
-            return None
-        try:
-            return codec.decode_results(op, rsp.sBuffer)
-        except DecodeError as e:
-            raise ClientDecodeError(message=f"{self.name}.{op.name}: {e}") from None
+        return self._start(op, op.name, body, options)
+
+    __call__ = invoke  # what ServantProxy calls (an Invoker)
 
     async def invoke_raw(
         self,
@@ -305,13 +495,54 @@ class ObjectProxy:
         options: CallOptions,
     ) -> Any:
         """Send one request; return the reply packet (None for one-way); raise TarsError."""
-        loop = asyncio.get_running_loop()
+        return await self._start(None, func, body, options)
+
+    def _start(
+        self, op: Operation | None, func: str, body: bytes, options: CallOptions
+    ) -> Awaitable[Any]:
+        if self.ready():
+            now = time.monotonic()
+            adapter = self.selector.select(
+                now, hash_code=options.hash_code, consistent_key=options.consistent_key
+            )
+            if adapter is not None:
+                conn = adapter._conn
+                if conn is not None and not conn.closed:
+                    return self._send(conn, adapter, op, func, body, options, now)
+                return self._invoke_slow(op, func, body, options, adapter)
+        return self._invoke_slow(op, func, body, options, None)
+
+    def ready(self) -> bool:
+        """Whether calls may go out without waiting for anything first (a registry-resolved
+        proxy waits for the registry's first answer: ``tarsus.rpc.locator``)."""
+        return True
+
+    async def wait_ready(self, options: CallOptions) -> CallOptions:
+        """Wait (within the call's timeout) until :meth:`ready`; the options with the time
+        left. A direct proxy has nothing to wait for."""
+        return options
+
+    async def _invoke_slow(
+        self,
+        op: Operation | None,
+        func: str,
+        body: bytes,
+        options: CallOptions,
+        first: AdapterProxy | None,
+    ) -> Any:
+        """A call that must first connect (or wait for the registry): find an endpoint that
+        accepts a connection, trying the others (and a fresh registry answer, once) when one
+        refuses; then send as usual."""
+        if first is None and not self.ready():
+            options = await self.wait_ready(options)
         timeout_ms = options.timeout_ms or self.timeout_ms
-        deadline = time.monotonic() + timeout_ms / 1000.0
+        started = time.monotonic()
+        deadline = started + timeout_ms / 1000.0
         tried: set[int] = set()
         asked_again = False
         while True:
-            adapter = self._pick(options, tried)
+            adapter = first if first is not None else self._pick(options, tried)
+            first = None
             try:
                 conn = await adapter.connection()
                 break
@@ -326,52 +557,42 @@ class ObjectProxy:
                     raise
                 asked_again = True  # new endpoints from the registry: try those, once
                 tried.clear()
-        rid = conn.next_id()
-        status = options.status or {}
-        packet = RequestPacket(
-            self.version,
-            1 if options.oneway else 0,
-            0,
-            rid,
-            self.name,
-            func,
-            body,
-            timeout_ms,
-            options.context or {},
-            status,
+        # The call's time counts from here: connecting took part of it.
+        return await self._send(conn, adapter, op, func, body, options, started)
+
+    def _send(
+        self,
+        conn: ClientConnection,
+        adapter: AdapterProxy,
+        op: Operation | None,
+        func: str,
+        body: bytes,
+        options: CallOptions,
+        now: float,
+    ) -> asyncio.Future[Any]:
+        timeout_ms = options.timeout_ms or self.timeout_ms
+        rid = next(conn._ids)
+        packet = encode(
+            RequestPacket(
+                self.version,
+                1 if options.oneway else 0,
+                0,
+                rid,
+                self.name,
+                func,
+                body,
+                timeout_ms,
+                options.context,
+                options.status,
+            )
         )
-        data = frame(encode(packet))
+        fut: asyncio.Future[Any] = conn._loop.create_future()
         if options.oneway:
-            conn.send(data)
-            return None
-        fut: asyncio.Future[Any] = loop.create_future()
-        conn.pending[rid] = fut
-        conn.send(data)
-        started = time.monotonic()
-        timer = loop.call_later(max(0.0, deadline - started), _expire, conn, rid, fut)
-        try:
-            rsp = await fut
-        except TarsError as e:
-            now = time.monotonic()
-            adapter.health.finish_invoke(True, now)
-            if self.observers:
-                self._observe(func, adapter, e.code, now - started)
-            if isinstance(e, InvokeTimeout):
-                raise InvokeTimeout(
-                    message=f"{self.name}.{func} got no answer from {adapter.endpoint} "
-                    f"within {timeout_ms} ms"
-                ) from None
-            raise
-        finally:
-            timer.cancel()
-        code, desc = _result_code(rsp)
-        now = time.monotonic()
-        adapter.health.finish_invoke(code != 0, now)
-        if self.observers:
-            self._observe(func, adapter, code, now - started)
-        if code != 0:
-            raise ServerError(code, desc)
-        return rsp
+            conn.send_packet(packet)
+            fut.set_result(None)
+            return fut
+        conn.start(PendingCall(fut, self, op, func, adapter, rid, now, timeout_ms), packet)
+        return fut
 
     async def every_endpoint_refused(self, deadline: float) -> bool:
         """Called when no endpoint of this object accepted a connection for a call (nothing
@@ -432,12 +653,6 @@ def _route_by_key(op: Operation, args: tuple[Any, ...], options: CallOptions) ->
     code = value if isinstance(value, int) else tars_string_hash(str(value))
     status = {**(options.status or {}), STATUS_GRID_KEY: str(value)}
     return replace(options, hash_code=code, status=status)
-
-
-def _expire(conn: ClientConnection, rid: int, fut: asyncio.Future[Any]) -> None:
-    conn.pending.pop(rid, None)
-    if not fut.done():
-        fut.set_exception(InvokeTimeout())
 
 
 def _result_code(rsp: Any) -> tuple[int, str]:

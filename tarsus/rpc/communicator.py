@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from tarsus.rpc.locator import (
     default_cache_dir,
 )
 from tarsus.rpc.proxy import ServantProxy
+from tarsus.rpc.security import ServantSecurity
 
 P = TypeVar("P", bound=ServantProxy)
 
@@ -70,6 +71,9 @@ class Communicator:
       lookups (as TarsCpp servers do), so the registry places us in the right IDC group.
     - *cache_dir*: where registry answers are cached (``endpoints.json``); ``None`` disables
       the cache.
+    - *security*: by object name, the access keys (endpoints with ``-e 1``) and TLS files
+      (``ssl`` endpoints) of calls to it, as a client config's object domains give them
+      (``tarsus.rpc.security``, docs/security.md).
     """
 
     def __init__(
@@ -86,8 +90,10 @@ class Communicator:
         query_method: QueryMethod = "findObjectByIdInSameGroup",
         node_name: str = "",
         cache_dir: str | os.PathLike[str] | _Default | None = DEFAULT_CACHE_DIR,
+        security: Mapping[str, ServantSecurity] | None = None,
     ) -> None:
         self.locator = locator
+        self.security = dict(security or {})
         self.timeout_ms = timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
         self.shield_policy = shield_policy or ShieldPolicy()
@@ -129,6 +135,7 @@ class Communicator:
                 "version": version,
                 "policy": self.shield_policy,
                 "observers": self.observers,
+                "security": self.security.get(target.obj_name),
             }
             if target.endpoints:
                 obj = ObjectProxy(target.obj_name, target.endpoints, **options)
@@ -144,6 +151,14 @@ class Communicator:
         return obj
 
     @property
+    def registry(self) -> Locator:
+        """The registries of the locator: ``registry.ask(lambda query: query.findObjectById(
+        name))`` runs one ``QueryF`` call, hedged across them (``Locator.ask``)."""
+        if self.locator is None:
+            raise NoEndpointError(message="no locator is configured")
+        return self._get_locator()
+
+    @property
     def endpoint_cache(self) -> EndpointCache | None:
         """The on-disk cache of registry answers (None without locator or with caching off)."""
         return self._get_locator().cache if self.locator is not None else None
@@ -154,9 +169,11 @@ class Communicator:
             cache = None
             if self.cache_dir is not None:
                 cache = EndpointCache(self.cache_dir / CACHE_FILE_NAME)
+            # One proxy per registry: the locator hedges lookups across them.
+            target = parse_proxy(self.locator)
             self._locator = Locator(
                 self.locator,
-                self.object_proxy(self.locator),
+                [self.object_proxy(f"{target.obj_name}@{ep}") for ep in target.endpoints],
                 schedule=self.refresh_schedule,
                 query_method=self.query_method,
                 set_division=self.setdivision if self.enableset else None,

@@ -15,6 +15,8 @@ from tarsus.codec.versions import codec_for
 
 if TYPE_CHECKING:
     from tarsus.codec.operation import Operation
+    from tarsus.codec.packet import RequestPacket
+    from tarsus.codec.versions import BodyCodec
     from tarsus.rpc.server import ServerConnection
 
 _current: contextvars.ContextVar[Current] = contextvars.ContextVar("tarsus_current")
@@ -26,61 +28,78 @@ def current() -> Current:
 
 
 class Current:
+    """Built for every call, so it is kept small: the decoded request packet is held as it
+    came, and the request's fields are read through it."""
+
     __slots__ = (
         "_conn",
         "_deferred",
+        "_req",
         "_responded",
         "codec",
-        "context",
-        "func_name",
-        "message_type",
         "operation",
-        "packet_type",
         "received_at",
-        "request_id",
         "response_context",
-        "servant_name",
-        "status",
-        "timeout",
-        "version",
     )
 
     def __init__(
         self,
         conn: ServerConnection,
-        *,
-        version: int,
-        packet_type: int,
-        message_type: int,
-        request_id: int,
-        servant_name: str,
-        func_name: str,
-        timeout: int,
-        context: dict[str, str],
-        status: dict[str, str],
+        req: RequestPacket,
         operation: Operation | None,
+        received_at: float | None = None,
+        codec: BodyCodec | None = None,
     ) -> None:
         self._conn = conn
-        self.version = version
-        #: how this call's arguments and results are encoded (by ``version``)
-        self.codec = codec_for(version)
-        self.packet_type = packet_type
-        self.message_type = message_type
-        self.request_id = request_id
-        self.servant_name = servant_name
-        self.func_name = func_name
-        self.timeout = timeout
-        self.context = context
-        self.status = status
+        self._req = req
         self.operation = operation
+        #: how this call's arguments and results are encoded (by ``version``)
+        self.codec = codec_for(req.iVersion) if codec is None else codec
+        self.received_at = time.monotonic() if received_at is None else received_at
         self.response_context: dict[str, str] = {}
-        self.received_at = time.monotonic()
         self._deferred = False
         self._responded = False
 
     @property
+    def version(self) -> int:
+        return self._req.iVersion
+
+    @property
+    def packet_type(self) -> int:
+        return self._req.cPacketType
+
+    @property
+    def message_type(self) -> int:
+        return self._req.iMessageType
+
+    @property
+    def request_id(self) -> int:
+        return self._req.iRequestId
+
+    @property
+    def servant_name(self) -> str:
+        return self._req.sServantName
+
+    @property
+    def func_name(self) -> str:
+        return self._req.sFuncName
+
+    @property
+    def timeout(self) -> int:
+        """The caller's timeout in ms (0: none given)."""
+        return self._req.iTimeout
+
+    @property
+    def context(self) -> dict[str, str]:
+        return self._req.context
+
+    @property
+    def status(self) -> dict[str, str]:
+        return self._req.status
+
+    @property
     def oneway(self) -> bool:
-        return self.packet_type == 1
+        return self._req.cPacketType == 1
 
     @property
     def peer(self) -> tuple[str, int] | None:

@@ -20,10 +20,11 @@ of them refuses the connection before the registry has answered, the call waits 
 timeout) for that first answer and goes where it says; an answer with no active endpoint drops
 endpoints that only the cache knew. Once the registry has answered, a call whose every endpoint
 refuses asks it again at once (at most once per ``fail_interval``) instead of failing until the
-next scheduled refresh. Both are deliberate differences from TarsCpp, whose clients keep
-calling cached or refused endpoints until ``refresh-endpoint-interval`` is over: a short-lived
-client (``tarsus call``) would otherwise never reach a server that moved to another port
-(docs/rpc-client.md, "Registry names (the locator)").
+next scheduled refresh, and so does a call that finds no endpoint at all (the registry was
+down, or listed none active, at the last lookup). Both are deliberate differences from TarsCpp,
+whose clients keep calling cached or refused endpoints until ``refresh-endpoint-interval`` is
+over: a short-lived client (``tarsus call``) would otherwise never reach a server that moved to
+another port (docs/rpc-client.md, "Registry names (the locator)").
 
 Which ``QueryF`` call: ``findObjectByIdInSameGroup`` by default, as TarsCpp, TarsGo and the
 Node SDK do. Without IDC groups configured in the registry it answers exactly what
@@ -38,16 +39,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from tarsus.codec.constants import CONTEXT_NODE_NAME
 from tarsus.protocol.gen import QueryF
@@ -77,6 +79,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("tarsus.rpc.locator")
+
+T = TypeVar("T")
 
 #: The QueryF calls a locator can resolve names with (set mode uses findObjectByIdInSameSet).
 QueryMethod = Literal["findObjectByIdInSameGroup", "findObjectById4Any", "findObjectById4All"]
@@ -115,6 +119,10 @@ class RefreshSchedule:
     fail_times_limit: int = 3
     #: a query in flight fails after this long
     query_timeout: float = 5.0
+    #: with several registries in the locator: a lookup one registry has not answered
+    #: within this long is also sent to the next (the first answer wins), so a registry
+    #: host that went silent costs lookups this much, not ``query_timeout``
+    hedge_delay: float = 0.5
 
     MIN_REFRESH_INTERVAL_MS: ClassVar[int] = 5000
 
@@ -364,13 +372,15 @@ class Locator:
     """The registry as one communicator sees it: the QueryF proxy, how to ask, the cache.
 
     *query* is the ``ObjectProxy`` of ``tars.tarsregistry.QueryObj@...`` (several registry
-    endpoints are balanced and shielded like any servant's).
+    endpoints are then balanced and shielded like any servant's), or one ``ObjectProxy`` per
+    registry endpoint, as the communicator makes them: lookups are then hedged across the
+    registries (:meth:`ask`).
     """
 
     def __init__(
         self,
         locator: str,
-        query: ObjectProxy,
+        query: ObjectProxy | Sequence[ObjectProxy],
         *,
         schedule: RefreshSchedule | None = None,
         query_method: QueryMethod = "findObjectByIdInSameGroup",
@@ -394,12 +404,18 @@ class Locator:
         self.query_method: QueryMethod = query_method
         self.set_division = check_set_division(set_division) if set_division else ""
         self.cache = cache
-        prx = QueryF.QueryFProxy(query)
-        prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
-        if node_name:
-            # As TarsCpp servers: the registry groups the caller by this (IDC groups)
-            prx = prx.with_options(context={CONTEXT_NODE_NAME: node_name})
-        self._prx = prx
+        self._registries: list[tuple[ObjectProxy, QueryF.QueryFProxy]] = []
+        for obj in [query] if isinstance(query, ObjectProxy) else query:
+            prx = QueryF.QueryFProxy(obj)
+            prx = prx.tars_set_timeout(max(1, round(self.schedule.query_timeout * 1000)))
+            if node_name:
+                # As TarsCpp servers: the registry groups the caller by this (IDC groups)
+                prx = prx.with_options(context={CONTEXT_NODE_NAME: node_name})
+            self._registries.append((obj, prx))
+        if not self._registries:
+            raise ValueError(f"locator {locator!r}: no registry proxy given")
+        self._turn = 0
+        self._stragglers: set[asyncio.Future[Any]] = set()
 
     @property
     def method(self) -> str:
@@ -407,8 +423,65 @@ class Locator:
         return "findObjectByIdInSameSet" if self.set_division else self.query_method
 
     async def find(self, obj_name: str) -> tuple[int, list[EndpointF], list[EndpointF]]:
-        """One lookup: (return code, active ``EndpointF`` list, inactive list)."""
-        prx = self._prx
+        """One lookup: (return code, active ``EndpointF`` list, inactive list), asked of the
+        registries as :meth:`ask` does."""
+        return await self.ask(functools.partial(self._find, obj_name=obj_name))
+
+    async def ask(self, call: Callable[[QueryF.QueryFProxy], Awaitable[T]]) -> T:
+        """Run one ``QueryF`` call, ``call(proxy)``, against the registries.
+
+        With one proxy (or one proxy holding every registry endpoint) it is a plain call.
+        With one proxy per registry the call is *hedged*: it goes to the registries in turn
+        (round-robin, those the client does not shield first), and each ``hedge_delay``
+        without an answer, or at once when one fails, also to the next. The first answer
+        wins; the calls still under way finish in the background within ``query_timeout``
+        (their failures shield a silent registry, as any call's do). So a registry host
+        that is cut off delays lookups by ``hedge_delay``, not by ``query_timeout``
+        (docs/failover.md). When every registry fails, the last failure is raised.
+        """
+        order = self._order()
+        if len(order) == 1:
+            return await call(order[0])
+        running: set[asyncio.Future[T]] = set()
+        failure: BaseException | None = None
+        left = list(order)
+        try:
+            while left or running:
+                if left:
+                    running.add(asyncio.ensure_future(call(left.pop(0))))
+                done, running = await asyncio.wait(
+                    running,
+                    timeout=self.schedule.hedge_delay if left else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    if task.exception() is None:
+                        return task.result()
+                    failure = task.exception()
+            assert failure is not None
+            raise failure
+        finally:
+            for task in running:  # not cancelled: they end within query_timeout
+                self._stragglers.add(task)
+                task.add_done_callback(self._straggler_done)
+
+    def _straggler_done(self, task: asyncio.Future[Any]) -> None:
+        self._stragglers.discard(task)
+        if not task.cancelled():
+            task.exception()  # seen: its failure was counted by the proxy's health
+
+    def _order(self) -> list[QueryF.QueryFProxy]:
+        """The registries for the next call: round-robin, the available ones first."""
+        n = len(self._registries)
+        start, self._turn = self._turn % n, self._turn + 1
+        turn = self._registries[start:] + self._registries[:start]
+        now = time.monotonic()
+        up = [p for obj, p in turn if any(a.health.available(now) for a in obj.adapters.values())]
+        return up + [p for _, p in turn if p not in up]
+
+    async def _find(
+        self, prx: QueryF.QueryFProxy, *, obj_name: str
+    ) -> tuple[int, list[EndpointF], list[EndpointF]]:
         result: tuple[int, list[EndpointF], list[EndpointF]]
         if self.set_division:
             result = await prx.findObjectByIdInSameSet(obj_name, self.set_division)
@@ -490,8 +563,9 @@ class EndpointManager:
 
     async def wait_for_endpoints(self, timeout_ms: int) -> int:
         """Called by a call that finds no active endpoint: wait (at most *timeout_ms*) for the
-        lookup under way, if any. Returns the milliseconds left for the call; raises
-        :class:`NoEndpointError` naming the object, the locator and the reason."""
+        lookup under way, or for a new one when the last finished ``fail_interval`` ago or
+        more (whatever the refresh schedule says). Returns the milliseconds left for the call;
+        raises :class:`NoEndpointError` naming the object, the locator and the reason."""
         self.start()
         if self.obj.selector:
             return timeout_ms
@@ -500,7 +574,14 @@ class EndpointManager:
             raise NoEndpointError(
                 message=f"no endpoint for {self.obj.name}: its communicator is closed"
             )
-        if self._querying or not self._settled:
+        ask = (
+            self._settled
+            and not self._querying
+            and time.monotonic() - self._last_lookup >= self.locator.schedule.fail_interval
+        )
+        if ask:  # the last lookup is old: ask again now rather than fail on its answer
+            self._refresher.run_now()
+        if ask or self._querying or not self._settled:
             try:
                 await asyncio.wait_for(self._next_outcome(), timeout_ms / 1000.0)
             except TimeoutError:
@@ -711,11 +792,12 @@ class RegistryObjectProxy(ObjectProxy):
         super().__init__(name, (), direct=False, **options)
         self.manager = EndpointManager(self, locator)
 
-    async def invoke_raw(self, func: str, body: bytes, options: CallOptions) -> Any:
-        if not self.selector or not self.manager.started:
-            left = await self.manager.wait_for_endpoints(options.timeout_ms or self.timeout_ms)
-            options = dataclasses.replace(options, timeout_ms=left)
-        return await super().invoke_raw(func, body, options)
+    def ready(self) -> bool:
+        return bool(self.selector) and self.manager.started
+
+    async def wait_ready(self, options: CallOptions) -> CallOptions:
+        left = await self.manager.wait_for_endpoints(options.timeout_ms or self.timeout_ms)
+        return dataclasses.replace(options, timeout_ms=left)
 
     async def every_endpoint_refused(self, deadline: float) -> bool:
         return await self.manager.endpoints_refused(deadline)

@@ -63,6 +63,7 @@ class Periodic:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._finishing = False
+        self._cancelled = False  # stop() cancelled the loop
         self._due = 0.0  # loop time of the next round (fixed_rate)
         self._woken = False  # the last wait was cut short by run_now() / finish()
 
@@ -74,19 +75,27 @@ class Periodic:
         """Start the loop (no-op when it runs)."""
         if self._task is None:
             loop = asyncio.get_running_loop()
-            self._finishing = False
+            self._finishing = self._cancelled = False
             self._due = loop.time()
             self._woken = False
             self._task = loop.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        """Cancel the loop and wait for it to end (a round in progress is cancelled)."""
+        """Cancel the loop and wait for it to end (a round in progress is cancelled). A round
+        that turns the cancellation into another error (a database driver interrupted in a
+        query may) still ends the loop: no round starts after this."""
         task, self._task = self._task, None
         if task is None:
             return
+        self._finishing = self._cancelled = True
+        self._wake.set()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller of stop() is being cancelled itself: not ours to swallow
 
     def finish(self) -> None:
         """End the loop once the round in progress (if any) is over, without cancelling it or
@@ -116,6 +125,8 @@ class Periodic:
             try:
                 await self.action()
             except Exception as e:  # one failed round must not end the loop
+                if self._cancelled:  # stopped: the error is the round being cut off
+                    break
                 if self.on_error is not None:
                     self.on_error(e)
                 else:

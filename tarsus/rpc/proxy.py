@@ -45,8 +45,9 @@ class ServantProxy:
         self._tars_invoker_ = invoker
         self._tars_options_ = options
 
-    async def _tars_invoke_(self, op: Operation, args: tuple[Any, ...]) -> Any:
-        return await self._tars_invoker_(op, args, self._tars_options_)
+    def _tars_invoke_(self, op: Operation, args: tuple[Any, ...]) -> Awaitable[Any]:
+        # Not a coroutine: the generated method awaits the invoker's awaitable directly.
+        return self._tars_invoker_(op, args, self._tars_options_)
 
     def with_options(self, **changes: Any) -> Self:
         """A proxy to the same servant whose calls use these options (see ``CallOptions``)."""

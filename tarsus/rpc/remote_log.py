@@ -96,9 +96,16 @@ class _Handler(logging.Handler):
         self.file = file
         self.only_dyed = only_dyed
         self.setFormatter(formatter)
+        #: the record handled last: a named day logger's record propagates to the default
+        #: day logger (its parent) when logs.setup() has not stopped propagation, and both
+        #: carry this handler — sent once, not twice
+        self._last: logging.LogRecord | None = None
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No lock, no formatting here: the caller's whole cost is this method.
+        if record is self._last:
+            return False
+        self._last = record
         if self.filters and not self.filter(record):
             return False
         key = dyeing_key()

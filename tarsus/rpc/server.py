@@ -2,10 +2,12 @@
 
 One ``Adapter`` serves one servant on one endpoint (as upstream: ``<App.Server.ObjAdapter>``
 with ``endpoint``, ``servant``, ``maxconns``, ``queuecap``, ``queuetimeout``). Each connection
-splits the byte stream into packets, decodes them, and runs each call in its own task so slow
-calls never hold up fast ones. Replies produced in the same turn of the event loop leave in
-one write. Bad input closes that connection (a packet that is not Tars) or is answered with a
-Tars return code (an argument that does not decode), and never reaches other connections.
+splits the byte stream into packets, decodes them, and runs each ``async def`` method eagerly:
+its first step runs in the read callback, and only a call that suspends becomes a task, so
+slow calls never hold up fast ones and fast ones cost no task. Replies produced in the same
+turn of the event loop leave in one write. Bad input closes that connection (a packet that is
+not Tars) or is answered with a Tars return code (an argument that does not decode), and never
+reaches other connections.
 
 Dispatch follows TarsCpp's ``ServantHandle::handleTarsProtocol``: overload (-9), queue timeout (-6)
 checks, servant name (-4), ``tars_ping``, unknown function (-3), argument decoding by iVersion
@@ -21,8 +23,10 @@ import dataclasses
 import functools
 import inspect
 import logging
+import ssl
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, cast
 
 from tarsus.codec import DecodeError, RequestPacket, ResponsePacket, decode, encode, tup
@@ -35,27 +39,84 @@ from tarsus.codec.constants import (
     TARSVERSION,
 )
 from tarsus.codec.operation import Operation
+from tarsus.codec.packet import frame_response
+from tarsus.codec.versions import codec_for
 from tarsus.idl.codegen import py_name
 from tarsus.rpc.current import Current, _current
 from tarsus.rpc.endpoint import Endpoint
 from tarsus.rpc.errors import Ret, TarsError
 from tarsus.rpc.framing import BatchingProtocol, FrameAssembler, FramingError, frame
 from tarsus.rpc.periodic import Periodic
+from tarsus.rpc.security import ServantSecurity, server_security
 from tarsus.rpc.servant import Servant
+from tarsus.rpc.tls_transport import TlsProtocol
 
 log = logging.getLogger("tarsus.rpc.server")
+
+_SUCCESS = int(Ret.SUCCESS)  # plain ints: an enum member lookup costs on the hot path
+_UNKNOWN_ERR = int(Ret.SERVER_UNKNOWN_ERR)
 
 #: Our default packet cap: Go's 10 MiB (C++ allows 100 MiB). Bounds what one connection buffers.
 DEFAULT_MAX_PACKET = 10 * 1024 * 1024
 
 
+#: names whose use in a method's own code means it needs ``asyncio.current_task()`` from its
+#: first line (``asyncio.timeout``, ``TaskGroup``...): such a method is dispatched in a task
+_NEEDS_TASK = frozenset({"timeout", "timeout_at", "Timeout", "TaskGroup", "current_task"})
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
 class _Method:
-    __slots__ = ("call", "is_coroutine", "op")
+    __slots__ = ("call", "eager", "is_coroutine", "op")
 
     def __init__(self, op: Operation, call: Callable[..., Any]) -> None:
         self.op = op
         self.call = call
         self.is_coroutine = inspect.iscoroutinefunction(call)
+        code = getattr(getattr(call, "__func__", call), "__code__", None)
+        #: whether its first step may run before a task exists (docs/rpc-server.md
+        #: "Eager dispatch"); cleared for good when it turns out to need one
+        self.eager = code is None or not (_names_used(code) & _NEEDS_TASK)
+
+
+class _Resumed:
+    """A coroutine that already ran up to its first suspension, awaitable again: a task
+    awaiting it hands on what the coroutine waits for, then drives it to its end (what
+    ``Task(eager_start=True)`` does in Python 3.12, by hand, and without the task when the
+    coroutine never suspends)."""
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, waiting = self._coro, self._waiting
+        self._waiting = None
+        while True:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # what the task throws in goes on to the coroutine
+                try:
+                    waiting = coro.throw(e)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 def bind_methods(servant: Servant) -> dict[str, _Method]:
@@ -83,6 +144,8 @@ class Adapter:
         queue_cap: int = 100000,
         queue_timeout_ms: int = 60000,
         max_packet: int = DEFAULT_MAX_PACKET,
+        eager: bool = True,
+        security: ServantSecurity | None = None,
     ) -> None:
         self.servant = servant
         self.servant_name = servant_name
@@ -92,6 +155,9 @@ class Adapter:
         self.queue_cap = queue_cap
         self.queue_timeout = queue_timeout_ms / 1000.0
         self.max_packet = max_packet
+        #: run each ``async def`` method's first step in the read callback, a task only for
+        #: one that suspends (docs/rpc-server.md "Eager dispatch")
+        self.eager = eager
         self.methods = bind_methods(servant)
         self.connections: set[ServerConnection] = set()
         self.inflight = 0
@@ -108,6 +174,8 @@ class Adapter:
             self._close_idle,
         )
         self.stats_hook: Callable[[Current, int, float], None] | None = None
+        # -e 1 (handshake first) and ssl endpoints (docs/security.md)
+        self.auth, self.ssl = server_security(self.endpoint, security, servant_name, self.name)
 
     @property
     def port(self) -> int:
@@ -123,8 +191,13 @@ class Adapter:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host = self.endpoint.host
+        factory: Callable[[], asyncio.Protocol] = functools.partial(ServerConnection, self)
+        if self.auth is not None:  # -e 1: each connection starts behind the handshake gate
+            factory = self.auth.factory(factory)
+        if self.ssl is not None:  # ssl: TLS under the connection (tarsus.rpc.tls_transport)
+            factory = functools.partial(_over_tls, self.ssl, factory)
         self._server = await loop.create_server(
-            lambda: ServerConnection(self), host, self.endpoint.port, reuse_address=True
+            factory, host, self.endpoint.port, reuse_address=True
         )
         self.accepting = True
         if self.endpoint.timeout > 0:
@@ -171,6 +244,8 @@ class Adapter:
             task.cancel()
         for conn in list(self.connections):
             conn.close()
+        if self.auth is not None:
+            self.auth.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -182,6 +257,10 @@ class Adapter:
             if now - conn.last_active > idle and not conn.pending:
                 log.debug("closing idle connection from %s", conn.peer)
                 conn.close()
+
+
+def _over_tls(context: ssl.SSLContext, factory: Callable[[], asyncio.Protocol]) -> TlsProtocol:
+    return TlsProtocol(context, factory(), server_side=True)
 
 
 class ServerConnection(BatchingProtocol):
@@ -263,7 +342,8 @@ class ServerConnection(BatchingProtocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        now = time.monotonic()
+        self.last_active = now
         try:
             frames = self._frames.feed(data)
         except FramingError as e:
@@ -271,7 +351,9 @@ class ServerConnection(BatchingProtocol):
             self.close()
             return
         for body in frames:
-            self._handle(body)
+            self._handle(body, now)
+            if self.closed:
+                break
 
     def close(self) -> None:
         if self.transport is not None:
@@ -281,7 +363,7 @@ class ServerConnection(BatchingProtocol):
         self._closed()
 
     # ------------------------------------------------------------------ dispatch
-    def _handle(self, body: bytes | bytearray) -> None:
+    def _handle(self, body: bytes | bytearray, now: float) -> None:
         adapter = self.adapter
         try:
             req = decode(body, RequestPacket)
@@ -291,19 +373,8 @@ class ServerConnection(BatchingProtocol):
             self.close()
             return
         method = adapter.methods.get(req.sFuncName)
-        current = Current(
-            self,
-            version=req.iVersion,
-            packet_type=req.cPacketType,
-            message_type=req.iMessageType,
-            request_id=req.iRequestId,
-            servant_name=req.sServantName,
-            func_name=req.sFuncName,
-            timeout=req.iTimeout,
-            context=req.context,
-            status=req.status,
-            operation=method.op if method is not None else None,
-        )
+        codec = codec_for(req.iVersion)
+        current = Current(self, req, None if method is None else method.op, now, codec)
         if adapter.inflight >= adapter.queue_cap:
             log.warning("%s: queue full (%d), dropping a request", adapter.name, adapter.inflight)
             return
@@ -320,32 +391,89 @@ class ServerConnection(BatchingProtocol):
                 self.send_error(current, Ret.SERVER_NO_FUNC, f"no function {req.sFuncName!r}")
             return
         try:
-            args = current.codec.decode_args(method.op, req.sBuffer)
+            args = codec.decode_args(method.op, req.sBuffer)
         except (DecodeError, TypeError, ValueError) as e:
             self.send_error(current, Ret.SERVER_DECODE_ERR, str(e))
             return
-        adapter.inflight += 1
+        # The packets of one read wait for those before them: that is this server's queue.
+        waited = time.monotonic() - now
+        if waited > adapter.queue_timeout or 0 < req.iTimeout < waited * 1000:
+            adapter.queue_timeouts += 1
+            self.send_error(current, Ret.SERVER_QUEUE_TIMEOUT, f"waited {waited:.3f}s")
+            return
+        if not method.is_coroutine:
+            self._start_task(self._run_in_thread(current, method, args))
+            return
+        if not (adapter.eager and method.eager):
+            self._start_task(self._run(current, method, method.call(*args)))
+            return
+        # Eager dispatch: run the method's first step right here. Most calls finish without
+        # ever suspending and are answered without a task or a hop through the loop's queue;
+        # only one that suspends becomes a task (docs/rpc-server.md "Eager dispatch").
+        # The call gets a context of its own, as a task would: what the method sets in it
+        # (current() included) stays with the call, in the task that may continue it.
+        ctx = contextvars.copy_context()
+        ctx.run(_current.set, current)
+        adapter.inflight += 1  # until it is answered or handed to a task (then the task's)
         self.pending += 1
-        task = self._loop.create_task(self._run(current, method, args))
-        adapter.tasks.add(task)
-        task.add_done_callback(adapter.tasks.discard)
+        handed_on = False
+        try:
+            try:
+                coro = method.call(*args)
+                waiting = ctx.run(coro.send, None)
+            except StopIteration as done:
+                if not current._deferred:
+                    self.send_result(current, done.value)
+                return
+            except TarsError as e:
+                self.send_error(current, e.code, e.message)
+                return
+            except RuntimeError as e:
+                if "inside a task" not in str(e):
+                    log.exception("%s.%s raised", req.sServantName, req.sFuncName)
+                    self.send_error(current, Ret.SERVER_UNKNOWN_ERR, f"RuntimeError: {e}")
+                    return
+                # It needs a task from its first step (asyncio.timeout() or a TaskGroup in
+                # code it calls): from now on it gets one, and this call runs again in one.
+                method.eager = False
+                log.warning(
+                    "%s.%s needs a task before its first await (%s): it is now dispatched "
+                    "in a task; this call was run again in one",
+                    req.sServantName, req.sFuncName, e,
+                )  # fmt: skip
+                self._spawn(self._run(current, method, method.call(*args)))
+                handed_on = True
+                return
+            except (Exception, asyncio.CancelledError) as e:
+                log.exception("%s.%s raised", req.sServantName, req.sFuncName)
+                self.send_error(current, Ret.SERVER_UNKNOWN_ERR, f"{type(e).__name__}: {e}")
+                return
+            # It waits for something: a task in the call's context runs the rest.
+            self._spawn(self._run(current, method, _Resumed(coro, waiting)), ctx)
+            handed_on = True
+        finally:
+            if not handed_on:
+                adapter.inflight -= 1
+                self.pending -= 1
 
-    async def _run(self, current: Current, method: _Method, args: list[Any]) -> None:
+    def _start_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        self.adapter.inflight += 1
+        self.pending += 1
+        self._spawn(coro)
+
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], context: contextvars.Context | None = None
+    ) -> None:
+        tasks = self.adapter.tasks
+        task = self._loop.create_task(coro, context=context)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run(self, current: Current, method: _Method, call: Awaitable[Any]) -> None:
         adapter = self.adapter
         _current.set(current)
         try:
-            waited = time.monotonic() - current.received_at
-            if waited > adapter.queue_timeout or 0 < current.timeout < waited * 1000:
-                adapter.queue_timeouts += 1
-                self.send_error(current, Ret.SERVER_QUEUE_TIMEOUT, f"waited {waited:.3f}s")
-                return
-            if method.is_coroutine:
-                result = await method.call(*args)
-            else:
-                # A plain def may block: run it in a thread, with current() still available.
-                ctx = contextvars.copy_context()
-                call = functools.partial(ctx.run, method.call, *args)
-                result = await asyncio.get_running_loop().run_in_executor(None, call)
+            result = await call
         except TarsError as e:
             self.send_error(current, e.code, e.message)
         except asyncio.CancelledError:
@@ -361,6 +489,13 @@ class ServerConnection(BatchingProtocol):
             adapter.inflight -= 1
             self.pending -= 1
 
+    async def _run_in_thread(self, current: Current, method: _Method, args: list[Any]) -> None:
+        # A plain def may block: run it in a thread, with current() still available.
+        _current.set(current)
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, method.call, *args)
+        await self._run(current, method, asyncio.get_running_loop().run_in_executor(None, call))
+
     # ------------------------------------------------------------------ replies
     def send_result(self, current: Current, result: Any) -> None:
         op = current.operation
@@ -374,11 +509,11 @@ class ServerConnection(BatchingProtocol):
         self.send_raw_result(current, body)
 
     def send_raw_result(self, current: Current, body: bytes) -> None:
-        self._reply(current, Ret.SUCCESS, body, "")
+        self._reply(current, _SUCCESS, body, "")
 
     def send_error(self, current: Current, code: int, message: str) -> None:
         # C++ clients treat iRet below -99 as a broken stream: never send one.
-        self._reply(current, max(int(code), Ret.SERVER_UNKNOWN_ERR), b"", message)
+        self._reply(current, max(int(code), _UNKNOWN_ERR), b"", message)
 
     def _reply(self, current: Current, code: int, body: bytes, desc: str) -> None:
         if current._responded:
@@ -387,36 +522,42 @@ class ServerConnection(BatchingProtocol):
         hook = self.adapter.stats_hook
         if hook is not None:
             hook(current, code, time.monotonic() - current.received_at)
-        if current.packet_type == TARSONEWAY:  # never answered
+        req = current._req
+        if req.cPacketType == TARSONEWAY:  # never answered
             return
         if current.codec.tup:
             status = {STATUS_RESULT_CODE: str(code)}
             if desc:
                 status[STATUS_RESULT_DESC] = desc
             if not body:  # a TUP reply always carries a UniAttribute, even an empty one
-                body = tup.UniAttribute(current.version).encode()
+                body = tup.UniAttribute(req.iVersion).encode()
             packet: Any = RequestPacket(
-                current.version,
+                req.iVersion,
                 0,
-                current.message_type,
-                current.request_id,
-                current.servant_name,
-                current.func_name,
+                req.iMessageType,
+                req.iRequestId,
+                req.sServantName,
+                req.sFuncName,
                 body,
-                current.timeout,
+                req.iTimeout,
                 current.response_context,
                 status,
             )
-        else:
+        elif current.response_context:
             packet = ResponsePacket(
-                current.version,
+                req.iVersion,
                 0,
-                current.request_id,
-                current.message_type,
+                req.iRequestId,
+                req.iMessageType,
                 code,
                 body,
                 {},
                 desc,
                 current.response_context,
             )
+        else:  # the common case, in one step (C when the codec's speedups run)
+            self.send(
+                frame_response(req.iVersion, 0, req.iRequestId, req.iMessageType, code, body, desc)
+            )
+            return
         self.send(frame(encode(packet)))

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from tarsus.conf import ConfigError, TCConfig, parse, parse_file
 from tarsus.rpc import logs
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
+from tarsus.rpc.security import ServantSecurity
 
 __all__ = [
     "CLIENT_DOMAIN",
@@ -59,6 +60,8 @@ class AdapterConfig:
     order: str = "allow,deny"
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    #: accesskey/secretkey (``-e 1``) and ca/cert/key/verifyclient/ciphers (``ssl``)
+    security: ServantSecurity | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class ClientConfig:
     modulename: str = ""
     #: every key of the domain as written, for ``tars.viewstatus``
     params: Mapping[str, str] = field(default_factory=dict)
+    #: ``<App.Server.Obj>`` domains: the keys and TLS files of calls to that object
+    objects: Mapping[str, ServantSecurity] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,11 @@ class ServerConfig:
                 )
             endpoint = reader.endpoint(f"{path}<endpoint>", localip, required=True)
             assert endpoint is not None
+            security = reader.security(path)
+            if endpoint.auth_type and (security is None or security.credentials is None):
+                reader.fail(f"{path}: endpoint {endpoint} has -e 1: set accesskey and secretkey")
+            if endpoint.protocol == "ssl" and (security is None or security.tls is None):
+                reader.fail(f"{path}: ssl endpoint {endpoint}: set cert and key")
             adapters.append(
                 AdapterConfig(
                     name=name,
@@ -165,6 +175,7 @@ class ServerConfig:
                     order=tc.get(f"{path}<order>") or "allow,deny",
                     allow=_split_list(tc.get(f"{path}<allow>")),
                     deny=_split_list(tc.get(f"{path}<deny>")),
+                    security=security,
                 )
             )
         servants = [a.servant for a in adapters]
@@ -195,6 +206,11 @@ class ServerConfig:
             report_interval=reader.integer(f"{CLIENT_DOMAIN}<report-interval>", 60000),
             modulename=tc.get(f"{CLIENT_DOMAIN}<modulename>") or f"{app}.{server}",
             params=tc.params(CLIENT_DOMAIN),
+            objects={
+                name: security
+                for name in tc.domains(CLIENT_DOMAIN)
+                if (security := reader.security(f"{CLIENT_DOMAIN}/{name}")) is not None
+            },
         )
         log_level = tc.get(f"{SERVER_DOMAIN}<logLevel>") or "DEBUG"
         try:
@@ -280,6 +296,12 @@ class _Reader:
         if endpoint.host == "localip" and localip:  # as TarsCpp
             endpoint = dataclasses.replace(endpoint, host=localip)
         return endpoint
+
+    def security(self, path: str) -> ServantSecurity | None:
+        try:
+            return ServantSecurity.from_params(self.tc.params(path), path)
+        except ValueError as e:
+            self.fail(str(e))
 
     def proxy(self, path: str) -> Any:
         try:

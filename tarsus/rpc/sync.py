@@ -16,6 +16,7 @@ on ``comm.loop``): it would wait for itself, so it raises ``RuntimeError`` inste
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import threading
 from collections.abc import Callable, Coroutine
@@ -29,13 +30,31 @@ P = TypeVar("P", bound=ServantProxy)
 R = TypeVar("R")
 
 
-class SyncCommunicator:
-    """A ``Communicator`` (same arguments) whose proxies block; thread-safe."""
+def default_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when uvloop is installed (``tarsus[speed]``), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
-    def __init__(self, locator: str | None = None, **options: Any) -> None:
+
+class SyncCommunicator:
+    """A ``Communicator`` (same arguments) whose proxies block; thread-safe.
+
+    *loop_factory* makes the loop the calls run on (default :func:`default_loop`: uvloop
+    when installed, about twice as many calls per second from many threads)."""
+
+    def __init__(
+        self,
+        locator: str | None = None,
+        *,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        **options: Any,
+    ) -> None:
         self._lock = threading.Lock()
         self._closed = False
-        self._loop = asyncio.new_event_loop()
+        self._loop = (loop_factory or default_loop)()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tarsus-sync-communicator", daemon=True
         )
@@ -68,12 +87,13 @@ class SyncCommunicator:
                 "a blocking Tars call from the SyncCommunicator's own loop thread would wait "
                 "for itself; await the async proxy (SyncProxy.async_proxy) there instead"
             )
+        call: _Call[R] = _Call(coro)
         with self._lock:
             if self._closed:
                 coro.close()
                 raise RuntimeError("this SyncCommunicator is closed")
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result()
+            self._loop.call_soon_threadsafe(call.start, self._loop)
+        return call.wait()
 
     def string_to_proxy(
         self, proxy_cls: type[P], name: str, *, version: int = TARSVERSION
@@ -115,6 +135,42 @@ class SyncCommunicator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Call(Generic[R]):
+    """One coroutine run on the loop for a waiting thread: a task, and a plain lock the thread
+    blocks on until the task is done (lighter than ``run_coroutine_threadsafe``'s
+    ``concurrent.futures.Future``, which matters with many threads calling at once)."""
+
+    __slots__ = ("_coro", "_done", "_task")
+
+    def __init__(self, coro: Coroutine[Any, Any, R]) -> None:
+        self._coro = coro
+        self._task: asyncio.Task[R] | None = None
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._task = loop.create_task(self._coro)
+        finally:
+            if self._task is None:  # could not even make the task: do not leave the caller
+                self._done.release()
+            else:
+                self._task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[R]) -> None:
+        self._done.release()
+
+    def wait(self) -> R:
+        self._done.acquire()
+        task = self._task
+        if task is None:
+            self._coro.close()
+            raise RuntimeError("the SyncCommunicator's loop could not run the call")
+        if task.cancelled():
+            raise concurrent.futures.CancelledError()
+        return task.result()
 
 
 class SyncProxy(Generic[P]):

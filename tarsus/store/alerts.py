@@ -134,6 +134,20 @@ class Alerts:
         async with self._store.connect() as conn:
             return [_rule(r) for r in await conn.execute(query)]
 
+    async def update_rule(self, rule: AlertRuleRow) -> AlertRuleRow:
+        """Replace the stored rule named ``rule.name`` (keeping its id); :class:`NotFound`."""
+        _fits(rule)
+        values = {name: getattr(rule, name) for name in _RULE_FIELDS if name not in ("id", "name")}
+        values["enabled"] = int(rule.enabled)
+        values["posttime"] = self._store.clock()
+        c = t_alert_rules.c
+        async with self._store.begin() as conn:
+            row = (await conn.execute(select(c.id).where(c.name == rule.name))).first()
+            if row is None:
+                raise NotFound(f"no alert rule named {rule.name[:128]!r}")
+            await conn.execute(update(t_alert_rules).where(c.id == row.id).values(**values))
+        return await self.rule(int(row.id))
+
     async def delete_rule(self, name: str) -> AlertRuleRow:
         """Delete the rule named ``name`` (its events are kept, as history)."""
         async with self._store.begin() as conn:

@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 
 from tarsus.store import migrate
 from tarsus.store.alerts import Alerts
+from tarsus.store.audit import Audit
 from tarsus.store.configs import Configs
 from tarsus.store.errors import (
     InvalidInput,
@@ -44,11 +45,13 @@ from tarsus.store.errors import (
     driver_reason,
     mysql_code,
 )
+from tarsus.store.images import BaseImages
 from tarsus.store.nodes import Nodes
 from tarsus.store.notifys import Notifys
 from tarsus.store.patches import Patches
 from tarsus.store.servers import Servers
 from tarsus.store.templates import Templates
+from tarsus.store.users import Users
 
 __all__ = [
     "DB_FILENAME",
@@ -148,6 +151,8 @@ class Store:
     configs: Configs
     notifys: Notifys
     alerts: Alerts
+    users: Users
+    audit: Audit
 
     def __init__(
         self,
@@ -168,6 +173,9 @@ class Store:
         self.configs = Configs(self)
         self.notifys = Notifys(self)
         self.alerts = Alerts(self)
+        self.users = Users(self)
+        self.audit = Audit(self)
+        self.images = BaseImages(self)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

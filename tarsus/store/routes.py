@@ -12,8 +12,9 @@
 * :func:`node_inactive_rate` — the share of inactive nodes, for the recover-protection check.
 * :func:`node_servers` — the instances of one node with their adapters (``getServers``).
 
-Everything is one statement per table and step (no per-row round trips): a full load of
-100,000 instances is two SELECTs.
+Everything is one statement per table and step (no per-row round trips); the instances of a
+route load are read in pages of a few hundred (two SELECTs each: see :data:`_PAGE`), the
+changed servers of an incremental one a few dozen a query (:data:`_PAGE_SERVERS`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, literal, select, union, update
+from sqlalchemy import and_, case, func, literal, select, tuple_, union, update
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tarsus.store.rows import AdapterRow, ServerRow, read_adapter, read_server
 from tarsus.store.schema import (
@@ -117,7 +119,17 @@ class RouteLoad:
 
 
 #: Rows converted between two yields to the event loop.
-_SLICE = 500
+_SLICE = 100
+#: Instances read per query by a full :func:`load_routes`. A driver decodes the rows of a
+#: query at once, on the event loop with asyncmy (which parses every row already received in
+#: one go: streamed, a 100,000-row load held the loop up to 50 ms when its socket had filled),
+#: so a page bounds what one step of a load costs (bench/registry.py; docs/registry.md,
+#: "Latency").
+_PAGE = 400
+#: Changed servers read per query by an incremental :func:`load_routes`: a deploy or a
+#: restart of many servers changes thousands of instances, re-read by every incremental load
+#: for ``least_changed_time`` (1,000 instances in one query held the loop 10 ms).
+_PAGE_SERVERS = 40
 
 
 def _text(value: Any) -> str:
@@ -200,15 +212,14 @@ async def load_routes(store: Store, since: datetime | None = None) -> RouteLoad:
     """The route rows: all of them, or (``since`` given) those of servers changed since then.
 
     Rows of ``t_registry_info`` are part of both. One read transaction, so the changed set
-    and the rows agree.
+    and the rows agree. A full load is read in pages of :data:`_PAGE` instances (see there),
+    rows in the order of ``t_server_conf.id`` then ``t_adapter_conf.id``; an incremental one
+    :data:`_PAGE_SERVERS` servers a query, each server's rows in that order.
     """
     started = store.clock()
     changed: set[tuple[str, str]] | None = None
-    query = select(*_ROUTE_COLUMNS)
     async with store.connect() as conn:
-        if since is None:
-            query = query.select_from(_JOIN)
-        else:
+        if since is not None:
             recent = union(
                 select(_S.application, _S.server_name).where(_S.registry_timestamp >= since),
                 select(_A.application, _A.server_name).where(_A.registry_timestamp >= since),
@@ -216,22 +227,11 @@ async def load_routes(store: Store, since: datetime | None = None) -> RouteLoad:
             changed = {
                 (_text(app), _text(server)) for app, server in await conn.execute(select(recent))
             }
-            query = query.select_from(
-                _JOIN.join(
-                    recent,
-                    and_(
-                        recent.c.application == _S.application,
-                        recent.c.server_name == _S.server_name,
-                    ),
-                )
-            )
         rows: list[RouteRow] = []
-        if changed is None or changed:
-            # Streamed in slices, so a 100,000-row load leaves the event loop free in between.
-            result = await conn.stream(query)
-            async for part in result.partitions(_SLICE):
-                rows.extend(_route_row(r) for r in part)
-                await asyncio.sleep(0)  # a driver reading buffered rows never suspends
+        if changed is None:
+            rows = await _read_instances(conn)
+        elif changed:
+            rows = await _read_servers(conn, sorted(changed))
         registry = await conn.execute(
             select(
                 t_registry_info.c.locator_id,
@@ -243,6 +243,48 @@ async def load_routes(store: Store, since: datetime | None = None) -> RouteLoad:
         )
         rows.extend(_registry_row(r) for r in registry)
     return RouteLoad(rows, changed, started)
+
+
+async def _read_instances(conn: AsyncConnection) -> list[RouteRow]:
+    """The route rows of every instance, page by page: the id bounding the next
+    :data:`_PAGE` instances, on the primary key, then the rows of those instances with their
+    adapters."""
+    rows: list[RouteRow] = []
+    after = 0
+    while True:
+        upper = await conn.scalar(
+            select(_S.id).where(_S.id > after).order_by(_S.id).offset(_PAGE - 1).limit(1)
+        )
+        query = select(*_ROUTE_COLUMNS).select_from(_JOIN).where(_S.id > after)
+        if upper is not None:
+            query = query.where(_S.id <= upper)
+        rows += await _convert((await conn.execute(query.order_by(_S.id, _A.id))).all())
+        if upper is None:
+            return rows
+        after = int(upper)
+
+
+async def _read_servers(conn: AsyncConnection, servers: list[tuple[str, str]]) -> list[RouteRow]:
+    """The route rows of the instances of ``servers`` (``(application, server_name)``),
+    :data:`_PAGE_SERVERS` of them per query, each one's rows in id order (a page of ids over
+    the join instead would scan the whole table on SQLite; these are index lookups on the
+    unique keys of both tables)."""
+    rows: list[RouteRow] = []
+    key = tuple_(_S.application, _S.server_name)
+    for at in range(0, len(servers), _PAGE_SERVERS):
+        page = servers[at : at + _PAGE_SERVERS]
+        query = select(*_ROUTE_COLUMNS).select_from(_JOIN).where(key.in_(page))
+        rows += await _convert((await conn.execute(query.order_by(_S.id, _A.id))).all())
+    return rows
+
+
+async def _convert(part: Sequence[Any]) -> list[RouteRow]:
+    """``part``'s rows as :class:`RouteRow`, :data:`_SLICE` between two turns of the loop."""
+    rows: list[RouteRow] = []
+    for at in range(0, len(part), _SLICE):
+        rows.extend(_route_row(r) for r in part[at : at + _SLICE])
+        await asyncio.sleep(0)  # a driver reading buffered rows never suspends
+    return rows
 
 
 async def load_group_rules(store: Store) -> list[GroupRule]:

@@ -72,7 +72,12 @@ __all__ = [
     "t_server_patchs",
     "t_task",
     "t_task_item",
+    "t_web_audit",
+    "t_web_grant",
     "t_web_release_conf",
+    "t_web_session",
+    "t_web_token",
+    "t_web_user",
 ]
 
 #: ``setting_state`` values (desired state; written by the management path).
@@ -549,5 +554,85 @@ t_alert_events = Table(
     _str("last_error", 255),
     Index("alert_event_rule", "rule_id", "target"),
     Index("alert_event_delivery", "delivery", "next_attempt"),
+    **_TABLE_OPTS,
+)
+
+# Tarsus's own: the web console's users, grants, API tokens, sessions and audit log
+# (tarsus.ops, docs/console.md). Upstream keeps users in db_user_system; no upstream tool reads
+# these.
+t_web_user = Table(
+    "t_web_user",
+    metadata,
+    _pk(),
+    _str("uid", 64, None, nullable=False),
+    _str("password", 255, None, nullable=False),
+    _int("enabled", 1, nullable=False),
+    Column("create_time", DateTime, nullable=True),
+    Column("password_time", DateTime, nullable=True),
+    _str("lastuser", 64),
+    UniqueConstraint("uid", name="web_user_uid"),
+    **_TABLE_OPTS,
+)
+
+t_web_grant = Table(
+    "t_web_grant",
+    metadata,
+    _pk(),
+    _str("uid", 64, None, nullable=False),
+    _str("role", 16, None, nullable=False),
+    _str("flag", 256, None, nullable=False),
+    Column("posttime", DateTime, nullable=True),
+    _str("lastuser", 64),
+    UniqueConstraint("uid", "role", "flag", name="web_grant_key"),
+    **_TABLE_OPTS,
+)
+
+t_web_token = Table(
+    "t_web_token",
+    metadata,
+    _pk(),
+    _str("uid", 64, None, nullable=False),
+    _str("name", 64, None, nullable=False),
+    _str("token_hash", 64, None, nullable=False),
+    _str("scopes", 255, None, nullable=False),
+    _str("flag", 256, "*", nullable=False),
+    Column("expire_time", DateTime, nullable=True),
+    _int("enabled", 1, nullable=False),
+    Column("last_used", DateTime, nullable=True),
+    Column("create_time", DateTime, nullable=True),
+    UniqueConstraint("token_hash", name="web_token_hash"),
+    Index("web_token_uid", "uid"),
+    **_TABLE_OPTS,
+)
+
+t_web_session = Table(
+    "t_web_session",
+    metadata,
+    _pk(),
+    _str("sid_hash", 64, None, nullable=False),
+    _str("uid", 64, None, nullable=False),
+    _str("csrf", 64, None, nullable=False),
+    Column("create_time", DateTime, nullable=True),
+    Column("expire_time", DateTime, nullable=False),
+    UniqueConstraint("sid_hash", name="web_session_sid"),
+    Index("web_session_uid", "uid"),
+    **_TABLE_OPTS,
+)
+
+t_web_audit = Table(
+    "t_web_audit",
+    metadata,
+    _pk(),
+    Column("time", DateTime, nullable=False),
+    _str("uid", 64, None, nullable=False),
+    _str("via", 16),
+    _str("action", 64, None, nullable=False),
+    _str("target", 256),
+    Column("before_value", Text, nullable=True),
+    Column("after_value", Text, nullable=True),
+    _str("client", 64),
+    Index("web_audit_time", "time"),
+    Index("web_audit_uid", "uid"),
+    Index("web_audit_action", "action"),
     **_TABLE_OPTS,
 )

@@ -13,9 +13,11 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
+from tarsus.store import Store
 from tarsus.web.app import create_app
 from tarsus.web.publish import Framework
 from tarsus.web.settings import WebSettings
@@ -36,21 +38,37 @@ class _Embedded(uvicorn.Server):
 
 
 class WebServer:
-    """Start with :meth:`start`, stop with :meth:`stop` (or ``async with``)."""
+    """Start with :meth:`start`, stop with :meth:`stop` (or ``async with``). ``store``: an
+    open store to use (``tarsus up`` shares its own); else the app opens ``settings.db_url``."""
 
-    def __init__(self, settings: WebSettings, framework: Framework | None = None) -> None:
+    def __init__(
+        self,
+        settings: WebSettings,
+        framework: Framework | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings
         self._framework = framework
+        self._store = store
         self._server: _Embedded | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         #: the token scripts authenticate with (read or generated at start)
         self.token = ""
+        #: the ASGI app (made at :meth:`start`)
+        self.app: Any = None
+        #: the first ``admin``'s generated password, when this start created it (show once)
+        self.admin_password: str | None = None
 
     @property
     def port(self) -> int:
         assert self._sock is not None, "not started"
         return int(self._sock.getsockname()[1])
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task serving requests (None before :meth:`start`); done once it stopped."""
+        return self._task
 
     @property
     def url(self) -> str:
@@ -66,8 +84,12 @@ class WebServer:
         _clear_incoming(s.incoming_dir)
         family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
         self._sock = socket.create_server((s.host, s.port), family=family, backlog=128)
+        # Accepted connections inherit it: without, a keep-alive response written in two parts
+        # (headers, body) waits for the client's delayed ACK, ~40 ms per request.
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        app = self.app = create_app(s, self._framework, self._store)
         config = uvicorn.Config(
-            create_app(s, self._framework),
+            app,
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -82,6 +104,7 @@ class WebServer:
                 self._task.result()  # raises what stopped it
                 raise RuntimeError("the web server stopped during start-up")
             await asyncio.sleep(0.01)
+        self.admin_password = getattr(app.state, "admin_password", None)
 
     async def stop(self) -> None:
         server, task, self._server, self._task = self._server, self._task, None, None

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tarsus.codec.constants import QUERY_OBJ, QUERY_PORT
+
+if TYPE_CHECKING:
+    from tarsus.framework.security import FrameworkAuth
+    from tarsus.rpc.security import ServantSecurity
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_PORT", "WebSettings"]
 
@@ -29,6 +35,8 @@ class WebSettings:
     admin: str | None = None
     #: the same for ``tars.tarspatch.PatchObj``
     patch: str | None = None
+    #: the same for the config center's ``tars.tarsconfig.ConfigExtObj``
+    config: str | None = None
     #: the same for the query services ``/metrics`` reads (``tars.tarsquerystat.QueryObj``,
     #: ``tars.tarsqueryproperty.QueryObj``)
     query_stat: str | None = None
@@ -43,6 +51,17 @@ class WebSettings:
     poll_interval: float = 2.0
     #: milliseconds one call to a framework service may take
     rpc_timeout_ms: int = 30000
+    #: the store (users, roles, tokens, audit; the lists it reads): None is SQLite in
+    #: ``<data_dir>/tarsus.db``, the framework's own when ``tarsus up`` runs it
+    db_url: str | None = None
+    #: the first ``admin``'s password, from this file (else generated and shown once)
+    admin_password_file: Path | None = None
+    #: by object name, the keys the app signs its calls with (a secured install's framework
+    #: objects; docs/security.md)
+    security: Mapping[str, ServantSecurity] = field(default_factory=dict)
+    #: a secured install: the keys ``POST /install/node-keys`` hands a joining node that
+    #: shows the join token (:attr:`join_token_file`); None: no such route
+    node_auth: FrameworkAuth | None = None
 
     @property
     def web_dir(self) -> Path:
@@ -51,6 +70,16 @@ class WebSettings:
     @property
     def token_file(self) -> Path:
         return self.web_dir / "token"
+
+    @property
+    def secret_file(self) -> Path:
+        """The key session cookies are signed with (made at the first start, mode 0600)."""
+        return self.web_dir / "secret"
+
+    @property
+    def join_token_file(self) -> Path:
+        """The token a new node shows for its keys (``tarsus install framework`` prints it)."""
+        return self.web_dir / "join-token"
 
     @property
     def incoming_dir(self) -> Path:

@@ -16,7 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["TokenError", "TokenFile", "ensure_token", "write_new_token"]
+__all__ = ["TokenError", "TokenFile", "check_given_token", "ensure_token", "write_new_token"]
 
 _BYTES = 32
 _MAX_LEN = 512
@@ -74,9 +74,24 @@ def ensure_token(path: Path) -> str:
     return _read(path)
 
 
-def write_new_token(path: Path) -> str:
-    """Replace the token (``tarsus web token --rotate``); the old one stops working."""
-    token = secrets.token_urlsafe(_BYTES)
+#: the shortest token an operator may give (``tarsus install framework --join-token``)
+MIN_GIVEN_LEN = 16
+
+
+def check_given_token(token: str) -> str:
+    """``token`` if an operator may give it (long enough, printable, no spaces), else
+    :class:`TokenError` saying what is wrong with it (never the token itself)."""
+    if not MIN_GIVEN_LEN <= len(token) <= _MAX_LEN:
+        raise TokenError(f"a join token is {MIN_GIVEN_LEN} to {_MAX_LEN} characters long")
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise TokenError("a join token is printable ASCII without spaces")
+    return token
+
+
+def write_new_token(path: Path, token: str | None = None) -> str:
+    """Replace the token (``tarsus web token --rotate``) with ``token`` (checked), or a new
+    random one; the old one stops working."""
+    token = secrets.token_urlsafe(_BYTES) if token is None else check_given_token(token)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path.with_name(path.name + ".new"))  # left by a crash
     try:

@@ -304,7 +304,9 @@ async def admin(
     await app.start()
     assert registry.adapter is not None
     endpoint = str(registry.adapter.bound_endpoint)
-    comm = Communicator()
+    # the operator's calls wait as long as a loaded machine needs (the suite runs in parallel
+    # workers beside MariaDB); the admin registry's own timeouts (to nodes) are its settings'
+    comm = Communicator(timeout_ms=30000)
     node = ScriptedNode()
 
     async def resolve() -> list[str]:

@@ -11,6 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+#: `tarsus up` on upstream's ports: run on a loopback of the test process's own (docs/testing.md)
+pytestmark = pytest.mark.fixed_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 

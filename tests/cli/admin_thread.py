@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tarsus.codec.constants import CONFIG_OBJ
+from tarsus.codec.constants import CONFIG_EXT_OBJ
 from tarsus.framework.admin import ADMIN_SERVANT, AdminRegistry, add_admin
 from tarsus.framework.admin.channel import NodeChannels
 from tarsus.framework.config import add_config_center
@@ -61,11 +61,14 @@ class AdminRegistryThread:
         config = None
         if self._with_config:
             config = add_config_center(
-                self.app, self.store, endpoint="tcp -h 127.0.0.1 -p 0 -t 60000"
+                self.app,
+                self.store,
+                endpoint="tcp -h 127.0.0.1 -p 0 -t 60000",
+                ext_endpoint="tcp -h 127.0.0.1 -p 0 -t 60000",
             )
         await self.app.start()
         if config is not None:
-            self.config_proxy = f"{CONFIG_OBJ}@{config.adapters[0].bound_endpoint}"
+            self.config_proxy = f"{CONFIG_EXT_OBJ}@{config.adapters[1].bound_endpoint}"
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run ``coro`` on the admin registry's loop (e.g. a store call) and return its result."""

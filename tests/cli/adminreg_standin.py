@@ -31,16 +31,19 @@ class Deployed:
     pid: int = 0
     patch_version: str = ""
     patch_user: str = ""
+    run_type: str = ""
+    image: str = ""
 
 
 class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
     """The AdminReg methods the operator commands use, over in-memory state, and of our
-    extension AdminExt only ``deployServer`` (its template functions stay unknown here, as on
-    an upstream admin registry)."""
+    extension AdminExt only ``deployServer`` and ``setServerRunType`` (its template functions
+    stay unknown here, as on an upstream admin registry)."""
 
     _tars_ops_ = {
         **AdminReg.AdminRegServant._tars_ops_,
         "deployServer": TarsusAdmin.AdminExtServant._tars_ops_["deployServer"],
+        "setServerRunType": TarsusAdmin.AdminExtServant._tars_ops_["setServerRunType"],
     }
 
     def __init__(self) -> None:
@@ -92,6 +95,16 @@ class StandInAdmin(AdminReg.AdminRegServant):  # type: ignore[misc,name-defined]
             return BAD_PARAMETER, f"deploy {where}: already deployed; undeploy it or replace"
         self.servers[key] = Deployed(conf, list(adapters), setting=conf.settingState)
         return 0, f"{where} deployed"
+
+    async def setServerRunType(
+        self, application: str, serverName: str, nodeName: str, runType: str, image: str, user: str
+    ) -> tuple[int, str]:
+        self._record("setServerRunType", application, serverName, nodeName, runType, image, user)
+        found = self._find(application, serverName, nodeName)
+        if found is None:
+            return BAD_PARAMETER, f"{application}.{serverName} is not deployed on {nodeName!r}"
+        found.run_type, found.image = runType, image
+        return 0, ""
 
     async def undeploy(
         self, application: str, serverName: str, nodeName: str, user: str

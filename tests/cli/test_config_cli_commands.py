@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from tarsus.cli import app
 from tarsus.cli.admin_client import AdminAddress
 from tarsus.cli.config_center import config_address
-from tarsus.codec.constants import CONFIG_OBJ
+from tarsus.codec.constants import CONFIG_EXT_OBJ, CONFIG_OBJ
 from tarsus.protocol.gen import ConfigF
 from tarsus.store import ServerSpec
 from tarsus.testing import ServerThread, free_port
@@ -92,10 +92,11 @@ def test_an_upstream_tarsconfig_is_named_as_lacking_the_extension() -> None:
 
 def test_the_config_center_is_found_beside_the_admin_registry() -> None:
     admin = AdminAddress("tars.tarsAdminRegistry.AdminRegObj@tcp -h 10.0.0.5 -p 12000")
-    assert config_address(None, admin) == f"{CONFIG_OBJ}@tcp -h 10.0.0.5 -p 18193"
-    assert config_address("tcp -h 10.0.0.6 -p 1", admin) == f"{CONFIG_OBJ}@tcp -h 10.0.0.6 -p 1"
+    ext = CONFIG_EXT_OBJ
+    assert config_address(None, admin) == f"{ext}@tcp -h 10.0.0.5 -p 18194"
+    assert config_address("tcp -h 10.0.0.6 -p 1", admin) == f"{ext}@tcp -h 10.0.0.6 -p 1"
     through = AdminAddress("tars.tarsAdminRegistry.AdminRegObj", "tars.tarsregistry.QueryObj@x")
-    assert config_address(None, through) == CONFIG_OBJ
+    assert config_address(None, through) == ext
 
 
 def test_the_commands_against_the_real_config_center(tmp_path: Path, store_url: str) -> None:

@@ -171,6 +171,7 @@ def test_deploy_a_tgz_by_file_url_with_a_servant_override_json_shape(
         "template": "tars.tarspython.default",
         "server_type": "tars_python",
         "replaced": False,
+        "container": None,
         "servants": [
             {
                 "name": "HelloObj",
@@ -550,3 +551,30 @@ def test_deploy_against_an_upstream_admin_registry_says_what_it_lacks() -> None:
     assert result.exit_code == 1
     assert "does not implement deployServer" in result.stderr
     assert "upstream's admin registry lacks it" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<tars>\n  <application>\n", "<tars><application><client>\n<Test.A.Obj>\naccesskey = a\n"],
+)
+def test_a_malformed_client_keys_file_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """``$TARSUS_CLIENT_KEYS`` naming a broken file: each command says which file and line,
+    exits 2, and prints no traceback; a missing file is named too."""
+    bad = tmp_path / "client.conf"
+    bad.write_text(text)
+    nowhere = f"tcp -h 127.0.0.1 -p {free_port()}"
+    for keys in (bad, tmp_path / "missing.conf"):
+        monkeypatch.setenv("TARSUS_CLIENT_KEYS", str(keys))
+        for argv in (
+            ["node", "list", "--admin", nowhere],
+            ["alert", "list", "--alarm", nowhere],
+            ["call", f"Test.HelloServer.HelloObj@{nowhere}", "sayHello", '{"name": "x"}',
+             "--idl", str(Path(__file__).parents[2] / "examples" / "hello" / "Hello.tars")],
+        ):  # fmt: skip
+            result = CliRunner().invoke(app, argv)
+            assert result.exit_code == 2, (argv, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+            assert f"client keys {keys}" in result.stderr, (argv, result.stderr)
+            assert "Traceback" not in result.output

@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from tarsus.cli import COMMANDS
+from tarsus.testing import free_port
 
 #: Never needed to print help or the version: the framework, the store, the IDL compiler.
 HEAVY = (
@@ -88,6 +89,25 @@ def test_call_imports_the_rpc_client_and_the_idl_compiler_only() -> None:
 def test_server_commands_do_not_import_the_framework_or_the_store() -> None:
     text, modules = modules_after("server", "list", "--help")
     assert "Usage: tarsus server list" in text
+    assert heavy_in(modules, ("sqlalchemy", "alembic", "tarsus.framework", "tarsus.store")) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "operation"),
+    [
+        (["package", "list", "Test.HelloServer"], "tarsus.ops.release"),
+        (["template", "delete", "Demo.custom"], "tarsus.ops.templates"),
+    ],
+)
+def test_a_command_running_the_consoles_operation_does_not_import_the_store(
+    args: list[str], operation: str
+) -> None:
+    """The CLI has no database (docs/cli-operate.md, "One service layer"): running an
+    operation of ``tarsus.ops`` must not cost it SQLAlchemy and Alembic."""
+    closed = f"tcp -h 127.0.0.1 -p {free_port()} -t 1000"
+    text, modules = modules_after(*args, "--admin", closed, "--timeout-ms", "1000")
+    assert "error: cannot reach the admin registry" in text
+    assert operation in modules
     assert heavy_in(modules, ("sqlalchemy", "alembic", "tarsus.framework", "tarsus.store")) == []
 
 

@@ -20,6 +20,7 @@ from tarsus.store import Store
 from tarsus.store.configs import MERGE_SEPARATOR as SEP
 
 OBJ = "tars.tarsconfig.ConfigObj"
+EXT_OBJ = "tars.tarsconfig.ConfigExtObj"
 Code = TarsusConfig.ConfigExtCode
 
 
@@ -42,16 +43,18 @@ class Center:
 
 async def _center(store: Store, settings: ConfigSettings) -> AsyncIterator[Center]:
     app = Application()
-    service = host(app, ConfigService(store, settings), {OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"})
+    any_port = "tcp -h 127.0.0.1 -p 0 -t 60000"
+    service = host(app, ConfigService(store, settings), {OBJ: any_port, EXT_OBJ: any_port})
     await app.start()
     where = f"{OBJ}@{service.adapters[0].bound_endpoint}"
+    ext_where = f"{EXT_OBJ}@{service.adapters[1].bound_endpoint}"
     try:
         async with Communicator(cache_dir=None) as comm:
             yield Center(
                 app,
                 store,
                 comm.string_to_proxy(ConfigF.ConfigProxy, where),
-                comm.string_to_proxy(TarsusConfig.ConfigExtProxy, where),
+                comm.string_to_proxy(TarsusConfig.ConfigExtProxy, ext_where),
                 where,
             )
     finally:

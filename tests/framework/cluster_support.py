@@ -40,8 +40,20 @@ DOWNLOAD = Path("data/tmp/download/BatchPatchingLoad/Test.HelloServer")
 class Cluster:
     """Start with the constructor, end with :meth:`close` (or ``with``)."""
 
-    def __init__(self, root: Path, n_nodes: int, *, chunk_size: str = "1M") -> None:
+    def __init__(
+        self,
+        root: Path,
+        n_nodes: int,
+        *,
+        chunk_size: str = "1M",
+        node_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
+        #: given to every ``tarsus node`` started (``--container-engine URL``...)
+        self.node_args = node_args
+        #: on top of this process's environment, for the node agents and the commands
+        self.extra_env = dict(env or {})
         fw_ports = framework_ports()
         admin = fw_ports.admin
         self.patch_port, self.hello_port, *node_ports = free_ports(2 + n_nodes)
@@ -85,8 +97,9 @@ class Cluster:
         self.procs[node] = subprocess.Popen(
             [sys.executable, "-m", "tarsus", "node", "--locator", self.settings.locator,
              "--data-dir", str(self.node_dir(node)), "--node-name", node,
-             "--port", str(self.node_ports[node]), "--stop-services", *extra],
+             "--port", str(self.node_ports[node]), "--stop-services", *self.node_args, *extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+            env={**os.environ, **self.extra_env},
         )  # fmt: skip
         log.close()
 
@@ -156,6 +169,7 @@ class Cluster:
         skip = ("TARSUS_ADMIN", "TARSUS_LOCATOR", "TARSUS_PATCH")
         env = {k: v for k, v in os.environ.items() if k not in skip}
         env["TARSUS_CACHE_DIR"] = str(self.root / "cache")
+        env.update(self.extra_env)
         return env
 
     def ok(self, *args: str, timeout: float = 180) -> Any:
@@ -164,10 +178,10 @@ class Cluster:
         return json.loads(done.stdout)
 
     # ------------------------------------------------------------------ the server
-    def deploy(self, node: str, package: Path = EXAMPLE) -> None:
+    def deploy(self, node: str, package: Path = EXAMPLE, *extra: str) -> None:
         self.ok(
             "server", "deploy", SERVER, "--node", node, "--servant",
-            f"HelloObj={self.hello_port}", "--package", str(package), "--start",
+            f"HelloObj={self.hello_port}", "--package", str(package), "--start", *extra,
         )  # fmt: skip
 
     def status(self, node: str) -> dict[str, Any]:

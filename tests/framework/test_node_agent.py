@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tarsus.framework.allinone import AllInOne, AllInOneSettings
-from tarsus.framework.node.agent import NodeAgent, NodeAgentSettings
+from tarsus.framework.node.agent import NODE_NAME_FILE, NodeAgent, NodeAgentSettings
 from tarsus.testing import eventually, framework_ports
 
 
@@ -47,3 +49,36 @@ async def test_node_joins_answers_ping_and_stops_on_pushed_shutdown(tmp_path: Pa
             if not running.done():
                 agent.request_stop()
                 await running
+
+
+async def test_node_without_a_name_remembers_the_one_the_registry_told(tmp_path: Path) -> None:
+    """A node started without a name asks the registry (``getClientIp``) and keeps the answer
+    in its data directory; restarted while the framework is down, it comes up under that name
+    instead of exiting (its servers would go unguarded), and says so. A node that never had an
+    answer cannot start then, and says why."""
+    ports = framework_ports()
+    settings = AllInOneSettings(data_dir=tmp_path / "fw", run_node=False, ports=ports)
+
+    def agent(data_dir: Path) -> NodeAgent:
+        return NodeAgent(NodeAgentSettings(locator=settings.locator, data_dir=data_dir, port=0))
+
+    async with AllInOne(settings):
+        first = agent(tmp_path / "node")
+        await first.start()
+        try:
+            assert first.node_name == "127.0.0.1"
+        finally:
+            await first.stop()
+    assert (tmp_path / "node" / NODE_NAME_FILE).read_text().strip() == "127.0.0.1"
+
+    # the framework is gone: the remembered name
+    again = agent(tmp_path / "node")
+    await again.start()
+    try:
+        assert again.node_name == "127.0.0.1" and again.supervisor is not None
+    finally:
+        await again.stop()
+    fresh = agent(tmp_path / "fresh")
+    with pytest.raises(RuntimeError, match="registry cannot be reached to tell our address"):
+        await fresh.start()
+    await fresh.stop()

@@ -60,6 +60,7 @@ class Commands:
         return 0, b"\x00\x01\xff binary"
 
     async def stopServer(self, application: str, serverName: str) -> tuple[int, str]:
+        self.calls.append(("stopServer", (application, serverName)))
         await self.release.wait()  # a node that never answers in time
         return 0, "late"
 
@@ -102,6 +103,26 @@ async def test_pushed_command_reaches_the_node_and_its_answer_comes_back() -> No
         finally:
             await node.stop()
             await comm.close()
+
+
+async def test_a_node_that_goes_away_fails_its_pending_command_as_not_connected() -> None:
+    """A node killed while a command waits for its answer: the caller hears "not connected"
+    (the node is gone), not a timeout ("stopped answering") after the whole wait."""
+    channels = NodeChannels(timeout=3.0)
+    commands = Commands()
+    async with serve(ChannelOnlyAdmin(channels), ADMIN_OBJ) as served:
+        node, comm = await _connected_node(channels, served.endpoint, commands)
+        pending = asyncio.ensure_future(
+            channels.request("10.0.0.7", "stopServer", "Test", "HelloServer")
+        )
+        await eventually(lambda: ("stopServer", ("Test", "HelloServer")) in commands.calls, "run")
+        await comm.close()  # the node's connection closes (its process died)
+        with pytest.raises(NodeNotConnected):
+            await pending
+        assert not channels.connected("10.0.0.7")
+        # getNodeList no longer shows it: its heartbeat went with its connection
+        assert "10.0.0.7" not in channels.heartbeats()
+        await node.stop()
 
 
 async def test_unknown_node_and_timeout_are_distinct_errors() -> None:

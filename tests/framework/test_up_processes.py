@@ -1,12 +1,13 @@
 """``tarsus up`` with its framework services recorded as servers of application ``tars``.
 
-``--processes``: each framework service is its own process under the node agent; ``tarsus
-server list`` shows them as ``tars.<service>`` rows; a registry killed with SIGKILL is started
-again by the node and calls by name keep working; Ctrl-C leaves nothing running. The default
+``--processes``: each framework service is its own process under the node agent, the web app
+(``tars.tarsweb``, port 3000) too; ``tarsus server list`` shows them as ``tars.<service>`` rows;
+a registry or web app killed with SIGKILL is started again by the node and calls by name (and
+the console, with the same session) keep working; Ctrl-C leaves nothing running. The default
 one-process layout records the same rows, active while ``tarsus up`` runs.
 
-Uses upstream's fixed ports (17890, 17891, 12000, 18793, 18593, 19386, 18601): run it in a network
-namespace of its own when others may use them (see docs/running.md).
+Uses upstream's fixed ports (17890, 17891, 12000, 18793, 18593, 19386, 18601, 3000): run it in a
+network namespace of its own when others may use them (see docs/running.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from up_support import LOCATOR, ROOT, call_hello, tarsus
 
@@ -35,6 +37,7 @@ from tarsus.testing import (
 )
 
 ADMIN = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 12000"
+WEB = "http://127.0.0.1:3000"
 FRAMEWORK = {
     "tars.tarsregistry",
     "tars.tarsAdminRegistry",
@@ -47,6 +50,7 @@ FRAMEWORK = {
     "tars.tarsproperty",
     "tars.tarsquerystat",
     "tars.tarsqueryproperty",
+    "tars.tarsweb",
 }
 
 T = TypeVar("T")
@@ -76,10 +80,10 @@ async def _upload_by_name(data_dir: Path) -> None:
 
 
 async def _config_by_name() -> None:
-    """A config file written through ``tars.tarsconfig.ConfigObj`` (ConfigExt) and read back
-    with upstream's ``loadConfig``, the object found by name through the registry."""
+    """A config file written through ``tars.tarsconfig.ConfigExtObj`` and read back with
+    upstream's ``loadConfig`` on ``ConfigObj``, both found by name through the registry."""
     async with Communicator(LOCATOR, cache_dir=None) as comm:
-        ext = comm.string_to_proxy(TarsusConfig.ConfigExtProxy, "tars.tarsconfig.ConfigObj")
+        ext = comm.string_to_proxy(TarsusConfig.ConfigExtProxy, "tars.tarsconfig.ConfigExtObj")
         f = TarsusConfig.ConfigFile(
             level=2, serverName="Test.Up", fileName="up.conf", content="<up>\n  x=1\n</up>"
         )
@@ -89,10 +93,22 @@ async def _config_by_name() -> None:
         assert await config.loadConfig("Test", "Up", "up.conf") == (0, "<up>\n  x=1\n</up>")
 
 
+def _web_instance(web: httpx.Client) -> dict[str, object]:
+    """``tars.tarsweb`` as the console's own instance list shows it (the session's view)."""
+    answer = web.get("/api/v1/instances", params={"application": "tars", "server_name": "tarsweb"})
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["items"]
+    return dict(row)
+
+
 def _eventually(check: Callable[[], T], what: str) -> T:
-    """``check()``'s first truthy answer; a failing ``tarsus`` command counts as "not yet"."""
+    """``check()``'s first truthy answer; a failing ``tarsus`` command or a refused HTTP
+    connection counts as "not yet"."""
     return eventually_sync(
-        check, what, interval=0.2, ignoring=(AssertionError, json.JSONDecodeError)
+        check,
+        what,
+        interval=0.2,
+        ignoring=(AssertionError, json.JSONDecodeError, httpx.TransportError),
     )
 
 
@@ -144,6 +160,41 @@ def test_processes_layout_lists_restarts_and_stops_the_framework(up: Up) -> None
     assert len(services_of(data_dir, "tarslog")) == 1
     assert len(services_of(data_dir, "tarsnotify")) == 1
     asyncio.run(_upload_by_name(data_dir))
+
+    # The web app: its own process under the node, answering on 3000 with the admin password
+    # tarsus up printed; the console lists it with that process's pid.
+    (web_proc,) = services_of(data_dir, "tarsweb")
+    assert up.running is not None
+    log = up.running.log_text()
+    assert f"web console     {WEB} (log in as admin" in log
+    password = log.split("admin password  ", 1)[1].split(" ", 1)[0]
+    with httpx.Client(base_url=WEB, timeout=30) as web:
+        login = web.post("/api/v1/session", json={"uid": "admin", "password": password})
+        assert login.status_code == 201, login.text
+        row = _web_instance(web)
+        assert (row["setting_state"], row["present_state"], row["pid"]) == (
+            "active",
+            "active",
+            web_proc.pid,
+        )
+        # It dies: the node starts it again, and the same session works there.
+        os.kill(web_proc.pid, signal.SIGKILL)
+        (again,) = _eventually(
+            lambda: [p for p in services_of(data_dir, "tarsweb") if p.pid != web_proc.pid],
+            "the node to start the web app again",
+        )
+        # the node reports the new pid as activating first, then active
+        row = _eventually(
+            lambda: (
+                (r := _web_instance(web))["pid"] == again.pid
+                and r["present_state"] == "active"
+                and r
+            ),
+            "the console again, active with the new pid",
+        )
+        assert row["setting_state"] == "active"
+    assert len(services_of(data_dir, "tarsweb")) == 1, "exactly one web app"
+
     done = call_hello()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"return": 0, "greeting": "hello x, from Python"}

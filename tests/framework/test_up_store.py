@@ -23,6 +23,9 @@ import pytest
 
 from tarsus.store import AdapterSpec, ServerSpec, open_store
 
+#: `tarsus up` on upstream's ports: run on a loopback of the test process's own (docs/testing.md)
+pytestmark = pytest.mark.fixed_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 TARSUS = [sys.executable, "-m", "tarsus"]
 

@@ -49,7 +49,28 @@ def test_upload_and_publish_through_tarsus_up(tmp_path: Path) -> None:
     up = TarsusUp("--data-dir", str(data), log=tmp_path / "up.log", cwd=ROOT)
     try:
         token = (data / "web" / "token").read_text().strip()
-        assert f"web             {WEB} (POST /api/upload_and_publish" in up.log_text()
+        log = up.log_text()
+        assert f"web console     {WEB} (log in as admin" in log
+        password = log.split("admin password  ", 1)[1].split(" ", 1)[0]
+        logged_in = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                json.dumps({"uid": "admin", "password": password}),
+                f"{WEB}/api/v1/session",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert logged_in.stdout == "201", logged_in.stderr
         assert f"web token       {token} (in {data / 'web' / 'token'})" in up.log_text()
         printed = tarsus("web", "token", "--data-dir", str(data))
         assert printed.stdout.strip() == token

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 import json
 import math
 import os
@@ -176,20 +177,26 @@ def node_executable() -> str | None:
 
 
 def ensure_node_modules() -> None:
-    """Install the pinned SDK (``npm ci``) if ``node_modules`` is missing."""
-    if (NODE_DIR / "node_modules" / "@tars" / "stream").is_dir():
+    """Install the pinned SDK (``npm ci``) if ``node_modules`` is missing; one process at a
+    time (parallel test workers each ask), the others wait for it and find it installed."""
+    installed = NODE_DIR / "node_modules" / "@tars" / "stream"
+    if installed.is_dir():
         return
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError(f"node_modules missing in {NODE_DIR} and npm is not on PATH")
-    proc = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    with open(Path(tempfile.gettempdir()) / "tarsus-node-sdk-npm-ci.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed.is_dir():
+            return
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"npm ci failed in {NODE_DIR}:\n{proc.stdout}\n{proc.stderr}")
 

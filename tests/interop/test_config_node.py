@@ -16,6 +16,7 @@ from tarsus.store import open_store
 from tarsus.store.configs import MERGE_SEPARATOR, Level
 
 OBJ = "tars.tarsconfig.ConfigObj"
+EXT_OBJ = "tars.tarsconfig.ConfigExtObj"
 
 
 def _service_config(path: Path, where: str, *, division: str = "") -> Path:
@@ -46,7 +47,7 @@ async def test_tars_config_reads_merged_files_from_us(node: str, tmp_path: Path)
     service = host(
         app,
         ConfigService(store, ConfigSettings(limit=0)),
-        {OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"},
+        {OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000", EXT_OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"},
     )
     await app.start()
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from peer import run_script
 
-from tarsus.codec.constants import LOG_OBJ, NOTIFY_OBJ
+from tarsus.codec.constants import LOG_EXT_OBJ, LOG_OBJ, NOTIFY_OBJ
 from tarsus.framework.log import LogService, LogSettings
 from tarsus.framework.notify import NotifyService
 from tarsus.framework.service import host
@@ -26,7 +26,8 @@ async def test_tars_notify_and_winston_tars_report_into_us(node: str, tmp_path: 
     store = await open_store(f"sqlite:///{tmp_path / 'tarsus.db'}")
     app = Application()
     notify = host(app, NotifyService(store), {NOTIFY_OBJ: ANY})
-    logs = host(app, LogService(LogSettings(directory=tmp_path / "remote")), {LOG_OBJ: ANY})
+    remote = LogService(LogSettings(directory=tmp_path / "remote"))
+    logs = host(app, remote, {LOG_OBJ: ANY, LOG_EXT_OBJ: ANY})
     await app.start()
     try:
         conf = tmp_path / "Test.NodeHello.config.conf"

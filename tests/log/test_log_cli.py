@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from tarsus.cli.log import _new_lines
 from tarsus.framework.log import LogService, LogSettings
-from tarsus.framework.log.servant import LogImp
+from tarsus.framework.log.servant import LogExtImp
+from tarsus.ops.logs import new_lines
 from tarsus.testing import ServerThread
 
-OBJ = "tars.tarslog.LogObj"
+OBJ = "tars.tarslog.LogExtObj"
 NOWHERE = "tars.tarsAdminRegistry.AdminRegObj@tcp -h 127.0.0.1 -p 1"
 
 
@@ -31,7 +31,7 @@ def test_tail_and_search_a_remote_file(tmp_path: Path) -> None:
     lines = [f"event {i} {'slow' if i % 10 == 0 else 'ok'}\n" for i in range(100)]
     service.logger("10.0.0.9", "Test", "Hello", "biz", "%Y%m%d", lines)
     service.writer.flush()
-    with ServerThread(LogImp(service), OBJ) as server:
+    with ServerThread(LogExtImp(service), OBJ) as server:
         where = server.proxy_string
         name = f"Hello/Test.Hello_biz_{day}.log"
         done = tarsus("log", "tail", "Test.Hello", name, "-n", "2", "--remote",
@@ -52,7 +52,7 @@ def test_tail_and_search_a_remote_file(tmp_path: Path) -> None:
 
 
 def test_follow_prints_only_what_a_later_tail_adds() -> None:
-    assert _new_lines(["a\n", "b\n"], ["a\n", "b\n", "c\n"]) == ["c\n"]
-    assert _new_lines(["a\n", "b\n"], ["b\n", "c\n", "d\n"]) == ["c\n", "d\n"]
-    assert _new_lines(["a\n"], ["x\n", "y\n"]) == ["x\n", "y\n"]
-    assert _new_lines(["a\n", "b\n"], ["a\n", "b\n"]) == []
+    assert new_lines(["a\n", "b\n"], ["a\n", "b\n", "c\n"]) == ["c\n"]
+    assert new_lines(["a\n", "b\n"], ["b\n", "c\n", "d\n"]) == ["c\n", "d\n"]
+    assert new_lines(["a\n"], ["x\n", "y\n"]) == ["x\n", "y\n"]
+    assert new_lines(["a\n", "b\n"], ["a\n", "b\n"]) == []

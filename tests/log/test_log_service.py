@@ -19,6 +19,7 @@ from tarsus.rpc.application import Application
 from tarsus.rpc.communicator import Communicator
 
 OBJ = "tars.tarslog.LogObj"
+EXT_OBJ = "tars.tarslog.LogExtObj"
 
 
 @dataclass
@@ -35,15 +36,17 @@ class Served:
 
 async def _serve(settings: LogSettings) -> AsyncIterator[Served]:
     app = Application()
-    service = host(app, LogService(settings), {OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"})
+    any_port = "tcp -h 127.0.0.1 -p 0 -t 60000"
+    service = host(app, LogService(settings), {OBJ: any_port, EXT_OBJ: any_port})
     await app.start()
     where = f"{OBJ}@{service.adapters[0].bound_endpoint}"
+    ext_where = f"{EXT_OBJ}@{service.adapters[1].bound_endpoint}"
     try:
         async with Communicator(cache_dir=None) as comm:
             yield Served(
                 service,
                 comm.string_to_proxy(LogF.LogProxy, where),
-                comm.string_to_proxy(TarsusLog.LogExtProxy, where),
+                comm.string_to_proxy(TarsusLog.LogExtProxy, ext_where),
                 settings.directory,
             )
     finally:

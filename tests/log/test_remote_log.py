@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tarsus.codec.constants import LOG_EXT_OBJ
 from tarsus.framework.log import LogService, LogSettings
 from tarsus.framework.service import host
 from tarsus.rpc import logs
@@ -24,8 +25,9 @@ OBJ = "tars.tarslog.LogObj"
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[tuple[LogService, str]]:
     app = Application()
+    any_port = "tcp -h 127.0.0.1 -p 0 -t 60000"
     svc = host(app, LogService(LogSettings(directory=tmp_path / "remote")), {
-        OBJ: "tcp -h 127.0.0.1 -p 0 -t 60000"
+        OBJ: any_port, LOG_EXT_OBJ: any_port
     })  # fmt: skip
     await app.start()
     try:
@@ -119,3 +121,23 @@ async def test_an_unreachable_log_service_costs_lines_not_the_caller() -> None:
         logger.warning("lost")
         await remote.flush()
         assert remote.failed == 1 and remote.sent == 0
+
+
+async def test_a_named_day_log_line_is_sent_once_when_the_default_day_log_exists(
+    service: tuple[LogService, str],
+) -> None:
+    """Without logs.setup(), a named day logger propagates to the default one (its parent in
+    logging's tree); both carry the remote handler, and the line is still sent once."""
+    svc, where = service
+    logs.day_logger("")  # the default day log exists, as in any server that used it
+    async with Communicator(cache_dir=None) as comm:
+        remote = RemoteLog(comm, "Test", "Once", log_obj=where)
+        install(remote)
+        try:
+            logs.day_logger("orders").info("one line")
+            await remote.flush()
+        finally:
+            uninstall(remote)
+        await asyncio.to_thread(svc.writer.flush)
+    orders = (svc.settings.directory / f"Test/Once/Test.Once_orders_{day()}.log").read_text()
+    assert orders.count("one line") == 1, orders

@@ -1,10 +1,11 @@
 """Several hosts on one machine: real network namespaces joined by a bridge (docs/testing.md).
 
 Each :class:`Host` is a network namespace with its own loopback and one veth on a bridge in the
-root namespace, addressed in the benchmarking range 198.18.<net>.0/24 (the subnet is picked
-per run so parallel runs do not collide). Processes run "on" a host through ``ip netns exec``.
-Cutting a host off takes its veth down; killing a host kills every process in its namespace.
-Everything is torn down at the end, even when the test fails.
+root namespace, addressed in the benchmarking range 198.18.<net>.0/24: a subnet no interface of
+the machine has, picked and taken under a lock (:func:`_claim_subnet`), so networks of parallel
+test workers and of other runs on the machine never share one. Processes run "on" a host
+through ``ip netns exec``. Cutting a host off takes its veth down; killing a host kills every
+process in its namespace. Everything is torn down at the end, even when the test fails.
 
 Services the root namespace offers on 127.0.0.1 (MariaDB) are reachable from the hosts through
 :meth:`Network.forward`, a small TCP relay listening on the bridge address.
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +108,25 @@ class Host:
                 proc.wait(timeout=5)
 
 
+#: Held while a subnet is chosen and put on a bridge (by every process of the machine).
+SUBNET_LOCK = Path(tempfile.gettempdir()) / "tarsus-netns-subnets.lock"
+_IN_USE = re.compile(r"inet 198\.18\.(\d+)\.")
+
+
+def _claim_subnet(bridge: str) -> int:
+    """Put ``198.18.<net>.1/24`` on ``bridge`` for a ``<net>`` (1-250) no interface in the root
+    namespace has yet, and return ``<net>``."""
+    with open(SUBNET_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        taken = {int(n) for n in _IN_USE.findall(_ip("-4", "-o", "addr", "show").stdout)}
+        free = [n for n in range(1, 251) if n not in taken]
+        if not free:
+            raise RuntimeError("every subnet 198.18.1-250.0/24 is in use on this machine")
+        subnet = free[secrets.randbelow(len(free))]
+        _ip("addr", "add", f"198.18.{subnet}.1/24", "dev", bridge)
+        return subnet
+
+
 class Network:
     """A bridge and the hosts on it. Use as a context manager."""
 
@@ -111,15 +134,20 @@ class Network:
         tag = secrets.token_hex(3)
         self.tag = tag
         self.bridge = f"tsb{tag}"
-        self.subnet = 1 + secrets.randbelow(250)
-        self.gateway = f"198.18.{self.subnet}.1"
+        self.subnet = 0  # chosen on entering
+        self.gateway = ""
         self.hosts: dict[str, Host] = {}
         self._relays: list[asyncio.AbstractServer] = []
 
     def __enter__(self) -> Network:
         _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        try:
+            self.subnet = _claim_subnet(self.bridge)
+            self.gateway = f"198.18.{self.subnet}.1"
+            _ip("link", "set", self.bridge, "up")
+        except BaseException:
+            _ip("link", "del", self.bridge, check=False)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -125,6 +125,27 @@ async def test_crash_is_restarted_with_a_new_process(harness_factory: Any) -> No
     assert pids[:2] == [first, sp.pid]
 
 
+async def test_a_state_the_registry_did_not_take_is_sent_again(harness_factory: Any) -> None:
+    """A server that came up while the registry was not answering (the framework's own
+    services, started by the node before the registry) is routed once the registry answers,
+    without waiting for a state change or the 60 s keepAlive round."""
+    node = await harness_factory(report_retry=0.2, report_retry_max=1.0)
+    node.fail_reports = True  # the registry is down
+    port = free_port()
+    await node.supervisor.load(hello_descriptor(port))
+    await node.supervisor.start_server("Test", "HelloServer")
+    await node.wait_state("Test", "HelloServer", "Active")
+    await eventually(lambda: ACTIVE in node.states("Test", "HelloServer"), "Active tried")
+    node.fail_reports = False  # the registry is back
+    heard = len(node.reports)
+    await eventually(lambda: len(node.reports) > heard, "the state sent again")
+    assert node.states("Test", "HelloServer")[-1] == ACTIVE
+    # once taken, it is not sent again and again
+    settled = len(node.reports)
+    await asyncio.sleep(2.5)
+    assert len(node.reports) == settled
+
+
 @pytest.mark.slow
 async def test_hung_server_is_replaced(harness_factory: Any) -> None:
     node = await harness_factory()

@@ -181,6 +181,42 @@ async def test_keepalives_are_queued_and_written_together(reg: Running, store: S
     await eventually(written, "the queued keepAlives written")
 
 
+async def test_a_paced_flush_writes_every_beat_and_a_cancelled_one_keeps_the_rest(
+    store: Store,
+) -> None:
+    """A flush writes its beats in short statements spread over time: all of them land, and a
+    flush cut short (the registry stopping) leaves what it did not write queued."""
+    names = [f"10.0.{i // 250}.{i % 250}" for i in range(250)]
+    for name in names:
+        await store.nodes.register(name, "", name, 19386, "/d", 0, 0, 0, "v")
+    quiet = RegistrySettings(
+        **{**_fields(FAST), "flush_interval": 3600.0, "node_sweep_interval": 3600.0}
+    )
+    async with running_registry(store, quiet) as reg:
+        registry = reg.registry
+        for i, name in enumerate(names):
+            registry.keep_alive(name, (1.0, float(i), 0.0))
+        await registry.flush(spread=0.05)
+        avg5 = {n.node_name: n.load_avg5 for n in await store.nodes.list()}
+        assert avg5 == {name: float(i) for i, name in enumerate(names)}
+
+        for name in names:
+            registry.keep_alive(name, (2.0, 0.0, 0.0))
+        flushing = asyncio.get_running_loop().create_task(registry.flush(spread=60.0))
+
+        async def first_chunk_written() -> bool:
+            return any(n.load_avg1 == 2.0 for n in await store.nodes.list())
+
+        await eventually(first_chunk_written, "the first statement of the flush written")
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+        written = {n.node_name for n in await store.nodes.list() if n.load_avg1 == 2.0}
+        assert 0 < len(written) < len(names)
+        await registry.flush()  # the rest was still queued
+        assert {n.load_avg1 for n in await store.nodes.list()} == {2.0}
+
+
 async def test_register_node_refuses_a_second_live_node_of_the_same_name(reg: Running) -> None:
     nodes = reg.nodes()
     assert await nodes.registerNode("n1", node_info("n1", "tars.tarsnode.NodeObj@a"), load()) == 0

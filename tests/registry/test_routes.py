@@ -17,6 +17,7 @@ from tarsus.framework.registry.routes import (
     RouteRow,
     RouteSnapshot,
     caller_ip,
+    compile_steps,
 )
 
 OBJ = "App.Svc.Obj"
@@ -488,6 +489,62 @@ def test_unchanged_full_load_keeps_the_routes() -> None:
     second = cache.load_full(two_servers())
     assert second is not first
     assert second.servants["A.One.Obj"] is first.servants["A.One.Obj"]
+
+
+def test_full_load_resets_the_status_map_and_shares_what_did_not_change() -> None:
+    cache = RouteCache()
+    cache.load_full(two_servers())
+    cache.status[("A", "One", "n1")] = 1  # a node reported "activating"
+    cache.status[("X", "Gone", "n7")] = ACTIVE  # a report for an instance no load has
+    unchanged = cache.status.server(("A", "Two"))
+    cache.load_full(two_servers())
+    assert cache.status == {
+        ("A", "One", "n1"): ACTIVE,
+        ("A", "One", "n2"): ACTIVE,
+        ("A", "Two", "n1"): ACTIVE,
+    }
+    assert cache.status.server(("A", "Two")) is unchanged  # not rebuilt (docs/registry.md)
+    del cache.status[("A", "Two", "n1")]
+    assert ("A", "Two", "n1") not in cache.status and len(cache.status) == 2
+    assert cache.status.get(("A", "Two", "n1"), -1) == -1
+    assert cache.status.server(("A", "Two")) is None
+
+
+def test_lookups_during_a_stepped_full_load_see_the_old_routes_then_the_new() -> None:
+    """What the registry does with a load's steps between lookups: nothing a lookup reads
+    changes until the new snapshot is installed, in one assignment."""
+    cache = RouteCache()
+    cache.load_full(two_servers())
+    old = [answer(cache.snapshot.find_4any(o)) for o in ("A.One.Obj", "A.Two.Obj")]
+    new_rows = [
+        row("n3", servant="A.One.Obj", app="A", server="One"),
+        row("n1", servant="A.Two.Obj", app="A", server="Two", state="inactive"),
+    ]
+    seen = []
+
+    def lookups() -> None:
+        seen.append([answer(cache.snapshot.find_4any(o)) for o in ("A.One.Obj", "A.Two.Obj")])
+
+    steps = compile_steps(new_rows, cache.snapshot.groups, cache.snapshot, cache.status)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            compiled = done.value
+            break
+        lookups()
+    build = RouteSnapshot.from_compiled_steps(compiled, previous=cache.snapshot)
+    while True:
+        try:
+            next(build)
+        except StopIteration as done:
+            snapshot = done.value
+            break
+        lookups()
+    assert len(seen) > 2 and all(answers == old for answers in seen)
+    cache.install_full(compiled, snapshot)
+    lookups()
+    assert seen[-1] == [(0, ["n3"], []), (0, [], ["n1"])]
 
 
 def test_registry_rows_and_server_rows_of_one_servant_are_merged() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from registry_harness import deploy
 from sqlalchemy import delete, insert, select
 
@@ -108,6 +109,56 @@ async def test_incremental_load_has_only_servers_changed_since(store: Store, clo
     clock.advance(1)
     load = await db.load_routes(store, since=clock.now)
     assert load.changed == set() and load.rows == []
+
+
+async def test_loads_read_in_pages_miss_nothing(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 3 instances: an instance's adapters on a page boundary, an instance without
+    adapter, deleted ids in between; full and incremental loads get every row once, in
+    deployment order."""
+    monkeypatch.setattr(db, "_PAGE", 3)
+    for n in range(1, 9):
+        servants = {"X": f"tcp -h n{n} -p 1", "Y": f"tcp -h n{n} -p 2"} if n % 3 else {}
+        await deploy(store, "A", f"S{n % 2}", f"n{n}", servants)
+    await store.servers.undeploy("A", "S1", "n3", force=True)
+    expected = [
+        ("A", f"S{n % 2}", f"n{n}", f"A.S{n % 2}.{obj}" if n % 3 else "")
+        for n in range(1, 9)
+        if n != 3
+        for obj in (("X", "Y") if n % 3 else ("",))
+    ]
+    load = await db.load_routes(store)
+    assert [key(r) for r in load.rows] == expected
+    since = clock.now
+    clock.advance(10)
+    await store.servers.update_present("n5", "A", "S1", "inactive", 0)
+    load = await db.load_routes(store, since=since + timedelta(seconds=5))
+    assert load.changed == {("A", "S1")}
+    assert [key(r) for r in load.rows] == [k for k in expected if k[1] == "S1"]
+
+
+async def test_incremental_load_reads_the_changed_servers_in_pages(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two changed servers a query: five of six servers changed (a deploy of many) come back
+    whole, each server's instances in deployment order, the unchanged one not at all."""
+    monkeypatch.setattr(db, "_PAGE_SERVERS", 2)
+    for n in range(1, 4):
+        for s in range(6):
+            await deploy(store, "A", f"S{s}", f"n{n}", {"X": f"tcp -h n{n} -p {s + 1}"})
+    since = clock.now
+    clock.advance(10)
+    for s in (5, 0, 3, 1, 4):
+        await store.servers.update_present("n2", "A", f"S{s}", "inactive", 0)
+    load = await db.load_routes(store, since=since + timedelta(seconds=5))
+    assert load.changed == {("A", f"S{s}") for s in (0, 1, 3, 4, 5)}
+    got = [key(r) for r in load.rows]
+    assert sorted(got) == sorted(
+        ("A", f"S{s}", f"n{n}", f"A.S{s}.X") for s in (0, 1, 3, 4, 5) for n in range(1, 4)
+    )
+    for s in (0, 1, 3, 4, 5):
+        assert [k[2] for k in got if k[1] == f"S{s}"] == ["n1", "n2", "n3"]
 
 
 async def test_group_tables_are_read_in_order(store: Store) -> None:

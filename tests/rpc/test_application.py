@@ -8,6 +8,7 @@ a subprocess started the way tarsnode starts one (``--config=FILE``).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import re
@@ -507,6 +508,9 @@ async def test_a_server_started_like_tarsnode_starts_it(
     log_text = (tmp_path / "app_log" / "Demo" / "DemoServer" / "Demo.DemoServer.log").read_text()
     assert "AdminF.shutdown: stopping" in log_text
     assert "|INFO|demo destroyed" in log_text  # the on_destroy hook ran
+    # main runs the server on uvloop when it is installed (docs/rpc-server.md)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    assert f", {loop} loop): " in log_text
 
 
 async def _inflight(admin: Any) -> bool:

@@ -299,6 +299,56 @@ async def test_a_dead_registry_endpoint_is_skipped(
             assert [await prx.whoami() for _ in range(3)] == ["a", "a", "a"]
 
 
+@contextlib.asynccontextmanager
+async def _silent_listener() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers: a registry host gone silent."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+async def test_lookups_are_answered_by_another_registry_when_one_goes_silent(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """Two registries in the locator, one accepting connections but never answering (a host
+    cut off mid-connection looks like that): every client's first call still resolves its
+    name well within the call timeout, because the lookup is hedged to the other registry;
+    with both answering, lookups are spread over both."""
+    registry = Registry()
+    other = Registry()
+    async with (
+        serve(registry, "tars.tarsregistry.QueryObj") as reg,
+        serve(other, "tars.tarsregistry.QueryObj") as reg2,
+        _servers(who, "a") as (a,),
+        _silent_listener() as silent_port,
+    ):
+        registry.routes[OBJ] = other.routes[OBJ] = ([_ep(a)], [])
+        silent = f"tcp -h 127.0.0.1 -p {silent_port} -t 60000"
+        for _ in range(4):  # the silent one comes first in turn for some of them
+            async with Communicator(
+                f"tars.tarsregistry.QueryObj@{silent}:{reg.endpoint}",
+                cache_dir=None,
+                timeout_ms=2000,
+            ) as comm:
+                assert await comm.string_to_proxy(demo.WhoProxy, OBJ).whoami() == "a"
+        assert registry.lookups() == 4
+        comm = Communicator(f"tars.tarsregistry.QueryObj@{reg.endpoint}:{reg2.endpoint}")
+        async with comm:
+            locator = comm._get_locator()
+            for _ in range(6):
+                assert (await locator.find(OBJ))[0] == 0
+        assert registry.lookups() == 4 + 3 and other.lookups() == 3
+
+
 async def test_an_empty_active_list_keeps_the_old_list(
     demo: Any, who: Callable[[str], Any], tmp_path: Path
 ) -> None:
@@ -376,6 +426,38 @@ async def test_first_call_errors_name_the_object_and_the_locator(demo: Any, tmp_
             with pytest.raises(NoEndpointError) as e:
                 await comm.string_to_proxy(demo.WhoProxy, OBJ).whoami()
             assert "returned -1" in e.value.message
+
+
+async def test_a_service_routed_after_its_callers_gave_up_is_reached_at_once(
+    demo: Any, who: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """The registry failed the caller's lookups until the caller's schedule waits long (C++:
+    30 s after repeated failures); once the object is routed, the next call asks again and
+    reaches it instead of failing on the old answer until the next scheduled lookup."""
+    schedule = RefreshSchedule(
+        refresh_interval=600,
+        active_empty_interval=600,
+        fail_interval=0.2,
+        many_fail_interval=600,
+        fail_times_limit=1,
+    )
+    registry = Registry()
+    registry.ret = -1  # the registry is not ready to answer yet
+    async with contextlib.AsyncExitStack() as stack:
+        reg = await stack.enter_async_context(serve(registry, "tars.tarsregistry.QueryObj"))
+        (a,) = await stack.enter_async_context(_servers(who, "a"))
+        comm = await stack.enter_async_context(
+            Communicator(reg.proxy_string, refresh_schedule=schedule, cache_dir=None)
+        )
+        prx = comm.string_to_proxy(demo.WhoProxy, OBJ)
+        for _ in range(3):
+            with pytest.raises(NoEndpointError, match="returned -1"):
+                await prx.whoami()
+            await asyncio.sleep(0.25)
+        registry.ret = 0
+        registry.routes[OBJ] = ([_ep(a)], [])
+        await asyncio.sleep(0.25)
+        assert await prx.whoami() == "a"
 
 
 async def test_a_corrupt_cache_file_is_ignored(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 import struct
 import threading
@@ -33,9 +34,21 @@ module Demo {
         int later(int v);
         int blocking(int v);
         map<string, string> echoContext();
+        int bounded(int s);
+        int boundedAtStart(int ms);
+        int boundedIndirect(int ms);
     };
 };
 """
+
+
+IN_CALL: contextvars.ContextVar[int | None] = contextvars.ContextVar("in_call", default=None)
+
+
+async def _within_a_second(ms: int) -> int:
+    async with asyncio.timeout(1):  # needs asyncio.current_task() at once
+        await asyncio.sleep(ms / 1000)
+    return ms
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +62,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def calc_impl(demo: Any) -> Any:
     class CalcImpl(demo.CalcServant):  # type: ignore[misc,name-defined]
         notes: list[str] = []
+        indirect_calls = 0
 
         async def add(self, a: int, b: int) -> tuple[int, int]:
             return 0, a + b
@@ -86,6 +100,31 @@ def calc_impl(demo: Any) -> Any:
             assert threading.current_thread() is not threading.main_thread()
             assert current().func_name == "blocking"
             return v + 1
+
+        async def bounded(self, s: int) -> int:
+            if IN_CALL.get() is not None:
+                return -2  # a value set by an earlier call leaked into this one
+            token = IN_CALL.set(s)  # set in the first step, reset in the task: one context
+            try:
+                await asyncio.sleep(0)  # suspends: from here a task runs the call
+                try:
+                    # s > 0 times out; s == 0 must not, however late a loaded machine resumes it
+                    async with asyncio.timeout(0.01 if s else 60):
+                        await asyncio.sleep(s)
+                except TimeoutError:  # thrown in through the task, caught here
+                    return 1
+                return 0
+            finally:
+                IN_CALL.reset(token)
+
+        async def boundedAtStart(self, ms: int) -> int:
+            async with asyncio.timeout(1):  # needs asyncio.current_task() at once
+                await asyncio.sleep(ms / 1000)
+            return ms
+
+        async def boundedIndirect(self, ms: int) -> int:
+            self.indirect_calls += 1
+            return await _within_a_second(ms)  # the same, where the method cannot show it
 
         async def echoContext(self) -> dict[str, str]:
             cur = current()
@@ -145,6 +184,69 @@ async def test_timeout_one_way_deferred_and_blocking(demo: Any, calc_impl: Any) 
         assert calc_impl.notes[-1] == "fire and forget"
         assert await calc.later(21) == 42
         assert await calc.blocking(1) == 2
+
+
+async def test_eager_calls_hand_on_to_a_task_only_when_they_suspend(
+    demo: Any, calc_impl: Any
+) -> None:
+    async with serve(calc_impl(), "Demo.CalcServer.CalcObj") as s:
+        calc = s.proxy(demo.CalcProxy)
+        assert await calc.bounded(0) == 0
+        assert await calc.bounded(5) == 1  # its timeout fired inside the task
+        assert await asyncio.gather(*(calc.bounded(i % 2) for i in range(20))) == [0, 1] * 10
+        assert s.adapter.inflight == 0 and not s.adapter.tasks
+        # The first step runs before any task exists: a method that names asyncio.timeout
+        # (or a TaskGroup...) is dispatched in a task (docs/rpc-server.md "Eager dispatch") ...
+        assert await calc.boundedAtStart(1) == 1
+        # ... and one that turns out to need a task (in code it calls) is run again in one,
+        # once, and dispatched in a task from then on
+        impl = s.adapter.servant
+        assert await calc.boundedIndirect(1) == 1
+        assert impl.indirect_calls == 2
+        assert await calc.boundedIndirect(2) == 2
+        assert impl.indirect_calls == 3
+        assert await calc.add(1, 2) == (0, 3)  # and the connection serves on
+    # ... and all works on an adapter that runs every call in a task of its own.
+    async with serve(calc_impl(), "Demo.CalcServer.CalcObj", eager=False) as s:
+        calc = s.proxy(demo.CalcProxy)
+        assert await calc.boundedAtStart(1) == 1
+        assert await calc.bounded(5) == 1
+        assert await calc.later(4) == 8
+        assert await calc.blocking(1) == 2
+
+
+async def test_timeouts_of_calls_sharing_a_connection(demo: Any, calc_impl: Any) -> None:
+    """Calls on one connection share one timeout timer: a short timeout sent after a long one
+    still fires first, and answered calls are never failed by it."""
+    async with serve(calc_impl(), "Demo.CalcServer.CalcObj") as s:
+        calc = s.proxy(demo.CalcProxy)
+        order: list[str] = []
+
+        async def call(name: str, timeout_ms: int, ms: int) -> Any:
+            try:
+                result = await calc.with_options(timeout_ms=timeout_ms).slow(ms)
+            except InvokeTimeout as e:
+                order.append(f"{name} timed out")
+                return e
+            order.append(f"{name} answered")
+            return result
+
+        long_ok, short_late, quick = await asyncio.gather(
+            call("long", 5000, 1000),  # arms the timer at its 5 s deadline
+            call("short", 250, 10_000),  # must re-arm it earlier
+            call("quick", 5000, 1),
+        )
+        assert order == ["quick answered", "short timed out", "long answered"]
+        assert (long_ok, quick) == (1000, 1)
+        assert "Demo.CalcServer.CalcObj.slow" in str(short_late)
+        assert "within 250 ms" in str(short_late)
+        # Many calls timing out together, then the connection still carries calls.
+        timeouts = await asyncio.gather(
+            *(calc.with_options(timeout_ms=20 + i).slow(10_000) for i in range(50)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(t, InvokeTimeout) for t in timeouts)
+        assert await calc.add(2, 2) == (0, 4)
 
 
 @pytest.mark.parametrize("version", [3, 5])

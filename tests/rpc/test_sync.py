@@ -101,8 +101,13 @@ def test_blocking_calls_return_results(demo: Any, calc: str) -> None:
             proxy.nosuchmethod()
 
 
-def test_many_threads_share_one_communicator(demo: Any, calc: str) -> None:
-    with SyncCommunicator() as comm:
+@pytest.mark.parametrize("loop", ["default", "asyncio"])
+def test_many_threads_share_one_communicator(demo: Any, calc: str, loop: str) -> None:
+    """On the default loop (uvloop when installed) and on asyncio's."""
+    options = {"loop_factory": asyncio.new_event_loop} if loop == "asyncio" else {}
+    with SyncCommunicator(**options) as comm:
+        if loop == "asyncio":
+            assert isinstance(comm.loop, asyncio.BaseEventLoop)
         proxy = comm.string_to_proxy(demo.CalcProxy, calc)
 
         def work(n: int) -> list[Any]:

@@ -16,7 +16,15 @@ from tarsus.store.schema import metadata, t_profile_template, t_server_conf
 from tarsus.store.servers import ServerSpec
 
 #: Tables of our own (docs/alerts.md), beside upstream's.
-TARSUS_TABLES = {"t_alert_rules", "t_alert_events"}
+TARSUS_TABLES = {
+    "t_alert_rules",
+    "t_alert_events",
+    "t_web_user",
+    "t_web_grant",
+    "t_web_token",
+    "t_web_session",
+    "t_web_audit",
+}
 UPSTREAM_TABLES = {
     "t_server_conf",
     "t_adapter_conf",

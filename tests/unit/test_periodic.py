@@ -143,3 +143,25 @@ async def test_fixed_rate_rounds_keep_to_their_grid_and_skip_missed_ticks() -> N
     assert first >= begin + 0.1
     assert second >= first + 0.25
     assert third >= first + 0.25 + 0.1
+
+
+async def test_stop_ends_a_loop_whose_round_turns_the_cancellation_into_an_error() -> None:
+    """A database driver interrupted in a query may raise its own error instead of
+    CancelledError: the loop still ends, and stop() returns (it waited forever before)."""
+    entered = asyncio.Event()
+    rounds = 0
+
+    async def action() -> None:
+        nonlocal rounds
+        rounds += 1
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("connection lost while reading the answer") from None
+
+    loop = Periodic("test", 0.001, action, run_first=True, on_error=lambda e: None)
+    loop.start()
+    await entered.wait()
+    await asyncio.wait_for(loop.stop(), 30)  # a guard against hanging, not a timing assert
+    assert not loop.running and rounds == 1

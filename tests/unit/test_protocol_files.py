@@ -51,6 +51,7 @@ EXPECTED_FILES = {
     "AdminReg.tars",
     "BaseF.tars",
     "ConfigF.tars",
+    "AuthF.tars",
     "EndpointF.tars",
     "LogF.tars",
     "MonitorQuery.tars",
@@ -472,6 +473,8 @@ def test_tarsus_admin_extension_is_module_tarsus_and_adds_only_new_functions() -
         "deletePatchPackage",
         "setDefaultPatchPackage",
         "checkServerAnswers",
+        "relayNodePush",
+        "setServerRunType",
     }
     upstream = {o.name for o in load("AdminReg.tars").interfaces()["tars.AdminReg"].operations}
     assert not ext & upstream
@@ -503,8 +506,9 @@ def test_tarsus_patch_extension_adds_only_new_functions_beside_patch() -> None:
 
 
 def test_tarsus_config_extension_adds_only_new_functions_beside_config() -> None:
-    """ConfigExt is served on ConfigObj beside Config: a function name shared with Config would
-    change what every SDK's addConfig gets, so there must be none."""
+    """ConfigExt sits beside Config in the config center (on ConfigExtObj; Tarsus before 13
+    served both on ConfigObj): a function name shared with Config would change what an SDK's
+    addConfig gets from such a server, so there must be none."""
     prog = parse_files([path("TarsusConfig.tars")])
     assert {n for n in prog.interfaces() if not n.startswith("tars.")} == {"tarsus.ConfigExt"}
     ext = {o.name for o in prog.interfaces()["tarsus.ConfigExt"].operations}
@@ -549,7 +553,7 @@ def test_tarsus_alert_extension_is_in_module_tarsus_only() -> None:
     prog = parse_files([path("TarsusAlert.tars")])
     assert set(prog.interfaces()) == {"tarsus.AlertExt"}
     ops = {o.name for o in prog.interfaces()["tarsus.AlertExt"].operations}
-    assert ops == {"listRules", "addRule", "deleteRule", "testRule", "listEvents"}
+    assert ops == {"listRules", "addRule", "updateRule", "deleteRule", "testRule", "listEvents"}
 
 
 def test_tarsus_monitor_extension_adds_only_new_functions_beside_monitor_query() -> None:

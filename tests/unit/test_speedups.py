@@ -778,3 +778,85 @@ def test_huge_string_rejected_on_encode() -> None:
     big = b"x" * (100 * 1024 * 1024 + 1)
     with pytest.raises(EncodeError, match="exceeds 100 MiB"):
         c_encode_value(big, T.STRING)
+
+
+# ------------------------------------------------------------------------- the server's reply
+
+
+@SETTINGS
+@given(
+    version=st.integers(-(2**15), 2**15 - 1),
+    packet_type=st.integers(-128, 127),
+    request_id=st.integers(-(2**31), 2**31 - 1),
+    message_type=st.integers(-(2**31), 2**31 - 1),
+    ret=st.integers(-(2**31), 2**31 - 1),
+    body=st.binary(max_size=2000),
+    desc=st.text(max_size=300),
+)
+def test_frame_response_is_the_framed_response_packet(
+    version: int,
+    packet_type: int,
+    request_id: int,
+    message_type: int,
+    ret: int,
+    body: bytes,
+    desc: str,
+) -> None:
+    from tarsus.codec._speedups import frame_response
+    from tarsus.codec.packet import py_frame_response
+
+    args = (version, packet_type, request_id, message_type, ret, body, desc)
+    framed = frame_response(*args)
+    assert framed == py_frame_response(*args)
+    assert int.from_bytes(framed[:4], "big") == len(framed)
+    packet = api.decode(framed[4:], ResponsePacket)
+    assert (packet.iRequestId, packet.iRet, packet.sBuffer, packet.sResultDesc) == (
+        request_id,
+        ret,
+        body,
+        desc,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((1, 0, 2**31, 0, 0, b"", ""), EncodeError),  # request id out of int range
+        ((2**15, 0, 1, 0, 0, b"", ""), EncodeError),  # version out of short range
+        ((1, 0, 1, 0, "0", b"", ""), EncodeError),  # not an integer
+        ((1, 0, 1, 0, 0, "text", ""), TypeError),  # a body that is not bytes
+        ((1, 0, 1, 0, 0, b"", b"\xff" * 3), None),  # bytes for the description are taken
+    ],
+)
+def test_frame_response_refuses_what_does_not_fit(args: tuple[Any, ...], error: Any) -> None:
+    from tarsus.codec._speedups import frame_response
+
+    if error is None:
+        frame_response(*args)
+        return
+    with pytest.raises(error):
+        frame_response(*args)
+    with pytest.raises(TypeError):
+        frame_response(*args[:6])
+
+
+def test_encode_values_writes_what_encoding_an_instance_writes() -> None:
+    class Pair(Struct):
+        __slots__ = ("a", "b")
+
+    Pair._tars_fields_ = (
+        Field(0, "a", T.INT, True),
+        Field(2, "b", T.map(T.STRING, T.vector(T.INT)), True),
+    )
+    codec = plan.struct_codec(Pair)
+    obj = Pair.__new__(Pair)
+    obj.a, obj.b = -7, {"x": [1, 2, 3], "": []}
+    assert codec.encode_values((-7, {"x": [1, 2, 3], "": []})) == api.py_encode(obj)
+    assert codec.encode_values([-7, {"x": [1, 2, 3], "": []}]) == api.py_encode(obj)
+    with pytest.raises(EncodeError) as e:
+        codec.encode_values((2**40, {}))  # does not fit an int
+    assert e.value.field is not None and e.value.field.endswith("a")
+    with pytest.raises(TypeError, match="takes 2 values, got 1"):
+        codec.encode_values((1,))
+    with pytest.raises(TypeError):
+        codec.encode_values(5)

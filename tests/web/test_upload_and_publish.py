@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import pytest
 
 from tarsus.codec.operation import Operation
+from tarsus.framework.admin.tasks import derive_status
 from tarsus.protocol.gen import AdminReg, Patch, TarsusAdmin
 from tarsus.testing import Served, serve
 from tarsus.web.server import WebServer
@@ -53,6 +54,8 @@ class FakeAdmin(AdminReg.AdminRegServant, TarsusAdmin.AdminExtServant):
         self.instances: dict[tuple[str, str], list[Instance]] = {}
         self.packages: list[tuple[str, str, str, str, str, str]] = []
         self.tasks: dict[str, AdminReg.TaskReq] = {}
+        #: (code, reason) addPatchPackage refuses with, as when its database is down
+        self.refuse_packages: tuple[int, str] | None = None
         #: what every task ends as
         self.outcome = T.EM_T_SUCCESS
         self.polls = 0
@@ -78,6 +81,9 @@ class FakeAdmin(AdminReg.AdminRegServant, TarsusAdmin.AdminExtServant):
     async def addPatchPackage(
         self, application: str, serverName: str, tgz: str, md5: str, comment: str, user: str
     ) -> tuple[int, int, str]:
+        if self.refuse_packages is not None:
+            code, reason = self.refuse_packages
+            return code, 0, reason
         self.packages.append((application, serverName, tgz, md5, comment, user))
         return 0, len(self.packages), ""
 
@@ -90,21 +96,23 @@ class FakeAdmin(AdminReg.AdminRegServant, TarsusAdmin.AdminExtServant):
         if req is None:
             return -1, AdminReg.TaskRsp()
         self.polls += 1
-        done = self.polls >= 2  # "prepare" at the first look, finished at the second
+        # serial, as the engine runs it: "prepare" at the first look, then one more node
+        # ended at each look; meanwhile the task is "partly done" (EM_T_PARIAL), not finished
         item_status = I.EM_I_SUCCESS if self.outcome == T.EM_T_SUCCESS else I.EM_I_FAILED
-        items = [
-            AdminReg.TaskItemRsp(
-                req=item,
-                status=item_status if done else I.EM_I_PREPARE,
-                statusInfo=(item_status if done else I.EM_I_PREPARE).name,
-                executeLog=("patched" if item_status == I.EM_I_SUCCESS else "install failed")
-                if done
-                else "",
+        items = []
+        for n, item in enumerate(req.taskItemReq):
+            done = self.polls >= n + 2
+            status = item_status if done else I.EM_I_PREPARE
+            log = ("patched" if status == I.EM_I_SUCCESS else "install failed") if done else ""
+            items.append(
+                AdminReg.TaskItemRsp(
+                    req=item, status=status, statusInfo=status.name, executeLog=log
+                )
             )
-            for item in req.taskItemReq
-        ]
-        status = self.outcome if done else T.EM_T_PREPARE
-        return 0, AdminReg.TaskRsp(taskItemRsp=items, taskNo=taskNo, serial=True, status=status)
+        task_status = derive_status(i.status for i in items)
+        return 0, AdminReg.TaskRsp(
+            taskItemRsp=items, taskNo=taskNo, serial=True, status=task_status
+        )
 
 
 @dataclass
@@ -129,6 +137,10 @@ class FakePatch(Patch.PatchServant):
             if hashlib.md5(data).hexdigest() != content.md5:
                 return -3
             self.files[key] = data
+        return 0
+
+    async def deletePatchFile(self, app: str, serverName: str, patchFile: str) -> int:
+        self.files.pop((app, serverName, patchFile), None)
         return 0
 
 
@@ -259,6 +271,14 @@ async def test_the_documented_curl_form_stores_publishes_and_answers_in_text(web
     assert "10.0.0.1 EM_I_SUCCESS patched\n10.0.0.2 EM_I_SUCCESS patched\n" in text
     assert text.endswith("task status: EM_T_SUCCESS\n")
     assert web.incoming() == []  # the received file is gone
+
+
+async def test_an_upload_the_admin_registry_cannot_record_is_deleted_again(web: Web) -> None:
+    web.admin.refuse_packages = (-1, "addPatchPackage: database: cannot connect to database")
+    status, text = await web.curl(*form(web.package_file(make_package())), ticket=web.token)
+    assert status >= 500 and "cannot connect to database" in text, (status, text)
+    assert web.patch.files == {}  # no row would ever name it: the file is gone too
+    assert web.admin.tasks == {}
 
 
 async def test_restart_1_also_publishes_to_inactive_instances(web: Web) -> None:

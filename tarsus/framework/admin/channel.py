@@ -32,6 +32,13 @@ log = logging.getLogger("tarsus.framework.admin.channel")
 
 #: Seconds to wait for a node's ``reportResult`` (upstream ``NodeManager`` 5000 ms).
 DEFAULT_TIMEOUT = 5.0
+#: Commands whose answer comes only once a process is gone get ``STOP_WAIT`` times the wait: a
+#: node stops a server with ``AdminF.shutdown`` (1 s), waits out its ``deactivating-timeout``
+#: (template 3 s) and, past it, kills and waits 2 s more, then reloads the server from the
+#: registry. Upstream waits 5 s for these too, and answers 1002 "timeout" for a stop that is
+#: merely slow (a server that ignores its shutdown) and then succeeds: a deliberate difference.
+STOPPING_FUNCS: frozenset[str] = frozenset({"stopServer"})
+STOP_WAIT = 3
 
 
 class NodeNotConnected(Exception):
@@ -60,7 +67,10 @@ class NodeChannels:
         #: node name -> its connections, most recent first
         self._conns: dict[str, list[ServerConnection]] = {}
         self._beats: dict[str, str] = {}
-        self._pending: dict[int, tuple[str, str, asyncio.Future[tuple[int, str]]]] = {}
+        #: request id -> (node, func, the connection it was pushed on, its answer)
+        self._pending: dict[
+            int, tuple[str, str, ServerConnection, asyncio.Future[tuple[int, str]]]
+        ] = {}
         self._ids = request_ids()
 
     # ------------------------------------------------------------------ the node's side
@@ -82,11 +92,18 @@ class NodeChannels:
         self._beats.pop(node_name, None)
 
     def _lost(self, node_name: str, conn: ServerConnection) -> None:
+        # Commands pushed on it get no answer now: said at once, not after the wait.
+        for _node, _func, on, fut in list(self._pending.values()):
+            if on is conn and not fut.done():
+                fut.set_exception(NodeNotConnected(node_name))
         conns = self._conns.get(node_name)
         if conns and conn in conns:
             conns.remove(conn)
             if not conns:
+                # as upstream's doClose: the node leaves the map, its heartbeat with it, so
+                # that getNodeList no longer shows it connected here
                 del self._conns[node_name]
+                self._beats.pop(node_name, None)
                 log.info("node %s disconnected", node_name)
 
     def connected(self, node_name: str) -> bool:
@@ -97,7 +114,8 @@ class NodeChannels:
         return sorted(n for n in self._conns if self.connected(n))
 
     def heartbeats(self) -> dict[str, str]:
-        """Node name -> time of its last ``reportNode`` (``YYYY-MM-DD HH:MM:SS``)."""
+        """Node name -> time of its last ``reportNode`` (``YYYY-MM-DD HH:MM:SS``), for the
+        nodes connected here."""
         return dict(self._beats)
 
     def report_result(self, request_id: int, func: str, ret: int, result: str) -> None:
@@ -107,7 +125,7 @@ class NodeChannels:
         if entry is None:
             log.debug("dropping late or unknown result %d (%s)", request_id, func)
             return
-        _, _, fut = entry
+        *_, fut = entry
         if not fut.done():
             fut.set_result((ret, result))
 
@@ -117,8 +135,10 @@ class NodeChannels:
     ) -> tuple[int, str]:
         """Push ``func(*args)`` to the node and wait for its ``(ret, result)``.
 
-        Raises :class:`NodeNotConnected` when the node has no live connection here and
-        :class:`NodeCallTimeout` when it does not answer within ``timeout`` (default 5 s).
+        Raises :class:`NodeNotConnected` when the node has no live connection here (or the
+        connection closes before the answer: the node was killed, or restarted) and
+        :class:`NodeCallTimeout` when it does not answer within ``timeout`` (default 5 s;
+        three times that for a stop, :data:`STOPPING_FUNCS`).
         """
         op = push_operations().get(func)
         if op is None:
@@ -129,8 +149,11 @@ class NodeChannels:
         rid = next(self._ids)
         body = op.encode_results((rid, self.self_ip, *args))
         fut: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = (node_name, func, fut)
-        wait = self.timeout if timeout is None else timeout
+        self._pending[rid] = (node_name, func, conn, fut)
+        if timeout is not None:
+            wait = timeout
+        else:
+            wait = self.timeout * (STOP_WAIT if func in STOPPING_FUNCS else 1)
         try:
             if not conn.send_push(func, body):
                 raise NodeNotConnected(node_name)

@@ -407,6 +407,19 @@ class Inventory:
         log.info("deployed %s (by %r)", row.server_id, user)
         return row
 
+    async def set_run_type(
+        self, app: str, server: str, node: str, run_type: str, image: str, user: str = ""
+    ) -> None:
+        """AdminExt ``setServerRunType``: a process, or a container from ``image``."""
+        where = f"setServerRunType {app}.{server} on {node!r}"
+        try:
+            await self.store.images.set_run_type(app, server, node, run_type, image)
+        except InvalidInput as e:
+            raise _bad_input(where, e) from None
+        except NotFound as e:
+            raise AdminError(ErrCode.EM_TARS_LOAD_SERVICE_DESC_ERR, f"{where}: {e}") from None
+        log.info("%s.%s on %s: run type %r %s (by %r)", app, server, node, run_type, image, user)
+
     async def insert_server_conf(self, conf: AdminReg.ServerConf, replace: bool) -> ServerRow:
         """``insertServerConf``: a ``t_server_conf`` row. Replacing keeps the instance's
         servants (upstream's ``REPLACE INTO`` leaves ``t_adapter_conf`` alone too)."""

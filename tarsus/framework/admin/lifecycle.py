@@ -38,6 +38,7 @@ from tarsus.store.patches import parse_patch_id
 
 if TYPE_CHECKING:
     from tarsus.framework.admin.channel import NodeChannels
+    from tarsus.framework.admin.forward import PeerAdmins
     from tarsus.framework.admin.packages import Packages
     from tarsus.store.engine import Store
     from tarsus.store.rows import AdapterRow, ServerRow
@@ -75,18 +76,26 @@ class Lifecycle:
         self.packages = packages
         #: pings servants (:meth:`answers`); the admin registry's own communicator
         self.communicator = communicator
+        #: the other admin registries: a push for a node not connected here goes through
+        #: them (docs/failover.md); None: only this one's connections
+        self.peers: PeerAdmins | None = None
 
     # ------------------------------------------------------------------ the channel
     async def push(self, node: str, func: str, *args: Any) -> tuple[int, str]:
         """Push ``func(*args)`` to ``node``; channel failures become :class:`AdminError`."""
         try:
-            return await self.channels.request(node, func, *args)
+            try:
+                return await self.channels.request(node, func, *args)
+            except NodeNotConnected:
+                if self.peers is None:
+                    raise
+                return await self.peers.relay(node, func, args)
         except NodeNotConnected as e:
             code = getattr(e, "code", ErrCode.EM_TARS_NODE_NOT_REGISTRY_ERR)
             raise AdminError(
                 code,
-                f"{func}: node {node!r} is not connected to this admin registry "
-                "(not registered, down, or its keepalive timed out)",
+                f"{func}: node {node!r} is not connected to this admin registry nor to "
+                "another (not registered, down, or its keepalive timed out)",
             ) from None
         except NodeCallTimeout as e:
             raise AdminError(ErrCode.EM_TARS_CALL_NODE_TIMEOUT_ERR, f"{func}: {e}") from None

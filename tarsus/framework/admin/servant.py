@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from tarsus.codec.constants import TARS_PING
 from tarsus.codec.operation import Operation
 from tarsus.framework.admin.errors import AdminError, ErrCode
+from tarsus.framework.admin.forward import serve_relay
 from tarsus.framework.admin.inventory import adapter_spec_from_conf, server_spec_from_conf
 from tarsus.framework.admin.replies import decode_log_files
 from tarsus.protocol.gen import AdminReg, NodeDescriptor, TarsusAdmin
@@ -381,6 +382,20 @@ class AdminRegImp(AdminReg.AdminRegServant):
             raise AdminError(ErrCode.EM_TARS_UNKNOWN_ERR, f"{where}: database: {e.orig}") from None
         return 0, f"'{row.server_id}' deployed with {len(servants)} servant(s)"
 
+    @_guarded
+    async def setServerRunType(
+        self,
+        application: str,
+        serverName: str,
+        nodeName: str,
+        runType: str,
+        image: str,
+        user: str,
+    ) -> tuple[int, str]:
+        await self.inventory.set_run_type(application, serverName, nodeName, runType, image, user)
+        how = f"in a container from {image.strip()}" if runType.strip() else "as a process"
+        return 0, f"{application}.{serverName} on {nodeName} runs {how} from its next start"
+
     # The package store (Packages: t_server_patchs and tars.tarspatch.PatchObj).
     @_guarded
     async def addPatchPackage(
@@ -411,6 +426,14 @@ class AdminRegImp(AdminReg.AdminRegServant):
         asked once (the lossless task's check, ``Lifecycle.answers``); a canary polls it."""
         outcome = await self.lifecycle.answers(application, serverName, nodeName, 0.0)
         return outcome.code, outcome.result
+
+    @_guarded
+    async def relayNodePush(
+        self, nodeName: str, funcName: str, args: bytes
+    ) -> tuple[int, int, str]:
+        """AdminExt ``relayNodePush``: another admin registry has no connection to the node;
+        push down ours (never relayed further: 1012 when we have none either)."""
+        return await serve_relay(self.channels, nodeName, funcName, args)
 
     @_guarded
     async def getServerProfileTemplate(

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Self
 
+from tarsus.framework.admin.forward import PeerAdmins
 from tarsus.framework.admin.heartbeat import RegistryHeartbeat
 from tarsus.framework.admin.inventory import Inventory
 from tarsus.framework.admin.lifecycle import Lifecycle
@@ -107,6 +108,12 @@ class AdminRegistry(FrameworkService):
             lambda: {a.servant_name: a.bound_endpoint for a in self.adapters if a.accepting},
             DatabaseOutage(log, self.report, consequence="operations needing it fail"),
         )
+        # Nodes connected only to another admin registry are reached through it.
+        self.lifecycle.peers = PeerAdmins(
+            self.communicator,
+            lambda: {locator_id for locator_id, _, _ in self.heartbeat.rows()},
+            node_timeout=channels.timeout,
+        )
         self.started = False
 
     @classmethod
@@ -120,7 +127,9 @@ class AdminRegistry(FrameworkService):
             settings = dataclasses.replace(settings, advertise_host=config.localip)
         # Its own calls (PatchObj, checkServer) go through the config's locator.
         communicator = Communicator(
-            config.client.locator or None, timeout_ms=config.client.sync_invoke_timeout
+            config.client.locator or None,
+            timeout_ms=config.client.sync_invoke_timeout,
+            security=config.client.objects,  # keys for framework objects with -e 1
         )
         service = cls(
             require_store(cls.spec, store),

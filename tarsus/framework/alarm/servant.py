@@ -52,6 +52,14 @@ class AlarmImp(TarsusAlert.AlertExtServant):
         except StoreError as e:
             return _code(e), str(e)
 
+    async def updateRule(self, rule: TarsusAlert.AlertRule) -> tuple[int, str]:
+        try:
+            return OK, str(await self.service.update_rule(rule))
+        except (RuleError, TypeError, ValueError, OverflowError) as e:
+            return INVALID, str(e)
+        except StoreError as e:
+            return _code(e), str(e)
+
     async def deleteRule(self, name: str) -> tuple[int, str]:
         try:
             await self.service.delete_rule(name)

@@ -97,7 +97,9 @@ class AlarmService(FrameworkService):
         """``/tars/alarm`` keys (:meth:`AlarmSettings.from_tcconfig`); the query servants are
         found through the config's locator."""
         communicator = Communicator(
-            config.client.locator or None, timeout_ms=config.client.sync_invoke_timeout
+            config.client.locator or None,
+            timeout_ms=config.client.sync_invoke_timeout,
+            security=config.client.objects,  # keys for framework objects with -e 1
         )
         service = cls(
             require_store(cls.spec, store),
@@ -129,6 +131,11 @@ class AlarmService(FrameworkService):
 
     async def add_rule(self, rule: TarsusAlert.AlertRule, user: str = "") -> int:
         return (await self.store.alerts.add_rule(check_rule(rule, user=user))).id
+
+    async def update_rule(self, rule: TarsusAlert.AlertRule, user: str = "") -> int:
+        """Replace the rule of ``rule.name``; its id stays, so what it has firing stays
+        firing (or is resolved at the next round if the new rule no longer breaches)."""
+        return (await self.store.alerts.update_rule(check_rule(rule, user=user))).id
 
     async def delete_rule(self, name: str) -> None:
         """Delete it; what it had firing is resolved at the next round."""

@@ -1,7 +1,9 @@
-"""``ConfigImp``: the ``tars.tarsconfig.ConfigObj`` servant: every function of ``ConfigF.tars``
-(upstream ``ConfigImp``) and, beside them on the same object, our ``tarsus.ConfigExt``
-(``TarsusConfig.tars``: operators' writes; its names are new, so upstream clients see no
-change).
+"""The config center's two servants: ``ConfigImp`` on ``tars.tarsconfig.ConfigObj`` serves
+every function of ``ConfigF.tars`` (upstream ``ConfigImp``), exactly upstream's object;
+``ConfigExtImp`` on ``tars.tarsconfig.ConfigExtObj`` serves our ``tarsus.ConfigExt``
+(``TarsusConfig.tars``: operators' reads and writes). The operators' interface has an object
+of its own so that a secured install guards it with ``-e 1`` while ``ConfigObj`` stays open
+for every server's loads (docs/security.md).
 
 A thin translation to :class:`~tarsus.framework.config.center.ConfigCenter` and
 :class:`~tarsus.store.configs.Configs`: a refused load answers its code and an empty text (the
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,14 +28,10 @@ from tarsus.framework.config.center import (
 )
 from tarsus.protocol.gen import ConfigF, TarsusConfig
 from tarsus.rpc.current import current
-from tarsus.rpc.servant import served_together
 from tarsus.store.configs import MAX_ANSWER, ConfigFileRow, ConfigVersionRow, parse_set
 from tarsus.store.errors import Conflict, InvalidInput, NotFound, StoreError
 
-if TYPE_CHECKING:
-    from tarsus.codec.operation import Operation
-
-__all__ = ["ConfigImp"]
+__all__ = ["ConfigExtImp", "ConfigImp"]
 
 log = logging.getLogger("tarsus.framework.config")
 
@@ -109,11 +107,7 @@ async def _ext(
 
 
 class ConfigImp(ConfigF.ConfigServant):
-    """The config center's servant over ``center`` (and its store's ``configs``)."""
-
-    _tars_ops_: ClassVar[dict[str, Operation]] = served_together(
-        ConfigF.ConfigServant, TarsusConfig.ConfigExtServant
-    )
+    """Upstream's ``Config`` over ``center``."""
 
     def __init__(self, center: ConfigCenter) -> None:
         self.center = center
@@ -242,7 +236,13 @@ class ConfigImp(ConfigF.ConfigServant):
             ),
         )
 
-    # ------------------------------------------------------------------ our ConfigExt
+
+class ConfigExtImp(TarsusConfig.ConfigExtServant):
+    """Our ``ConfigExt`` over ``center`` (and its store's ``configs``)."""
+
+    def __init__(self, center: ConfigCenter) -> None:
+        self.center = center
+        self.configs = center.configs
 
     async def addConfigFile(
         self, file: TarsusConfig.ConfigFile, reason: str, user: str

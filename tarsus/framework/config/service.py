@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Self
 
-from tarsus.codec.constants import CONFIG_OBJ, CONFIG_PORT
+from tarsus.codec.constants import CONFIG_EXT_OBJ, CONFIG_EXT_PORT, CONFIG_OBJ, CONFIG_PORT
 from tarsus.framework.config.center import ConfigCenter
-from tarsus.framework.config.servant import ConfigImp
+from tarsus.framework.config.servant import ConfigExtImp, ConfigImp
 from tarsus.framework.config.settings import ConfigSettings
 from tarsus.framework.service import FrameworkService, ServiceSpec, host, require_store
 
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_SPEC", "ConfigService", "add_config_center"]
 
-#: ``tars.tarsconfig``: upstream's object and port (TarsFramework ``deploy/framework/conf``).
+#: ``tars.tarsconfig``: upstream's object and port (TarsFramework ``deploy/framework/conf``),
+#: and our operators' object beside it.
 CONFIG_SPEC: Final = ServiceSpec(
     name="tarsconfig",
-    servants=((CONFIG_OBJ, CONFIG_PORT),),
+    servants=((CONFIG_OBJ, CONFIG_PORT), (CONFIG_EXT_OBJ, CONFIG_EXT_PORT)),
     module="tarsus.framework.config",
 )
 
@@ -55,7 +56,7 @@ class ConfigService(FrameworkService):
         return cls(require_store(CONFIG_SPEC, store), ConfigSettings.from_tcconfig(tc))
 
     def servants(self) -> dict[str, Servant]:
-        return {CONFIG_OBJ: ConfigImp(self.center)}
+        return {CONFIG_OBJ: ConfigImp(self.center), CONFIG_EXT_OBJ: ConfigExtImp(self.center)}
 
 
 def add_config_center(
@@ -64,6 +65,10 @@ def add_config_center(
     settings: ConfigSettings | None = None,
     *,
     endpoint: str = f"tcp -h 0.0.0.0 -p {CONFIG_PORT} -t 60000",
+    ext_endpoint: str = f"tcp -h 0.0.0.0 -p {CONFIG_EXT_PORT} -t 60000",
 ) -> ConfigService:
-    """Serve ``tars.tarsconfig.ConfigObj`` on ``endpoint`` in ``app``."""
-    return host(app, ConfigService(store, settings), {CONFIG_OBJ: endpoint})
+    """Serve ``tars.tarsconfig.ConfigObj`` on ``endpoint`` and ``ConfigExtObj`` on
+    ``ext_endpoint`` in ``app``."""
+    return host(
+        app, ConfigService(store, settings), {CONFIG_OBJ: endpoint, CONFIG_EXT_OBJ: ext_endpoint}
+    )

@@ -1,6 +1,9 @@
-"""``LogImp``: the ``tars.tarslog.LogObj`` servant (upstream ``LogImp``): ``logger`` and
-``loggerbyInfo`` of ``LogF.tars`` and, beside them on the same object, our
-``tarsus.LogExt`` (``TarsusLog.tars``: list and read the files back).
+"""The remote log service's two servants: ``LogImp`` on ``tars.tarslog.LogObj`` (upstream
+``LogImp``: ``logger`` and ``loggerbyInfo`` of ``LogF.tars``, exactly upstream's object) and
+``LogExtImp`` on ``tars.tarslog.LogExtObj``, our ``tarsus.LogExt`` (``TarsusLog.tars``: list
+and read the files back). Reading has an object of its own so that a secured install guards
+it with ``-e 1`` while every server keeps sending lines to the open ``LogObj``
+(docs/security.md).
 
 A thin translation to :class:`~tarsus.framework.log.service.LogService`: both log functions
 are ``void`` as upstream's; a refused batch (a bad name, no room) is logged and counted, and
@@ -10,20 +13,18 @@ nothing a caller sends ends the process.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from tarsus.framework.log.layout import BadLogName
 from tarsus.framework.node.logview import LogCommandError
 from tarsus.names import InvalidName
 from tarsus.protocol.gen import LogF, TarsusLog
 from tarsus.rpc.current import current
-from tarsus.rpc.servant import served_together
 
 if TYPE_CHECKING:
-    from tarsus.codec.operation import Operation
     from tarsus.framework.log.service import LogService
 
-__all__ = ["LogImp"]
+__all__ = ["LogExtImp", "LogImp"]
 
 log = logging.getLogger("tarsus.framework.log")
 
@@ -38,11 +39,7 @@ def _peer() -> str:
 
 
 class LogImp(LogF.LogServant):
-    """The remote log service's servant over ``service``."""
-
-    _tars_ops_: ClassVar[dict[str, Operation]] = served_together(
-        LogF.LogServant, TarsusLog.LogExtServant
-    )
+    """Upstream's ``Log`` over ``service``."""
 
     def __init__(self, service: LogService) -> None:
         self.service = service
@@ -54,6 +51,13 @@ class LogImp(LogF.LogServant):
 
     async def loggerbyInfo(self, info: LogF.LogInfo, buffer: list[str]) -> None:
         self.service.logger_by_info(_peer(), info, buffer)
+
+
+class LogExtImp(TarsusLog.LogExtServant):
+    """Our ``LogExt`` over ``service``'s files."""
+
+    def __init__(self, service: LogService) -> None:
+        self.service = service
 
     async def listLogFiles(self, application: str, serverName: str) -> tuple[int, list[str]]:
         try:

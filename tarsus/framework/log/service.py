@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
-from tarsus.codec.constants import LOG_OBJ, LOG_PORT
+from tarsus.codec.constants import LOG_EXT_OBJ, LOG_EXT_PORT, LOG_OBJ, LOG_PORT
 from tarsus.framework.log.files import RemoteLogFiles
 from tarsus.framework.log.layout import BadLogName, LogTarget, by_info, by_name
-from tarsus.framework.log.servant import LogImp
+from tarsus.framework.log.servant import LogExtImp, LogImp
 from tarsus.framework.log.settings import LogSettings
 from tarsus.framework.log.writer import LogWriter
 from tarsus.framework.service import FrameworkService, ServiceSpec, host
@@ -39,10 +39,11 @@ __all__ = ["LOG_SPEC", "LogService", "add_log"]
 
 log = logging.getLogger("tarsus.framework.log")
 
-#: ``tars.tarslog``: upstream's object and port (TarsFramework ``deploy/framework/conf``).
+#: ``tars.tarslog``: upstream's object and port (TarsFramework ``deploy/framework/conf``),
+#: and our reading object beside it.
 LOG_SPEC: Final = ServiceSpec(
     name="tarslog",
-    servants=((LOG_OBJ, LOG_PORT),),
+    servants=((LOG_OBJ, LOG_PORT), (LOG_EXT_OBJ, LOG_EXT_PORT)),
     module="tarsus.framework.log",
     uses_store=False,
 )
@@ -81,7 +82,7 @@ class LogService(FrameworkService):
         return cls(LogSettings.from_tcconfig(tc, base=base))
 
     def servants(self) -> dict[str, Servant]:
-        return {LOG_OBJ: LogImp(self)}
+        return {LOG_OBJ: LogImp(self), LOG_EXT_OBJ: LogExtImp(self)}
 
     async def start(self) -> None:
         self.writer.start()
@@ -148,6 +149,8 @@ def add_log(
     settings: LogSettings,
     *,
     endpoint: str = f"tcp -h 0.0.0.0 -p {LOG_PORT} -t 60000",
+    ext_endpoint: str = f"tcp -h 0.0.0.0 -p {LOG_EXT_PORT} -t 60000",
 ) -> LogService:
-    """Serve ``tars.tarslog.LogObj`` on ``endpoint`` in ``app``."""
-    return host(app, LogService(settings), {LOG_OBJ: endpoint})
+    """Serve ``tars.tarslog.LogObj`` on ``endpoint`` and ``LogExtObj`` on ``ext_endpoint``
+    in ``app``."""
+    return host(app, LogService(settings), {LOG_OBJ: endpoint, LOG_EXT_OBJ: ext_endpoint})

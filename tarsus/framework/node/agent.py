@@ -33,6 +33,7 @@ import tarsus
 from tarsus.codec.constants import NOTIFY_OBJ, PROPERTY_OBJ, QUERY_OBJ, REGISTRY_OBJ
 from tarsus.framework.node.channel import ADMIN_OBJ, AdminChannel
 from tarsus.framework.node.commands import NodeCommands
+from tarsus.framework.node.config import atomic_write
 from tarsus.framework.node.memsize import DEFAULT_SAMPLE_INTERVAL, MemoryReporter
 from tarsus.framework.node.servant import SERVER_OBJ, SERVER_OBJ_PORT, server_obj_servant
 from tarsus.framework.node.settings import NodeSettings
@@ -40,16 +41,21 @@ from tarsus.framework.node.supervisor import Supervisor
 from tarsus.protocol.gen import NodeDescriptor, QueryF, Registry, RegistryDescriptor
 from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.application import Application
+from tarsus.rpc.auth import Credentials
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.endpoint import Endpoint, EndpointError, parse_proxy
-from tarsus.rpc.errors import TarsError
+from tarsus.rpc.errors import ConnectError, InvokeTimeout, NoEndpointError, TarsError
 from tarsus.rpc.notify import RemoteNotify
 from tarsus.rpc.periodic import Backoff, Periodic
 from tarsus.rpc.proxy import ServantProxy
+from tarsus.rpc.security import ServantSecurity
 
 __all__ = ["NodeAgent", "NodeAgentSettings"]
 
 log = logging.getLogger("tarsus.framework.node.agent")
+
+#: Under the data directory: the name the registry told a node started without one.
+NODE_NAME_FILE = "node-name"
 
 P = TypeVar("P", bound=ServantProxy)
 #: Retries (s) of a registry that did not answer yet: the first, doubling up to the last.
@@ -93,6 +99,13 @@ class NodeAgentSettings:
     #: where the node reports its servers' events (crash, restart, hang-kill, limiter,
     #: publish results; upstream tarsnode's ``notify``); "" reports none
     notify_obj: str = NOTIFY_OBJ
+    #: by object name, the access keys / TLS files of the node's calls to framework objects
+    #: served with ``-e 1`` or ``ssl`` (AdminRegObj's push channel, RegistryObj, ...;
+    #: docs/security.md); empty on loopback installs
+    security: Mapping[str, ServantSecurity] = field(default_factory=dict)
+    #: the keys this node's own ``ServerObj`` takes (served with ``-e 1``; the servers it
+    #: starts are given them); None: ServerObj open, as on loopback
+    server_credentials: Credentials | None = None
 
 
 class _Load:
@@ -156,14 +169,19 @@ class NodeAgent:
             s.locator,
             cache_dir=data_dir / "cache",
             refresh_endpoint_interval_ms=s.refresh_endpoint_interval_ms,
+            security=s.security,
         )
         self.communicator = comm
         self._registry = comm.string_to_proxy(Registry.RegistryProxy, REGISTRY_OBJ)
         self._query = comm.string_to_proxy(QueryF.QueryFProxy, s.locator)
         if not self.node_name:
-            self.node_name = await self._ask_node_name()
+            self.node_name = await self._learn_node_name(data_dir / NODE_NAME_FILE)
         host = s.host or self.node_name
         app = Application(comm)
+        server_endpoint = f"tcp -h {host} -p {s.port} -t 60000"
+        keys = s.server_credentials
+        if keys is not None:
+            server_endpoint += " -e 1"
         self.app = app
         # The supervisor is made before ServerObj listens, so no heartbeat is lost.
         node_settings = NodeSettings(
@@ -171,7 +189,8 @@ class NodeAgent:
             data_dir=data_dir / "data",
             log_dir=Path(s.log_dir).resolve() if s.log_dir else data_dir / "app_log",
             locator=s.locator,
-            node_endpoint=f"tcp -h {host} -p {s.port} -t 60000",
+            node_endpoint=server_endpoint,
+            node_keys=(keys.access_key, keys.secret_key) if keys else None,
             local_ip=host,
             **dict(s.supervision),
         )
@@ -187,7 +206,10 @@ class NodeAgent:
         )
         self.supervisor = sup
         adapter = app.add_servant(
-            server_obj_servant(sup), SERVER_OBJ, f"tcp -h {host} -p {s.port} -t 60000"
+            server_obj_servant(sup),
+            SERVER_OBJ,
+            server_endpoint,
+            security=ServantSecurity(keys) if keys else None,
         )
         await app.start()
         if s.port == 0:  # tests: tell servers the port actually bound
@@ -271,14 +293,39 @@ class NodeAgent:
             raise RuntimeError("the node agent is not started")
         return proxy.with_options(timeout_ms=timeout_ms or self.settings.registry_timeout_ms)
 
+    async def _learn_node_name(self, remembered: Path) -> str:
+        """No name given: the address the registry sees us at, kept in ``remembered``; when
+        the registry cannot be asked (the framework down while this agent restarts), the
+        name it told the last time, so the node still comes up and guards its servers."""
+        try:
+            last = remembered.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            last = ""
+        try:
+            name = await self._ask_node_name()
+        except RuntimeError as e:
+            if not last:
+                raise
+            log.warning("%s; going on as %s, the name it told the last time", e, last)
+            return last
+        if name != last:
+            atomic_write(remembered, f"{name}\n".encode())
+        return name
+
     async def _ask_node_name(self) -> str:
-        """No name given: the address the registry sees us at (upstream ``getClientIp``)."""
+        """The address the registry sees us at (upstream ``getClientIp``)."""
+        where = self.settings.locator
         try:
             ret, ip = await self._timed(self._registry, 3000).getClientIp()
+        except (ConnectError, NoEndpointError, InvokeTimeout) as e:
+            raise RuntimeError(
+                f"no node name given, and the registry cannot be reached to tell our address "
+                f"({where}): {e} (with --node-name the node starts without it)"
+            ) from e
         except TarsError as e:
             raise RuntimeError(
-                f"no node name given and the registry ({self.settings.locator}) cannot tell "
-                f"our address: {e}; pass --node-name"
+                f"no node name given and the registry ({where}) cannot tell our address: {e}; "
+                f"pass --node-name"
             ) from e
         if ret != 0 or not ip:
             raise RuntimeError("the registry did not tell our address; pass --node-name")
@@ -346,7 +393,11 @@ class NodeAgent:
 
     async def _registry_locator(self) -> str | None:
         """``${locator}`` for generated configs: QueryObj at every active registry
-        (upstream ``findObjectById4All``), else None (the node's own); cached 60 s."""
+        (upstream ``findObjectById4All``), else None (the node's own); cached 60 s.
+
+        The registries of the node's own locator are added when the answer lacks them
+        (deliberately unlike upstream): a framework host's node asks while its own registry
+        is not up yet, and its services must not get a locator without it."""
         at, cached = self._locator_cache
         if time.monotonic() - at < 60.0 and cached is not None:
             return cached
@@ -355,6 +406,11 @@ class NodeAgent:
         except TarsError:
             return cached
         endpoints = _endpoint_strings(active)
+        if ret == 0 and endpoints:
+            known = {(ep.host, ep.port) for ep in map(Endpoint.parse, endpoints)}
+            for ep in parse_proxy(self.settings.locator).endpoints:
+                if (ep.host, ep.port) not in known:
+                    endpoints.append(str(ep))
         locator = f"{QUERY_OBJ}@{':'.join(endpoints)}" if ret == 0 and endpoints else None
         self._locator_cache = (time.monotonic(), locator)
         return locator
@@ -422,7 +478,7 @@ class NodeAgent:
                 if self.registered and self.channel is not None:
                     self.channel.report_now()  # take commands now, not at the next round
             if self.registered:
-                await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
+                await self._keep_alive()
                 if self._registry_lost:
                     # Back after an outage: what changed meanwhile reaches the registry
                     # now, not at the next 60 s batch.
@@ -438,6 +494,16 @@ class NodeAgent:
             if not self._registry_lost:
                 log.warning("the registry does not answer (%s); services keep running", e)
             self._registry_lost = True
+
+    async def _keep_alive(self) -> None:
+        """``keepAlive``; one that fails is sent again at once, which goes to the next
+        registry: a framework host cut off does not cost the node a heartbeat (nor, after
+        ``nodeTimeout``, its routes; docs/failover.md)."""
+        try:
+            await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
+        except TarsError as e:
+            log.debug("keepAlive failed (%s): sending it again", e)
+            await self._timed(self._registry).keepAlive(self.node_name, self._load.sample())
 
     async def _sync_round(self) -> None:
         try:

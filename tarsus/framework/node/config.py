@@ -457,6 +457,11 @@ def render_config(
     except EndpointError as e:
         raise ConfigGenError(f"the node's endpoint {settings.node_endpoint!r}: {e}") from e
     tc.set(f"{_SERVER}<node>", f"{NODE_OBJ}@{node_ep}")
+    if settings.node_keys is not None:  # ServerObj with -e 1: the server's heartbeats sign
+        access, secret = settings.node_keys
+        tc.insert_params(
+            f"/tars/application/client/{NODE_OBJ}", {"accesskey": access, "secretkey": secret}
+        )
     ports: set[int] = set()
     adapters: Mapping[str, RegistryDescriptor.AdapterDescriptor] = desc.adapters or {}
     for name in sorted(adapters, reverse=True):  # upstream walks its std::map backwards

@@ -76,9 +76,12 @@ def launch_spec(
     *,
     explicit_exe: bool = False,
     python: str = sys.executable,
+    image_python: str = "",
 ) -> LaunchSpec:
     """The command that starts the server ``layout`` describes; :class:`LaunchError` if
-    there is nothing to start."""
+    there is nothing to start. ``image_python``: the server runs in a container whose image
+    has this interpreter (an installed Python package runs on it, with its venv's
+    site-packages on ``PYTHONPATH``: the venv's own interpreter is the node's)."""
     conf = f"--config={layout.conf_file}"
     if layout.start_script:
         script = Path(layout.start_script)
@@ -97,7 +100,7 @@ def launch_spec(
             )
         )
     elif layout.server_type == TARS_PYTHON:
-        argv = (*_python_argv(layout, explicit_exe, python), conf)
+        argv = (*_python_argv(layout, explicit_exe, python, image_python), conf)
     elif layout.server_type == "tars_java":
         argv = (
             _find_exe(layout),
@@ -126,15 +129,23 @@ def launch_spec(
     env["LD_LIBRARY_PATH"] = library_path
     if layout.server_type == TARS_NODEJS:
         env["TARS_CONFIG"] = str(layout.conf_file)
+    if image_python and layout.server_type == TARS_PYTHON and layout.venv_dir.exists():
+        site = sorted(layout.venv_dir.resolve().glob("lib/python*/site-packages"))
+        if site:
+            env["PYTHONPATH"] = str(site[0])
     env.update(runtime.env)
     return LaunchSpec(argv=argv, cwd=layout.log_dir, env=env, log_file=layout.log_file)
 
 
-def _python_argv(layout: ServerLayout, explicit_exe: bool, python: str) -> tuple[str, ...]:
+def _python_argv(
+    layout: ServerLayout, explicit_exe: bool, python: str, image_python: str = ""
+) -> tuple[str, ...]:
     try:
         manifest = installed_manifest(layout)
     except PackageError as e:
         raise LaunchError(f"the installed package is broken: {e}", installed=False) from e
+    if manifest is not None and image_python:
+        return (image_python, str(layout.bin_dir / manifest.entry))
     if manifest is not None:
         venv = layout.venv_dir
         interpreter = venv_python(venv.resolve()) if venv.exists() else None
@@ -146,7 +157,7 @@ def _python_argv(layout: ServerLayout, explicit_exe: bool, python: str) -> tuple
         return (str(interpreter), str(layout.bin_dir / manifest.entry))
     exe = Path(layout.exe_file)
     if explicit_exe and exe.is_file():
-        return (python, str(exe)) if exe.suffix == ".py" else (str(exe),)
+        return (image_python or python, str(exe)) if exe.suffix == ".py" else (str(exe),)
     raise LaunchError(
         f"server start error: no package installed in {layout.bin_dir} (no tarsus.toml)",
         installed=False,

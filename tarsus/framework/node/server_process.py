@@ -49,8 +49,19 @@ from tarsus.framework.node.config import (
     RuntimeConfig,
     ServerLayout,
 )
+from tarsus.framework.node.container import (
+    CONTAINER,
+    LABEL_DATA_DIR,
+    LABEL_NODE,
+    LABEL_SERVER,
+    ContainerEngine,
+    ContainerError,
+    ContainerHandle,
+    container_name,
+    server_mounts,
+)
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
-from tarsus.framework.node.launch import LaunchError, launch_spec
+from tarsus.framework.node.launch import LaunchError, LaunchSpec, launch_spec
 from tarsus.framework.node.limiter import ActivationLimiter
 from tarsus.framework.node.package import (
     PackageError,
@@ -158,6 +169,11 @@ class ServerHost(Protocol):
     def admin_proxy(self, local: str) -> AdminF.AdminFProxy:
         """A proxy on a server's ``AdminObj`` at its ``local`` endpoint."""
 
+    @property
+    def containers(self) -> ContainerEngine:
+        """The container engine that starts servers of run type ``container``."""
+        ...
+
 
 #: ``generate(descriptor)``: the server's config written, with what it tells the node
 ConfigGenerator = Callable[[Any], Awaitable[GeneratedConfig]]
@@ -194,6 +210,8 @@ class ServerProcess:
         self.installed = True
         #: the node started the current process (upstream ``_started``)
         self.node_started = False
+        #: whether the process's command line was recorded again after its start grace
+        self._recorded_after_grace = False
         #: monotonic time of the last start
         self.start_time = 0.0
         #: monotonic time of the last heartbeat, overall and per adapter
@@ -224,6 +242,12 @@ class ServerProcess:
     @property
     def is_tars(self) -> bool:
         return (self.descriptor.serverType or "").strip().lower() != "not_tars"
+
+    @property
+    def in_container(self) -> bool:
+        """Run type ``container``: started in a container from its base image
+        (:mod:`.container`)."""
+        return (self.descriptor.runType or "").strip().lower() == CONTAINER
 
     @property
     def settings(self) -> NodeSettings:
@@ -278,6 +302,8 @@ class ServerProcess:
         if self.handle is not None:
             started = int(self.handle.create_time)
             ex = {"PROC_START_TIME": str(started), "RUN_SECONDS": str(int(time.time()) - started)}
+            if isinstance(self.handle, ContainerHandle):
+                ex["CONTAINER_ID"] = self.handle.container_id
         held = self.held_until()
         if held is not None:
             ex["LIMITED_UNTIL"] = str(int(held))
@@ -336,6 +362,7 @@ class ServerProcess:
         self.handle = handle
         self.node_started = node_started
         self.start_time = time.monotonic()
+        self._recorded_after_grace = False
         self.wait_until = 0.0  # its process is known: no more waiting for one to report
         self._beat()
         handle.watch(self._on_exit, self.settings.adopt_poll_interval)
@@ -460,6 +487,12 @@ class ServerProcess:
             return
         if self.handle is not None and now - self.start_time < self.settings.start_grace:
             return
+        if self.handle is not None and not self._recorded_after_grace:
+            # the command line read at spawn can predate the exec (empty, or the node's
+            # own): record it again once the process has settled, so adoption after a
+            # node restart compares against what really runs
+            self._recorded_after_grace = True
+            self._save()
         if self.state == InternalState.ACTIVATING and self._must_replace(False, now):
             self._spawn_task(
                 self._replace("[alarm] activating timed out", graceful=False), "replace"
@@ -618,12 +651,22 @@ class ServerProcess:
                 self.runtime,
                 explicit_exe=bool((self.descriptor.exePath or "").strip()),
                 python=self.settings.python,
+                image_python=self.settings.container_python if self.in_container else "",
             )
         except LaunchError as e:
             if not e.installed:
                 self.installed = False
             raise NodeError(str(e)) from e
         self.installed = True
+        if self.in_container and not await self.host.containers.ping():
+            # nothing can start: not an activation (the limiter would punish a healthy
+            # server for the engine's outage); the monitor tries again after a pause
+            retry = self.settings.container_retry
+            self.wait_until = time.monotonic() + retry
+            raise NodeError(
+                f"server start error: container engine {self.host.containers.url} does not "
+                f"answer; trying again every {retry:g} s"
+            )
         self.limiter.record()
         if self.limiter.is_limited():
             self.host.event(
@@ -637,21 +680,67 @@ class ServerProcess:
                 self.settings.limits.punish_interval,
             )
         self._set_state(InternalState.ACTIVATING, report=False)
+        handle: ProcessHandle
         try:
-            handle = ProcessHandle.spawn(
-                spec.argv, cwd=spec.cwd, env=spec.env, log_file=spec.log_file
-            )
-        except OSError as e:
+            if self.in_container:
+                handle = await self._run_container(spec)
+            else:
+                handle = ProcessHandle.spawn(
+                    spec.argv, cwd=spec.cwd, env=spec.env, log_file=spec.log_file
+                )
+        except (OSError, ContainerError) as e:
             message = f"server start error: {e}"
             self._set_state(InternalState.INACTIVE)
             raise NodeError(message) from e
-        log.info("%s: started pid %d: %s", self.server_id, handle.pid, " ".join(spec.argv))
+        log.info("%s: started %r: %s", self.server_id, handle, " ".join(spec.argv))
         self._attach(handle, node_started=True)
         if not self.is_tars:
             self._set_state(InternalState.ACTIVE, report=False)
         self.host.report(self)
         self._save()
         return f"pid {handle.pid}"
+
+    async def _run_container(self, spec: LaunchSpec) -> ContainerHandle:
+        image = (self.descriptor.baseImage or "").strip()
+        if not image:
+            raise ContainerError(
+                "run type is container but the server has no base image "
+                "(tarsus server deploy --container IMAGE)"
+            )
+        assert self.layout is not None
+        return await self.host.containers.run(
+            name=container_name(self.settings.node_name, self.server_id, self.settings.data_dir),
+            image=image,
+            spec=spec,
+            mounts=server_mounts(self.layout),
+            labels=self._container_labels(),
+        )
+
+    def _container_labels(self) -> dict[str, str]:
+        return {
+            LABEL_SERVER: self.server_id,
+            LABEL_NODE: self.settings.node_name,
+            LABEL_DATA_DIR: str(Path(self.settings.data_dir).absolute()),
+        }
+
+    async def adopt_container(self) -> bool:
+        """First load in this node process of a server in a container: adopt its running
+        container, found through the engine by its labels. False when there is none, or the
+        engine does not answer (then the cache's pid is tried, as for a process)."""
+        if not self.in_container or self.handle is not None:
+            return False
+        try:
+            handle = await self.host.containers.find(self._container_labels())
+        except ContainerError as e:
+            log.warning("%s: cannot look for its container: %s", self.server_id, e)
+            return False
+        if handle is None or self._foreign(handle.pid) is not None:
+            return False
+        log.info("%s: container %s is running: adopted", self.server_id, handle.container_id)
+        self._attach(handle, node_started=False)
+        self.start_time = 0.0  # no start grace: it has been running
+        self._set_state(InternalState.ACTIVE)
+        return True
 
     # -- stop ----------------------------------------------------------------------------
 

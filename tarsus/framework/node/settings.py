@@ -62,6 +62,10 @@ class NodeSettings:
     #: ``${locator}`` when no fresher registry list is given; "" leaves ``${locator}`` as is
     locator: str = ""
     node_endpoint: str = f"tcp -h 127.0.0.1 -p {NODE_SERVER_PORT} -t 60000"
+    #: ``(accesskey, secretkey)`` of a ``ServerObj`` served with ``-e 1``: every generated
+    #: config gets them in its ``<client><tars.tarsnode.ServerObj>`` domain, so the server's
+    #: heartbeats sign (docs/security.md); None when ServerObj is open
+    node_keys: tuple[str, str] | None = None
     #: ``${localip}``: the address servers are told is theirs
     local_ip: str = "127.0.0.1"
 
@@ -92,6 +96,18 @@ class NodeSettings:
     adopt_poll_interval: float = 0.5
     limits: ActivationLimits = field(default_factory=ActivationLimits)
 
+    #: the Docker Engine API that starts servers of run type ``container`` (``unix:///...``;
+    #: "" = ``DOCKER_HOST``, else ``unix:///var/run/docker.sock``; upstream's ``<container>
+    #: socket``); it is only asked when such a server starts or the node restarts
+    container_engine: str = ""
+    #: seconds one call to the container engine may take (upstream ``<container> timeout``)
+    container_timeout: float = 30.0
+    #: seconds between two starts of a container server while its engine does not answer
+    #: (such a start is not an activation: the limiter does not count it)
+    container_retry: float = 3.0
+    #: the interpreter a Python server runs on inside its image
+    container_python: str = "python3"
+
     #: the node's interpreter: creates each Python service's venv and runs pip for it
     python: str = sys.executable
     #: seconds a package's wheel installation may take
@@ -103,6 +119,12 @@ class NodeSettings:
     disk_reserve: int = DEFAULT_DISK_RESERVE
     #: seconds an ``on_state`` callback may take before it is abandoned
     report_timeout: float = 5.0
+    #: seconds before a failed state report is sent again (the server's state then), doubling
+    #: up to ``report_retry_max``: a server started before the registry answers (the
+    #: framework's own services, in the processes layout) is routed soon after it does, not at
+    #: the next 60 s round of ``keepAlive`` reports
+    report_retry: float = 1.0
+    report_retry_max: float = 10.0
 
     #: ``getLogData``: seconds one log search may run (in its own worker process) before it is
     #: stopped and answered "timed out"; under the admin registry's 5 s wait for a node's answer

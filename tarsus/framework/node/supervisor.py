@@ -28,6 +28,7 @@ from tarsus.framework.node.config import (
     generate_config,
     remove_server_files,
 )
+from tarsus.framework.node.container import ContainerEngine
 from tarsus.framework.node.errors import NodeError, NodeErrorCode
 from tarsus.framework.node.package import LocalPackageSource, PackageSource
 from tarsus.framework.node.server_process import DOWN, InternalState, ServerProcess
@@ -35,7 +36,7 @@ from tarsus.framework.node.settings import NodeSettings
 from tarsus.protocol.gen import AdminF, NodeDescriptor, NodeF, RegistryDescriptor
 from tarsus.rpc.communicator import Communicator
 from tarsus.rpc.notify import RemoteNotify
-from tarsus.rpc.periodic import Periodic
+from tarsus.rpc.periodic import Backoff, Periodic
 
 __all__ = ["PatchedCallback", "StateCallback", "Supervisor", "VersionCallback"]
 
@@ -87,8 +88,15 @@ class Supervisor:
         self._own_communicator = communicator is None
         self.communicator = communicator or Communicator(cache_dir=None)
         self._servers: dict[str, ServerProcess] = {}
+        #: starts (and finds, after a node restart) the servers of run type container
+        self.containers = ContainerEngine(
+            settings.container_engine, timeout=settings.container_timeout
+        )
         self._load_lock = asyncio.Lock()
         self._reports: asyncio.Queue[NodeDescriptor.ServerStateInfo] = asyncio.Queue()
+        #: server id -> the resend of its failed report (``_retry_report``), and the pace
+        self._report_retries: dict[str, asyncio.TimerHandle] = {}
+        self._report_backoff: dict[str, Backoff] = {}
         self._monitor = Periodic(
             "tarsus-node-monitor",
             lambda: self.settings.monitor_interval,
@@ -128,6 +136,9 @@ class Supervisor:
         for sp in servers:
             sp.release()
             self.save(sp)
+        for retry in self._report_retries.values():
+            retry.cancel()
+        self._report_retries.clear()
         reporter, self._reporter = self._reporter, None
         if reporter is not None:
             with contextlib.suppress(TimeoutError):
@@ -138,6 +149,7 @@ class Supervisor:
                 await reporter
         if self.notifier is not None:
             await self.notifier.close(timeout=self.settings.report_timeout)
+        await self.containers.close()
         if self._own_communicator:
             await self.communicator.close()
 
@@ -184,7 +196,7 @@ class Supervisor:
             if new and not sp.loaded:
                 self._servers.pop(sid, None)
             raise
-        if new:
+        if new and not await sp.adopt_container():
             sp.adopt_cached(
                 self.cache.get(sid), wait_until=self.started_at + self.settings.startup_grace
             )
@@ -390,23 +402,48 @@ class Supervisor:
     def report(self, sp: ServerProcess) -> None:
         """Queue ``sp``'s state for ``on_state`` (a :class:`ServerHost` duty)."""
         if self.on_state is not None:
+            retry = self._report_retries.pop(sp.server_id, None)
+            if retry is not None:  # this report supersedes the one waiting to be resent
+                retry.cancel()
             self._reports.put_nowait(sp.state_info())
 
     async def _report_loop(self) -> None:
         while True:
             info = await self._reports.get()
+            server_id = f"{info.application}.{info.serverName}"
             try:
                 if self.on_state is not None:
                     async with asyncio.timeout(self.settings.report_timeout):
                         await self.on_state(info)
+                self._report_backoff.pop(server_id, None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning(
-                    "reporting %s.%s state failed: %s", info.application, info.serverName, e
-                )
+                wait = self._retry_report(server_id)
+                log.warning("reporting %s state failed (again in %g s): %s", server_id, wait, e)
             finally:
                 self._reports.task_done()
+
+    def _retry_report(self, server_id: str) -> float:
+        """Send ``server_id``'s state again later (its state then), unless a newer report
+        comes first. Returns the wait."""
+        backoff = self._report_backoff.setdefault(
+            server_id, Backoff(self.settings.report_retry, self.settings.report_retry_max)
+        )
+        wait = backoff.next()
+        old = self._report_retries.pop(server_id, None)
+        if old is not None:
+            old.cancel()
+        self._report_retries[server_id] = asyncio.get_running_loop().call_later(
+            wait, self._resend, server_id
+        )
+        return wait
+
+    def _resend(self, server_id: str) -> None:
+        self._report_retries.pop(server_id, None)
+        sp = self._servers.get(server_id)
+        if sp is not None and not self.closing and self.on_state is not None:
+            self._reports.put_nowait(sp.state_info())
 
     def check_now(self) -> None:
         """Run a monitor pass now instead of at the next tick."""

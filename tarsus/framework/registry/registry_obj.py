@@ -110,6 +110,8 @@ def server_descriptor(view: ServerView) -> RegistryDescriptor.ServerDescriptor:
         asyncThreadNum=view.async_thread_num,
         setId=view.set_id,
         runType=row.run_type,
+        baseImage=view.base_image,
+        sha=view.base_image_sha,
         baseImageId=str(row.base_image_id) if row.base_image_id else "",
     )
 

@@ -36,10 +36,11 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
+from tarsus.framework.registry.sharded import ShardedMap, shard_of
 from tarsus.protocol.gen.EndpointF import EndpointF
 from tarsus.rpc.endpoint import Endpoint, EndpointError
 from tarsus.store.routes import GroupPriority, GroupRule, RouteRow
@@ -59,10 +60,14 @@ __all__ = [
     "ServantRoutes",
     "ServerKey",
     "StatusKey",
+    "StatusMap",
+    "Steps",
     "caller_ip",
     "compile_rows",
+    "compile_steps",
     "cxx_atoi",
     "is_active",
+    "run_steps",
     "server_key",
     "status_key",
 ]
@@ -85,6 +90,8 @@ INACTIVE: Final = 0
 _DYNAMIC_WEIGHT: Final = 2
 
 _EMPTY: Final[tuple[list[EndpointF], list[EndpointF]]] = ([], [])
+
+_T = TypeVar("_T")
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -300,9 +307,9 @@ def _compile_server(rows: tuple[RouteRow, ...], groups: GroupIndex) -> _Server:
     return _Server(rows, tuple(instances), frozenset(i.servant for i in instances))
 
 
-def _status_of(rows: Iterable[RouteRow]) -> dict[StatusKey, int]:
-    """The status map entries of ``rows`` (registry rows have none)."""
-    status: dict[StatusKey, int] = {}
+def _status_of(rows: Iterable[RouteRow]) -> dict[str, int]:
+    """The status map entries of one server's ``rows``, by node (registry rows have none)."""
+    status: dict[str, int] = {}
     for row in rows:
         if row.from_registry:
             continue
@@ -312,40 +319,146 @@ def _status_of(rows: Iterable[RouteRow]) -> dict[StatusKey, int]:
             continue  # upstream skips these rows before recording a status
         else:
             ok = is_active(row)
-        status[status_key(row)] = ACTIVE if ok else INACTIVE
+        status[row.node_name] = ACTIVE if ok else INACTIVE
     return status
+
+
+class StatusMap(MutableMapping[StatusKey, int]):
+    """The instance status map (upstream ``_mapServantStatus``): ``tars.ServerState`` numbers
+    by ``(application, server_name, node_name)``.
+
+    Kept per server, one small dict of nodes each: a full load replaces the map with one
+    sharing every server's dict that did not change (:func:`compile_steps`), so that neither
+    building the new map nor freeing the old one touches 100,000 entries while lookups wait
+    (docs/registry.md, "Latency")."""
+
+    __slots__ = ("_servers",)
+
+    def __init__(self, servers: dict[ServerKey, dict[str, int]] | None = None) -> None:
+        #: server -> node -> number (taken over, not copied)
+        self._servers: dict[ServerKey, dict[str, int]] = {} if servers is None else servers
+
+    def server(self, key: ServerKey) -> dict[str, int] | None:
+        """The entries of one server, by node (None when it has none; the map's own dict,
+        shared by the next full load's map when equal: read it, do not change it)."""
+        return self._servers.get(key)
+
+    def update_servers(self, parts: Mapping[ServerKey, Mapping[str, int]]) -> None:
+        """Set the entries in ``parts`` (an incremental load's); the others stay."""
+        servers = self._servers
+        for key, nodes in parts.items():
+            if nodes:
+                mine = servers.get(key)
+                if mine is None:
+                    servers[key] = dict(nodes)
+                else:
+                    mine.update(nodes)
+
+    def get(self, key: StatusKey, default: Any = None) -> Any:
+        nodes = self._servers.get((key[0], key[1]))
+        return default if nodes is None else nodes.get(key[2], default)
+
+    def __getitem__(self, key: StatusKey) -> int:
+        return self._servers[(key[0], key[1])][key[2]]
+
+    def __setitem__(self, key: StatusKey, value: int) -> None:
+        nodes = self._servers.get((key[0], key[1]))
+        if nodes is None:
+            nodes = self._servers[(key[0], key[1])] = {}
+        nodes[key[2]] = value
+
+    def __delitem__(self, key: StatusKey) -> None:
+        nodes = self._servers[(key[0], key[1])]
+        del nodes[key[2]]
+        if not nodes:
+            del self._servers[(key[0], key[1])]
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 3:
+            return False
+        nodes = self._servers.get((key[0], key[1]))
+        return nodes is not None and key[2] in nodes
+
+    def __iter__(self) -> Iterator[StatusKey]:
+        for (app, server), nodes in self._servers.items():
+            for node in nodes:
+                yield (app, server, node)
+
+    def __len__(self) -> int:
+        return sum(len(nodes) for nodes in self._servers.values())
+
+    def parts(self) -> list[object]:
+        """What holds the entries (for the registry to free a replaced map a part at a time)."""
+        return [self._servers]
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledServers:
-    """Rows compiled per server (the expensive part of a load; safe to run in a thread)."""
+    """Rows compiled per server (the expensive part of a load; see :func:`compile_steps`)."""
 
     servers: Mapping[ServerKey, _Server]
-    status: Mapping[StatusKey, int]
+    #: status map entries per server, by node (see :class:`StatusMap`)
+    status: Mapping[ServerKey, dict[str, int]]
     groups: GroupIndex
+
+
+#: A computation in steps: it yields between steps (each a few dozen microseconds at most)
+#: and returns its result. :func:`run_steps` runs one at once; the registry runs its loads'
+#: with the event loop answering lookups between steps (docs/registry.md, "Latency").
+Steps = Generator[None, None, _T]
+
+#: Rows grouped by server between two steps.
+_GROUP_STEP = 256
+
+
+def run_steps(steps: Steps[_T]) -> _T:
+    """The result of ``steps``, computed at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast("_T", done.value)
 
 
 def compile_rows(
     rows: Iterable[RouteRow],
     groups: GroupIndex,
     previous: RouteSnapshot | None = None,
+    status: StatusMap | None = None,
 ) -> CompiledServers:
     """Group ``rows`` by server and compile each; a server whose rows (and the groups) equal
-    those in ``previous`` reuses its compiled entry."""
+    those in ``previous`` reuses its compiled entry, and its status entries those of
+    ``status`` when equal."""
+    return run_steps(compile_steps(rows, groups, previous, status))
+
+
+def compile_steps(
+    rows: Iterable[RouteRow],
+    groups: GroupIndex,
+    previous: RouteSnapshot | None = None,
+    status: StatusMap | None = None,
+) -> Steps[CompiledServers]:
+    """:func:`compile_rows` in steps of one server (or :data:`_GROUP_STEP` rows grouped)."""
     by_server: dict[ServerKey, list[RouteRow]] = {}
-    for row in rows:
+    for i, row in enumerate(rows):
         by_server.setdefault(server_key(row), []).append(row)
+        if i % _GROUP_STEP == _GROUP_STEP - 1:
+            yield
     reuse = previous.servers if previous is not None and previous.groups == groups else {}
     servers: dict[ServerKey, _Server] = {}
-    status: dict[StatusKey, int] = {}
-    for key, server_rows in by_server.items():
-        frozen = tuple(server_rows)
+    entries: dict[ServerKey, dict[str, int]] = {}
+    for key in list(by_server):
+        yield
+        frozen = tuple(by_server.pop(key))  # the lists are freed as they are done
         old = reuse.get(key)
         servers[key] = (
             old if old is not None and old.rows == frozen else _compile_server(frozen, groups)
         )
-        status.update(_status_of(frozen))
-    return CompiledServers(servers, status, groups)
+        nodes = _status_of(frozen)
+        if nodes:
+            same = status.server(key) if status is not None else None
+            entries[key] = same if same is not None and same == nodes else nodes
+    return CompiledServers(servers, entries, groups)
 
 
 # -- one servant's routes ---------------------------------------------------------------------
@@ -459,6 +572,13 @@ def _split_set_id(set_id: str) -> list[str]:
     return [part for part in set_id.split(".") if part]
 
 
+def _sharded(table: Mapping[Any, Any]) -> ShardedMap[Any, Any]:
+    return table if isinstance(table, ShardedMap) else ShardedMap(table)
+
+
+_NO_SOURCES: Mapping[str, tuple[ServerKey, ...]] = {}
+
+
 class RouteSnapshot:
     """An immutable route cache. Build with :meth:`build`; derive updated copies with
     :meth:`merged` (incremental load) and :meth:`with_present_states` (a node's report)."""
@@ -473,10 +593,11 @@ class RouteSnapshot:
         servant_sources: Mapping[str, tuple[ServerKey, ...]],
     ) -> None:
         self.groups = groups
-        self.servers = servers
-        self.servants = servants
+        # sharded: a changed copy shares what it does not change (tarsus.framework.registry.sharded)
+        self.servers: ShardedMap[ServerKey, _Server] = _sharded(servers)
+        self.servants: ShardedMap[str, ServantRoutes] = _sharded(servants)
         #: servant -> the servers whose rows route it (usually one; plus t_registry_info)
-        self.servant_sources = servant_sources
+        self.servant_sources: ShardedMap[str, tuple[ServerKey, ...]] = _sharded(servant_sources)
 
     # -- building ------------------------------------------------------------------------------
 
@@ -503,24 +624,53 @@ class RouteSnapshot:
     ) -> RouteSnapshot:
         """Everything replaced by ``compiled``; servants whose servers were reused unchanged
         from ``previous`` keep their routes (and memos)."""
-        servers = dict(compiled.servers)
+        return run_steps(cls.from_compiled_steps(compiled, previous=previous))
+
+    @classmethod
+    def from_compiled_steps(
+        cls, compiled: CompiledServers, *, previous: RouteSnapshot | None = None
+    ) -> Steps[RouteSnapshot]:
+        """:meth:`from_compiled` in steps of one servant (or :data:`_GROUP_STEP` servers)."""
+        servers = compiled.servers
+        server_shards: list[dict[ServerKey, _Server]] = ShardedMap.shards_to_fill()
         sources: dict[str, list[ServerKey]] = {}
-        for key, server in servers.items():
+        for i, (key, server) in enumerate(servers.items()):
+            server_shards[shard_of(key)][key] = server
             for servant in server.servants:
                 sources.setdefault(servant, []).append(key)
-        frozen_sources = {name: tuple(keys) for name, keys in sources.items()}
+            if i % _GROUP_STEP == _GROUP_STEP - 1:
+                yield
+        # the previous snapshot's tuples when equal: freeing it then frees none of them
+        old_sources = previous.servant_sources if previous is not None else _NO_SOURCES
+        frozen_sources: dict[str, tuple[ServerKey, ...]] = {}
+        source_shards: list[dict[str, tuple[ServerKey, ...]]] = ShardedMap.shards_to_fill()
+        for i, name in enumerate(list(sources)):
+            keys = tuple(sources.pop(name))
+            same = old_sources.get(name)
+            frozen = same if same is not None and same == keys else keys
+            frozen_sources[name] = source_shards[shard_of(name)][name] = frozen
+            if i % _GROUP_STEP == _GROUP_STEP - 1:
+                yield
+        yield
         old = previous if previous is not None and previous.groups == compiled.groups else None
-        servants: dict[str, ServantRoutes] = {}
+        servant_shards: list[dict[str, ServantRoutes]] = ShardedMap.shards_to_fill()
         for name, keys in frozen_sources.items():
+            yield
             if (
                 old is not None
                 and old.servant_sources.get(name) == keys
                 and all(old.servers.get(k) is servers[k] for k in keys)
             ):
-                servants[name] = old.servants[name]
+                routes = old.servants[name]
             else:
-                servants[name] = _servant_routes(name, keys, servers)
-        return cls(compiled.groups, servers, servants, frozen_sources)
+                routes = _servant_routes(name, keys, servers)
+            servant_shards[shard_of(name)][name] = routes
+        return cls(
+            compiled.groups,
+            ShardedMap.from_shards(server_shards),
+            ShardedMap.from_shards(servant_shards),
+            ShardedMap.from_shards(source_shards),
+        )
 
     def merged(
         self, compiled: CompiledServers, replaced: Collection[ServerKey] = ()
@@ -528,25 +678,34 @@ class RouteSnapshot:
         """An incremental load: the servers in ``compiled`` and in ``replaced`` get exactly
         the rows in ``compiled`` (a server in ``replaced`` without rows disappears). Group
         rules are kept (they change with full loads only)."""
+        return run_steps(self.merged_steps(compiled, replaced))
+
+    def merged_steps(
+        self, compiled: CompiledServers, replaced: Collection[ServerKey] = ()
+    ) -> Steps[RouteSnapshot]:
+        """:meth:`merged` in steps of one servant (or one copy of a table)."""
         touched = set(replaced) | set(compiled.servers)
         if not touched:
             return self
-        servers = dict(self.servers)
+        yield
+        server_changes: dict[ServerKey, _Server | None] = {}
         affected: set[str] = set()
         new_sources: dict[str, list[ServerKey]] = {}
         for key in touched:
-            old = servers.pop(key, None)
+            old = self.servers.get(key)
             if old is not None:
                 affected |= old.servants
             new = compiled.servers.get(key)
+            server_changes[key] = new  # None: the server is gone
             if new is not None:
-                servers[key] = new
                 affected |= new.servants
                 for servant in new.servants:
                     new_sources.setdefault(servant, []).append(key)
-        sources = dict(self.servant_sources)
-        servants = dict(self.servants)
+        servers = self.servers.updated(server_changes)
+        sources: dict[str, tuple[ServerKey, ...] | None] = {}
+        servants: dict[str, ServantRoutes | None] = {}
         for name in affected:
+            yield
             keys = tuple(k for k in self.servant_sources.get(name, ()) if k not in touched) + tuple(
                 new_sources.get(name, ())
             )
@@ -554,9 +713,13 @@ class RouteSnapshot:
                 sources[name] = keys
                 servants[name] = _servant_routes(name, keys, servers)
             else:
-                sources.pop(name, None)
-                servants.pop(name, None)
-        return RouteSnapshot(self.groups, servers, servants, sources)
+                sources[name] = servants[name] = None  # no server routes it any more
+        return RouteSnapshot(
+            self.groups,
+            servers,
+            self.servants.updated(servants),
+            self.servant_sources.updated(sources),
+        )
 
     def with_present_states(self, changes: Mapping[StatusKey, str]) -> RouteSnapshot:
         """A copy where the given instances have a new ``present_state`` (unknown ones are
@@ -592,6 +755,12 @@ class RouteSnapshot:
                 if row.node_name in names:
                     found[status_key(row)] = None
         return list(found)
+
+    def parts(self) -> list[object]:
+        """The shards of this snapshot's tables (for the registry to free a replaced snapshot
+        a part at a time: 10,000 servants make a table a few hundred microseconds to free; a
+        shard shared with the new snapshot is not freed at all)."""
+        return [*self.servers.shards(), *self.servants.shards(), *self.servant_sources.shards()]
 
     # -- facts -----------------------------------------------------------------------------------
 
@@ -696,7 +865,7 @@ class RouteCache:
 
     def __init__(self) -> None:
         self.snapshot: RouteSnapshot = RouteSnapshot.empty()
-        self.status: dict[StatusKey, int] = {}
+        self.status = StatusMap()
         #: set by the first full load
         self.loaded = False
 
@@ -706,7 +875,7 @@ class RouteCache:
         rules: Iterable[GroupRule] = (),
         priorities: Iterable[GroupPriority] = (),
     ) -> RouteSnapshot:
-        compiled = compile_rows(rows, GroupIndex(rules, priorities), self.snapshot)
+        compiled = compile_rows(rows, GroupIndex(rules, priorities), self.snapshot, self.status)
         return self.install_full(compiled)
 
     def load_servers(
@@ -719,11 +888,14 @@ class RouteCache:
         self, compiled: CompiledServers, snapshot: RouteSnapshot | None = None
     ) -> RouteSnapshot:
         """Replace everything; ``snapshot``, if given, is ``compiled`` already built (say,
-        in a worker thread, by :meth:`RouteSnapshot.from_compiled`)."""
+        in steps, by :meth:`RouteSnapshot.from_compiled_steps`). The status map is made of
+        ``compiled.status`` itself when it is a dict (a load's own: not copied while lookups
+        wait)."""
         if snapshot is None:
             snapshot = RouteSnapshot.from_compiled(compiled, previous=self.snapshot)
         self.snapshot = snapshot
-        self.status = dict(compiled.status)
+        status = compiled.status
+        self.status = StatusMap(status if type(status) is dict else dict(status))
         self.loaded = True
         return self.snapshot
 
@@ -735,8 +907,23 @@ class RouteCache:
             rows = [row for server in compiled.servers.values() for row in server.rows]
             compiled = compile_rows(rows, self.snapshot.groups, self.snapshot)
         self.snapshot = self.snapshot.merged(compiled, replaced)
-        self.status.update(compiled.status)
+        self.status.update_servers(compiled.status)
         return self.snapshot
+
+    def install_servers_steps(
+        self, compiled: CompiledServers, replaced: Collection[ServerKey] = ()
+    ) -> Steps[RouteSnapshot]:
+        """:meth:`install_servers` in steps. The snapshot is replaced in the last one; if it
+        was replaced meanwhile (a node's report), the merge is done again on the new one."""
+        base = self.snapshot
+        if compiled.groups != base.groups:
+            return self.install_servers(compiled, replaced)
+        merged = yield from base.merged_steps(compiled, replaced)
+        if self.snapshot is not base:
+            return self.install_servers(compiled, replaced)
+        self.snapshot = merged
+        self.status.update_servers(compiled.status)
+        return merged
 
     def set_present_states(self, changes: Mapping[StatusKey, str]) -> RouteSnapshot:
         """Apply present_state changes the registry wrote itself, without waiting for a load."""

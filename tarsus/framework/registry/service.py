@@ -10,8 +10,8 @@ and the background loops (upstream `ReapThread` and `CheckNodeThread`; docs/regi
   registries without heartbeat marked inactive;
 * every ``node_sweep_interval``: nodes silent for ``node_timeout`` (and their servers) marked
   inactive, in the database *and* at once in the route cache;
-* every ``flush_interval``: queued ``keepAlive`` and ``reportVersion`` calls written, one
-  statement for all keepAlives.
+* every ``flush_interval``: queued ``keepAlive`` and ``reportVersion`` calls written, the
+  keepAlives in short statements paced over half the interval (see :meth:`Registry.flush`).
 
 The database going away never stops lookups: every failure keeps the last snapshot, is logged
 once per outage, and the loops retry on their schedule.
@@ -36,7 +36,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
 from tarsus.conf import ConfigError, ConfigValues, TCConfig, parse
 from tarsus.framework.outage import DB_ERRORS, DatabaseOutage
@@ -49,7 +49,8 @@ from tarsus.framework.registry.routes import (
     RouteRow,
     RouteSnapshot,
     StatusKey,
-    compile_rows,
+    Steps,
+    compile_steps,
     cxx_atoi,
 )
 from tarsus.framework.registry.settings import (
@@ -77,6 +78,8 @@ __all__ = ["PRESENT_STATE_OF", "REGISTRY_SPEC", "Registry", "add_registry", "pre
 
 log = logging.getLogger("tarsus.registry")
 
+_T = TypeVar("_T")
+
 #: ``tars.tarsregistry``: upstream's objects and ports (TarsFramework
 #: ``deploy/framework/conf/tarsregistry``).
 REGISTRY_SPEC: Final = ServiceSpec(
@@ -95,10 +98,16 @@ PRESENT_STATE_OF: Final[Mapping[int, str]] = {
     4: "destroyed",
     5: "destroyed",
 }
-#: Rows compiled in a worker thread above this many (the event loop keeps answering lookups).
-_THREAD_ROWS = 200
+#: Seconds of a load's work between two turns of the event loop (lookups wait at most about
+#: this long for a load; docs/registry.md, "Latency").
+_LOAD_SLICE = 0.0004
+#: Rows released between two looks at the clock (see _release).
+_RELEASE_STEP = 256
 #: Loads bigger than this freeze their routes out of the cyclic GC's sight (see _gc_paused).
 _FREEZE_ROWS = 2000
+#: keepAlives written per statement (and transaction) by a flush: each one a short stretch of
+#: work for the event loop and the database server (bench/registry.py; docs/registry.md)
+_FLUSH_CHUNK = 100
 #: keepAlive/reportVersion entries kept while the database is down (one per node/instance).
 _QUEUE_LIMIT = 200_000
 #: Seconds a load may take before it is abandoned (the old routes stay).
@@ -136,6 +145,7 @@ class Registry(FrameworkService):
         self._keepalives: dict[str, tuple[float, float, float]] = {}
         self._versions: dict[StatusKey, str] = {}
         self._load_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
         self._started = False
         self._reload_pending = False
         self._background: set[asyncio.Task[None]] = set()
@@ -166,7 +176,9 @@ class Registry(FrameworkService):
                 self.sweep_nodes,
                 on_error=self._failed,
             ),
-            Periodic("tarsus-registry-flush", s.flush_interval, self.flush, on_error=self._failed),
+            Periodic(
+                "tarsus-registry-flush", s.flush_interval, self._flush_tick, on_error=self._failed
+            ),
         ]
         self._announced = False
         self._bind_deadline = 0.0
@@ -278,7 +290,7 @@ class Registry(FrameworkService):
 
         Raises the database's error (the old snapshot stays)."""
         async with self._load_lock:
-            with _gc_paused() as big:
+            with _gc_paused(full) as big:
                 # bounded: collection is paused meanwhile, and a hung query must not stall
                 # every later load
                 await asyncio.wait_for(self._load(full, big), _LOAD_TIMEOUT)
@@ -303,45 +315,49 @@ class Registry(FrameworkService):
                     self.settings.recover_protect_rate,
                 )
                 return
+        retired: list[Any] = []
         if full:
             compiled, snapshot = await self._build(result.rows, groups)
+            # what the new routes replace, freed below a part at a time (not in this step;
+            # so are the tables of the snapshot an incremental load replaces)
+            retired = [*self.cache.snapshot.parts(), *self.cache.status.parts()]
             self.cache.install_full(compiled, snapshot)
             self._last_full = time.monotonic()
         else:
             compiled = await self._compile(result.rows, groups)
             assert result.changed is not None
+            retired = self.cache.snapshot.parts()
             # t_registry_info is reread whole by every load: its rows are replaced too
-            self.cache.install_servers(compiled, result.changed | {REGISTRY_KEY})
+            await _in_slices(
+                self.cache.install_servers_steps(compiled, result.changed | {REGISTRY_KEY})
+            )
         self._replay_after(seq0)
         self._last_ok_load = result.started
         self.loads += 1
         self._outage.ok()
-        big.append(len(result.rows) > _FREEZE_ROWS and self.settings.gc_freeze)
+        count = len(result.rows)
+        big.append(count > _FREEZE_ROWS and self.settings.gc_freeze)
         log.debug(
             "%s route load: %d rows, %d servants",
             "full" if full else "incremental",
-            len(result.rows),
+            count,
             len(self.snapshot),
         )
+        # The rows read are garbage now (the routes keep those of the last load when equal):
+        # freed in slices, not 100,000 at once when this coroutine returns.
+        await _release(result.rows)
+        await _release(retired, step=1)
 
     async def _compile(self, rows: list[RouteRow], groups: GroupIndex) -> CompiledServers:
-        previous = self.snapshot
-        if len(rows) > _THREAD_ROWS:
-            return await asyncio.to_thread(compile_rows, rows, groups, previous)
-        return compile_rows(rows, groups, previous)
+        return await _in_slices(compile_steps(rows, groups, self.snapshot, self.cache.status))
 
     async def _build(
         self, rows: list[RouteRow], groups: GroupIndex
     ) -> tuple[CompiledServers, RouteSnapshot]:
         previous = self.snapshot
-
-        def build() -> tuple[CompiledServers, RouteSnapshot]:
-            compiled = compile_rows(rows, groups, previous)
-            return compiled, RouteSnapshot.from_compiled(compiled, previous=previous)
-
-        if len(rows) > _THREAD_ROWS:
-            return await asyncio.to_thread(build)
-        return build()
+        compiled = await _in_slices(compile_steps(rows, groups, previous, self.cache.status))
+        snapshot = await _in_slices(RouteSnapshot.from_compiled_steps(compiled, previous=previous))
+        return compiled, snapshot
 
     def _since(self) -> datetime:
         window = self.store.clock() - timedelta(seconds=self.settings.least_changed_time)
@@ -477,19 +493,43 @@ class Registry(FrameworkService):
         if key in self._versions or len(self._versions) < _QUEUE_LIMIT:
             self._versions[key] = version
 
-    async def flush(self) -> None:
-        """Write queued keepAlives (one statement) and versions. What fails stays queued."""
+    async def _flush_tick(self) -> None:
+        """The flush loop's round: :meth:`flush`, its writes spread over half an interval."""
+        await self.flush(spread=self.settings.flush_interval / 2)
+
+    async def flush(self, *, spread: float = 0.0) -> None:
+        """Write queued keepAlives and versions. What fails stays queued.
+
+        The keepAlives go in statements of :data:`_FLUSH_CHUNK` nodes, each its own short
+        transaction; with ``spread``, they are paced over that many seconds. A registry of
+        10,000 nodes has 1,000 of them a second to write: in one burst, the event loop (the
+        driver's work) and the database server would each be busy a few milliseconds at a
+        time, and the lookups arriving meanwhile would wait that long (docs/registry.md,
+        "Latency")."""
+        async with self._flush_lock:
+            await self._flush_beats(spread)
+            await self._flush_versions()
+
+    async def _flush_beats(self, spread: float) -> None:
         beats, self._keepalives = self._keepalives, {}
-        if beats:
+        if not beats:
+            return
+        rows = [(name, *load) for name, load in beats.items()]
+        chunks = range(0, len(rows), _FLUSH_CHUNK)
+        step = spread / len(chunks)
+        start = time.monotonic()
+        for i, at in enumerate(chunks):
             try:
-                await self.store.nodes.keepalive_many(
-                    [(name, *load) for name, load in beats.items()]
-                )
+                if i and step:
+                    await asyncio.sleep(max(0.0, start + i * step - time.monotonic()))
+                await self.store.nodes.keepalive_many(rows[at : at + _FLUSH_CHUNK])
             except BaseException:
-                for name, load in beats.items():  # newer beats arrived meanwhile win
-                    self._keepalives.setdefault(name, load)
+                for name, *load in rows[at:]:  # newer beats arrived meanwhile win
+                    self._keepalives.setdefault(name, (load[0], load[1], load[2]))
                 raise
             self._outage.ok()
+
+    async def _flush_versions(self) -> None:
         versions, self._versions = self._versions, {}
         for i, ((app, server, node), version) in enumerate(versions.items()):
             try:
@@ -601,8 +641,8 @@ class Registry(FrameworkService):
             return []
         if time.monotonic() - self._outage.since_ok < self.settings.node_timeout:
             return []
-        if self._keepalives:
-            await self.flush()  # beats already received count
+        # beats already received count, those a paced flush is writing too (it holds the lock)
+        await self.flush()
         dead = await self.store.nodes.sweep_dead(self.settings.node_timeout)
         self._outage.ok()
         if dead:
@@ -612,6 +652,14 @@ class Registry(FrameworkService):
                 ", ".join(dead),
             )
             self._mark_nodes_inactive(dead)
+            for name in dead:  # one event per loss, seen under the node's own tars.tarsnode
+                self.report(
+                    f"[alarm] node {name} lost: no keepAlive for "
+                    f"{self.settings.node_timeout:.0f}s; its servers are marked inactive",
+                    application="tars",
+                    server="tarsnode",
+                    node=name,
+                )
         return dead
 
     async def patch_result(self, app: str, server: str, node: str, version: str, user: str) -> int:
@@ -653,12 +701,27 @@ class Registry(FrameworkService):
         # A failure is an error, never an empty list: a node must not read "no servers".
         try:
             views = []
+            images: dict[int, tuple[str, str]] = {}
             for row, adapters in await db.node_servers(self.store, node, app, server):
-                views.append(ServerView(row, adapters, await self._profile(row)))
+                image = await self._base_image(row, images)
+                views.append(ServerView(row, adapters, await self._profile(row), *image))
         except DB_ERRORS as e:
             self._outage.failed("getServers", e)
             raise TarsError(Ret.SERVER_UNKNOWN_ERR, f"registry database unavailable: {e}") from e
         return views
+
+    async def _base_image(
+        self, row: ServerRow, known: dict[int, tuple[str, str]]
+    ) -> tuple[str, str]:
+        """The base image (reference, sha) of a server run in a container (upstream's
+        ``getServers`` joins ``t_base_image``); ("", "") for a process."""
+        image_id = row.base_image_id or 0
+        if not image_id:
+            return "", ""
+        if image_id not in known:
+            found = await self.store.images.get(image_id)
+            known[image_id] = (found.image, found.sha) if found is not None else ("", "")
+        return known[image_id]
 
     async def _profile(self, row: ServerRow) -> str:
         try:
@@ -685,6 +748,9 @@ class ServerView:
     row: ServerRow
     adapters: list[AdapterRow]
     profile: str
+    #: ``t_base_image`` of the server's ``base_image_id``: its image and sha
+    base_image: str = ""
+    base_image_sha: str = ""
 
     @property
     def async_thread_num(self) -> int:
@@ -710,9 +776,11 @@ class ServerView:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[list[bool]]:
-    """No cyclic garbage collection while a load allocates its (long-lived) routes; if the
-    block appends True, freeze what exists into the permanent generation afterwards.
+def _gc_paused(pause: bool = True) -> Iterator[list[bool]]:
+    """No cyclic garbage collection (if ``pause``) while a load allocates its (long-lived)
+    routes; if the block appends True, freeze what exists into the permanent generation
+    afterwards. Incremental loads do not pause it: the objects a paused collector leaves
+    behind are all scanned by its next collection, at once.
 
     A load of 100,000 instances allocates about half a million objects that live until the
     next load. Collected as they are made, they set off full collections that stop the event
@@ -720,7 +788,8 @@ def _gc_paused() -> Iterator[list[bool]]:
     objects are still freed when the next snapshot replaces them: they hold no cycles.)
     """
     was_enabled = gc.isenabled()
-    gc.disable()
+    if pause:
+        gc.disable()
     freeze: list[bool] = []
     try:
         yield freeze
@@ -729,6 +798,36 @@ def _gc_paused() -> Iterator[list[bool]]:
             gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+async def _in_slices(steps: Steps[_T]) -> _T:
+    """The result of ``steps``, computed on the event loop in slices of about
+    :data:`_LOAD_SLICE` seconds, letting it run what is ready (lookups) in between.
+
+    Not in a worker thread: a thread holding the GIL makes the loop wait for it up to the
+    interpreter's switch interval (5 ms) at every turn."""
+    clock = time.perf_counter
+    deadline = clock() + _LOAD_SLICE
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast("_T", done.value)
+        if clock() >= deadline:
+            await asyncio.sleep(0)
+            deadline = clock() + _LOAD_SLICE
+
+
+async def _release(items: list[Any], step: int = _RELEASE_STEP) -> None:
+    """Empty ``items`` from the end, ``step`` at a time, in slices of about
+    :data:`_LOAD_SLICE` seconds (what is freed with them is freed meanwhile)."""
+    clock = time.perf_counter
+    deadline = clock() + _LOAD_SLICE
+    while items:
+        del items[-step:]
+        if clock() >= deadline:
+            await asyncio.sleep(0)
+            deadline = clock() + _LOAD_SLICE
 
 
 def _local_ip() -> str:

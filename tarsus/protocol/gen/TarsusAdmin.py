@@ -158,6 +158,19 @@ _AdminExt_ops: dict[str, Operation] = {
             Param(5, "result", T.STRING, out=True),
         ),
     ),
+    "setServerRunType": Operation(
+        "setServerRunType",
+        T.INT,
+        (
+            Param(1, "application", T.STRING),
+            Param(2, "serverName", T.STRING),
+            Param(3, "nodeName", T.STRING),
+            Param(4, "runType", T.STRING),
+            Param(5, "image", T.STRING),
+            Param(6, "user", T.STRING),
+            Param(7, "result", T.STRING, out=True),
+        ),
+    ),
     "addPatchPackage": Operation(
         "addPatchPackage",
         T.INT,
@@ -210,6 +223,17 @@ _AdminExt_ops: dict[str, Operation] = {
             Param(4, "result", T.STRING, out=True),
         ),
     ),
+    "relayNodePush": Operation(
+        "relayNodePush",
+        T.INT,
+        (
+            Param(1, "nodeName", T.STRING),
+            Param(2, "funcName", T.STRING),
+            Param(3, "args", T.BYTES),
+            Param(4, "nodeRet", T.INT, out=True),
+            Param(5, "result", T.STRING, out=True),
+        ),
+    ),
 }
 
 
@@ -243,6 +267,17 @@ class AdminExtServant(Servant):
     ) -> tuple[int, str]:
         raise NotImplementedError("AdminExt.deployServer")
 
+    async def setServerRunType(
+        self,
+        application: str,
+        serverName: str,
+        nodeName: str,
+        runType: str,
+        image: str,
+        user: str,
+    ) -> tuple[int, str]:
+        raise NotImplementedError("AdminExt.setServerRunType")
+
     async def addPatchPackage(
         self,
         application: str,
@@ -274,6 +309,14 @@ class AdminExtServant(Servant):
         nodeName: str,
     ) -> tuple[int, str]:
         raise NotImplementedError("AdminExt.checkServerAnswers")
+
+    async def relayNodePush(
+        self,
+        nodeName: str,
+        funcName: str,
+        args: bytes,
+    ) -> tuple[int, int, str]:
+        raise NotImplementedError("AdminExt.relayNodePush")
 
 
 class AdminExtProxy(ServantProxy):
@@ -326,6 +369,23 @@ class AdminExtProxy(ServantProxy):
             ),
         )
 
+    async def setServerRunType(
+        self,
+        application: str,
+        serverName: str,
+        nodeName: str,
+        runType: str,
+        image: str,
+        user: str,
+    ) -> tuple[int, str]:
+        return cast(
+            "tuple[int, str]",
+            await self._tars_invoke_(
+                _AdminExt_ops["setServerRunType"],
+                (application, serverName, nodeName, runType, image, user),
+            ),
+        )
+
     async def addPatchPackage(
         self,
         application: str,
@@ -375,4 +435,15 @@ class AdminExtProxy(ServantProxy):
             await self._tars_invoke_(
                 _AdminExt_ops["checkServerAnswers"], (application, serverName, nodeName)
             ),
+        )
+
+    async def relayNodePush(
+        self,
+        nodeName: str,
+        funcName: str,
+        args: bytes,
+    ) -> tuple[int, int, str]:
+        return cast(
+            "tuple[int, int, str]",
+            await self._tars_invoke_(_AdminExt_ops["relayNodePush"], (nodeName, funcName, args)),
         )

@@ -174,6 +174,14 @@ _AlertExt_ops: dict[str, Operation] = {
             Param(3, "events", T.vector(AlertEvent), out=True),
         ),
     ),
+    "updateRule": Operation(
+        "updateRule",
+        T.INT,
+        (
+            Param(1, "rule", AlertRule),
+            Param(2, "result", T.STRING, out=True),
+        ),
+    ),
 }
 
 
@@ -197,6 +205,9 @@ class AlertExtServant(Servant):
 
     async def listEvents(self, rule: str, limit: int) -> tuple[int, list[AlertEvent]]:
         raise NotImplementedError("AlertExt.listEvents")
+
+    async def updateRule(self, rule: AlertRule) -> tuple[int, str]:
+        raise NotImplementedError("AlertExt.updateRule")
 
 
 class AlertExtProxy(ServantProxy):
@@ -225,4 +236,9 @@ class AlertExtProxy(ServantProxy):
         return cast(
             "tuple[int, list[AlertEvent]]",
             await self._tars_invoke_(_AlertExt_ops["listEvents"], (rule, limit)),
+        )
+
+    async def updateRule(self, rule: AlertRule) -> tuple[int, str]:
+        return cast(
+            "tuple[int, str]", await self._tars_invoke_(_AlertExt_ops["updateRule"], (rule,))
         )
