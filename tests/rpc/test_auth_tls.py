@@ -536,7 +536,7 @@ async def test_tls_carries_big_calls_among_many_small_ones(pki: Path) -> None:
 
 async def test_tls_connection_closed_by_the_server_is_replaced(pki: Path) -> None:
     """The server closes an idle TLS connection (its close_notify first): the client notices,
-    and its next call opens a new connection and is answered. (The idle timeout counts from
+    and its next call (made once it noticed) opens a new connection and is answered. (The idle timeout counts from
     the connection's start: 2 s leave a loaded machine time for the new one's handshake.)"""
     servant = Hello()
     app, adapter = await _serve(
@@ -547,7 +547,12 @@ async def test_tls_connection_closed_by_the_server_is_replaced(pki: Path) -> Non
         async with Communicator(cache_dir=None, security=security) as comm:
             proxy = comm.string_to_proxy(Test.HelloProxy, f"{OBJ}@{adapter.bound_endpoint}")
             assert await proxy.sayHello("first") == (0, "hello first")
+            (endpoint,) = comm.object_proxy(f"{OBJ}@{adapter.bound_endpoint}").adapters.values()
+            conn = await endpoint.connection()
             await eventually(lambda: not adapter.connections, "idle connection closed")
+            # the client has noticed once its connection reads the close: a call sent in
+            # between would go out on the closing connection and fail with "connection closed"
+            await eventually(lambda: conn.closed, "the client to notice the close")
             assert await proxy.sayHello("second") == (0, "hello second")
         assert servant.calls == ["first", "second"]
     finally:
