@@ -536,8 +536,9 @@ async def test_tls_carries_big_calls_among_many_small_ones(pki: Path) -> None:
 
 async def test_tls_connection_closed_by_the_server_is_replaced(pki: Path) -> None:
     """The server closes an idle TLS connection (its close_notify first): the client notices,
-    and its next call (made once it noticed) opens a new connection and is answered. (The idle timeout counts from
-    the connection's start: 2 s leave a loaded machine time for the new one's handshake.)"""
+    and its next call (made once it noticed) opens a new connection and is answered. (The idle
+    timeout counts from the connection's start: 2 s leave a loaded machine time for the new
+    one's handshake.)"""
     servant = Hello()
     app, adapter = await _serve(
         servant, "ssl -h 127.0.0.1 -p 0 -t 2000", ServantSecurity(None, _tls(pki, "server"))
