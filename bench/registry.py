@@ -98,6 +98,22 @@ class BenchError(RuntimeError):
 # processes
 
 
+#: ``chrt -f`` priority of the steady-rate lookup probes (``--probe-priority fifo``)
+PROBE_FIFO = 50
+
+
+def probe_prefix(priority: str) -> list[str]:
+    """The command prefix that runs a steady-rate lookup probe at ``priority``: ``fifo`` is
+    real-time (``chrt -f``), so the probe reads each answer when it arrives rather than when
+    ``mariadbd`` or the keepAlive generator on its shared CPU yields; ``normal`` (or a
+    process not allowed real-time priority) runs it as any other."""
+    if priority != "fifo" or not shutil.which("chrt"):
+        return []
+    argv = ["chrt", "-f", str(PROBE_FIFO)]
+    allowed = subprocess.run([*argv, "true"], capture_output=True, check=False).returncode == 0
+    return argv if allowed else []
+
+
 def pinned(cpu: str | None, argv: list[str]) -> list[str]:
     if cpu is None or not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
         return argv
@@ -359,6 +375,8 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
         str(cluster.replicas),
     ]
     loadgen = [PY, str(BENCH / "registry_loadgen.py")]
+    probe = probe_prefix(args.probe_priority)
+    res["probe"] = f"SCHED_FIFO {PROBE_FIFO}" if probe else "normal"
     say = print if not args.quiet else (lambda *a, **k: None)
     try:
         t0 = time.perf_counter()
@@ -443,10 +461,12 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
         reg.send("rss")
         res["rss_mb"] = reg.wait("rss", timeout=30)["rss_mb"]
 
-        def lookup_phase(key: str, what: str, options: list[str], duration: float) -> None:
-            """One lookup client run under the keepAlive load, its window measured; run again
-            (bounded) while other work kept the registry waiting for its CPU, keeping the
-            least disturbed attempt."""
+        def lookup_phase(
+            key: str, what: str, options: list[str], duration: float, prefix: list[str]
+        ) -> None:
+            """One lookup client run under the keepAlive load (its command after ``prefix``),
+            its window measured; run again (bounded) while other work kept the registry
+            waiting for its CPU, keeping the least disturbed attempt."""
             ka.send(f"mark {key}")
             ka.wait("marked", timeout=30)
             attempts: list[dict[str, Any]] = []
@@ -455,8 +475,9 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
                     + (f" (attempt {attempt + 1})" if attempt else ""), flush=True)  # fmt: skip
                 lk = procs[key] = Proc(
                     f"{kind}-{key}-{attempt + 1}",
-                    [*loadgen, "lookup", "--port", str(ready["query_port"]), *layout, *options,
-                     "--warmup", str(args.lookup_warmup), "--duration", str(duration)],
+                    [*prefix, *loadgen, "lookup", "--port", str(ready["query_port"]),
+                     *layout, *options, "--warmup", str(args.lookup_warmup),
+                     "--duration", str(duration)],
                     log_dir,
                     cpu_gen,
                 )  # fmt: skip
@@ -486,14 +507,17 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
             ]
 
         rate = ["--rate", str(args.lookup_rate), "--conns", str(args.lookup_conns)]
-        lookup_phase("lookups", "QueryFProxy at a steady rate", rate, args.lookup_duration)
+        # the steady-rate probes at real-time priority (--probe-priority); the full-speed one
+        # would starve its CPU's other processes at that priority, so it runs as any other
+        lookup_phase("lookups", "QueryFProxy at a steady rate", rate, args.lookup_duration, probe)
         lookup_phase("lookups_raw", "raw frames at a steady rate", [*rate, "--raw"],
-                     args.lookup_duration)  # fmt: skip
+                     args.lookup_duration, probe)  # fmt: skip
         lookup_phase(
             "max",
             "raw frames at full speed",
             ["--max", "--conns", str(args.max_conns), "--inflight", str(args.max_inflight)],
             args.max_duration,
+            [],
         )
 
         ka.send("mark tail")
@@ -943,6 +967,26 @@ def mariadb_server_text(data: dict[str, Any]) -> str:
     return "the machine's shared server, on any CPU (the registry's too)"
 
 
+def probe_text(data: dict[str, Any]) -> str:
+    """How the steady-rate lookup probes were scheduled (``--probe-priority``)."""
+    used = {r.get("probe", "normal") for r in data["results"]}
+    if used == {f"SCHED_FIFO {PROBE_FIFO}"}:
+        return (
+            f"The steady-rate probes ran at real-time priority (`chrt -f {PROBE_FIFO}`): a "
+            "client on a machine of its own reads its answer when it arrives, where a probe "
+            "sharing a CPU with `mariadbd` and the keepAlive load reads it when they yield. "
+            "The kernel receive time needs no priority, and checks that it changes nothing "
+            "on the registry's side. The full-speed phase ran at normal priority."
+        )
+    if used == {"normal"}:
+        return "The probes ran at normal priority (`--probe-priority normal`)."
+    return (
+        "The probes' priority differed between the databases: "
+        + ", ".join(f"{r['db']} {r.get('probe', 'normal')}" for r in data["results"])
+        + "."
+    )
+
+
 def section(data: dict[str, Any]) -> str:
     a = data["args"]
     dbs = ", ".join(r["db_version"] for r in data["results"] if "db_version" in r)
@@ -1006,7 +1050,7 @@ def section(data: dict[str, Any]) -> str:
             "steady rate also to the time the kernel received the answer (`SO_TIMESTAMPNS`, "
             "read with `recvmsg`), which leaves out how late the load generator itself ran "
             "to read it (it shares its CPU with the keepAlive load generator and mariadbd): "
-            "the registry's and loopback's part of the latency alone.",
+            "the registry's and loopback's part of the latency alone. " + probe_text(data),
             "- **The registry's loops**: wall time of each `flush` (the queued keepAlives "
             "written in statements of 100 nodes paced over half a second, so mostly waiting), "
             "`reap` (own heartbeat + incremental load) and `sweep_nodes` in the keepAlive "
@@ -1082,6 +1126,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "URL without database (a tarsus_bench_<hex> one is made and dropped)",
     )
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument(
+        "--probe-priority",
+        choices=("fifo", "normal"),
+        default="fifo",
+        help="the steady-rate lookup probes' scheduling: 'fifo' (default; real-time, chrt -f "
+        f"{PROBE_FIFO}, where allowed) reads each answer as it arrives, not when the other "
+        "processes on the load generators' CPU yield; 'normal' as any process",
+    )
     ap.add_argument(
         "--max-wait",
         type=float,
