@@ -98,20 +98,21 @@ class BenchError(RuntimeError):
 # processes
 
 
-#: ``chrt -f`` priority of the steady-rate lookup probes (``--probe-priority fifo``)
+#: ``SCHED_FIFO`` priority of the steady-rate lookup probes' windows (``--probe-priority``)
 PROBE_FIFO = 50
 
 
-def probe_prefix(priority: str) -> list[str]:
-    """The command prefix that runs a steady-rate lookup probe at ``priority``: ``fifo`` is
-    real-time (``chrt -f``), so the probe reads each answer when it arrives rather than when
-    ``mariadbd`` or the keepAlive generator on its shared CPU yields; ``normal`` (or a
-    process not allowed real-time priority) runs it as any other."""
-    if priority != "fifo" or not shutil.which("chrt"):
+def probe_options(priority: str) -> list[str]:
+    """The load generator's options that run a steady-rate lookup probe's window at
+    ``priority``: ``fifo`` is real-time (``SCHED_FIFO``), so the probe reads each answer when
+    it arrives rather than when ``mariadbd`` or the keepAlive generator on its shared CPU
+    yields; ``normal`` (or a machine that does not allow this process real-time priority)
+    runs it as any other."""
+    if priority != "fifo":
         return []
-    argv = ["chrt", "-f", str(PROBE_FIFO)]
-    allowed = subprocess.run([*argv, "true"], capture_output=True, check=False).returncode == 0
-    return argv if allowed else []
+    fifo = f"import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param({PROBE_FIFO}))"
+    may = subprocess.run([PY, "-c", fifo], capture_output=True, check=False)
+    return ["--fifo", str(PROBE_FIFO)] if may.returncode == 0 else []
 
 
 def pinned(cpu: str | None, argv: list[str]) -> list[str]:
@@ -375,9 +376,17 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
         str(cluster.replicas),
     ]
     loadgen = [PY, str(BENCH / "registry_loadgen.py")]
-    probe = probe_prefix(args.probe_priority)
+    probe = probe_options(args.probe_priority)
     res["probe"] = f"SCHED_FIFO {PROBE_FIFO}" if probe else "normal"
-    say = print if not args.quiet else (lambda *a, **k: None)
+    timeline: list[tuple[float, str]] = res.setdefault("timeline", [])
+
+    def say(text: str, **kw: Any) -> None:
+        """Progress: printed (unless --quiet) and kept with its time in the results, which
+        places the registry's longest stall (``max_stall_at``) in the run."""
+        timeline.append((time.time(), text))
+        if not args.quiet:
+            print(text, **kw)
+
     try:
         t0 = time.perf_counter()
         asyncio.run(with_store(url, lambda store: seed(store, cluster)))
@@ -461,12 +470,10 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
         reg.send("rss")
         res["rss_mb"] = reg.wait("rss", timeout=30)["rss_mb"]
 
-        def lookup_phase(
-            key: str, what: str, options: list[str], duration: float, prefix: list[str]
-        ) -> None:
-            """One lookup client run under the keepAlive load (its command after ``prefix``),
-            its window measured; run again (bounded) while other work kept the registry
-            waiting for its CPU, keeping the least disturbed attempt."""
+        def lookup_phase(key: str, what: str, options: list[str], duration: float) -> None:
+            """One lookup client run under the keepAlive load, its window measured; run again
+            (bounded) while other work kept the registry waiting for its CPU, keeping the
+            least disturbed attempt."""
             ka.send(f"mark {key}")
             ka.wait("marked", timeout=30)
             attempts: list[dict[str, Any]] = []
@@ -475,7 +482,7 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
                     + (f" (attempt {attempt + 1})" if attempt else ""), flush=True)  # fmt: skip
                 lk = procs[key] = Proc(
                     f"{kind}-{key}-{attempt + 1}",
-                    [*prefix, *loadgen, "lookup", "--port", str(ready["query_port"]),
+                    [*loadgen, "lookup", "--port", str(ready["query_port"]),
                      *layout, *options, "--warmup", str(args.lookup_warmup),
                      "--duration", str(duration)],
                     log_dir,
@@ -509,15 +516,15 @@ def run_db(kind: str, args: argparse.Namespace, cluster: Cluster, log_dir: Path)
         rate = ["--rate", str(args.lookup_rate), "--conns", str(args.lookup_conns)]
         # the steady-rate probes at real-time priority (--probe-priority); the full-speed one
         # would starve its CPU's other processes at that priority, so it runs as any other
-        lookup_phase("lookups", "QueryFProxy at a steady rate", rate, args.lookup_duration, probe)
-        lookup_phase("lookups_raw", "raw frames at a steady rate", [*rate, "--raw"],
-                     args.lookup_duration, probe)  # fmt: skip
+        lookup_phase("lookups", "QueryFProxy at a steady rate", [*rate, *probe],
+                     args.lookup_duration)  # fmt: skip
+        lookup_phase("lookups_raw", "raw frames at a steady rate", [*rate, *probe, "--raw"],
+                     args.lookup_duration)  # fmt: skip
         lookup_phase(
             "max",
             "raw frames at full speed",
             ["--max", "--conns", str(args.max_conns), "--inflight", str(args.max_inflight)],
             args.max_duration,
-            [],
         )
 
         ka.send("mark tail")
@@ -656,6 +663,7 @@ def figures(r: dict[str, Any]) -> dict[str, Any]:
         f["cpu_run"] = r["stopped"]["cpu_longest_ms"]
         f["cpu_run_in"] = r["stopped"]["cpu_longest_in"]
         f["gc_run"] = r["stopped"].get("gc_longest_ms")
+        f["stall_stop"] = r["stopped"].get("stopping_stall_ms")
     mx = r.get("max")
     if mx:
         win = mx["window"]
@@ -776,12 +784,17 @@ def results_table(data: dict[str, Any]) -> str:
             ),
         )
     row(
-        "**longest event-loop stall** of the run once serving (loads included); **most CPU "
+        "**longest event-loop stall** of the run, serving (loads included); **most CPU "
         "in one callback** (where)",
         lambda f: f"**{f['stall_run']:.1f} ms**; **{f['cpu_run']:.2f} ms** (`{f['cpu_run_in']}`)",
     )
     row(
         "longest garbage-collector pause of the run once serving", lambda f: f"{f['gc_run']:.1f} ms"
+    )
+    row(
+        "longest event-loop stall while stopping (draining, closing the database; not counted "
+        "above)",
+        lambda f: "-" if f.get("stall_stop") is None else f"{f['stall_stop']:.1f} ms",
     )
     row(
         f"**max lookups/s** under keepAlive ({data['args']['max_conns']}x"
@@ -972,9 +985,10 @@ def probe_text(data: dict[str, Any]) -> str:
     used = {r.get("probe", "normal") for r in data["results"]}
     if used == {f"SCHED_FIFO {PROBE_FIFO}"}:
         return (
-            f"The steady-rate probes ran at real-time priority (`chrt -f {PROBE_FIFO}`): a "
-            "client on a machine of its own reads its answer when it arrives, where a probe "
-            "sharing a CPU with `mariadbd` and the keepAlive load reads it when they yield. "
+            f"The steady-rate probes ran their windows at real-time priority (`SCHED_FIFO` "
+            f"{PROBE_FIFO}): a client on a machine of its own reads its answer when it "
+            "arrives, where a probe sharing a CPU with `mariadbd` and the keepAlive load "
+            "reads it when they yield. "
             "The kernel receive time needs no priority, and checks that it changes nothing "
             "on the registry's side. The full-speed phase ran at normal priority."
         )
@@ -1131,8 +1145,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("fifo", "normal"),
         default="fifo",
         help="the steady-rate lookup probes' scheduling: 'fifo' (default; real-time, chrt -f "
-        f"{PROBE_FIFO}, where allowed) reads each answer as it arrives, not when the other "
-        "processes on the load generators' CPU yield; 'normal' as any process",
+        f"{PROBE_FIFO} from the window's start, where allowed) reads each answer as it "
+        "arrives, not when the other processes on the load generators' CPU yield; 'normal' "
+        "as any process",
     )
     ap.add_argument(
         "--max-wait",

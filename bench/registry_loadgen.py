@@ -22,7 +22,8 @@ new latency bucket, ``stop`` ends the run and prints every bucket.
   request frames, so the client costs little next to the registry: throughput. Answers are
   decoded and checked in full during the warm-up, and for request id and iRet in the window.
 
-Latency is from the call (or the write) to its answer, in this process. The raw frames at
+Latency is from the call (or the write) to its answer, in this process (with ``--fifo``, run
+at real-time priority from the window's start). The raw frames at
 ``--rate`` are also timed to the moment the kernel received each answer (``SO_TIMESTAMPNS``
 on the connection, read with ``recvmsg``): that figure leaves out how late this process
 itself ran to read the answer (on a 2-core machine it shares its CPU with the other load
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import struct
@@ -53,6 +55,16 @@ _u32 = struct.Struct(">I")
 #: kernel's receive time of the data a recvmsg reads, as a struct timespec (CLOCK_REALTIME)
 SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
+
+
+def real_time(priority: int) -> None:
+    """From here on, this (single-threaded) process runs at real-time priority ``priority``
+    (``SCHED_FIFO``; 0: unchanged): it reads each answer when it arrives, not when the other
+    processes on its CPU yield. Raised at the window's start, not before: at that priority its
+    start-up would keep its CPU's other processes (``mariadbd``, a registry's database thread
+    holding the GIL) from running for as long as it lasts."""
+    if priority:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -253,6 +265,7 @@ async def run_lookup_rate(args: argparse.Namespace, cluster: Cluster) -> None:
             warm.ended = perf()
             window.started = perf()
             bucket = window
+            real_time(args.fifo)
             emit("window")
         if now >= start + args.warmup + args.duration:
             break
@@ -474,6 +487,7 @@ async def run_lookup_raw(args: argparse.Namespace, cluster: Cluster) -> None:
     for c in conns:
         c.verify = False
         c.bucket = window
+    real_time(args.fifo)
     emit("window")
     await asyncio.sleep(args.duration)
     window.ended = perf()
@@ -513,6 +527,13 @@ def main() -> None:
     ap.add_argument("--raw", action="store_true", help="lookups at --rate: pre-encoded frames")
     ap.add_argument("--inflight", type=int, default=32)
     ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument(
+        "--fifo",
+        type=int,
+        default=0,
+        metavar="PRIORITY",
+        help="lookups at --rate: run the window at this SCHED_FIFO priority (0: as started)",
+    )
     ap.add_argument("--duration", type=float, default=10.0)
     args = ap.parse_args()
     cluster = Cluster(args.nodes, args.servers_per_node, args.replicas)

@@ -21,9 +21,11 @@ read from outside. It talks to the bench over stdin/stdout, one JSON object per 
   longest pause; with ``--stall-stacks`` also ``"stacks"``, where the loop's thread was
   during the stalls;
 - ``stop``: the application stops (queued heartbeats are written), ``{"event": "stopped",
-  "loads", "max_stall_ms", "cpu_longest_ms", "cpu_longest_in"}`` (the longest stall, and
-  the most CPU one callback of the loop used, since ``ready``: :class:`SlowCallbacks`; the
-  longest garbage-collector pause: :class:`GcPauses`).
+  "loads", "max_stall_ms", "max_stall_at", "cpu_longest_ms", "cpu_longest_in",
+  "stopping_stall_ms"}`` (from ``ready`` to ``stop``: the longest stall and when it ended,
+  ``time.time()``; the most CPU one callback of the loop used, :class:`SlowCallbacks`; the
+  longest garbage-collector pause, :class:`GcPauses`; and apart, the longest stall including
+  the stop itself: draining and closing the database).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class LoopWatch:
         self.tick = tick
         self.stacks = stacks
         self.worst_ever = 0.0
+        #: wall-clock time (``time.time()``) at the end of the longest stall overall
+        self.worst_ever_at = 0.0
         self._reset()
         self._last = time.perf_counter()
         self._task: asyncio.Task[None] | None = None
@@ -102,7 +106,8 @@ class LoopWatch:
                     self.over_5ms += 1
                 if late > self.worst:
                     self.worst = late
-                    self.worst_ever = max(self.worst_ever, late)
+                    if late > self.worst_ever:
+                        self.worst_ever, self.worst_ever_at = late, time.time()
 
     def _sample(self) -> None:
         while not self._stop.wait(self.stacks / 4):
@@ -346,11 +351,18 @@ async def main(args: argparse.Namespace) -> None:
         instances=snapshot.instance_count,
         rss_mb=rss_mb(),
     )
+    serving_worst, serving_cpu, serving_gc = 0.0, (0.0, ""), (0.0, -1)
+    serving_worst_at = 0.0
     try:
         while True:
             line = await asyncio.to_thread(sys.stdin.readline)
             words = line.split()
             if not words or words[0] == "stop":
+                # the run's figures end here: what stopping (draining, closing the database)
+                # holds the loop for is no lookup's wait
+                serving_worst, serving_cpu = watch.worst_ever, slow.longest_ever
+                serving_worst_at = watch.worst_ever_at
+                serving_gc = (pauses.longest_ever, pauses.longest_ever_gen)
                 break
             if words[0] == "load":
                 full = words[1:] == ["full"]
@@ -383,11 +395,13 @@ async def main(args: argparse.Namespace) -> None:
     emit(
         "stopped",
         loads=registry.loads,
-        max_stall_ms=1000 * watch.worst_ever,
-        cpu_longest_ms=1000 * slow.longest_ever[0],
-        cpu_longest_in=slow.longest_ever[1],
-        gc_longest_ms=1000 * pauses.longest_ever,
-        gc_longest_generation=pauses.longest_ever_gen,
+        max_stall_ms=1000 * serving_worst,
+        max_stall_at=serving_worst_at,
+        cpu_longest_ms=1000 * serving_cpu[0],
+        cpu_longest_in=serving_cpu[1],
+        gc_longest_ms=1000 * serving_gc[0],
+        gc_longest_generation=serving_gc[1],
+        stopping_stall_ms=1000 * watch.worst_ever,
     )
 
 
