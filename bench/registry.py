@@ -855,7 +855,35 @@ def targets_table(data: dict[str, Any]) -> str:
     rows.append(
         "| every node's last heartbeat in `t_node_info` | check | " + " | ".join(cells) + " |"
     )
+    fl = data.get("floor")
+    if fl and "max_stall_ms" in fl:
+        rows.append(
+            f"| the machine's floor: longest stall of an empty event loop on CPU {REGISTRY_CPU}, "
+            f"{fl['seconds']:.0f} s before the runs (bench/loop_floor.py) | - | "
+            + " | ".join(
+                (
+                    f"{fl['max_stall_ms']:.1f} ms ({fl['stalls_over_5ms']:,} over 5 ms)"
+                    if fl["max_stall_ms"]
+                    else "none over 1 ms"
+                )
+                for _ in dbs
+            )
+            + " |"
+        )
     return "\n".join(rows)
+
+
+def measure_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """bench/loop_floor.py on the registry's CPU for ``--floor`` seconds, nothing of the bench
+    running: the longest stall this machine gives an event loop that does nothing."""
+    if not args.floor:
+        return {}
+    cpu = None if args.no_pin else REGISTRY_CPU
+    argv = pinned(cpu, [PY, str(BENCH / "loop_floor.py"), "--duration", str(args.floor)])
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=args.floor + 60)
+    if proc.returncode != 0:
+        return {"failed": proc.stderr.strip()[-500:]}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def load_table(data: dict[str, Any]) -> str:
@@ -1072,12 +1100,15 @@ def section(data: dict[str, Any]) -> str:
             '- **Event-loop stalls** (docs/registry.md, "Latency"): in the registry process, '
             "a task sleeping 1 ms in a loop all along; a *stall* is how late it woke (the loop "
             "ran something else, a garbage collection, or the process waited for a CPU: on a "
-            "busy machine this is mostly the machine). *Most CPU in one callback*: the CPU "
-            "time of the loop's thread in its longest callback (`asyncio.Handle._run` "
-            "timed), what the registry itself makes lookups wait, whatever else runs on the "
-            "machine. The GC pause: `gc.callbacks`. Stalls and callbacks count from the end "
-            "of the initial load (`ready`); the run includes the periodic full reload and "
-            "the loads above.",
+            "busy machine this is mostly the machine). *The machine's floor* (last row of the "
+            "targets): the same watch in a process that does nothing else, pinned to CPU "
+            f"{REGISTRY_CPU} before the runs (bench/loop_floor.py); no registry stalls "
+            "less. *Most CPU in one callback*: the CPU time of the loop's thread in its "
+            "longest callback (`asyncio.Handle._run` timed), what the registry itself makes "
+            "lookups wait (on this VM it too grows with the machine's other work: a step "
+            "measures up to several times its cost alone). The GC pause: `gc.callbacks`. "
+            "Stalls and callbacks count from the end of the initial load (`ready`) to the "
+            "stop; the run includes the periodic full reload and the loads above.",
             "",
             results_table(data),
             "",
@@ -1158,6 +1189,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--retries", type=int, help="extra attempts per lookup phase (2; 0 quick)")
     ap.add_argument(
+        "--floor",
+        type=float,
+        help="seconds of an empty event loop on the registry's CPU before the runs, the "
+        "machine's floor for the stalls (bench/loop_floor.py; default 30, 1 quick; 0: none)",
+    )
+    ap.add_argument(
         "--stall-stacks",
         type=float,
         default=0.0,
@@ -1199,6 +1236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     default("lookup_warmup", 2.0, 0.5)
     default("max_duration", 10.0, 2.0)
     default("retries", 2, 0)
+    default("floor", 30.0, 1.0)
     return args
 
 
@@ -1215,6 +1253,9 @@ def main(argv: list[str] | None = None) -> int:
         kinds = ["sqlite", "mariadb"] if args.db == "both" else [args.db]
         log_dir = Path(tempfile.mkdtemp(prefix="tarsus-bench-registry-logs-"))
         started = time.monotonic()
+        if not args.quiet and args.floor:
+            print(f"the machine's floor: an empty event loop for {args.floor:g}s", flush=True)
+        floor = measure_floor(args)
         results = [run_db(kind, args, cluster, log_dir) for kind in kinds]
         keep = {
             "nodes",
@@ -1248,6 +1289,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "args": {k: v for k, v in vars(args).items() if k in keep},
             "results": results,
+            "floor": floor,
             "elapsed_s": time.monotonic() - started,
             "logs": str(log_dir),
         }
