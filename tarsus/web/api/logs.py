@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from tarsus.ops import logs
 from tarsus.ops.access import Perm
-from tarsus.web.params import PlatformDep
+from tarsus.web.params import LogQuery, PlatformDep
 from tarsus.web.security import ActorDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["logs"])
@@ -30,27 +30,10 @@ async def log_data(
     file: str,
     actor: ActorDep,
     platform: PlatformDep,
-    node: str = "",
-    remote: bool = False,
-    lines: int = 200,
-    q: str = "",
-    regex: bool = False,
-    ignore_case: bool = False,
+    query: Annotated[LogQuery, Depends()],
 ) -> Any:
     """The last ``lines`` lines (1-10000) of ``file`` on ``node`` (or ``remote``); with
     ``q``, of the lines holding it (``regex``: an extended regular expression, run bounded
     on the node), with their numbers."""
-    found = await logs.log_data(
-        platform,
-        actor,
-        app,
-        server,
-        file,
-        node=node,
-        remote=remote,
-        lines=lines,
-        search=q,
-        regex=regex,
-        ignore_case=ignore_case,
-    )
+    found = await query.text(platform, actor, app, server, file)
     return {"text": found.text, "command": found.command, "source": found.source}

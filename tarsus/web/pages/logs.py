@@ -4,13 +4,16 @@ lines of one, search, and follow (htmx polls ``.../logs/tail``, for at most
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import dataclasses
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tarsus.ops import logs
 from tarsus.ops.access import Perm
 from tarsus.ops.errors import OpError
-from tarsus.web.params import PlatformDep
+from tarsus.web.params import LogQuery, PlatformDep
 from tarsus.web.render import render
 from tarsus.web.security import ActorDep, access
 
@@ -23,47 +26,18 @@ POLL_SECONDS = 2
 
 
 async def _view(
-    request: Request,
-    actor: ActorDep,
-    platform: PlatformDep,
-    app: str,
-    server: str,
-    *,
-    file: str,
-    node: str,
-    remote: bool,
-    lines: int,
-    q: str,
-    regex: bool,
-    ignore_case: bool,
+    actor: ActorDep, platform: PlatformDep, app: str, server: str, file: str, query: LogQuery
 ) -> dict[str, object]:
     """The viewer's context: the text, or the reason there is none."""
     view: dict[str, object] = {
         "file": file,
-        "node": node,
-        "remote": remote,
-        "lines": lines,
-        "q": q,
-        "regex": regex,
-        "ignore_case": ignore_case,
+        **dataclasses.asdict(query),
         "text": None,
         "error": "",
     }
     if file:
         try:
-            found = await logs.log_data(
-                platform,
-                actor,
-                app,
-                server,
-                file,
-                node=node,
-                remote=remote,
-                lines=lines,
-                search=q,
-                regex=regex,
-                ignore_case=ignore_case,
-            )
+            found = await query.text(platform, actor, app, server, file)
             view["text"] = found.text
             view["source"] = found.source
         except OpError as e:
@@ -80,20 +54,12 @@ async def logs_page(
     server: str,
     actor: ActorDep,
     platform: PlatformDep,
+    query: Annotated[LogQuery, Depends()],
     file: str = "",
-    node: str = "",
-    remote: bool = False,
-    lines: int = 200,
-    q: str = "",
-    regex: bool = False,
-    ignore_case: bool = False,
     follow: bool = False,
 ) -> Response:
     files = await logs.log_files(platform, actor, app, server)
-    view = await _view(
-        request, actor, platform, app, server, file=file, node=node, remote=remote,
-        lines=lines, q=q, regex=regex, ignore_case=ignore_case,
-    )  # fmt: skip
+    view = await _view(actor, platform, app, server, file, query)
     return render(
         request,
         "logs/index.html",
@@ -120,19 +86,11 @@ async def logs_tail(
     file: str,
     actor: ActorDep,
     platform: PlatformDep,
-    node: str = "",
-    remote: bool = False,
-    lines: int = 200,
-    q: str = "",
-    regex: bool = False,
-    ignore_case: bool = False,
+    query: Annotated[LogQuery, Depends()],
     polls: int = 0,
 ) -> Response:
     """The viewer alone (htmx's poll while following)."""
-    view = await _view(
-        request, actor, platform, app, server, file=file, node=node, remote=remote,
-        lines=lines, q=q, regex=regex, ignore_case=ignore_case,
-    )  # fmt: skip
+    view = await _view(actor, platform, app, server, file, query)
     polls = max(0, min(polls, MAX_POLLS)) + 1
     return render(
         request,

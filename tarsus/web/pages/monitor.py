@@ -4,13 +4,15 @@ as a table of the same numbers (the table is the page without JavaScript)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tarsus.ops import monitor, services
 from tarsus.ops.access import Perm
 from tarsus.web.nav import NavItem
-from tarsus.web.params import PlatformDep
+from tarsus.web.params import PlatformDep, PropertiesQuery, StatsQuery
 from tarsus.web.render import render
 from tarsus.web.security import ActorDep, access
 
@@ -37,37 +39,9 @@ async def stats_page(
     server: str,
     actor: ActorDep,
     platform: PlatformDep,
-    date: str = "",
-    compare: str = "",
-    start: str = "",
-    end: str = "",
-    group_by: str = "",
-    interface: str = "",
-    caller: str = "",
-    caller_ip: str = "",
-    callee_ip: str = "",
+    query: Annotated[StatsQuery, Depends()],
 ) -> Response:
-    report = await monitor.stats(
-        platform,
-        actor,
-        app,
-        server,
-        date=date,
-        compare=compare,
-        start=start,
-        end=end,
-        group_by=group_by,
-        interface=interface,
-        caller=caller,
-        caller_ip=caller_ip,
-        callee_ip=callee_ip,
-    )
-    filters = {
-        "interface": interface,
-        "caller": caller,
-        "caller_ip": caller_ip,
-        "callee_ip": callee_ip,
-    }
+    report = await query.report(platform, actor, app, server)
     return render(
         request,
         "monitor/stats.html",
@@ -76,7 +50,7 @@ async def stats_page(
         server=server,
         tab="stats",
         report=report,
-        filters=filters,
+        filters=query.filters(),
         groups=monitor.STAT_GROUPS,
         chart=report.as_dict()["series"],
     )
@@ -93,29 +67,9 @@ async def properties_page(
     server: str,
     actor: ActorDep,
     platform: PlatformDep,
-    date: str = "",
-    compare: str = "",
-    start: str = "",
-    end: str = "",
-    group_by: str = "property_name",
-    property: str = "",
-    policy: str = "",
-    ip: str = "",
+    query: Annotated[PropertiesQuery, Depends()],
 ) -> Response:
-    report = await monitor.properties(
-        platform,
-        actor,
-        app,
-        server,
-        date=date,
-        compare=compare,
-        start=start,
-        end=end,
-        group_by=group_by,
-        property_name=property,
-        policy=policy,
-        ip=ip,
-    )
+    report = await query.report(platform, actor, app, server)
     return render(
         request,
         "monitor/properties.html",
@@ -124,7 +78,7 @@ async def properties_page(
         server=server,
         tab="properties",
         report=report,
-        filters={"property": property, "policy": policy, "ip": ip},
+        filters=query.filters(),
         groups=monitor.PROPERTY_GROUPS,
         chart=report.as_dict()["charts"],
     )
