@@ -359,23 +359,33 @@ def run_load(
     ]  # fmt: skip
     if rate > 0:
         argv += ["--rate", f"{rate:.0f}"]
+    return run_pinned_load(argv, srv, args.warmup + args.duration + 15, {}, log)
+
+
+def run_pinned_load(
+    argv: list[str],
+    srv: Running,
+    timeout: float,
+    env: dict[str, str],
+    log: list[str],
+    who: str = "load generator",
+) -> dict[str, Any]:
+    """Run a load generator or client (``argv``) pinned to the load CPU against ``srv``; its
+    JSON line (bench/rpc_loadgen.py's shape), with ``failed`` when it failed, erred, left
+    calls unanswered, verified nothing in its warm-up or outlived the server, and
+    ``other_cpu``: what other work took of CPUs 0-1 meanwhile."""
     argv = pinned(LOADGEN_CPU, argv)
     log.append(" ".join(shlex.quote(a) for a in argv))
     try:
         proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=args.warmup + args.duration + 15,
-            env=clean_env({}),
-            check=False,
+            argv, capture_output=True, text=True, timeout=timeout, env=clean_env(env), check=False
         )
     except subprocess.TimeoutExpired:
-        return {"failed": "load generator timed out"}
+        return {"failed": f"{who} timed out"}
     try:
         res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        return {"failed": f"load generator exit {proc.returncode}: {proc.stderr.strip()[-300:]}"}
+        return {"failed": f"{who} exit {proc.returncode}: {proc.stderr.strip()[-300:]}"}
     if res["errors"] or res["pending_left"]:
         res["failed"] = f"{res['errors']} errors, {res['pending_left']} unanswered: " + "; ".join(
             res["first_errors"]

@@ -51,18 +51,16 @@ from typing import Any
 
 from report import command_lines, replace_section
 from rpc import (
-    LOADGEN_CPU,
     NODE_MODULES,
     PY,
     ROOT,
     SERVANT,
     Quiet,
     Running,
-    clean_env,
     cpu_model,
     fmt_pct,
     num,
-    pinned,
+    run_pinned_load,
     server_specs,
     versions,
 )
@@ -145,34 +143,8 @@ def run_client(
             "--payload", str(args.payload), "--warmup", str(args.warmup),
             "--duration", str(args.duration), "--server-pid", str(srv.pid),
         ]  # fmt: skip
-    argv = pinned(LOADGEN_CPU, argv)
-    log.append(" ".join(shlex.quote(a) for a in argv))
-    try:
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=args.warmup + args.duration + 20,
-            env=clean_env(client.env),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"failed": "client timed out"}
-    try:
-        res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {"failed": f"client exit {proc.returncode}: {proc.stderr.strip()[-300:]}"}
-    if res["errors"] or res["pending_left"]:
-        res["failed"] = f"{res['errors']} errors, {res['pending_left']} unfinished: " + "; ".join(
-            res["first_errors"]
-        )
-    elif res["verified"] == 0:
-        res["failed"] = "nothing verified during warm-up"
-    if srv.proc.poll() is not None:
-        res["failed"] = f"server died (exit {srv.proc.returncode})"
-    busy = res.get("cpus_busy") or []
-    if len(busy) >= 2 and res.get("server_cpu") is not None:
-        res["other_cpu"] = max(0.0, busy[0] + busy[1] - res["server_cpu"] - res["loadgen_cpu"])
+    timeout = args.warmup + args.duration + 20
+    res = run_pinned_load(argv, srv, timeout, client.env, log, who="client")
     if res.get("calls_per_s"):
         res["client_us_per_call"] = res["loadgen_cpu"] * 1e6 / res["calls_per_s"]
     return res
